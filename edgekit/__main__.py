@@ -1,0 +1,7 @@
+"""``python -m edgekit``."""
+
+import sys
+
+from edgekit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""Where a benchmark runs: the self-contained runner (``runner.py``) is started
+locally, under qemu-user emulation, or on a board over SSH; each returns the
+runner's JSON. The runner is the same file everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import TargetError
+from edgekit.targets import Target
+
+RUNNER = Path(__file__).resolve().parent / "runner.py"
+
+
+def _run_and_read(cmd: list[str], result: Path, timeout_s: float, env: dict[str, str] | None = None,
+                  where: str = "local") -> dict[str, Any]:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{where}: benchmark runner timed out after {timeout_s:.0f} s") from None
+    except OSError as e:
+        raise TargetError(f"{where}: cannot start {cmd[0]} ({e.strerror})") from None
+    if proc.returncode != 0 or not result.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        raise TargetError(f"{where}: benchmark runner failed: {tail[0]}")
+    return json.loads(result.read_text())
+
+
+def run_local(request: dict[str, Any], workdir: Path, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run the runner with this Python, in a subprocess."""
+    req = workdir / "request.json"
+    res = workdir / "result.json"
+    req.write_text(json.dumps(request))
+    return _run_and_read([sys.executable, str(RUNNER), str(req), str(res)], res, timeout_s)
+
+
+def run_on_target(target: Target, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run one benchmark request where ``target`` says (local, qemu or ssh)."""
+    if target.location == "local":
+        return run_local(request, workdir)
+    if target.location == "qemu":
+        from edgekit.bench.emulate import run_qemu
+
+        return run_qemu(target, request, workdir)
+    if target.location == "ssh":
+        from edgekit.bench.remote import run_ssh
+
+        return run_ssh(target, request, workdir)
+    raise TargetError(f"{target.name}: unknown location {target.location!r}")  # pragma: no cover

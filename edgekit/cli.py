@@ -1,0 +1,86 @@
+"""The ``edgekit`` command line: a thin shell over the Python API.
+
+Each sub-command lives in ``edgekit/commands/<name>.py`` and exposes ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen command's
+module is imported, and none of them imports TensorFlow at module level, so
+``edgekit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help) -- the one table of sub-commands
+    "compress": ("edgekit.commands.compress", "train/load, prune, quantize, export, verify and benchmark a model"),
+    "bench": ("edgekit.commands.bench", "benchmark an .onnx or .tflite file on one or more targets"),
+    "devices": ("edgekit.commands.devices", "list device profiles, check or set one up"),
+    "report": ("edgekit.commands.report", "regenerate a run's report, or compare two runs"),
+    "inspect": ("edgekit.commands.inspect", "show what a model file really contains"),
+    "export": ("edgekit.commands.export", "convert a model file (e.g. .tflite to a C array)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(2, f"edgekit: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgekit", description="Take a Keras image model to the edge.")
+    parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:  # a command not built yet
+            sub._name_parser_map.pop(name, None)
+            sub._choices_actions = [a for a in sub._choices_actions if a.dest != name]
+            continue
+        mod.add_arguments(p)
+    return parser
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    from edgekit.console import stderr_console
+
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    handler = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    logging.getLogger("edgekit").setLevel(logging.DEBUG if verbose else logging.INFO if not quiet else logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgekit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except EdgekitError as e:
+        print(f"edgekit: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edgekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""Dataset registry: MNIST, Fashion-MNIST, scikit-learn digits and the user's own data.
+
+Every loader returns a :class:`Dataset` of float32 NHWC images in [0, 1] and
+int64 labels, with a validation split carved from the training data (the test
+split is only ever used for reported accuracy).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgekit.data.idx import read_idx, read_idx_bytes
+from edgekit.errors import DataError, UsageError
+from edgekit.fsutil import write_bytes
+
+log = logging.getLogger(__name__)
+
+KERAS_DATA_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+DOWNLOAD_TIMEOUT_S = 15.0
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".ppm")
+
+FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_LABELS = tuple(str(i) for i in range(10))
+
+# SHA-256 of the *decompressed* Fashion-MNIST IDX payloads: the same whether the
+# files came from the Keras bucket or were recompressed by Debian's package.
+FASHION_FILES: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+MNIST_FILE = "mnist.npz"
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train/validation/test splits of an image classification dataset."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: tuple[str, ...]
+    source: str = ""
+    _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def fingerprint(self) -> str:
+        """A short hash of every split's bytes (part of the training stage's cache key)."""
+        if not self._fingerprint:
+            h = hashlib.sha256(self.name.encode())
+            for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+            self._fingerprint.append(h.hexdigest()[:16])
+        return self._fingerprint[0]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "train_size": int(len(self.x_train)),
+            "val_size": int(len(self.x_val)),
+            "test_size": int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "labels": list(self.labels),
+        }
+
+    def calibration(self, n: int) -> np.ndarray:
+        """The first ``n`` training images: the shared calibration set for every quantizer."""
+        return self.x_train[: max(1, min(n, len(self.x_train)))]
+
+
+@dataclass(frozen=True)
+class RawSplits:
+    """What a source loader returns before scaling and splitting."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: tuple[str, ...]
+    source: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def cache_dir() -> Path:
+    """Where edgekit keeps downloaded datasets (``EDGEKIT_DATA_DIR`` overrides)."""
+    return Path(os.environ.get("EDGEKIT_DATA_DIR", Path.home() / ".cache" / "edgekit" / "datasets"))
+
+
+def offline() -> bool:
+    return os.environ.get("EDGEKIT_OFFLINE", "") not in ("", "0", "false")
+
+
+def _download(url: str, target: Path) -> Path:
+    if offline():
+        raise DataError(f"{url}: not downloaded (EDGEKIT_OFFLINE is set)")
+    log.info("downloading %s", url)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:  # noqa: S310 (fixed https URL)
+            data = r.read()
+    except (urllib.error.URLError, socket.timeout, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise DataError(f"{url}: download failed ({reason})") from None
+    return write_bytes(target, data)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_labels(y: np.ndarray, n_images: int, what: str) -> None:
+    if y.ndim != 1:
+        raise DataError(f"{what}: labels must be one-dimensional, got shape {y.shape}")
+    if len(y) != n_images:
+        raise DataError(f"{what}: {n_images} images but {len(y)} labels")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _load_mnist() -> RawSplits:
+    candidates = [cache_dir() / MNIST_FILE, Path.home() / ".keras" / "datasets" / MNIST_FILE]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        try:
+            path = _download(KERAS_DATA_URL + MNIST_FILE, candidates[0])
+        except DataError as e:
+            raise DataError(
+                f"mnist: no local copy in {candidates[0].parent} or ~/.keras/datasets and {e}; "
+                "put mnist.npz there, or use --dataset digits / fashion-mnist"
+            ) from None
+    data = path.read_bytes()
+    if _sha256(data) != MNIST_SHA256:
+        raise DataError(f"{path}: checksum mismatch (not the Keras mnist.npz); delete it to re-download")
+    s = _load_npz(path)
+    return RawSplits(s.x_train, s.y_train, s.x_test, s.y_test, DIGIT_LABELS, str(path))
+
+
+def _fashion_dirs() -> list[Path]:
+    return [cache_dir() / "fashion-mnist", Path.home() / ".keras" / "datasets" / "fashion-mnist", DEBIAN_FASHION_DIR]
+
+
+def _load_fashion_mnist() -> RawSplits:
+    folder = next((d for d in _fashion_dirs() if all((d / f).is_file() for f in FASHION_FILES)), None)
+    if folder is None:
+        target = _fashion_dirs()[0]
+        try:
+            for f in FASHION_FILES:
+                if not (target / f).is_file():
+                    _download(KERAS_DATA_URL + "fashion-mnist/" + f, target / f)
+        except DataError as e:
+            raise DataError(
+                f"fashion-mnist: not found in {', '.join(map(str, _fashion_dirs()))} and {e}; "
+                "install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)"
+            ) from None
+        folder = target
+    arrays = {}
+    for f, digest in FASHION_FILES.items():
+        raw = gzip.decompress((folder / f).read_bytes())
+        if _sha256(raw) != digest:
+            raise DataError(f"{folder / f}: checksum mismatch (not the Fashion-MNIST release file)")
+        arrays[f] = read_idx_bytes(raw, str(folder / f))
+    return RawSplits(
+        arrays["train-images-idx3-ubyte.gz"],
+        arrays["train-labels-idx1-ubyte.gz"],
+        arrays["t10k-images-idx3-ubyte.gz"],
+        arrays["t10k-labels-idx1-ubyte.gz"],
+        FASHION_LABELS,
+        str(folder),
+    )
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of (N, H, W) float images to (N, size, size)."""
+    n, h, w = images.shape
+    ys = np.linspace(0, h - 1, size)
+    xs = np.linspace(0, w - 1, size)
+    y0 = np.floor(ys).astype(int)
+    x0 = np.floor(xs).astype(int)
+    y1 = np.minimum(y0 + 1, h - 1)
+    x1 = np.minimum(x0 + 1, w - 1)
+    wy = (ys - y0)[None, :, None]
+    wx = (xs - x0)[None, None, :]
+    top = images[:, y0][:, :, x0] * (1 - wx) + images[:, y0][:, :, x1] * wx
+    bottom = images[:, y1][:, :, x0] * (1 - wx) + images[:, y1][:, :, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def _load_digits() -> RawSplits:
+    """scikit-learn's 1,797 real 8×8 digits, upsampled to a 20×20 glyph centred in 28×28 like MNIST."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    glyphs = _resize(d.images.astype(np.float32) / 16.0, 20)
+    images = np.zeros((len(glyphs), 28, 28), np.float32)
+    images[:, 4:24, 4:24] = glyphs
+    images = np.clip(images * 255.0, 0, 255).round().astype(np.uint8)
+    labels = d.target.astype(np.int64)
+    order = np.random.default_rng(1797).permutation(len(images))  # fixed split, independent of --seed
+    n_test = 360
+    test, train = order[:n_test], order[n_test:]
+    return RawSplits(images[train], labels[train], images[test], labels[test], DIGIT_LABELS, "sklearn.datasets.load_digits")
+
+
+def _load_npz(path: Path) -> RawSplits:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)} (need x_train, y_train, x_test, y_test)")
+            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            labels = tuple(str(x) for x in z["labels"]) if "labels" in z.files else ()
+    except DataError:
+        raise
+    except ValueError as e:
+        raise DataError(f"{path}: not a plain NPZ archive ({e})") from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read NPZ ({e})") from None
+    return RawSplits(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], labels, str(path))
+
+
+def _find_one(folder: Path, prefixes: tuple[str, ...], kind: str) -> Path:
+    hits = sorted(p for p in folder.iterdir() if p.is_file() and p.name.startswith(prefixes) and kind in p.name)
+    if not hits:
+        raise DataError(f"{folder}: no {'/'.join(prefixes)}*{kind}* IDX file")
+    return hits[0]
+
+
+def _load_idx_dir(folder: Path) -> RawSplits:
+    xtr = read_idx(_find_one(folder, ("train",), "images"))
+    ytr = read_idx(_find_one(folder, ("train",), "labels"))
+    xte = read_idx(_find_one(folder, ("t10k", "test"), "images"))
+    yte = read_idx(_find_one(folder, ("t10k", "test"), "labels"))
+    labels_file = folder / "labels.txt"
+    labels = tuple(labels_file.read_text().split("\n")) if labels_file.is_file() else ()
+    return RawSplits(xtr, ytr, xte, yte, tuple(l for l in labels if l), str(folder))
+
+
+def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
+    """Class-per-subfolder images; ``train/`` and ``test/`` subfolders are used when present."""
+    from PIL import Image, UnidentifiedImageError
+
+    def read_tree(root: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for ci, c in enumerate(classes):
+            for f in sorted((root / c).iterdir()) if (root / c).is_dir() else []:
+                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                try:
+                    with Image.open(f) as im:
+                        im = im.convert("L" if color == "grayscale" else "RGB").resize((image_size, image_size), Image.BILINEAR)
+                        xs.append(np.asarray(im, dtype=np.uint8))
+                except (UnidentifiedImageError, OSError) as e:
+                    raise DataError(f"{f}: not a readable image ({e})") from None
+                ys.append(ci)
+        if not xs:
+            raise DataError(f"{root}: no images found in class subfolders")
+        return np.stack(xs), np.asarray(ys, np.int64)
+
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+        xtr, ytr = read_tree(folder / "train", classes)
+        xte, yte = read_tree(folder / "test", classes)
+    else:
+        classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        x, y = read_tree(folder, classes)
+        order = np.random.default_rng(0).permutation(len(x))
+        n_test = max(1, len(x) // 5)
+        xte, yte, xtr, ytr = x[order[:n_test]], y[order[:n_test]], x[order[n_test:]], y[order[n_test:]]
+    return RawSplits(xtr, ytr, xte, yte, tuple(classes), str(folder))
+
+
+def _load_data_dir(folder: Path, image_size: int, color: str) -> RawSplits:
+    if not folder.exists():
+        raise DataError(f"{folder}: --data-dir does not exist")
+    if folder.is_file():
+        if folder.suffix == ".npz":
+            return _load_npz(folder)
+        raise DataError(f"{folder}: --data-dir must be a folder or an .npz file")
+    npz = sorted(folder.glob("*.npz"))
+    if len(npz) == 1:
+        return _load_npz(npz[0])
+    if len(npz) > 1:
+        raise DataError(f"{folder}: more than one .npz file ({', '.join(p.name for p in npz)}); pass the file itself")
+    names = [p.name for p in folder.iterdir() if p.is_file()]
+    if any("idx" in n or "ubyte" in n for n in names):
+        return _load_idx_dir(folder)
+    if any(p.is_dir() for p in folder.iterdir()):
+        return _load_image_folder(folder, image_size, color)
+    raise DataError(f"{folder}: no IDX files, .npz archive or class subfolders of images found")
+
+
+DATASETS: dict[str, Callable[[], RawSplits]] = {
+    "mnist": _load_mnist,
+    "fashion-mnist": _load_fashion_mnist,
+    "digits": _load_digits,
+}
+"""Named datasets (the one registry): name → loader."""
+
+DEFAULT_DATASET = "mnist"
+FALLBACK_DATASET = "digits"
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _to_float_nhwc(x: np.ndarray, what: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"{what}: images must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{what}: images must be numeric, got {x.dtype}")
+    x = x.astype(np.float32)
+    if x.size and x.max() > 1.0:
+        x = x / 255.0
+    return np.clip(x, 0.0, 1.0)
+
+
+def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_limit: int | None = None,
+            val_fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """Scale pixels to [0, 1], add the channel axis, apply limits and carve the validation split."""
+    _check_labels(np.asarray(raw.y_train), len(raw.x_train), f"{raw.source} (train)")
+    _check_labels(np.asarray(raw.y_test), len(raw.x_test), f"{raw.source} (test)")
+    x_train = _to_float_nhwc(np.asarray(raw.x_train), f"{raw.source} (train)")
+    x_test = _to_float_nhwc(np.asarray(raw.x_test), f"{raw.source} (test)")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{raw.source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
+    y_train = np.asarray(raw.y_train).astype(np.int64)
+    y_test = np.asarray(raw.y_test).astype(np.int64)
+    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    labels = raw.labels or tuple(str(i) for i in range(n_classes))
+    if y_train.min(initial=0) < 0 or n_classes > len(labels):
+        raise DataError(f"{raw.source}: labels must be 0..{len(labels) - 1}, found {int(y_train.min())}..{n_classes - 1}")
+    if train_limit is not None:
+        x_train, y_train = x_train[:train_limit], y_train[:train_limit]
+    if test_limit is not None:
+        x_test, y_test = x_test[:test_limit], y_test[:test_limit]
+    if len(x_train) < 10 or len(x_test) < 1:
+        raise DataError(f"{raw.source}: too few samples ({len(x_train)} train, {len(x_test)} test)")
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    n_val = max(1, int(round(len(x_train) * val_fraction)))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return Dataset(name, x_train[train], y_train[train], x_train[val], y_train[val], x_test, y_test,
+                   tuple(labels), raw.source)
+
+
+def load_dataset(name: str | None = None, *, data_dir: str | Path | None = None, train_limit: int | None = None,
+                 test_limit: int | None = None, seed: int = 0, image_size: int = 28, color: str = "grayscale",
+                 val_fraction: float = 0.1) -> Dataset:
+    """Load a dataset by registry name or from ``data_dir``.
+
+    With neither given, MNIST is tried and, when it can be neither found locally nor
+    downloaded, the bundled ``digits`` set is used instead (a warning is logged).
+    """
+    if name is not None and data_dir is not None:
+        raise UsageError("--dataset and --data-dir are mutually exclusive")
+    if train_limit is not None and train_limit < 10:
+        raise UsageError(f"--train-limit must be at least 10, got {train_limit}")
+    if test_limit is not None and test_limit < 1:
+        raise UsageError(f"--test-limit must be at least 1, got {test_limit}")
+    if color not in ("grayscale", "rgb"):
+        raise UsageError(f"--color must be grayscale or rgb, got {color!r}")
+    kw = dict(train_limit=train_limit, test_limit=test_limit, seed=seed, val_fraction=val_fraction)
+    if data_dir is not None:
+        folder = Path(data_dir)
+        return prepare(_load_data_dir(folder, image_size, color), folder.name or str(folder), **kw)
+    if name is None:
+        try:
+            raw = _load_mnist()
+            name = DEFAULT_DATASET
+        except DataError as e:
+            log.warning("MNIST unavailable (%s); running on the bundled '%s' dataset instead", e, FALLBACK_DATASET)
+            raw, name = _load_digits(), FALLBACK_DATASET
+        return prepare(raw, name, **kw)
+    if name not in DATASETS:
+        raise UsageError(f"--dataset: unknown dataset {name!r} (choose from {', '.join(DATASETS)})")
+    return prepare(DATASETS[name](), name, **kw)

@@ -1,0 +1,149 @@
+"""Device profiles (``devices/*.toml``): where and how a model is benchmarked.
+
+A profile names the runtimes and ONNX Runtime providers to use, thread counts
+and batch sizes, the quantization preset that suits the hardware, and where it
+runs: ``local``, ``qemu`` (emulated, e.g. ARM64 on x86) or ``ssh`` (a board).
+Extra folders of profiles come from ``--devices-dir`` or ``EDGEKIT_DEVICES_DIR``
+(``os.pathsep``-separated); a later folder's profile replaces one of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from edgekit.errors import ConfigError, UsageError
+from edgekit.schema import from_mapping
+
+BUILTIN_DEVICES_DIR = Path(__file__).resolve().parent.parent / "devices"
+DEVICES_ENV = "EDGEKIT_DEVICES_DIR"
+
+Runtime = Literal["onnxruntime", "litert"]
+Location = Literal["local", "qemu", "ssh"]
+Preset = Literal["avx2", "avx512_vnni", "arm64", "tensorrt"]
+
+RUNTIME_FORMATS: dict[str, str] = {"onnxruntime": "onnx", "litert": "tflite"}
+"""Which model format each runtime executes (the one runtimes table)."""
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    providers: tuple[str, ...] = field(default=("CPUExecutionProvider",), metadata={"help": "ONNX Runtime execution providers, in priority order"})
+    strict: bool = field(default=False, metadata={"help": "set session.disable_cpu_ep_fallback: fail instead of running on CPU"})
+    provider_options: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "options per provider, e.g. [onnxruntime.provider_options.CUDAExecutionProvider] device_id = 0"})
+
+
+@dataclass(frozen=True)
+class QemuOptions:
+    cpu: str = field(default="neoverse-n1", metadata={"help": "QEMU_CPU model; the sysroot's /proc/cpuinfo must match it"})
+    sysroot: str = field(default="", metadata={"help": "ARM64 sysroot folder (default: the cache folder `edgekit devices setup` fills)"})
+    binary: str = field(default="qemu-aarch64-static", metadata={"help": "the qemu-user binary"})
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    host: str = field(metadata={"help": "host name or address of the board"})
+    user: str = field(default="", metadata={"help": "login user (default: ssh's own default)"})
+    port: int = field(default=22, metadata={"help": "ssh port"})
+    key: str = field(default="", metadata={"help": "private key file"})
+    known_hosts: str = field(default="~/.ssh/known_hosts", metadata={"help": "known_hosts file; host keys are verified, never blindly accepted"})
+    python: str = field(default="python3", metadata={"help": "the board's python with numpy and onnxruntime/LiteRT"})
+    timeout_s: int = field(default=900, metadata={"help": "timeout for one remote benchmark"})
+    connect_timeout_s: int = field(default=10, metadata={"help": "ssh connect timeout"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """A device profile."""
+
+    name: str = field(metadata={"help": "profile name (must match the file name)"})
+    description: str = field(default="", metadata={"help": "one line for `edgekit devices`"})
+    arch: Literal["x86_64", "aarch64"] = field(default="x86_64", metadata={"help": "CPU architecture of the device"})
+    location: Location = field(default="local", metadata={"help": "local | qemu (emulated) | ssh (remote board)"})
+    runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={"help": "runtimes to benchmark with"})
+    quant_preset: Preset = field(default="avx2", metadata={"help": "ONNX quantization preset that suits this hardware"})
+    threads: tuple[int, ...] = field(default=(1, 0), metadata={"help": "thread counts; 0 = all cores of the device"})
+    batch_sizes: tuple[int, ...] = field(default=(1, 32), metadata={"help": "batch sizes to time"})
+    requires_cpu_flags: tuple[str, ...] = field(default=(), metadata={"help": "CPU flags (from /proc/cpuinfo) needed to run"})
+    requires_gpu: bool = field(default=False, metadata={"help": "needs an NVIDIA GPU"})
+    onnxruntime: OrtOptions = field(default_factory=OrtOptions, metadata={"help": "ONNX Runtime settings"})
+    qemu: QemuOptions | None = field(default=None, metadata={"help": "emulation settings (location = qemu)"})
+    ssh: SshOptions | None = field(default=None, metadata={"help": "remote board settings (location = ssh)"})
+    source: str = field(default="", metadata={"help": "(set by the loader) the file the profile came from"})
+
+    @property
+    def emulated(self) -> bool:
+        return self.location == "qemu"
+
+    def validate(self, where: str) -> None:
+        if self.location == "ssh" and self.ssh is None:
+            raise ConfigError(f"{where}: location = 'ssh' needs an [ssh] table")
+        if self.location == "qemu" and self.qemu is None:
+            raise ConfigError(f"{where}: location = 'qemu' needs a [qemu] table")
+        if any(t < 0 for t in self.threads) or not self.threads:
+            raise ConfigError(f"{where}.threads: thread counts must be >= 0 (0 = all cores)")
+        if any(b < 1 for b in self.batch_sizes) or not self.batch_sizes:
+            raise ConfigError(f"{where}.batch_sizes: batch sizes must be >= 1")
+
+    def resolved_threads(self, cpu_count: int | None = None) -> list[int]:
+        """Thread counts with 0 replaced by the core count (deduplicated, in order)."""
+        cores = cpu_count or os.cpu_count() or 1
+        out: list[int] = []
+        for t in self.threads:
+            t = cores if t == 0 else t
+            if t not in out:
+                out.append(t)
+        return out
+
+
+def devices_dirs(extra: list[str | Path] | None = None) -> list[Path]:
+    """Profile folders, lowest priority first: built-in, $EDGEKIT_DEVICES_DIR, then ``extra``."""
+    dirs = [BUILTIN_DEVICES_DIR]
+    dirs += [Path(p) for p in os.environ.get(DEVICES_ENV, "").split(os.pathsep) if p]
+    dirs += [Path(p) for p in (extra or [])]
+    return dirs
+
+
+def load_profile(path: Path) -> Target:
+    """Load and validate one profile file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    target = from_mapping(Target, {**data, "source": str(path)}, str(path))
+    if target.name != path.stem:
+        raise ConfigError(f"{path}: name {target.name!r} does not match the file name {path.stem!r}")
+    return target
+
+
+def load_targets(extra_dirs: list[str | Path] | None = None) -> dict[str, Target]:
+    """Every profile, by name."""
+    targets: dict[str, Target] = {}
+    for d in devices_dirs(extra_dirs):
+        if not d.is_dir():
+            if d != BUILTIN_DEVICES_DIR:
+                raise UsageError(f"{d}: devices folder does not exist")
+            continue
+        for path in sorted(d.glob("*.toml")):
+            targets[path.stem] = load_profile(path)
+    return targets
+
+
+def get_target(name: str, extra_dirs: list[str | Path] | None = None) -> Target:
+    """The profile called ``name``; a one-line error lists the known ones otherwise."""
+    targets = load_targets(extra_dirs)
+    if name not in targets:
+        raise UsageError(f"--target: unknown device profile {name!r} (known: {', '.join(sorted(targets))})")
+    return targets[name]
+
+
+def default_target_name() -> str:
+    """The profile that describes this machine's CPU."""
+    import platform
+
+    return "arm64-cpu" if platform.machine() in ("aarch64", "arm64") else "x86-cpu"
