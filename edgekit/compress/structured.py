@@ -1,0 +1,450 @@
+"""Structured pruning: remove whole Conv2D filters and Dense units, rebuilding a smaller model.
+
+Magnitude pruning only zeroes weights; this module deletes output channels and
+rebuilds a physically smaller tf_keras model with the surviving weights, so
+parameters, MACs and latency all drop.
+
+How channels flow: a *source* (Conv2D, Dense, SeparableConv2D pointwise part)
+chooses which of its output channels survive. The choice travels through
+*pass-through* layers that keep channels one-to-one (BatchNormalization,
+pooling, Dropout, element-wise activations, padding) or map them predictably
+(DepthwiseConv2D: input channel ``c`` owns outputs ``c*dm .. c*dm+dm-1``;
+Flatten: channels-last index ``p*C + c`` for every spatial position ``p``)
+until it reaches *consumers* (the next Conv2D/Dense/SeparableConv2D), whose
+input weights are sliced to match. A source is left alone, with the reason in
+``report["skipped"]``, when any path from it reaches something that needs
+its channel count unchanged: a residual Add or other merge, Concatenate,
+Reshape, Lambda or custom layers, a Softmax over channels, a shared layer, or
+the model output (so the final classifier's units are never removed).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from edgekit._tf import keras
+from edgekit.errors import ModelError, UsageError
+from edgekit.models.flops import count_macs, count_params, layer_macs
+
+log = logging.getLogger(__name__)
+
+Criterion = Literal["l1", "l2", "bn_scale"]
+CRITERIA: tuple[str, ...] = ("l1", "l2", "bn_scale")
+
+SOURCES: frozenset[str] = frozenset({"Conv2D", "Dense", "SeparableConv2D"})
+"""Layers whose output channels (filters / units) can be removed."""
+
+PASS_THROUGH: frozenset[str] = frozenset(
+    {
+        "BatchNormalization",
+        "DepthwiseConv2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "Dropout",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "ThresholdedReLU",
+        "ZeroPadding2D",
+        "Cropping2D",
+        "UpSampling2D",
+        "Flatten",
+    }
+)
+"""Layers that carry a channel selection from their single input to their output."""
+
+BN_SEEK: frozenset[str] = PASS_THROUGH - {"BatchNormalization", "DepthwiseConv2D", "Flatten"}
+"""Layers the ``bn_scale`` criterion looks through to find the BatchNormalization of a source."""
+
+MERGES: frozenset[str] = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot"})
+REARRANGE: frozenset[str] = frozenset({"Reshape", "Permute", "RepeatVector", "Conv2DTranspose", "Conv1D", "Conv3D"})
+
+
+
+@dataclass(frozen=True)
+class StructuredResult:
+    """A structurally pruned copy of a model and what was removed."""
+
+    model: Any
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Node:
+    layer: Any
+    kind: str
+    inbound: list[str]
+    consumers: list[str] = field(default_factory=list)
+    calls: int = 1
+    is_output: bool = False
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def _graph(model: Any) -> dict[str, _Node]:
+    """The model's layers in topological order, with producers and consumers by name."""
+    if getattr(model, "inputs", None) is None or not getattr(model, "_is_graph_network", False):
+        raise ModelError(
+            f"model '{model.name}' is not a built Sequential or functional model; structured pruning needs its layer graph"
+        )
+    nodes: dict[str, _Node] = {}
+    for layer in model.layers:
+        calls = [i for i in range(len(layer.inbound_nodes)) if f"{layer.name}_ib-{i}" in model._network_nodes]
+        inbound: list[str] = []
+        if calls:
+            node = layer.inbound_nodes[calls[0]]
+            producers = node.inbound_layers if isinstance(node.inbound_layers, (list, tuple)) else [node.inbound_layers]
+            inbound = [p.name for p in producers]
+        nodes[layer.name] = _Node(layer, type(layer).__name__, inbound, calls=max(1, len(calls)))
+    for name, node in nodes.items():
+        for producer in node.inbound:
+            if producer in nodes:
+                nodes[producer].consumers.append(name)
+    for tensor in model.outputs:
+        nodes[tensor._keras_history.layer.name].is_output = True
+    return nodes
+
+
+def _layer_problem(node: _Node) -> str | None:
+    """Why channels cannot flow through (or be removed from) this layer, or None if they can."""
+    k = keras()
+    layer, kind = node.layer, node.kind
+    if kind in MERGES:
+        return f"{layer.name} ({kind}) is a residual merge that needs matching channels"
+    if kind == "Concatenate":
+        return f"{layer.name} (Concatenate) joins channels of several layers"
+    if kind == "Lambda":
+        return f"{layer.name} (Lambda) runs code whose use of channels is unknown"
+    if kind in REARRANGE:
+        return f"{layer.name} ({kind}) rearranges channels"
+    if kind == "Softmax":
+        return f"{layer.name} (Softmax) normalises over channels"
+    if kind not in SOURCES | PASS_THROUGH or type(layer) is not getattr(k.layers, kind, None):
+        return f"{layer.name} ({kind}) is a layer structured pruning does not handle"
+    if node.calls > 1:
+        return f"{layer.name} is shared (called {node.calls} times)"
+    if len(node.inbound) != 1:
+        return f"{layer.name} has {len(node.inbound)} inputs"
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        return f"{layer.name} uses {layer.data_format}"
+    if int(getattr(layer, "groups", 1) or 1) != 1:
+        return f"{layer.name} is a grouped convolution"
+    if kind == "BatchNormalization":
+        axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        rank = len(layer.input_shape)
+        if [a % rank for a in axis] != [rank - 1]:
+            return f"{layer.name} normalises over axis {layer.axis}, not the channel axis"
+    return None
+
+
+def _source_problem(nodes: dict[str, _Node], name: str) -> str | None:
+    """Why the output channels of source ``name`` cannot be removed, or None if they can."""
+    node = nodes[name]
+    if node.is_output:
+        return "its output is the model output (classifier units are never removed)"
+    own = _layer_problem(node)
+    if own:
+        return own
+    if getattr(getattr(node.layer, "activation", None), "__name__", "") == "softmax":
+        return "it applies softmax over its channels"
+    if not node.consumers:
+        return "its output is not used"
+    stack = list(node.consumers)
+    while stack:
+        consumer = nodes[stack.pop()]
+        problem = _layer_problem(consumer)
+        if problem:
+            return f"its channels reach {problem}"
+        if consumer.kind in SOURCES:
+            continue
+        if consumer.is_output:
+            return f"its channels reach the model output through {consumer.layer.name} ({consumer.kind})"
+        stack.extend(consumer.consumers)
+    return None
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _out_kernel(layer: Any) -> np.ndarray:
+    """The weights that make each output channel, as a (fan_in, channels) matrix."""
+    kernel = layer.pointwise_kernel if type(layer).__name__ == "SeparableConv2D" else layer.kernel
+    kernel = np.asarray(kernel.numpy())
+    return kernel.reshape(-1, kernel.shape[-1])
+
+
+def _scores(nodes: dict[str, _Node], name: str, criterion: str) -> tuple[np.ndarray, str]:
+    """Importance of each output channel of a source, and the criterion really used."""
+    kernel = _out_kernel(nodes[name].layer)
+    if criterion == "bn_scale":
+        current = nodes[name]
+        while len(current.consumers) == 1:
+            nxt = nodes[current.consumers[0]]
+            if nxt.kind == "BatchNormalization" and nxt.layer.scale and _layer_problem(nxt) is None:
+                return np.abs(np.asarray(nxt.layer.gamma.numpy(), dtype=np.float64)), f"bn_scale ({nxt.layer.name})"
+            if nxt.kind not in BN_SEEK:
+                break
+            current = nxt
+        return np.abs(kernel).sum(axis=0, dtype=np.float64), "l1 (no BatchNorm follows)"
+    if criterion == "l2":
+        return np.sqrt(np.square(kernel, dtype=np.float64).sum(axis=0)), "l2"
+    return np.abs(kernel).sum(axis=0, dtype=np.float64), "l1"
+
+
+def _top(scores: np.ndarray, n_keep: int) -> np.ndarray:
+    """Indices (ascending) of the ``n_keep`` highest scores; ties keep the earlier channel."""
+    order = np.argsort(-scores, kind="stable")
+    return np.sort(order[:n_keep])
+
+
+# --------------------------------------------------------------------------- propagation
+
+
+def _expand(keep: np.ndarray, multiplier: int) -> np.ndarray:
+    """Depthwise outputs owned by the kept input channels: c*dm + m."""
+    return (keep[:, None] * multiplier + np.arange(multiplier)[None, :]).ravel()
+
+
+def _flatten_index(keep: np.ndarray, input_shape: Any) -> np.ndarray:
+    """Channels-last Flatten: channel c at spatial position p becomes feature p*C + c."""
+    dims = [int(d) for d in list(input_shape)[1:]]
+    positions, channels = math.prod(dims[:-1]), dims[-1]
+    return (np.arange(positions)[:, None] * channels + keep[None, :]).ravel()
+
+
+def _propagate(nodes: dict[str, _Node], chosen: dict[str, np.ndarray]) -> dict[str, tuple[Any, Any]]:
+    """(input keep, output keep) of every layer, given the kept output channels of each pruned source."""
+    flows: dict[str, tuple[Any, Any]] = {}
+    for name, node in nodes.items():
+        producer = node.inbound[0] if len(node.inbound) == 1 else None
+        keep_in = flows[producer][1] if producer in flows else None
+        if node.kind in SOURCES:
+            keep_out = chosen.get(name)
+        elif keep_in is None:
+            keep_out = None
+        elif node.kind == "DepthwiseConv2D":
+            keep_out = _expand(keep_in, int(node.layer.depth_multiplier))
+        elif node.kind == "Flatten":
+            keep_out = _flatten_index(keep_in, node.layer.input_shape)
+        elif node.kind in PASS_THROUGH:
+            keep_out = keep_in
+        else:  # unreachable: sources that would feed such a layer are skipped
+            raise RuntimeError(f"channel selection reached {name} ({node.kind})")
+        flows[name] = (keep_in, keep_out)
+    return flows
+
+
+def _with_channels(shape: Any, keep: Any) -> list[Any]:
+    shape = list(shape)
+    return shape if keep is None else shape[:-1] + [len(keep)]
+
+
+def _macs_after(nodes: dict[str, _Node], flows: dict[str, tuple[Any, Any]]) -> int:
+    total = 0
+    for name, node in nodes.items():
+        if node.kind not in SOURCES | {"DepthwiseConv2D"}:
+            continue
+        keep_in, keep_out = flows[name]
+        layer = node.layer
+        total += layer_macs(
+            layer, _with_channels(layer.input_shape, keep_in), _with_channels(layer.output_shape, keep_out)
+        )
+    return total
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+def _take(array: np.ndarray, keep: Any, axis: int) -> np.ndarray:
+    return array if keep is None else np.take(array, keep, axis=axis)
+
+
+def _sliced_weights(node: _Node, keep_in: Any, keep_out: Any) -> list[np.ndarray]:
+    """The surviving weights of one layer, in ``get_weights()`` order."""
+    layer, kind = node.layer, node.kind
+    weights = layer.get_weights()
+    if kind == "Conv2D":
+        out = [_take(_take(weights[0], keep_in, 2), keep_out, 3)]
+        return out + [_take(b, keep_out, 0) for b in weights[1:]]
+    if kind == "Dense":
+        out = [_take(_take(weights[0], keep_in, 0), keep_out, 1)]
+        return out + [_take(b, keep_out, 0) for b in weights[1:]]
+    if kind == "SeparableConv2D":
+        mid = None if keep_in is None else _expand(keep_in, int(layer.depth_multiplier))
+        depthwise = _take(weights[0], keep_in, 2)
+        pointwise = _take(_take(weights[1], mid, 2), keep_out, 3)
+        return [depthwise, pointwise] + [_take(b, keep_out, 0) for b in weights[2:]]
+    if kind == "DepthwiseConv2D":
+        return [_take(weights[0], keep_in, 2)] + [_take(b, keep_out, 0) for b in weights[1:]]
+    if kind == "BatchNormalization":
+        return [_take(w, keep_in, 0) for w in weights]
+    return weights
+
+
+def _rebuild(model: Any, nodes: dict[str, _Node], chosen: dict[str, np.ndarray], flows: dict[str, tuple[Any, Any]]) -> Any:
+    """A new model with the chosen channels and the surviving weights copied in."""
+    k = keras()
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if layer.name in chosen:
+            config["units" if type(layer).__name__ == "Dense" else "filters"] = int(len(chosen[layer.name]))
+        try:
+            return layer.__class__.from_config(config)
+        except Exception as exc:  # noqa: BLE001 - any failure to copy a user layer is reported the same way
+            if not layer.weights:
+                return layer  # stateless (e.g. Lambda): sharing the instance shares no weights
+            raise ModelError(f"cannot copy layer '{layer.name}' ({type(layer).__name__}): {exc}") from exc
+
+    new = k.models.clone_model(model, clone_function=clone)
+    for layer in new.layers:
+        if layer.name not in nodes:
+            continue
+        keep_in, keep_out = flows.get(layer.name, (None, None))
+        layer.set_weights(_sliced_weights(nodes[layer.name], keep_in, keep_out))
+    return new
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _validate(ratio: float | None, mac_budget: float | None, criterion: str, min_keep: int) -> None:
+    if (ratio is None) == (mac_budget is None):
+        raise UsageError("structured pruning needs exactly one of ratio (--structured) or mac_budget")
+    if ratio is not None and not (isinstance(ratio, (int, float)) and 0.0 <= ratio < 1.0):
+        raise UsageError(f"structured ratio must be in [0, 1), got {ratio!r}")
+    if mac_budget is not None and not (isinstance(mac_budget, (int, float)) and 0.0 < mac_budget <= 1.0):
+        raise UsageError(f"structured mac_budget must be in (0, 1], got {mac_budget!r}")
+    if criterion not in CRITERIA:
+        raise UsageError(f"structured criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if not isinstance(min_keep, int) or isinstance(min_keep, bool) or min_keep < 1:
+        raise UsageError(f"structured min_keep must be an integer >= 1, got {min_keep!r}")
+
+
+def _by_ratio(scores: dict[str, np.ndarray], ratio: float, min_keep: int) -> dict[str, np.ndarray]:
+    chosen = {}
+    for name, s in scores.items():
+        total = len(s)
+        n_keep = max(min(min_keep, total), total - int(math.floor(ratio * total + 1e-9)))
+        chosen[name] = _top(s, n_keep)
+    return chosen
+
+
+def _by_budget(
+    nodes: dict[str, _Node], scores: dict[str, np.ndarray], target: float, min_keep: int
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Remove globally least important channels (score / layer mean) until MACs <= target."""
+    names = list(scores)
+    entries: list[tuple[float, int, int]] = []
+    for li, name in enumerate(names):
+        s = scores[name]
+        mean = float(s.mean()) if len(s) else 0.0
+        norm = s / mean if mean > 0 else np.zeros_like(s)
+        entries.extend((float(v), li, int(c)) for c, v in enumerate(norm))
+    entries.sort()
+
+    def choose(n_removed: int) -> dict[str, np.ndarray]:
+        removed: dict[str, list[int]] = {n: [] for n in names}
+        for _, li, c in entries[:n_removed]:
+            name = names[li]
+            if len(scores[name]) - len(removed[name]) > min(min_keep, len(scores[name])):
+                removed[name].append(c)
+        return {n: np.setdiff1d(np.arange(len(scores[n])), removed[n]) for n in names}
+
+    def macs(n_removed: int) -> int:
+        return _macs_after(nodes, _propagate(nodes, choose(n_removed)))
+
+    lo, hi = 0, len(entries)
+    if macs(hi) > target:
+        return choose(hi), False
+    while lo < hi:  # smallest number of removals that meets the budget
+        mid = (lo + hi) // 2
+        if macs(mid) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return choose(lo), True
+
+
+def prune_structured(
+    model: Any,
+    *,
+    ratio: float | None = None,
+    mac_budget: float | None = None,
+    criterion: Criterion = "l1",
+    min_keep: int = 1,
+) -> StructuredResult:
+    """Remove the least important Conv2D filters / Dense units and return a smaller model.
+
+    ``ratio`` removes that fraction of the output channels of every prunable
+    layer; ``mac_budget`` instead removes the globally least important channels
+    (criterion divided by its layer's mean) until MACs <= mac_budget x the
+    original MACs. ``criterion``: ``l1``/``l2`` norm of each channel's weights,
+    or ``bn_scale`` (|gamma| of the BatchNormalization that follows; L1 where
+    none does). ``min_keep`` channels always survive in each layer. The input
+    model is not modified; the returned model is uncompiled.
+    """
+    _validate(ratio, mac_budget, criterion, min_keep)
+    started = time.perf_counter()
+    nodes = _graph(model)
+    skipped: list[dict[str, str]] = []
+    scores: dict[str, np.ndarray] = {}
+    labels: dict[str, str] = {}
+    for name, node in nodes.items():
+        if node.kind not in SOURCES:
+            continue
+        problem = _source_problem(nodes, name)
+        if problem:
+            skipped.append({"layer": name, "reason": problem})
+            continue
+        scores[name], labels[name] = _scores(nodes, name, criterion)
+
+    macs_before = count_macs(model)
+    budget_met = True
+    if ratio is not None:
+        chosen = _by_ratio(scores, float(ratio), min_keep)
+    else:
+        chosen, budget_met = _by_budget(nodes, scores, float(mac_budget) * macs_before, min_keep)  # type: ignore[arg-type]
+        if not budget_met:
+            log.warning("MAC budget %.3f not reachable by removing prunable channels; pruned as far as allowed", mac_budget)
+    flows = _propagate(nodes, chosen)
+    pruned = _rebuild(model, nodes, chosen, flows)
+
+    report: dict[str, Any] = {
+        "method": "ratio" if ratio is not None else "mac_budget",
+        "ratio": ratio,
+        "mac_budget": mac_budget,
+        "criterion": criterion,
+        "min_keep": min_keep,
+        "params_before": count_params(model),
+        "params_after": count_params(pruned),
+        "macs_before": macs_before,
+        "macs_after": count_macs(pruned),
+        "layers": [
+            {"name": n, "kept": int(len(chosen[n])), "total": int(len(scores[n])), "criterion": labels[n]} for n in scores
+        ],
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if mac_budget is not None:
+        report["budget_met"] = budget_met
+    log.info(
+        "structured pruning: params %d -> %d, MACs %d -> %d",
+        report["params_before"], report["params_after"], report["macs_before"], report["macs_after"],
+    )
+    return StructuredResult(model=pruned, report=report)
