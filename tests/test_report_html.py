@@ -1,0 +1,126 @@
+"""report.html: content from the sample report, robustness to partial reports, and a real headless-Chromium render."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgekit.report.html import render_html, results_rows
+from edgekit.report.plots import Point, pareto_indices
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report_sample.json"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def sample() -> dict[str, Any]:
+    return json.loads(FIXTURE.read_text())
+
+
+def test_pareto_front_keeps_only_undominated_points() -> None:
+    pts = [Point("slow-good", 2.0, 0.97), Point("fast-ok", 1.0, 0.95), Point("dominated", 2.5, 0.94),
+           Point("fast-bad", 0.5, 0.90), Point("tie", 1.0, 0.95)]
+    assert [pts[i].label for i in pareto_indices(pts)] == ["fast-bad", "fast-ok", "tie", "slow-good"]
+
+
+def test_results_rows_compute_ratios_and_deltas(sample: dict[str, Any]) -> None:
+    rows = results_rows(sample)
+    int8 = next(r for r in rows if r["id"] == "e2b74d1c0f95" and r["target"] == "x86-cpu")
+    assert int8["x_smaller"] == pytest.approx(419340 / 110872)  # vs the fp32 tflite export
+    assert int8["delta_pp"] == pytest.approx(-0.39)
+    assert int8["p50"] == pytest.approx(0.041) and int8["emulated"] is False and int8["chosen"]
+    keras = [r for r in rows if r["format"] == "keras"]
+    assert len(keras) == 2 and all(r["p50"] is None and r["accuracy_pct"] for r in keras)
+
+
+def test_html_has_every_section_and_labels_emulation(sample: dict[str, Any]) -> None:
+    page = render_html(sample, Path("runs/x"))
+    for section in ("problems", "results", "latency", "sizes", "layers", "lineage", "search", "benchmarks", "environment"):
+        assert f'id="{section}"' in page
+    assert "EMULATED" in page and "Pareto front" in page
+    assert page.count('<img class="plot"') == 5  # x86 + arm64 (separate axes), sizes, layers, search
+    assert "top-1 agreement 96.66 %" in page and "Status: failed" in page
+    assert "avx512_vnni" in page and "Intel(R) Xeon(R)" in page
+
+
+def test_html_fetches_nothing_from_the_network(sample: dict[str, Any]) -> None:
+    page = render_html(sample)
+    assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", page, re.I)
+    assert not re.search(r"@import", page)
+    for m in re.finditer(r'src="([^"]+)"', page):
+        assert m.group(1).startswith("data:image/svg+xml;base64,")
+
+
+def test_text_is_escaped(sample: dict[str, Any]) -> None:
+    r = copy.deepcopy(sample)
+    r["artifacts"][0]["name"] = "<script>alert(1)</script>"
+    r["problems"].append("bad & <b>bold</b>")
+    page = render_html(r)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "bad &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+@pytest.mark.parametrize("strip", ["benchmarks", "search", "audit", "single", "failed-rows", "empty"])
+def test_partial_reports_render(sample: dict[str, Any], strip: str) -> None:
+    r = copy.deepcopy(sample)
+    if strip == "benchmarks":
+        r.pop("benchmarks")
+    elif strip == "search":
+        r.pop("search")
+    elif strip == "audit":
+        for a in r["artifacts"]:
+            a["audit"] = {"layers": [{"name": "x"}]}  # keys missing
+    elif strip == "single":
+        r["artifacts"] = r["artifacts"][:1]
+        r["benchmarks"] = []
+    elif strip == "failed-rows":
+        for b in r["benchmarks"]:
+            b.update(status="failed", latency_ms=None, throughput_per_s=None)
+    else:
+        r = {}
+    page = render_html(r)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(sample: dict[str, Any], tmp_path: Path) -> None:
+    from _browser import Browser, chromium_missing_reason
+
+    if (reason := chromium_missing_reason()) is not None:
+        pytest.skip(reason)
+    html_path = tmp_path / "report.html"
+    html_path.write_text(render_html(sample, tmp_path), encoding="utf-8")
+    with Browser(width=1400, height=1000) as browser:
+        page = browser.open(html_path.as_uri())
+        page.wait_for("Array.from(document.images).every(i => i.complete)")
+        images = page.eval("Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.naturalHeight,"
+                           " i.getBoundingClientRect().width])")
+        rows = page.eval("document.querySelectorAll('#results tbody tr').length")
+        # click the p50 header twice: the table sorts descending by p50
+        page.eval("document.querySelectorAll('#results th')[7].click(); document.querySelectorAll('#results th')[7].click()")
+        first_p50 = page.eval("document.querySelector('#results tbody tr').cells[7].textContent")
+        shot = page.screenshot(tmp_path / "report.png")
+        errors = page.console_errors()
+        remote = [u for u in page.requested_urls() if not u.startswith(("file:", "data:"))]
+    if os.environ.get("EDGEKIT_TEST_ARTIFACTS"):
+        out = REPO / "test-artifacts"
+        out.mkdir(exist_ok=True)
+        shutil.copy(shot, out / "report.png")
+        shutil.copy(html_path, out / "report.html")
+    assert errors == []
+    assert remote == []
+    assert len(images) == 5
+    for alt, w, h, shown in images:
+        assert w > 100 and h > 100 and shown > 100, f"plot {alt!r} did not render: {w}x{h}, shown {shown}px"
+    assert rows == len(results_rows(sample))
+    assert first_p50 == "1.334"  # the emulated fp32 TFLite row is the slowest batch-1 cell
+    assert shot.stat().st_size > 50_000
