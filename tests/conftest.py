@@ -6,7 +6,7 @@ import os
 
 os.environ["EDGEKIT_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from edgekit.targets import Target
 
 
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
 def cpu_flags() -> set[str]:
     """CPU feature flags of this machine (Linux /proc/cpuinfo)."""
     try:
@@ -40,14 +43,16 @@ def _local_reason(target: Target) -> str | None:
     missing = [f for f in target.requires_cpu_flags if f not in cpu_flags()]
     if missing:
         return f"this CPU lacks {', '.join(missing)}"
+    reasons = []
+    if target.requires_gpu and not has_nvidia_gpu():
+        reasons.append("no NVIDIA GPU on this machine (/dev/nvidia0 and nvidia-smi absent)")
     if "onnxruntime" in target.runtimes:
         have = ort_providers()
         absent = [p for p in target.onnxruntime.providers if p not in have]
         if absent:
-            return f"{', '.join(absent)} not in this onnxruntime build (has {', '.join(have) or 'none'})"
-    if target.requires_gpu and not has_nvidia_gpu():
-        return "no NVIDIA GPU on this machine (/dev/nvidia0 and nvidia-smi absent)"
-    return None
+            hint = " (pip install 'edgekit[gpu]')" if any(p in GPU_PROVIDERS for p in absent) else ""
+            reasons.append(f"{', '.join(absent)} not in this onnxruntime build (has {', '.join(have) or 'none'}){hint}")
+    return "; ".join(reasons) or None
 
 
 def unavailable_reason(target: Target, probe_remote: bool = True) -> str | None:

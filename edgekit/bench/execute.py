@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import TargetError
+from edgekit.fsutil import write_json
 from edgekit.targets import Target
 
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 
 
-def _run_and_read(cmd: list[str], result: Path, timeout_s: float, env: dict[str, str] | None = None,
-                  where: str = "local") -> dict[str, Any]:
+def run_and_read(cmd: list[str], result: Path, timeout_s: float, env: dict[str, str] | None = None,
+                 where: str = "local") -> dict[str, Any]:
+    """Run ``cmd`` (an argument list, no shell) and read the runner's JSON result from ``result``."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     except subprocess.TimeoutExpired:
@@ -27,16 +29,19 @@ def _run_and_read(cmd: list[str], result: Path, timeout_s: float, env: dict[str,
         raise TargetError(f"{where}: cannot start {cmd[0]} ({e.strerror})") from None
     if proc.returncode != 0 or not result.is_file():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        raise TargetError(f"{where}: benchmark runner failed: {tail[0]}")
-    return json.loads(result.read_text())
+        raise TargetError(f"{where}: benchmark runner failed (exit {proc.returncode}): {tail[0]}")
+    try:
+        return json.loads(result.read_text())
+    except ValueError as e:
+        raise TargetError(f"{where}: benchmark runner wrote unreadable JSON ({e})") from None
 
 
-def run_local(request: dict[str, Any], workdir: Path, timeout_s: float = 3600) -> dict[str, Any]:
-    """Run the runner with this Python, in a subprocess."""
+def run_local(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run the runner with this Python, in a subprocess (``request["timeout_s"]``, default 1 h)."""
     req = workdir / "request.json"
     res = workdir / "result.json"
-    req.write_text(json.dumps(request))
-    return _run_and_read([sys.executable, str(RUNNER), str(req), str(res)], res, timeout_s)
+    write_json(req, request)
+    return run_and_read([sys.executable, str(RUNNER), str(req), str(res)], res, float(request.get("timeout_s", 3600)))
 
 
 def run_on_target(target: Target, request: dict[str, Any], workdir: Path) -> dict[str, Any]:

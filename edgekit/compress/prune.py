@@ -1,0 +1,111 @@
+"""Unstructured magnitude pruning with TFMOT while fine-tuning, then ``strip_pruning``.
+
+Zeroed weights alone do not shrink a dense file or speed up this CNN; the
+pipeline pairs this with int8 quantization (and structured pruning, which
+physically removes filters) to pay off.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from edgekit._tf import keras, tfmot
+from edgekit.errors import UsageError
+from edgekit.models.files import copy_model
+from edgekit.train.trainer import FitSettings, fit
+
+log = logging.getLogger(__name__)
+
+PRUNABLE_LAYERS = ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+
+
+@dataclass(frozen=True)
+class MagnitudePruneConfig:
+    """Settings of the ``prune.magnitude`` stage."""
+
+    sparsity: float = field(default=0.8, metadata={"help": "target fraction of zero weights in [0, 1)"})
+    schedule: Literal["polynomial", "constant"] = field(default="polynomial", metadata={"help": "sparsity schedule while fine-tuning"})
+    pattern: str = field(default="", metadata={"help": "'' for unstructured, or N:M such as '2:4'"})
+    per_layer: dict[str, float] = field(default_factory=dict, metadata={"help": "layer name → sparsity, overriding `sparsity`"})
+    epochs: int = field(default=2, metadata={"help": "fine-tuning epochs while pruning"})
+    batch_size: int = field(default=64, metadata={"help": "fine-tuning batch size"})
+    learning_rate: float = field(default=5e-4, metadata={"help": "fine-tuning learning rate"})
+    augment: bool = field(default=False, metadata={"help": "augment images while fine-tuning"})
+
+    def validate(self, where: str = "prune") -> None:
+        for name, s in {"sparsity": self.sparsity, **{f"per_layer.{k}": v for k, v in self.per_layer.items()}}.items():
+            if not 0.0 <= s < 1.0:
+                raise UsageError(f"{where}.{name}: sparsity must be in [0, 1), got {s}")
+        if self.pattern and parse_pattern(self.pattern) is None:
+            raise UsageError(f"{where}.pattern: expected N:M with 0 < N < M (e.g. 2:4), got {self.pattern!r}")
+        if self.epochs < 1:
+            raise UsageError(f"{where}.epochs: must be at least 1, got {self.epochs}")
+
+
+def parse_pattern(pattern: str) -> tuple[int, int] | None:
+    """'2:4' → (2, 4); None when malformed."""
+    try:
+        n, m = (int(p) for p in pattern.split(":"))
+    except ValueError:
+        return None
+    return (n, m) if 0 < n < m else None
+
+
+def _schedule(sparsity: float, end_step: int, kind: str) -> Any:
+    s = tfmot().sparsity.keras
+    freq = max(1, end_step // 20)
+    if kind == "constant":
+        return s.ConstantSparsity(sparsity, begin_step=0, frequency=freq)
+    return s.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step, frequency=freq)
+
+
+def apply_pruning_wrappers(model: Any, cfg: MagnitudePruneConfig, total_steps: int) -> Any:
+    """Wrap every prunable layer with TFMOT's ``prune_low_magnitude`` per ``cfg``.
+
+    The wrappers take ``model``'s own layer objects (and so their weights): pass a copy.
+    """
+    k = keras()
+    sk = tfmot().sparsity.keras
+    end_step = max(1, int(total_steps * 0.7))  # reach the target, then recover for the last 30 %
+    nm = parse_pattern(cfg.pattern) if cfg.pattern else None
+    unknown = set(cfg.per_layer) - {layer.name for layer in model.layers}
+    if unknown:
+        raise UsageError(f"prune.per_layer: no layer named {sorted(unknown)[0]!r} in the model")
+
+    def wrap(layer: Any) -> Any:
+        if type(layer).__name__ not in PRUNABLE_LAYERS:
+            return layer
+        if nm is not None:
+            return sk.prune_low_magnitude(layer, sparsity_m_by_n=nm)
+        s = cfg.per_layer.get(layer.name, cfg.sparsity)
+        if s <= 0:
+            return layer
+        return sk.prune_low_magnitude(layer, pruning_schedule=_schedule(s, end_step, cfg.schedule))
+
+    return k.models.clone_model(model, clone_function=wrap)
+
+
+def magnitude_prune(model: Any, x: np.ndarray, y: np.ndarray, cfg: MagnitudePruneConfig, *,
+                    validation: tuple[np.ndarray, np.ndarray] | None = None, from_logits: bool = False) -> Any:
+    """Prune ``model`` to ``cfg.sparsity`` while fine-tuning on (x, y); returns the stripped model."""
+    sk = tfmot().sparsity.keras
+    steps = -(-len(x) // cfg.batch_size) * cfg.epochs
+    pruned = apply_pruning_wrappers(copy_model(model), cfg, steps)
+    fit(pruned, x, y, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
+        validation=validation, callbacks=[sk.UpdatePruningStep()], label="pruning")
+    return sk.strip_pruning(pruned)
+
+
+def kernel_sparsity(model: Any) -> float:
+    """Fraction of exact zeros among the kernels of prunable layers."""
+    zeros = total = 0
+    for layer in model.layers:
+        if type(layer).__name__ in PRUNABLE_LAYERS:
+            for w in layer.get_weights()[:1]:
+                zeros += int((w == 0).sum())
+                total += w.size
+    return zeros / total if total else 0.0

@@ -1,0 +1,209 @@
+"""Metadata that travels inside exported models: labels, input layout, preprocessing, lineage.
+
+* ONNX: ``metadata_props`` key ``edgekit`` holds the JSON document, plus the
+  conventional ``labels`` key (a JSON list) for tools that only look for that.
+* TFLite: an entry ``edgekit_metadata`` in the flatbuffer's ``metadata`` list whose
+  buffer holds the same JSON (UTF-8).
+
+Reading never needs TensorFlow: TFLite files are decoded with
+:mod:`edgekit.export.tflite_reader`, ONNX files with ``onnx`` or, on a device
+that only has it, ``onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.artifact import ModelMeta, format_of
+from edgekit.errors import ExportError, ModelError
+from edgekit.fsutil import write_bytes
+
+log = logging.getLogger(__name__)
+
+ONNX_KEY = "edgekit"
+ONNX_LABELS_KEY = "labels"
+TFLITE_NAME = "edgekit_metadata"
+SCHEMA_VERSION = 1
+BUFFER_ALIGNMENT = 16  # schema.fbs: Buffer.data (force_align: 16); TFLite Micro relies on it
+
+
+def metadata_document(meta: ModelMeta, artifact_id: str) -> dict[str, Any]:
+    """The JSON document embedded in a model file."""
+    return {"schema": SCHEMA_VERSION, **meta.to_dict(), "edgekit_version": __version__, "artifact_id": artifact_id}
+
+
+def embed_metadata(path: Path, meta: ModelMeta, artifact_id: str) -> None:
+    """Embed ``meta`` (and the producing edgekit version and ``artifact_id``) into an .onnx or .tflite file.
+
+    The file is rewritten atomically; an existing edgekit entry is replaced.
+    """
+    path = Path(path)
+    doc = json.dumps(metadata_document(meta, artifact_id), sort_keys=True)
+    fmt = format_of(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    mode = path.stat().st_mode & 0o777
+    if fmt == "onnx":
+        _embed_onnx(path, doc, list(meta.labels))
+    elif fmt == "tflite":
+        write_bytes(path, _tflite_with_metadata(path.read_bytes(), TFLITE_NAME, doc.encode(), str(path)))
+    else:
+        raise ExportError(f"{path}: metadata can only be embedded in .onnx or .tflite files")
+    os.chmod(path, mode)  # the atomic rewrite must not change who may read the model
+
+
+def read_metadata_dict(path: Path) -> dict[str, Any] | None:
+    """The embedded edgekit metadata document of an .onnx or .tflite file, or None when there is none."""
+    path = Path(path)
+    fmt = format_of(path)
+    if fmt == "tflite":
+        from edgekit.export.tflite_reader import read_tflite
+
+        model = read_tflite(path)
+        if TFLITE_NAME not in model.metadata:
+            return None
+        return _parse_doc(model.buffer_bytes(model.metadata[TFLITE_NAME]).decode("utf-8", "replace"), path)
+    if fmt == "onnx":
+        props = _onnx_props(path)
+        if ONNX_KEY in props:
+            return _parse_doc(props[ONNX_KEY], path)
+        if ONNX_LABELS_KEY in props:  # a foreign model with only conventional labels
+            labels = _parse_doc(props[ONNX_LABELS_KEY], path)
+            return {"labels": labels} if isinstance(labels, list) else None
+        return None
+    return None  # Keras files carry no edgekit metadata
+
+
+def read_metadata(path: Path) -> ModelMeta | None:
+    """The embedded :class:`ModelMeta` of an .onnx or .tflite file, or None when there is none."""
+    doc = read_metadata_dict(path)
+    if doc is None:
+        return None
+    try:
+        return ModelMeta.from_dict(doc)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"{path}: malformed edgekit metadata ({e})") from None
+
+
+def _parse_doc(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path}: embedded edgekit metadata is not valid JSON ({e.msg})") from None
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def _embed_onnx(path: Path, doc: str, labels: list[str]) -> None:
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # onnx raises DecodeError / ValueError / OSError
+        raise ModelError(f"{path}: not a readable ONNX model ({e})") from None
+    keep = [p for p in model.metadata_props if p.key not in (ONNX_KEY, ONNX_LABELS_KEY)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in ((ONNX_KEY, doc), (ONNX_LABELS_KEY, json.dumps(labels))):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    write_bytes(path, model.SerializeToString())
+
+
+def _onnx_props(path: Path) -> dict[str, str]:
+    """``metadata_props`` of an ONNX file via ``onnx`` (weights not loaded) or ``onnxruntime``."""
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    if onnx is not None:
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as e:
+            raise ModelError(f"{path}: not a readable ONNX model ({e})") from None
+        return {p.key: p.value for p in model.metadata_props}
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError(f"{path}: reading ONNX metadata needs the onnx or onnxruntime package") from None
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(f"{path}: not a readable ONNX model ({e})") from None
+    return dict(sess.get_modelmeta().custom_metadata_map)
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+def _schema() -> Any:
+    """The flatbuffers-generated TFLite schema (LiteRT ships it; TF's copy is the fallback)."""
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        from edgekit._tf import tf
+
+        tf()
+        from tensorflow.lite.python import schema_py_generated  # type: ignore[no-redef]
+    return schema_py_generated
+
+
+def _tflite_with_metadata(data: bytes, name: str, payload: bytes, where: str) -> bytes:
+    """Re-serialise a TFLite model with metadata entry ``name`` set to ``payload``.
+
+    Buffer data stay 16-byte aligned, as the C++ converter writes them.
+    """
+    import numpy as np
+
+    from edgekit.export.tflite_reader import parse_tflite
+
+    parse_tflite(data, where)  # validates the identifier with a clear message
+    fb = _schema()
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
+    if any(b.offset and b.offset > 1 for b in model.buffers or []):
+        raise ExportError(f"{where}: models with out-of-flatbuffer (>2 GB) buffers are not supported")
+    model.buffers = model.buffers or [fb.BufferT()]
+    model.metadata = model.metadata or []
+    value = np.frombuffer(payload, np.uint8)
+    entry = next((m for m in model.metadata if m.name and m.name.decode() == name), None)
+    if entry is not None:
+        model.buffers[entry.buffer].data = value
+    else:
+        buffer = fb.BufferT()
+        buffer.data = value
+        model.buffers.append(buffer)
+        entry = fb.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = _aligned_builder_class()(max(1024, len(data) + len(payload) + 4096))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@functools.cache
+def _aligned_builder_class() -> type:
+    import flatbuffers
+    import numpy as np
+
+    class AlignedBuilder(flatbuffers.Builder):  # type: ignore[misc]
+        """A Builder that aligns byte vectors (tensor buffers) to 16 bytes, like ``force_align: 16``."""
+
+        def CreateNumpyVector(self, x: Any) -> int:  # noqa: N802 (flatbuffers API name)
+            if x.dtype != np.uint8:
+                return super().CreateNumpyVector(x)
+            payload = x.tobytes()
+            self.StartVector(1, len(payload), BUFFER_ALIGNMENT)
+            self.head = self.head - len(payload)
+            self.Bytes[self.head:self.head + len(payload)] = payload
+            self.vectorNumElems = len(payload)
+            return self.EndVector()
+
+    return AlignedBuilder

@@ -1,0 +1,247 @@
+"""``edgekit.compress``: data → train → prune → quantize → export → verify → benchmark → report.
+
+Everything is validated before any heavy work; every stage output is named by
+its content hash and cached; the run folder is assembled under a temporary
+name and renamed into place at the end, so a failed or interrupted run leaves
+nothing half-written and never touches an existing folder without ``force``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
+from edgekit.cache import ArtifactCache
+from edgekit.config import CompressConfig
+from edgekit.errors import EdgekitError, OutputExistsError, UsageError
+from edgekit.fsutil import sha256_file
+from edgekit.plan import Step, build_plan
+from edgekit.schema import to_mapping
+from edgekit.targets import Target, default_target_name, get_target
+
+log = logging.getLogger(__name__)
+
+PARITY_STAGES = ("export.tflite", "export.onnx", "quantize.ptq_int8", "quantize.ptq_float16", "quantize.ptq_dynamic")
+"""Stages whose output must numerically follow its parent (conversions, post-training quantization)."""
+
+
+@dataclass
+class RunResult:
+    """The outcome of one compress run."""
+
+    out: Path
+    report: dict[str, Any]
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.get("status") == "ok"
+
+
+def default_out_dir() -> Path:
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_out(out: str | Path | None, force: bool) -> Path:
+    """Resolve the run folder and refuse an existing one without ``force`` (before any work)."""
+    path = Path(out) if out is not None else default_out_dir()
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists (use --force to replace it, or choose another --out)")
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path}: exists and is not a folder")
+    return path
+
+
+def resolve_targets(cfg: CompressConfig) -> list[Target]:
+    names = list(cfg.targets) or [default_target_name()]
+    if cfg.target and cfg.target not in names:
+        names.append(cfg.target)
+    return [get_target(n, list(cfg.devices_dir)) for n in names]
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, backup)
+    os.replace(staging, out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+class _Runner:
+    """Executes a plan's steps with caching; holds the artifacts made so far."""
+
+    def __init__(self, ctx: Any, cache: ArtifactCache, staging: Path, meta: ModelMeta) -> None:
+        self.ctx, self.cache, self.staging, self.meta = ctx, cache, staging, meta
+        self.by_step: dict[str, Artifact] = {}
+
+    def run(self, step: Step) -> Artifact:
+        from edgekit.stages import get_stage
+
+        stage = get_stage(step.stage)
+        parent = self.by_step[step.input] if step.input else None
+        config = to_mapping(step.config)
+        a_id = artifact_id(parent.id if parent else None, stage.name, config)
+        cached = self.cache.get(a_id)
+        if cached is not None:
+            log.info("%-24s %s (cached %s)", step.name, stage.name, a_id)
+            artifact = dataclasses.replace(cached, name=step.name)
+        else:
+            log.info("%-24s %s …", step.name, stage.name)
+            fmt = stage.output_format(parent.format if parent else None)
+            staged = self.ctx.workdir / a_id
+            shutil.rmtree(staged, ignore_errors=True)
+            staged.mkdir(parents=True)
+            path = staged / f"model{FORMATS[fmt]}"
+            t0 = time.perf_counter()
+            output = stage.load()(parent, step.config, self.ctx, path)
+            metrics = {**output.metrics, "stage_seconds": round(time.perf_counter() - t0, 2)}
+            meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
+            if fmt != "keras":
+                _embed(path, meta, a_id)
+            artifact = Artifact(a_id, stage.name, fmt, output.precision, path,  # type: ignore[arg-type]
+                                parent.id if parent else None, config, metrics, meta, step.name)
+            artifact = self.cache.put(artifact, staged, into=self.staging / ".stages")
+            if output.model is not None:
+                self.ctx.models[a_id] = output.model
+        self.by_step[step.name] = artifact
+        return artifact
+
+
+def _embed(path: Path, meta: ModelMeta, a_id: str) -> None:
+    """Put labels and preprocessing inside the exported file."""
+    from edgekit.export.metadata import embed_metadata
+
+    embed_metadata(path, meta, a_id)
+
+
+def _copy_into_run(artifacts: list[Artifact], models_dir: Path) -> list[Artifact]:
+    models_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for a in artifacts:
+        dst = models_dir / f"{a.name}{FORMATS[a.format]}"
+        shutil.copy2(a.path, dst)
+        out.append(a.with_path(dst))
+    return out
+
+
+def _evaluate(artifacts: list[Artifact], ctx: Any) -> dict[str, dict[str, np.ndarray]]:
+    """Validation and test scores of every artifact."""
+    from edgekit.console import progress
+    from edgekit.evaluate import predict_artifact
+
+    ds = ctx.dataset
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    with progress("evaluating", len(artifacts)) as bar:
+        for a in artifacts:
+            model = ctx.keras_model(a) if a.format == "keras" else None
+            scores[a.id] = {"val": predict_artifact(a, ds.x_val, model), "test": predict_artifact(a, ds.x_test, model)}
+            bar.advance()
+    return scores
+
+
+def _verify(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_test: np.ndarray) -> dict[str, Any]:
+    from edgekit.export.verify import check_parity
+
+    results: dict[str, Any] = {}
+    for a in artifacts:
+        if a.stage in PARITY_STAGES and a.parent_id in scores:
+            results[a.id] = check_parity(scores[a.id]["test"], scores[a.parent_id]["test"], y_test, a.precision,
+                                         a.parent_id).to_dict()
+    return results
+
+
+def _audit(artifacts: list[Artifact]) -> dict[str, Any]:
+    try:
+        from edgekit.audit import audit_model
+    except ImportError:  # pragma: no cover - audit is part of the package
+        return {}
+    out = {}
+    for a in artifacts:
+        try:
+            out[a.id] = audit_model(a.path)
+        except EdgekitError as e:
+            log.warning("audit of %s failed: %s", a.name, e)
+            out[a.id] = {"error": str(e)}
+    return out
+
+
+def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *, force: bool = False,
+             command: str = "") -> RunResult:
+    """Run the whole pipeline and write the models and report.{json,md,html} into ``out``."""
+    from edgekit.data.datasets import load_dataset
+
+    cfg = cfg or CompressConfig()
+    cfg.validate()
+    out_path = prepare_out(out, force)
+    targets = resolve_targets(cfg)
+    model_sha = sha256_file(cfg.model) if cfg.model and Path(cfg.model).is_file() else ""
+    build_plan(cfg)  # checks the chain before data is loaded or TensorFlow imported
+    started = time.time()
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, train_limit=cfg.train_limit, test_limit=cfg.test_limit,
+                           seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
+    steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        result = _run(cfg, steps, dataset, targets, staging, command, started)
+        _swap_into_place(staging, out_path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
+
+
+def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Target], staging: Path, command: str,
+         started: float) -> RunResult:
+    from edgekit.bench.api import Timing, benchmark
+    from edgekit.report.build import build_report
+    from edgekit.report.write import write_reports
+    from edgekit.stages import Context
+
+    ctx = Context(dataset, workdir=staging / ".work", seed=cfg.seed)
+    meta = ModelMeta(labels=dataset.labels, input_shape=dataset.input_shape, color=cfg.color, dataset=dataset.name)
+    runner = _Runner(ctx, ArtifactCache(enabled=cfg.cache), staging, meta)
+    made = [runner.run(step) for step in steps]
+    # Keras models made in this run are in memory; cached ones load from the cache copy.
+    artifacts = _copy_into_run(made, staging / "models")
+    scores = _evaluate(made, ctx)
+    y_val, y_test = dataset.y_val, dataset.y_test
+    verification = _verify(made, scores, y_test)
+    audits = _audit(artifacts)
+    bench_rows: list[dict[str, Any]] = []
+    if cfg.bench:
+        refs = {a.id: scores[a.parent_id]["test"].argmax(1) for a in artifacts if a.parent_id in scores}
+        bench_rows = benchmark(artifacts, dataset.x_test, y_test, targets, references=refs,
+                               timing=Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds))
+    shutil.rmtree(staging / ".work", ignore_errors=True)
+    shutil.rmtree(staging / ".stages", ignore_errors=True)
+    final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
+                            val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
+             for a in artifacts]
+    search = None
+    if cfg.max_accuracy_drop is not None:
+        from edgekit.search import choose
+
+        search = choose(cfg, final, bench_rows, targets)
+    report = build_report(cfg=cfg, dataset=dataset, artifacts=final, run_dir=staging, verification=verification,
+                          audits=audits, benchmarks=bench_rows, targets=targets, search=search, command=command,
+                          seconds=time.time() - started)
+    write_reports(staging, report, force=True)
+    return RunResult(staging, report, final)
+
+
+__all__ = ["RunResult", "compress", "UsageError"]

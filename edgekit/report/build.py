@@ -1,0 +1,99 @@
+"""Assemble ``report.json``: one dict that the Markdown/HTML renderers and machines read."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.artifact import Artifact
+from edgekit.fsutil import file_bytes, sha256_file
+from edgekit.schema import to_mapping
+
+REPORT_VERSION = 1
+
+
+def gzip_size(path: Path) -> int:
+    """Bytes after gzip -9 (what a download or an OTA update costs)."""
+    if path.is_dir():
+        return sum(gzip_size(p) for p in path.rglob("*") if p.is_file())
+    return len(gzip.compress(path.read_bytes(), compresslevel=9))
+
+
+def _version(module: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Versions and the CPU this report was made on."""
+    cpu_model, flags = "", []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not cpu_model:
+                cpu_model = line.split(":", 1)[1].strip()
+            if line.startswith(("flags", "Features")) and not flags:
+                flags = line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    interesting = [f for f in flags if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
+    return {
+        "edgekit": __version__, "tensorflow": _version("tensorflow"), "tf_keras": _version("tf-keras"),
+        "tfmot": _version("tensorflow-model-optimization"), "tf2onnx": _version("tf2onnx"), "onnx": _version("onnx"),
+        "onnxruntime": _version("onnxruntime"), "litert": _version("ai-edge-litert"), "python": platform.python_version(),
+        "platform": platform.platform(), "machine": platform.machine(), "cpu_model": cpu_model or platform.processor(),
+        "cpu_flags": interesting, "cpu_count": os.cpu_count(),
+    }
+
+
+def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | None, audit: dict[str, Any] | None) -> dict[str, Any]:
+    d = a.to_dict(relative_to=run_dir)
+    metrics = dict(a.metrics)
+    return {
+        "id": a.id, "name": a.name, "stage": a.stage, "format": a.format, "precision": a.precision, "path": d["path"],
+        "bytes": file_bytes(a.path), "gzip_bytes": gzip_size(a.path),
+        "sha256": sha256_file(a.path) if a.path.is_file() else None, "parent_id": a.parent_id,
+        "accuracy": metrics.get("accuracy"), "val_accuracy": metrics.get("val_accuracy"),
+        "sparsity": metrics.get("sparsity"), "config": d["config"], "metrics": metrics, "meta": d["meta"],
+        "audit": audit, "verification": verification,
+    }
+
+
+def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
+                 audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any], search: dict[str, Any] | None,
+                 command: str, seconds: float) -> dict[str, Any]:
+    """The report dict for a compress run (``edgekit bench`` builds the same shape)."""
+    records = [artifact_record(a, run_dir, verification.get(a.id), audits.get(a.id)) for a in artifacts]
+    problems = [f"{r['name']}: {r['verification']['reason']}" for r in records
+                if r["verification"] and r["verification"]["status"] != "ok"]
+    baseline = next((a for a in artifacts if a.stage == "train"), None)
+    report: dict[str, Any] = {
+        "report_version": REPORT_VERSION,
+        "edgekit_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "seconds": round(seconds, 1),
+        "dataset": dataset.summary(),
+        "seed": getattr(cfg, "seed", None),
+        "config": to_mapping(cfg) if cfg is not None else None,
+        "environment": environment(),
+        "targets": [{"name": t.name, "location": t.location, "arch": t.arch, "emulated": t.emulated,
+                     "providers": list(t.onnxruntime.providers), "source": t.source} for t in targets],
+        "baseline_id": baseline.id if baseline else None,
+        "chosen_id": (search or {}).get("chosen_id"),
+        "artifacts": records,
+        "benchmarks": benchmarks,
+        "status": "failed" if problems or (search or {}).get("status") == "failed" else "ok",
+        "problems": problems + ([search["reason"]] if search and search.get("status") == "failed" else []),
+    }
+    if search is not None:
+        report["search"] = search
+    return report

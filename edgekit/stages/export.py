@@ -1,0 +1,31 @@
+"""The export stages: ``export.tflite`` (fp32) and ``export.onnx`` (from Keras or TFLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.artifact import Artifact
+from edgekit.export.convert import keras2onnx, keras2tflite, tflite2onnx
+from edgekit.fsutil import write_bytes
+from edgekit.stages import Context, StageOutput
+from edgekit.stages.configs import ExportOnnxConfig, ExportTFLiteConfig
+
+
+def _carry(parent: Artifact) -> dict[str, object]:
+    return {k: parent.metrics[k] for k in ("output", "sparsity") if k in parent.metrics}
+
+
+def run_export_tflite(parent: Artifact | None, cfg: ExportTFLiteConfig, ctx: Context, out: Path) -> StageOutput:
+    assert parent is not None
+    write_bytes(out, keras2tflite(ctx.keras_model(parent)))
+    return StageOutput("fp32", _carry(parent))
+
+
+def run_export_onnx(parent: Artifact | None, cfg: ExportOnnxConfig, ctx: Context, out: Path) -> StageOutput:
+    assert parent is not None
+    if parent.format == "tflite":
+        # An int8 TFLite model (PTQ or QAT) becomes a QDQ ONNX model with int8 weights.
+        write_bytes(out, tflite2onnx(parent.path.read_bytes(), opset=cfg.opset))
+        return StageOutput(parent.precision, _carry(parent))
+    write_bytes(out, keras2onnx(ctx.keras_model(parent), ctx.dataset.input_shape, opset=cfg.opset))
+    return StageOutput("fp32", _carry(parent))
