@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -170,18 +169,12 @@ def probe(target: Target, timeout_s: float = 300) -> dict[str, Any]:
     code = ("import json, platform, numpy, onnxruntime as o; print(json.dumps({'machine': platform.machine(), "
             "'python': platform.python_version(), 'numpy': numpy.__version__, 'onnxruntime': o.__version__, "
             "'providers': o.get_available_providers()}))")
+    from edgekit.bench.execute import run_command
+
     ensure_cpuinfo(sysroot_of(target), _qemu(target).cpu)
-    try:
-        proc = subprocess.run(guest_command(target, "-c", code), capture_output=True, text=True, timeout=timeout_s,
-                              env=guest_env(target), check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{target.name}: emulated python did not answer within {timeout_s:.0f} s") from None
-    except OSError as e:
-        raise TargetError(f"{target.name}: cannot start {_qemu(target).binary} ({e.strerror})") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise TargetError(f"{target.name}: emulated python failed (exit {proc.returncode}): {tail}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_command(guest_command(target, "-c", code), timeout_s, f"{target.name}: emulated python",
+                      env=guest_env(target))
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -221,16 +214,10 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _run(cmd: list[str], what: str, timeout_s: float = SETUP_TIMEOUT_S) -> None:
+    from edgekit.bench.execute import run_command
+
     log.debug("%s: %s", what, " ".join(cmd))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{what}: timed out after {timeout_s:.0f} s") from None
-    except OSError as e:
-        raise TargetError(f"{what}: cannot run {cmd[0]} ({e.strerror})") from None
-    if proc.returncode != 0:
-        tail = ((proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise TargetError(f"{what} failed: {tail}")
+    run_command(cmd, timeout_s, what)
 
 
 def setup_arm64_sysroot(target: Target, force: bool = False) -> Path:

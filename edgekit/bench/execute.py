@@ -18,22 +18,29 @@ from edgekit.targets import Target
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 
 
+def run_command(cmd: list[str], timeout_s: float, what: str, *, env: dict[str, str] | None = None,
+                stdin: str | None = None) -> str:
+    """Run ``cmd`` (an argument list, no shell); return its stdout, or raise a one-line TargetError."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, input=stdin, check=False)
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{what} timed out after {timeout_s:.0f} s") from None
+    except OSError as e:
+        raise TargetError(f"{what}: cannot start {cmd[0]} ({e.strerror})") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise TargetError(f"{what} failed (exit {proc.returncode}): {lines[-1] if lines else 'no output'}")
+    return proc.stdout
+
+
 def run_and_read(cmd: list[str], result: Path, timeout_s: float, env: dict[str, str] | None = None,
                  where: str = "local") -> dict[str, Any]:
-    """Run ``cmd`` (an argument list, no shell) and read the runner's JSON result from ``result``."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{where}: benchmark runner timed out after {timeout_s:.0f} s") from None
-    except OSError as e:
-        raise TargetError(f"{where}: cannot start {cmd[0]} ({e.strerror})") from None
-    if proc.returncode != 0 or not result.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        raise TargetError(f"{where}: benchmark runner failed (exit {proc.returncode}): {tail[0]}")
+    """Run the runner command ``cmd`` and read its JSON result from ``result``."""
+    run_command(cmd, timeout_s, f"{where}: benchmark runner", env=env)
     try:
         return json.loads(result.read_text())
-    except ValueError as e:
-        raise TargetError(f"{where}: benchmark runner wrote unreadable JSON ({e})") from None
+    except (OSError, ValueError) as e:
+        raise TargetError(f"{where}: benchmark runner wrote no readable result ({e})") from None
 
 
 def run_local(request: dict[str, Any], workdir: Path) -> dict[str, Any]:

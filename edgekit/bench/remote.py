@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +69,15 @@ def _python_argv(o: SshOptions) -> list[str]:
     return shlex.split(o.python)
 
 
-def _call(target: Target, cmd: list[str], timeout_s: float, what: str, stdin: str | None = None) -> str:
+def _call(target: Target, cmd: list[str], timeout_s: float, what: str) -> str:
+    from edgekit.bench.execute import run_command
+
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, input=stdin, check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{target.name}: {what} timed out after {timeout_s:.0f} s") from None
-    except OSError as e:
-        raise TargetError(f"{target.name}: cannot run {cmd[0]} ({e.strerror})") from None
-    if proc.returncode != 0:
-        tail = ((proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        if "Host key verification failed" in proc.stderr or "No matching host key" in proc.stderr:
-            tail += f" (add the board's key to {_ssh(target).known_hosts} after checking its fingerprint)"
-        raise TargetError(f"{target.name}: {what} failed (exit {proc.returncode}): {tail}")
-    return proc.stdout
+        return run_command(cmd, timeout_s, f"{target.name}: {what}")
+    except TargetError as e:
+        if "Host key verification failed" in str(e) or "host key" in str(e).lower():
+            raise TargetError(f"{e} (add the board's key to {_ssh(target).known_hosts} after checking its fingerprint)") from None
+        raise
 
 
 def _local_reason(o: SshOptions) -> str | None:
