@@ -122,3 +122,12 @@ def tiny_models(base: Path) -> TinyModels:
     if "models" not in _CACHE:
         _CACHE["models"] = build_models(Path(base) / "tiny-models")
     return _CACHE["models"]
+
+
+def assert_runs_without_tensorflow(code: str) -> None:
+    """Run ``code`` in a fresh interpreter and fail if it imported TensorFlow."""
+    import subprocess
+    import sys
+
+    check = f"{code}\nimport sys\nassert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).parents[1])

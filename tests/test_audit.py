@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _models import TinyModels, tiny_models
+from _models import TinyModels, assert_runs_without_tensorflow, tiny_models
 from edgekit.audit import audit_model, gzip_bytes
 from edgekit.errors import ModelError
 
@@ -110,9 +108,6 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_audit_of_onnx_and_tflite_does_not_import_tensorflow(tiny: TinyModels) -> None:
-    code = (
-        "import sys; from edgekit.audit import audit_model; "
-        f"audit_model({str(tiny.onnx_int8)!r}); audit_model({str(tiny.tflite_int8)!r}); "
-        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    assert_runs_without_tensorflow(
+        f"from edgekit.audit import audit_model; audit_model({str(tiny.onnx_int8)!r}); audit_model({str(tiny.tflite_int8)!r})"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
