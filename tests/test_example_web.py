@@ -170,3 +170,17 @@ def test_drawing_on_the_canvas_classifies(model: tuple[Path, np.ndarray], server
                         " n += d[i] > 128; return n; })()")
         assert ink > 1000  # the stroke really landed on the canvas
         assert page.console_errors() == []
+
+
+def test_prepare_model_copies_the_model_and_reads_embedded_labels(model: tuple[Path, np.ndarray], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prepare_model", WEB / "prepare_model.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(model[0]), "--dest", str(tmp_path)]) == 0
+    assert (tmp_path / "model.onnx").read_bytes() == model[0].read_bytes()
+    assert not (tmp_path / "labels.json").exists() and "10 labels embedded" in capsys.readouterr().out
+    assert mod.main([str(tmp_path / "missing.onnx"), "--dest", str(tmp_path)]) == 2
