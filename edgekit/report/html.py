@@ -176,7 +176,8 @@ def _table(columns: Sequence[tuple[str, str, bool]], rows: Sequence[Row], cls: s
             cells.append(f"<td{sort}>{_e(_fmt(key, v))}</td>")
         rc = row_class(r) if row_class else ""
         body.append(f'<tr class="{_e(rc)}">' + "".join(cells) + "</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
@@ -263,6 +264,14 @@ def _size_section(report: Mapping[str, Any]) -> str:
     return _img(uri, "raw and gzipped size per artifact")
 
 
+def short_layer_name(name: Any, width: int = 40) -> str:
+    """A readable layer name: TFLite's fused 'model/conv1/Relu;model/conv1/BiasAdd;...' becomes 'conv1'."""
+    first = str(name).split(";")[0]
+    parts = first.split("/")
+    short = "/".join(parts[1:-1]) if len(parts) >= 3 else first
+    return short if len(short) <= width else short[: width - 1] + "…"
+
+
 def _weight_share(audit: Mapping[str, Any]) -> dict[str, Any]:
     """dtype -> share of weights, from audit['params']['by_dtype'] (edgekit.audit) or a flat 'weight_share'."""
     params = audit.get("params")
@@ -275,16 +284,21 @@ def _weight_share(audit: Mapping[str, Any]) -> dict[str, Any]:
 def _layers_section(report: Mapping[str, Any]) -> str:
     by_id = {a.get("id"): a for a in _artifacts(report)}
     chosen = by_id.get(report.get("chosen_id"))
-    if chosen is None:
-        return "<p>No chosen artifact recorded.</p>"
+    note = "Chosen artifact"
+    if chosen is None:  # no choice recorded: show the smallest audited artifact, and say so
+        audited = [a for a in by_id.values() if isinstance(a.get("audit"), dict) and _num(a.get("bytes"))]
+        if not audited:
+            return "<p>No chosen artifact and no audited artifact recorded.</p>"
+        chosen, note = min(audited, key=lambda a: a["bytes"]), "No chosen artifact recorded; smallest audited artifact"
     audit = chosen.get("audit") if isinstance(chosen.get("audit"), dict) else None
-    head = f"<p>Chosen artifact: <b>{_e(artifact_label(chosen))}</b> ({_e(chosen.get('id'))}), " \
+    head = f"<p>{note}: <b>{_e(artifact_label(chosen))}</b> ({_e(chosen.get('id'))}), " \
            f"precision {_e(chosen.get('precision') or DASH)}, overall sparsity {_e(_fmt('', _num(chosen.get('sparsity'))))}.</p>"
     if not audit:
         return head + "<p>No per-layer audit recorded for this artifact.</p>"
     layers = [layer for layer in audit.get("layers") or [] if isinstance(layer, dict)]
     rows = [{col: _first(layer, keys) for col, keys in LAYER_KEYS.items()} for layer in layers]
     for r in rows:
+        r["name"] = short_layer_name(r["name"]) if r["name"] is not None else None
         z = _num(r["zeros"])
         r["zeros"] = z * 100 if z is not None else None
     share = _weight_share(audit)
@@ -385,7 +399,7 @@ tr.emulated td{font-style:italic}
 img.plot{max-width:100%;height:auto}figure{margin:6px 0}
 .muted{color:#777;font-size:12px}.ver.ok{color:#2e7d32}.ver.failed{color:#c0392b;font-weight:600}
 ul.tree{list-style:none;padding-left:8px}ul.tree ul{list-style:none;border-left:1px solid #ccc;margin-left:8px;padding-left:14px}
-.note{font-size:13px;color:#555}
+.note{font-size:13px;color:#555}.scroll{overflow-x:auto}
 """
 
 JS = """
