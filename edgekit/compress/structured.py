@@ -121,34 +121,34 @@ def _graph(model: Any) -> dict[str, _Node]:
 
 
 def _layer_problem(node: _Node) -> str | None:
-    """Why channels cannot flow through (or be removed from) this layer, or None if they can."""
+    """Why channels cannot flow through (or be removed from) this layer, as a phrase naming it; None if they can."""
     k = keras()
     layer, kind = node.layer, node.kind
     if kind in MERGES:
-        return f"{layer.name} ({kind}) is a residual merge that needs matching channels"
+        return f"{layer.name} ({kind}), a residual merge that needs matching channels"
     if kind == "Concatenate":
-        return f"{layer.name} (Concatenate) joins channels of several layers"
+        return f"{layer.name} (Concatenate), which joins the channels of several layers"
     if kind == "Lambda":
-        return f"{layer.name} (Lambda) runs code whose use of channels is unknown"
+        return f"{layer.name} (Lambda), code whose use of channels is unknown"
     if kind in REARRANGE:
-        return f"{layer.name} ({kind}) rearranges channels"
+        return f"{layer.name} ({kind}), which rearranges channels"
     if kind == "Softmax":
-        return f"{layer.name} (Softmax) normalises over channels"
+        return f"{layer.name} (Softmax), which normalises over channels"
     if kind not in SOURCES | PASS_THROUGH or type(layer) is not getattr(k.layers, kind, None):
-        return f"{layer.name} ({kind}) is a layer structured pruning does not handle"
+        return f"{layer.name} ({kind}), a layer structured pruning does not handle"
     if node.calls > 1:
-        return f"{layer.name} is shared (called {node.calls} times)"
+        return f"{layer.name}, a shared layer (called {node.calls} times)"
     if len(node.inbound) != 1:
-        return f"{layer.name} has {len(node.inbound)} inputs"
+        return f"{layer.name}, which has {len(node.inbound)} inputs"
     if getattr(layer, "data_format", "channels_last") != "channels_last":
-        return f"{layer.name} uses {layer.data_format}"
+        return f"{layer.name}, which uses {layer.data_format}"
     if int(getattr(layer, "groups", 1) or 1) != 1:
-        return f"{layer.name} is a grouped convolution"
+        return f"{layer.name}, a grouped convolution"
     if kind == "BatchNormalization":
         axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         rank = len(layer.input_shape)
         if [a % rank for a in axis] != [rank - 1]:
-            return f"{layer.name} normalises over axis {layer.axis}, not the channel axis"
+            return f"{layer.name}, which normalises over axis {layer.axis}, not the channel axis"
     return None
 
 
@@ -159,7 +159,7 @@ def _source_problem(nodes: dict[str, _Node], name: str) -> str | None:
         return "its output is the model output (classifier units are never removed)"
     own = _layer_problem(node)
     if own:
-        return own
+        return f"the layer is {own}"
     if getattr(getattr(node.layer, "activation", None), "__name__", "") == "softmax":
         return "it applies softmax over its channels"
     if not node.consumers:
