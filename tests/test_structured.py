@@ -160,6 +160,27 @@ def test_residual_add_is_skipped_with_reason() -> None:
     assert result.model.predict(_images((12, 12, 3)), verbose=0).shape == (8, 3)
 
 
+def test_fan_out_to_safe_consumers_is_pruned_exactly() -> None:
+    """A layer feeding two branches that both slice their input the same way can be pruned."""
+    k = keras()
+    inputs = k.Input((10, 10, 2))
+    shared = k.layers.Conv2D(12, 3, activation="relu", name="shared")(inputs)
+    left = k.layers.Dense(4, name="left")(k.layers.GlobalAveragePooling2D()(shared))
+    right = k.layers.Dense(4, name="right")(k.layers.Flatten()(k.layers.MaxPooling2D(name="pool")(shared)))
+    x = k.layers.Add(name="sum")([left, right])
+    model = k.Model(inputs, k.layers.Activation("softmax", name="probs")(x))
+    _randomise(model)
+    _zero_out_channels(model.get_layer("shared"), np.array([2, 3, 11]))
+    x = _images((10, 10, 2))
+
+    result = prune_structured(model, ratio=0.25)
+    assert _kept(result.report) == {"shared": (9, 12)}
+    skipped = {s["layer"]: s["reason"] for s in result.report["skipped"]}
+    assert set(skipped) == {"left", "right"} and "sum (Add)" in skipped["left"]
+    assert result.model.get_layer("right").kernel.shape == (4 * 4 * 9, 4)
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
 def test_mac_budget_is_met_globally() -> None:
     model = build_reference_cnn()
     _randomise(model)

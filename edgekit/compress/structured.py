@@ -132,7 +132,7 @@ def _layer_problem(node: _Node) -> str | None:
         return f"{layer.name} (Lambda), code whose use of channels is unknown"
     if kind in REARRANGE:
         return f"{layer.name} ({kind}), which rearranges channels"
-    if kind == "Softmax":
+    if kind == "Softmax" or (kind == "Activation" and getattr(layer.activation, "__name__", "") == "softmax"):
         return f"{layer.name} (Softmax), which normalises over channels"
     if kind not in SOURCES | PASS_THROUGH or type(layer) is not getattr(k.layers, kind, None):
         return f"{layer.name} ({kind}), a layer structured pruning does not handle"
