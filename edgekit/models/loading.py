@@ -218,7 +218,10 @@ def _tf_keras_layer(entry: dict[str, Any], notes: list[str]) -> Any:
 def _input(entry: dict[str, Any]) -> Any:
     config = entry["config"]
     shape = config.get("batch_shape") or config.get("batch_input_shape")
-    return keras().Input(shape=tuple(shape[1:]), name=config.get("name"), dtype=config.get("dtype") or "float32")
+    dtype = config.get("dtype") or "float32"
+    if isinstance(dtype, dict):  # a DTypePolicy
+        dtype = dtype.get("config", {}).get("name", "float32")
+    return keras().Input(shape=tuple(shape[1:]), name=config.get("name"), dtype=dtype)
 
 
 def _replace_tensors(value: Any, tensors: dict[tuple[str, int, int], Any]) -> Any:
