@@ -111,3 +111,25 @@ def test_audit_of_onnx_and_tflite_does_not_import_tensorflow(tiny: TinyModels) -
     assert_runs_without_tensorflow(
         f"from edgekit.audit import audit_model; audit_model({str(tiny.onnx_int8)!r}); audit_model({str(tiny.tflite_int8)!r})"
     )
+
+
+def test_float16_and_dynamic_quantized_models(tiny: TinyModels, tmp_path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edgekit._tf import keras, tf
+
+    t = tf()
+    conv = t.lite.TFLiteConverter.from_keras_model(keras().models.load_model(tiny.keras))
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [t.float16]
+    fp16 = tmp_path / "fp16.tflite"
+    fp16.write_bytes(conv.convert())
+    a = audit_model(fp16)
+    assert a["precision"] == "fp16" and a["params"]["by_dtype"]["float16"]["count"] >= KERNEL_PARAMS
+    assert a["macs"] == EXPECTED_MACS  # kernels traced through DEQUANTIZE
+
+    dyn = tmp_path / "dynamic.onnx"
+    quantize_dynamic(str(tiny.onnx), str(dyn), weight_type=QuantType.QInt8)
+    a = audit_model(dyn)
+    assert {layer["op"] for layer in a["layers"]} == {"ConvInteger", "MatMulInteger"}
+    assert a["precision"] == "int8" and a["macs"] == EXPECTED_MACS
