@@ -53,7 +53,7 @@ class CompressConfig:
     sparsity: float = field(default=0.8, metadata={"help": "magnitude-pruning target sparsity (0 = off)"})
     sparsity_pattern: str = field(default="", metadata={"help": "N:M pattern such as 2:4 instead of a sparsity level"})
     prune_schedule: Literal["polynomial", "constant"] = field(default="polynomial", metadata={"help": "sparsity schedule"})
-    prune_epochs: int = field(default=2, metadata={"help": "fine-tuning epochs for each pruning stage"})
+    prune_epochs: int = field(default=3, metadata={"help": "fine-tuning epochs for each pruning stage"})
     per_layer_sparsity: dict[str, float] = field(default_factory=dict, metadata={"help": "layer name → sparsity"})
     # quantization
     quantization: tuple[QuantMode, ...] = field(default=("ptq-int8",), metadata={"help": "modes to produce"})

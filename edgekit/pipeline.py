@@ -232,14 +232,13 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
                             val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
              for a in artifacts]
-    search = None
-    if cfg.max_accuracy_drop is not None:
-        from edgekit.search import choose
+    from edgekit.search import choose, default_choice
 
-        search = choose(cfg, final, bench_rows, targets)
+    search = choose(cfg, final, bench_rows, targets) if cfg.max_accuracy_drop is not None else None
+    chosen = search["chosen_id"] if search else default_choice(final)
     report = build_report(cfg=cfg, dataset=dataset, artifacts=final, run_dir=staging, verification=verification,
-                          audits=audits, benchmarks=bench_rows, targets=targets, search=search, command=command,
-                          seconds=time.time() - started)
+                          audits=audits, benchmarks=bench_rows, targets=targets, search=search, chosen_id=chosen,
+                          command=command, seconds=time.time() - started)
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 

@@ -38,7 +38,33 @@ def _ort_config(cfg: CompressConfig) -> Any:
 
 
 def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha256: str = "") -> list[Step]:
-    """The steps of one compress run, in execution order."""
+    """The steps of one compress run, in execution order.
+
+    With ``max_accuracy_drop`` set, the steps of every recipe of the search grid
+    (:data:`SEARCH_GRID`) are merged; steps shared by several recipes appear once.
+    """
+    variants = [cfg]
+    if cfg.max_accuracy_drop is not None:
+        variants = [cfg.replace(structured=r, sparsity=s, quantization=q)
+                    for r in SEARCH_GRID["structured"] for s in SEARCH_GRID["sparsity"] for q in SEARCH_GRID["quantization"]]
+    steps: dict[str, Step] = {}
+    for variant in variants:
+        for step in _recipe_steps(variant, dataset_fingerprint, model_sha256, search=len(variants) > 1):
+            steps.setdefault(step.name, step)
+    plan = list(steps.values())
+    check_chain(plan)
+    return plan
+
+
+SEARCH_GRID: dict[str, tuple[Any, ...]] = {
+    # the bounded set of recipes --max-accuracy-drop explores (structured ratio × sparsity × quantization)
+    "structured": (0.0, 0.25, 0.5),
+    "sparsity": (0.0, 0.8),
+    "quantization": (("ptq-int8",), ("ptq-float16",), ("ptq-dynamic",)),
+}
+
+
+def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: str, search: bool) -> list[Step]:
     from edgekit.compress.prune import MagnitudePruneConfig
 
     steps: list[Step] = []
@@ -56,15 +82,19 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
 
     src, prefix = base, "baseline"
     if cfg.structured > 0 or cfg.mac_budget > 0:
-        src = prefix = add("structured", "prune.structured", StructuredConfig(
+        name = f"structured{round(cfg.structured * 100)}" if search else "structured"
+        src = prefix = add(name, "prune.structured", StructuredConfig(
             ratio=cfg.structured, mac_budget=cfg.mac_budget, criterion=cfg.structured_criterion,
-            epochs=cfg.prune_epochs, batch_size=cfg.batch_size, augment=cfg.augment), src)
+            epochs=cfg.prune_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+            augment=cfg.augment), src)
     if cfg.sparsity > 0 or cfg.sparsity_pattern or cfg.per_layer_sparsity:
         name = "pruned" if src == base else f"{prefix}-pruned"
+        if search:
+            name += str(round(cfg.sparsity * 100))
         src = prefix = add(name, "prune.magnitude", MagnitudePruneConfig(
             sparsity=cfg.sparsity, schedule=cfg.prune_schedule, pattern=cfg.sparsity_pattern,
             per_layer=dict(cfg.per_layer_sparsity), epochs=cfg.prune_epochs, batch_size=cfg.batch_size,
-            augment=cfg.augment), src)
+            learning_rate=cfg.learning_rate, augment=cfg.augment), src)
     src_onnx = base_onnx
     if src != base:
         add(f"{prefix}-tflite", "export.tflite", ExportTFLiteConfig(), src)
@@ -85,7 +115,6 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
             qcfg = QatConfig(epochs=cfg.qat_epochs, batch_size=cfg.batch_size, calibration_samples=cfg.calibration_samples)
             q_tfl = add(f"{prefix}-{tag}-tflite", stage, qcfg, src)
             add(f"{prefix}-{tag}-onnx", "export.onnx", ExportOnnxConfig(), q_tfl)
-    check_chain(steps)
     return steps
 
 

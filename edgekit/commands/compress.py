@@ -34,7 +34,7 @@ FLAGS: list[tuple[str, str, Any, str]] = [
     ("--sparsity", "sparsity", float, "magnitude-pruning sparsity in [0, 1) (default 0.8; 0 = off)"),
     ("--sparsity-pattern", "sparsity_pattern", str, "N:M sparsity such as 2:4"),
     ("--prune-schedule", "prune_schedule", str, "polynomial | constant"),
-    ("--prune-epochs", "prune_epochs", int, "fine-tuning epochs per pruning stage (default 2)"),
+    ("--prune-epochs", "prune_epochs", int, "fine-tuning epochs per pruning stage (default 3)"),
     ("--quantization", "quantization", _csv, "MODE[,MODE...]: ptq-int8, ptq-float16, ptq-dynamic, qat, pqat (default ptq-int8)"),
     ("--calibration", "calibration", str, "ONNX calibration: minmax | entropy | percentile"),
     ("--calibration-samples", "calibration_samples", int, "training images used for calibration (default 500)"),

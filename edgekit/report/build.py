@@ -69,7 +69,7 @@ def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | N
 
 def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
                  audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any], search: dict[str, Any] | None,
-                 command: str, seconds: float) -> dict[str, Any]:
+                 command: str, seconds: float, chosen_id: str | None = None) -> dict[str, Any]:
     """The report dict for a compress run (``edgekit bench`` builds the same shape)."""
     records = [artifact_record(a, run_dir, verification.get(a.id), audits.get(a.id)) for a in artifacts]
     problems = [f"{r['name']}: {r['verification']['reason']}" for r in records
@@ -88,7 +88,7 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
         "targets": [{"name": t.name, "location": t.location, "arch": t.arch, "emulated": t.emulated,
                      "providers": list(t.onnxruntime.providers), "source": t.source} for t in targets],
         "baseline_id": baseline.id if baseline else None,
-        "chosen_id": (search or {}).get("chosen_id"),
+        "chosen_id": chosen_id,
         "artifacts": records,
         "benchmarks": benchmarks,
         "status": "failed" if problems or (search or {}).get("status") == "failed" else "ok",

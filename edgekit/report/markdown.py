@@ -111,7 +111,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["## Benchmarks not run", ""] + [f"- {t}: {s} — {why}" for t, s, why in skipped] + [""]
     if report.get("search"):
         s = report["search"]
-        lines += ["## Accuracy-budget search", "", f"{s.get('summary', '')}", ""]
+        lines += ["## Accuracy-budget search", "", f"{s.get('summary', '')}", "",
+                  "Validation accuracy (never the test set) against the trained fp32 model; p50 at batch 1, 1 thread on "
+                  f"{s.get('target')}. ★ = Pareto front (accuracy, size, latency), ✓ = within the budget.", "",
+                  "| candidate | format | precision | KB | val accuracy | val drop pp | p50 ms | front | budget |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in sorted(s.get("candidates", []), key=lambda c: c["bytes"]):
+            mark = " **(chosen)**" if c["id"] == s.get("chosen_id") else ""
+            lines.append(f"| {c['name']}{mark} | {c['format']} | {c['precision']} | {c['bytes'] / 1024:.1f} | "
+                         f"{c['val_accuracy'] * 100:.2f} % | {c['val_drop_pp']:+.2f} | {_fmt(c['latency_ms'], '.3f')} | "
+                         f"{'★' if c['on_front'] else ''} | {'✓' if c['within_budget'] else ''} |")
+        lines.append("")
     if report.get("problems"):
         lines += ["## Problems", ""] + [f"- {p}" for p in report["problems"]] + [""]
     return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Issue 2's figures: the default `edgekit compress` on the full Fashion-MNIST.
+
+Runs the command below, checks the issue's goals and writes the table into
+benchmarks/RESULTS.md and README.md (section "pipeline-fashion").
+
+    python benchmarks/pipeline_fashion.py [--out runs/fm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import README_PATH, machine_line, update_section  # noqa: E402
+
+from edgekit.report.markdown import render_table  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="runs/fm")
+    ap.add_argument("--reuse", action="store_true", help="read an existing run's report.json instead of running")
+    args = ap.parse_args()
+    command = ["edgekit", "compress", "--dataset", "fashion-mnist", "--out", args.out, "--force"]
+    if not args.reuse:
+        subprocess.run(command, check=False)
+    report = json.loads((Path(args.out) / "report.json").read_text())
+    arts = {a["name"]: a for a in report["artifacts"]}
+    base = arts["baseline"]["accuracy"] * 100
+    checks = [(f"baseline test accuracy {base:.2f} % ≥ 90.5 %", base >= 90.5)]
+    for fmt in ("tflite", "onnx"):
+        a = arts[f"pruned-int8-{fmt}"]
+        drop = base - a["accuracy"] * 100
+        ratio = a["bytes"] / arts[f"baseline-{fmt}"]["bytes"]
+        checks.append((f"pruned int8 {fmt}: accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
+        checks.append((f"pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
+    body = "\n".join([
+        "## The default pipeline on Fashion-MNIST (issue 2)", "",
+        f"Command: `{' '.join(command)}` (written by `python benchmarks/pipeline_fashion.py`)", "",
+        f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s. "
+        "Latency is shared-machine wall time: compare rows within this table, not across machines.", "",
+        render_table(report), "",
+        *[f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks],
+    ])
+    update_section("pipeline-fashion", body)
+    update_section("pipeline-fashion", body, README_PATH)
+    print(body)
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

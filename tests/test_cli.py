@@ -1,0 +1,87 @@
+"""The command line: fast help, and bad input → one line on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_help_does_not_import_tensorflow(tmp_path: Path) -> None:
+    code = ("import sys, edgekit.cli as c\n"
+            "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "c.build_parser().parse_args(['compress', '--help']) if False else None\n")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "compress" in r.stdout
+    assert time.perf_counter() - t0 < 5.0
+
+
+def test_compress_help_lists_the_flags(tmp_path: Path) -> None:
+    r = edgekit("compress", "--help", cwd=tmp_path)
+    for flag in ("--dataset", "--data-dir", "--epochs", "--batch-size", "--train-limit", "--test-limit", "--sparsity",
+                 "--out", "--force", "--seed"):
+        assert flag in r.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    r = edgekit("--version", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("edgekit ")
+
+
+def _bad_data_dirs(root: Path) -> dict[str, Path]:
+    from tests.test_datasets import idx_bytes, write_idx_dir
+
+    magic = write_idx_dir(root / "magic", gz=False)
+    (magic / "train-images-idx3-ubyte").write_bytes(b"\x12\x34\x56\x78" + b"\0" * 100)
+    trunc = write_idx_dir(root / "trunc", gz=False)
+    (trunc / "t10k-images-idx3-ubyte").write_bytes((trunc / "t10k-images-idx3-ubyte").read_bytes()[:-10])
+    count = write_idx_dir(root / "count", gz=False)
+    (count / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(7)))
+    empty = root / "empty"
+    empty.mkdir()
+    return {"magic": magic, "trunc": trunc, "count": count, "empty": empty}
+
+
+@pytest.mark.parametrize("case, args, expected", [
+    ("dataset", ["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    ("sparsity-high", ["--sparsity", "1.0"], "--sparsity must be in [0, 1)"),
+    ("sparsity-neg", ["--sparsity", "-0.1"], "--sparsity must be in [0, 1)"),
+    ("epochs", ["--epochs", "0"], "--epochs must be at least 1"),
+    ("missing-dir", ["--data-dir", "does-not-exist"], "does-not-exist"),
+    ("magic", ["--data-dir", "{magic}"], "wrong magic number"),
+    ("trunc", ["--data-dir", "{trunc}"], "truncated"),
+    ("count", ["--data-dir", "{count}"], "but 7 labels"),
+    ("empty", ["--data-dir", "{empty}"], "no IDX files"),
+    ("exists", ["--out", "{existing}"], "already exists"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path: Path, case: str, args: list[str], expected: str) -> None:
+    dirs = _bad_data_dirs(tmp_path / "data")
+    existing = tmp_path / "work" / "existing"
+    existing.mkdir(parents=True)
+    (existing / "keep.txt").write_text("user data")
+    args = [a.format(existing=existing, **dirs) for a in args]
+    before = snapshot(tmp_path)
+    r = edgekit("compress", *args, "--epochs" if "--epochs" not in args else "--seed", "1" if "--epochs" not in args else "0",
+                cwd=tmp_path / "work")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("edgekit: error:") and expected in lines[0]
+    assert "Traceback" not in r.stderr
+    assert snapshot(tmp_path) == before  # nothing written or changed
+    assert not (tmp_path / "work" / "runs").exists()

@@ -1,0 +1,111 @@
+"""One real end-to-end run on a small slice: train → prune → int8 → TFLite + ONNX → verify → bench → report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgekit.config import CompressConfig
+from edgekit.pipeline import compress
+
+FAST_BENCH = dict(bench_min_runs=3, bench_min_seconds=0.01)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    cfg = CompressConfig(dataset="digits", epochs=3, prune_epochs=2, sparsity=0.5, **FAST_BENCH)
+    return compress(cfg, out)
+
+
+def by_name(report: dict, name: str) -> dict:
+    return next(a for a in report["artifacts"] if a["name"] == name)
+
+
+def test_report_schema(run) -> None:
+    report = json.loads((run.out / "report.json").read_text())
+    assert report["edgekit_version"] and report["seed"] == 0
+    assert {"name", "train_size", "test_size"} <= set(report["dataset"]) and report["dataset"]["name"] == "digits"
+    for a in report["artifacts"]:
+        assert {"id", "stage", "format", "precision", "path", "bytes", "sha256", "parent_id", "accuracy", "sparsity"} <= set(a)
+        assert a["format"] in ("keras", "tflite", "onnx") and a["precision"] in ("fp32", "fp16", "int8", "mixed")
+        assert (run.out / a["path"]).is_file()
+    stages = {a["stage"] for a in report["artifacts"]}
+    assert stages == {"train", "prune.magnitude", "export.tflite", "export.onnx", "quantize.ptq_int8"}
+    for b in report["benchmarks"]:
+        assert {"artifact_id", "runtime", "target", "provider", "status", "reason", "batch_size", "threads",
+                "latency_ms", "throughput_per_s", "accuracy", "top1_agreement"} <= set(b)
+    assert (run.out / "report.md").read_text().count("\n|") >= 8
+
+
+def test_baseline_well_above_chance(run) -> None:
+    assert by_name(run.report, "baseline")["accuracy"] > 0.6  # 10 classes: chance is 0.1
+
+
+def test_exports_match_their_parents(run) -> None:
+    for name in ("baseline-tflite", "baseline-onnx", "pruned-tflite", "pruned-onnx"):
+        v = by_name(run.report, name)["verification"]
+        assert v["status"] == "ok" and v["max_abs_diff"] <= 1e-4 and v["top1_agreement"] >= 0.999, (name, v)
+    for name in ("pruned-int8-tflite", "pruned-int8-onnx"):
+        v = by_name(run.report, name)["verification"]
+        assert v["top1_agreement"] >= 0.97, (name, v)
+    assert run.report["status"] == "ok"
+
+
+def test_int8_files_are_really_int8_and_smaller(run) -> None:
+    onnx_art = by_name(run.report, "pruned-int8-onnx")
+    model = onnx.load(str(run.out / onnx_art["path"]))
+    weights = [i for i in model.graph.initializer if len(i.dims) >= 2]
+    assert weights and all(i.data_type == onnx.TensorProto.INT8 for i in weights)
+    for fmt in ("tflite", "onnx"):
+        assert by_name(run.report, f"pruned-int8-{fmt}")["bytes"] <= 0.30 * by_name(run.report, f"baseline-{fmt}")["bytes"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(run.out / by_name(run.report, "pruned-int8-tflite")["path"]))
+    kinds = {d["dtype"] for d in interp.get_tensor_details() if d["name"].endswith(("Conv2D", "MatMul")) or "kernel" in d["name"]}
+    assert np.int8 in kinds
+
+
+def test_pruned_model_is_sparse(run) -> None:
+    assert by_name(run.report, "pruned")["sparsity"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_benchmark_rows_report_the_real_provider(run) -> None:
+    rows = run.report["benchmarks"]
+    assert {(r["batch_size"], r["threads"]) for r in rows} >= {(1, 1), (32, 1)}
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert r["provider"] in r["providers"]
+        lat = r["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
+        assert r["accuracy"] == pytest.approx(by_id(run.report, r["artifact_id"])["accuracy"], abs=1e-9)
+    assert {r["provider"] for r in rows if r["runtime"] == "onnxruntime"} == {"CPUExecutionProvider"}
+
+
+def by_id(report: dict, artifact_id: str) -> dict:
+    return next(a for a in report["artifacts"] if a["id"] == artifact_id)
+
+
+def test_lineage_walks_back_to_the_trained_model(run) -> None:
+    arts = {a["id"]: a for a in run.report["artifacts"]}
+    for a in arts.values():
+        node, hops = a, 0
+        while node["parent_id"] is not None:
+            node, hops = arts[node["parent_id"]], hops + 1
+            assert hops < 10
+        assert node["stage"] == "train"
+
+
+def test_rerun_reuses_cached_stages(run, tmp_path: Path) -> None:
+    cfg = CompressConfig(dataset="digits", epochs=3, prune_epochs=2, sparsity=0.5, quantization=("ptq-dynamic",),
+                         bench=False)
+    again = compress(cfg, tmp_path / "again")
+    first = {a["name"]: a["id"] for a in run.report["artifacts"]}
+    second = {a["name"]: a for a in again.report["artifacts"]}
+    assert second["pruned"]["id"] == first["pruned"]
+    assert second["pruned"]["metrics"]["stage_seconds"] == by_name(run.report, "pruned")["metrics"]["stage_seconds"]
+    assert second["pruned-dynamic-tflite"]["precision"] == "mixed"
