@@ -72,6 +72,10 @@ class CompressConfig:
     max_accuracy_drop: float | None = field(default=None, metadata={"help": "search: validation accuracy budget, in pp"})
     latency_target_ms: float | None = field(default=None, metadata={"help": "search: p50 latency goal at batch 1, 1 thread"})
     target: str = field(default="", metadata={"help": "search: the device profile latency is measured on"})
+    search_structured: tuple[float, ...] = field(default=(0.0, 0.25, 0.5), metadata={"help": "search grid: structured ratios"})
+    search_sparsity: tuple[float, ...] = field(default=(0.0, 0.8), metadata={"help": "search grid: magnitude sparsities"})
+    search_quantization: tuple[QuantMode, ...] = field(default=("ptq-int8", "ptq-float16", "ptq-dynamic"),
+                                                       metadata={"help": "search grid: quantization modes"})
     # caching
     cache: bool = field(default=True, metadata={"help": "reuse finished stages from the artifact cache"})
 
@@ -111,6 +115,8 @@ class CompressConfig:
             raise UsageError(f"--max-accuracy-drop must be >= 0, got {self.max_accuracy_drop}")
         if self.latency_target_ms is not None and self.latency_target_ms <= 0:
             raise UsageError(f"--latency-target-ms must be > 0, got {self.latency_target_ms}")
+        if any(not 0 <= r < 1 for r in (*self.search_structured, *self.search_sparsity)):
+            raise UsageError("search_structured and search_sparsity values must be in [0, 1)")
         if self.bench_min_runs < 1 or self.bench_min_seconds < 0:
             raise UsageError("--bench-min-runs must be >= 1 and --bench-min-seconds >= 0")
         if self.model is not None and not Path(self.model).exists():

@@ -41,12 +41,13 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
     """The steps of one compress run, in execution order.
 
     With ``max_accuracy_drop`` set, the steps of every recipe of the search grid
-    (:data:`SEARCH_GRID`) are merged; steps shared by several recipes appear once.
+    (structured ratio × sparsity × quantization mode, from the ``search_*`` settings)
+    are merged; steps shared by several recipes appear once.
     """
     variants = [cfg]
     if cfg.max_accuracy_drop is not None:
-        variants = [cfg.replace(structured=r, sparsity=s, quantization=q)
-                    for r in SEARCH_GRID["structured"] for s in SEARCH_GRID["sparsity"] for q in SEARCH_GRID["quantization"]]
+        variants = [cfg.replace(structured=r, sparsity=s, quantization=(q,))
+                    for r in cfg.search_structured for s in cfg.search_sparsity for q in cfg.search_quantization]
     steps: dict[str, Step] = {}
     for variant in variants:
         for step in _recipe_steps(variant, dataset_fingerprint, model_sha256, search=len(variants) > 1):
@@ -54,14 +55,6 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
     plan = list(steps.values())
     check_chain(plan)
     return plan
-
-
-SEARCH_GRID: dict[str, tuple[Any, ...]] = {
-    # the bounded set of recipes --max-accuracy-drop explores (structured ratio × sparsity × quantization)
-    "structured": (0.0, 0.25, 0.5),
-    "sparsity": (0.0, 0.8),
-    "quantization": (("ptq-int8",), ("ptq-float16",), ("ptq-dynamic",)),
-}
 
 
 def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: str, search: bool) -> list[Step]:

@@ -1,7 +1,7 @@
 """Accuracy-budget search: measure every candidate, keep the Pareto front, pick one.
 
-Candidates are the deployable artifacts (TFLite/ONNX) of the recipes in
-:data:`edgekit.plan.SEARCH_GRID`. Accuracy is the *validation* accuracy (the
+Candidates are the deployable artifacts (TFLite/ONNX) of the recipes of the
+search grid (``CompressConfig.search_*``). Accuracy is the *validation* accuracy (the
 test set is never used to choose); the drop is measured against the trained
 fp32 model. Latency is the p50 at batch 1, 1 thread, on the search target.
 Inside the budget (and the latency target, if any) the smallest file wins,

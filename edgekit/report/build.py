@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import platform
 import time
@@ -11,17 +10,11 @@ from typing import Any
 
 from edgekit import __version__
 from edgekit.artifact import Artifact
+from edgekit.audit import gzip_bytes
 from edgekit.fsutil import file_bytes, sha256_file
 from edgekit.schema import to_mapping
 
 REPORT_VERSION = 1
-
-
-def gzip_size(path: Path) -> int:
-    """Bytes after gzip -9 (what a download or an OTA update costs)."""
-    if path.is_dir():
-        return sum(gzip_size(p) for p in path.rglob("*") if p.is_file())
-    return len(gzip.compress(path.read_bytes(), compresslevel=9))
 
 
 def _version(module: str) -> str | None:
@@ -57,9 +50,11 @@ def environment() -> dict[str, Any]:
 def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | None, audit: dict[str, Any] | None) -> dict[str, Any]:
     d = a.to_dict(relative_to=run_dir)
     metrics = dict(a.metrics)
+    if audit and "path" in audit:
+        audit = {**audit, "path": d["path"]}  # keep report.json portable
     return {
         "id": a.id, "name": a.name, "stage": a.stage, "format": a.format, "precision": a.precision, "path": d["path"],
-        "bytes": file_bytes(a.path), "gzip_bytes": gzip_size(a.path),
+        "bytes": file_bytes(a.path), "gzip_bytes": gzip_bytes(a.path),
         "sha256": sha256_file(a.path) if a.path.is_file() else None, "parent_id": a.parent_id,
         "accuracy": metrics.get("accuracy"), "val_accuracy": metrics.get("val_accuracy"),
         "sparsity": metrics.get("sparsity"), "config": d["config"], "metrics": metrics, "meta": d["meta"],
