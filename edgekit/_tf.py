@@ -9,15 +9,45 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from contextlib import contextmanager
 from types import ModuleType
+from typing import Iterator
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+@contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """Silence what native code writes straight to file descriptors 1 and 2 (TF's C++ start-up
+    chatter, the TFLite converter's summary line); Python exceptions still propagate."""
+    if os.environ.get("EDGEKIT_VERBOSE_NATIVE"):
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def tf() -> ModuleType:
     """Return the ``tensorflow`` module (imported on first use)."""
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if "tensorflow" not in sys.modules:
+        with quiet_native_output():
+            import tensorflow  # noqa: F401
     import tensorflow
 
     tensorflow.get_logger().setLevel(logging.ERROR)

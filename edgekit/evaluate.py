@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit._tf import quiet_native_output
 from edgekit.artifact import Artifact
 from edgekit.bench.runner import LiteRTSession, OnnxSession, evaluate
 from edgekit.errors import VerificationError
@@ -20,7 +21,8 @@ def predict_file(path: str, fmt: str, x: np.ndarray, batch_size: int = 256) -> n
         if fmt == "onnx":
             sess: Any = OnnxSession(path, threads=threads, providers=["CPUExecutionProvider"], provider_options={}, strict=False)
         elif fmt == "tflite":
-            sess = LiteRTSession(path, threads=threads)
+            with quiet_native_output():  # LiteRT announces its XNNPACK delegate on stderr
+                sess = LiteRTSession(path, threads=threads)
         else:
             raise VerificationError(f"{path}: cannot run format {fmt!r}")
     except Exception as e:  # SessionError and friends

@@ -22,7 +22,7 @@ import numpy as np
 from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
 from edgekit.cache import ArtifactCache
 from edgekit.config import CompressConfig
-from edgekit.errors import EdgekitError, OutputExistsError, UsageError
+from edgekit.errors import EdgekitError, OutputExistsError
 from edgekit.fsutil import sha256_file
 from edgekit.plan import Step, build_plan
 from edgekit.schema import to_mapping
@@ -242,5 +242,3 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 
-
-__all__ = ["RunResult", "compress", "UsageError"]
