@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 PRUNABLE_LAYERS = ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
 
+NM_AXIS: dict[str, int] = {
+    # layer type → kernel axis along which TFMOT's N:M blocks run (the reduction / input-channel axis,
+    # the axis sparse tensor cores need); other layer types stay dense under an N:M pattern.
+    "Conv2D": 2,  # (h, w, in, out)
+    "Dense": 0,  # (in, out)
+}
+
 
 @dataclass(frozen=True)
 class MagnitudePruneConfig:
@@ -29,7 +36,8 @@ class MagnitudePruneConfig:
 
     sparsity: float = field(default=0.8, metadata={"help": "target fraction of zero weights in [0, 1)"})
     schedule: Literal["polynomial", "constant"] = field(default="polynomial", metadata={"help": "sparsity schedule while fine-tuning"})
-    pattern: str = field(default="", metadata={"help": "'' for unstructured, or N:M such as '2:4'"})
+    pattern: str = field(default="", metadata={
+        "help": "'' for unstructured, or N:M: at most N non-zeros in every M consecutive input-channel weights (2:4)"})
     per_layer: dict[str, float] = field(default_factory=dict, metadata={"help": "layer name → sparsity, overriding `sparsity`"})
     epochs: int = field(default=2, metadata={"help": "fine-tuning epochs while pruning"})
     batch_size: int = field(default=64, metadata={"help": "fine-tuning batch size"})
@@ -80,7 +88,10 @@ def apply_pruning_wrappers(model: Any, cfg: MagnitudePruneConfig, total_steps: i
         if type(layer).__name__ not in PRUNABLE_LAYERS:
             return layer
         if nm is not None:
-            return sk.prune_low_magnitude(layer, sparsity_m_by_n=nm)
+            # TFMOT's (m, n) means m zeros in every n; ours (N:M) means N non-zeros in every M.
+            if nm_skip_reason(layer, nm[1]):
+                return layer
+            return sk.prune_low_magnitude(layer, sparsity_m_by_n=(nm[1] - nm[0], nm[1]))
         s = cfg.per_layer.get(layer.name, cfg.sparsity)
         if s <= 0:
             return layer
@@ -98,6 +109,50 @@ def magnitude_prune(model: Any, x: np.ndarray, y: np.ndarray, cfg: MagnitudePrun
     fit(pruned, x, y, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
         validation=validation, callbacks=[sk.UpdatePruningStep()], label="pruning")
     return sk.strip_pruning(pruned)
+
+
+def _kernel(layer: Any) -> np.ndarray | None:
+    weights = layer.get_weights() if type(layer).__name__ in PRUNABLE_LAYERS else []
+    return weights[0] if weights else None
+
+
+def nm_skip_reason(layer: Any, m: int) -> str | None:
+    """Why ``layer`` cannot take an N:M pattern with block size ``m`` (None if it can)."""
+    kind = type(layer).__name__
+    if kind not in NM_AXIS:
+        return f"{kind}: N:M sparsity applies to {' and '.join(NM_AXIS)} layers only"
+    kernel = _kernel(layer)
+    if kernel is None:
+        return "no kernel"
+    size = kernel.shape[NM_AXIS[kind]]
+    if size % m:
+        return f"{size} input channels is not a multiple of {m}"
+    return None
+
+
+def nm_blocks_ok(kernel: np.ndarray, n: int, m: int, axis: int) -> bool:
+    """True when every block of ``m`` consecutive weights along ``axis`` has at most ``n`` non-zeros."""
+    if kernel.shape[axis] % m:
+        return False
+    blocks = np.moveaxis(kernel, axis, -1).reshape(-1, m)
+    return bool(((blocks != 0).sum(axis=1) <= n).all())
+
+
+def pruning_report(model: Any, pattern: str = "") -> dict[str, Any]:
+    """Per-layer sparsity of a stripped model and, for an N:M pattern, whether each layer holds it."""
+    layers: dict[str, Any] = {}
+    nm = parse_pattern(pattern) if pattern else None
+    for layer in model.layers:
+        kernel = _kernel(layer)
+        if kernel is None:
+            continue
+        entry: dict[str, Any] = {"sparsity": round(float((kernel == 0).mean()), 4), "params": int(kernel.size)}
+        if nm is not None:
+            skip = nm_skip_reason(layer, nm[1])
+            entry["pattern"] = f"skipped: {skip}" if skip else (
+                "holds" if nm_blocks_ok(kernel, nm[0], nm[1], NM_AXIS[type(layer).__name__]) else "broken")
+        layers[layer.name] = entry
+    return layers
 
 
 def kernel_sparsity(model: Any) -> float:

@@ -25,19 +25,22 @@ TFLiteQuant = Literal["none", "int8", "float16", "dynamic"]
 
 
 def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representative: np.ndarray | None = None,
-                 int8_io: bool = False) -> bytes:
+                 int8_io: bool = False, sparse: bool = False) -> bytes:
     """Convert a tf_keras model to TFLite.
 
     ``int8``: full-integer post-training quantization calibrated on ``representative``
     (float model I/O unless ``int8_io``); ``float16``: float16 weights;
     ``dynamic``: int8 weights with float activations (dynamic range).
     A QAT model (TFMOT ``quantize_model``) converts with ``dynamic`` or ``int8`` and
-    keeps the ranges it learned.
+    keeps the ranges it learned. ``sparse``: store pruned (mostly-zero) weights in
+    TFLite's sparse tensor encoding (DENSIFY at load time), so the raw file shrinks.
     """
     t = tf()
     conv = t.lite.TFLiteConverter.from_keras_model(model)
-    if quantization != "none":
-        conv.optimizations = [t.lite.Optimize.DEFAULT]
+    optimizations = [t.lite.Optimize.DEFAULT] if quantization != "none" else []
+    if sparse:
+        optimizations.append(t.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    conv.optimizations = optimizations
     if quantization == "int8":
         if representative is None or len(representative) == 0:
             raise ExportError("int8 TFLite quantization needs a representative dataset")
@@ -74,7 +77,13 @@ def keras2onnx(model: Any, input_shape: tuple[int, ...], *, opset: int = ONNX_OP
 
 
 def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
-    """Convert a TFLite model to ONNX; an int8 TFLite model becomes a QDQ model with int8 weights."""
+    """Convert a TFLite model to ONNX; an int8 TFLite model becomes a QDQ model with int8 weights.
+
+    The int8 weights and the scales/zero points (learned by QAT, or calibrated) are carried
+    over as INT8 initializers feeding DequantizeLinear, so the file stays int8-sized. The
+    input is renamed ``input`` (as :func:`keras2onnx` names it) and a fixed batch dimension
+    is made symbolic when the graph then still runs at batch 2 in ONNX Runtime.
+    """
     import tf2onnx
 
     tf()
@@ -86,4 +95,105 @@ def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
             proto, _ = tf2onnx.convert.from_tflite(path, opset=opset)
         except Exception as e:
             raise ExportError(f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
-    return proto.SerializeToString()
+    _rename_input(proto, INPUT_NAME)
+    return _with_symbolic_batch(proto)
+
+
+def _rename_input(proto: Any, name: str) -> None:
+    graph = proto.graph
+    if len(graph.input) != 1 or graph.input[0].name == name:
+        return
+    old = graph.input[0].name
+    if any(v.name == name for v in (*graph.value_info, *graph.output, *graph.initializer)):
+        return
+    graph.input[0].name = name
+    for node in graph.node:
+        for i, x in enumerate(node.input):
+            if x == old:
+                node.input[i] = name
+
+
+def _with_symbolic_batch(proto: Any) -> bytes:
+    """Serialized ``proto``, with a fixed leading dimension of its inputs/outputs made symbolic if that runs."""
+    import onnxruntime as ort
+
+    data = proto.SerializeToString()
+    fixed = [v for v in (*proto.graph.input, *proto.graph.output)
+             if v.type.tensor_type.shape.dim and v.type.tensor_type.shape.dim[0].HasField("dim_value")]
+    if not fixed:
+        return data
+    for v in fixed:
+        v.type.tensor_type.shape.dim[0].dim_param = "batch"  # clears dim_value (a oneof)
+    candidate = proto.SerializeToString()
+    try:
+        sess = ort.InferenceSession(candidate, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        elem = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}[inp.type]
+        out = sess.run(None, {inp.name: np.zeros((2, *inp.shape[1:]), elem)})[0]
+        if out.shape[0] != 2:
+            raise ValueError(f"output batch {out.shape[0]}")
+    except Exception as e:  # a graph with batch-1 constants inside (e.g. reshapes) keeps its fixed batch
+        log.info("keeping the fixed batch of the converted model: %s", str(e).splitlines()[0] if str(e) else e)
+        return data
+    return candidate
+
+SPARSE_MIN_SPARSITY = 0.5
+"""Below this weight sparsity TFLite's sparse encoding (indices + values) is not worth trying."""
+
+SPARSE_ENCODABLE: dict[str, bool] = {
+    # quantization → whether its sparse-encoded file still runs on LiteRT with the default (XNNPACK) delegate.
+    # Measured with ai-edge-litert 2.3: float weights (fp32, float16) load and match the dense file exactly;
+    # int8 weights (full int8, dynamic range, QAT) fail with "TfLiteXNNPackDelegate failed to prepare".
+    "none": True,
+    "float16": True,
+    "dynamic": False,
+    "int8": False,
+}
+
+
+def litert_problem(tflite: bytes) -> str | None:
+    """None when LiteRT (default delegates) loads ``tflite`` and runs one batch-1 inference; else why not."""
+    from edgekit.bench.runner import LiteRTSession
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(tflite)
+        try:
+            sess = LiteRTSession(path, threads=1)
+            shape = sess.interp.get_input_details()[0]["shape"]
+            sess.predict(np.zeros((1, *shape[1:]), np.float32))
+        except Exception as e:
+            return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return None
+
+
+def keras2tflite_encoded(model: Any, sparsity: float, *, quantization: TFLiteQuant = "none",
+                         representative: np.ndarray | None = None, int8_io: bool = False) -> tuple[bytes, dict[str, Any]]:
+    """:func:`keras2tflite`, sparse-encoded when that is worth it; returns (bytes, metrics about the choice).
+
+    Sparse encoding is used when the weights are at least ``SPARSE_MIN_SPARSITY`` zero, the
+    quantization's sparse files run on LiteRT (``SPARSE_ENCODABLE``), the file gets smaller,
+    and LiteRT really loads and runs it. ``metrics["sparse_encoding"]`` records the outcome and
+    ``metrics["sparse_encoding_reason"]`` why, with the dense size for comparison.
+    """
+    dense = keras2tflite(model, quantization=quantization, representative=representative, int8_io=int8_io)
+    metrics: dict[str, Any] = {"sparse_encoding": False}
+    if sparsity < SPARSE_MIN_SPARSITY:
+        metrics["sparse_encoding_reason"] = f"weight sparsity {sparsity:.2f} < {SPARSE_MIN_SPARSITY}"
+        return dense, metrics
+    if not SPARSE_ENCODABLE[quantization]:
+        metrics["sparse_encoding_reason"] = (f"{quantization} weights: LiteRT's XNNPACK delegate cannot prepare "
+                                             "sparse-encoded int8 tensors")
+        return dense, metrics
+    sparse = keras2tflite(model, quantization=quantization, representative=representative, int8_io=int8_io, sparse=True)
+    metrics["dense_bytes"] = len(dense)
+    if len(sparse) >= len(dense):
+        metrics["sparse_encoding_reason"] = f"sparse file not smaller ({len(sparse)} ≥ {len(dense)} bytes)"
+        return dense, metrics
+    problem = litert_problem(sparse)
+    if problem:
+        metrics["sparse_encoding_reason"] = f"LiteRT cannot run the sparse file: {problem}"
+        return dense, metrics
+    metrics.update(sparse_encoding=True, sparse_encoding_reason=f"{len(dense)} → {len(sparse)} bytes")
+    return sparse, metrics

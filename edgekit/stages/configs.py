@@ -71,7 +71,10 @@ class PtqInt8Config:
 
 @dataclass(frozen=True)
 class Float16Config:
-    """``quantize.ptq_float16`` has no settings."""
+    """Settings of ``quantize.ptq_float16``."""
+
+    sparse_encoding: bool = field(default=True, metadata={
+        "help": "store weights of a model ≥ 50 % sparse in TFLite's sparse encoding when the file gets smaller"})
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,10 @@ class QatConfig:
 
 @dataclass(frozen=True)
 class ExportTFLiteConfig:
-    """``export.tflite`` (fp32) has no settings."""
+    """Settings of ``export.tflite`` (fp32)."""
+
+    sparse_encoding: bool = field(default=True, metadata={
+        "help": "store weights of a model ≥ 50 % sparse in TFLite's sparse encoding when the file gets smaller"})
 
 
 @dataclass(frozen=True)

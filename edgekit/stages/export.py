@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.artifact import Artifact
-from edgekit.export.convert import keras2onnx, keras2tflite, tflite2onnx
+from edgekit.export.convert import keras2onnx, keras2tflite_encoded, tflite2onnx
 from edgekit.fsutil import write_bytes
 from edgekit.stages import Context, StageOutput
 from edgekit.stages.configs import ExportOnnxConfig, ExportTFLiteConfig
@@ -17,8 +17,10 @@ def _carry(parent: Artifact) -> dict[str, object]:
 
 def run_export_tflite(parent: Artifact | None, cfg: ExportTFLiteConfig, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None
-    write_bytes(out, keras2tflite(ctx.keras_model(parent)))
-    return StageOutput("fp32", _carry(parent))
+    sparsity = float(parent.metrics.get("sparsity", 0.0)) if cfg.sparse_encoding else 0.0
+    data, encoding = keras2tflite_encoded(ctx.keras_model(parent), sparsity)
+    write_bytes(out, data)
+    return StageOutput("fp32", {**_carry(parent), **encoding})
 
 
 def run_export_onnx(parent: Artifact | None, cfg: ExportOnnxConfig, ctx: Context, out: Path) -> StageOutput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.artifact import Artifact
-from edgekit.compress.prune import MagnitudePruneConfig, kernel_sparsity, magnitude_prune
+from edgekit.compress.prune import MagnitudePruneConfig, kernel_sparsity, magnitude_prune, pruning_report
 from edgekit.models.files import save_keras
 from edgekit.stages import Context, StageOutput
 from edgekit.stages.configs import StructuredConfig
@@ -23,7 +23,9 @@ def run_magnitude(parent: Artifact | None, cfg: MagnitudePruneConfig, ctx: Conte
     model = magnitude_prune(ctx.keras_model(parent), ds.x_train, ds.y_train, cfg,
                             validation=(ds.x_val, ds.y_val), from_logits=_from_logits(parent))
     save_keras(model, out)
-    return StageOutput("fp32", {"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax")}, model)
+    return StageOutput("fp32", {"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
+                                "schedule": cfg.schedule, "pattern": cfg.pattern,
+                                "layers": pruning_report(model, cfg.pattern)}, model)
 
 
 def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context, out: Path) -> StageOutput:
