@@ -41,6 +41,22 @@ FLAGS = (
 )
 
 
+REPO = Path(__file__).resolve().parent.parent
+IMAGES_JS = ("Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.naturalHeight,"
+             " i.getBoundingClientRect().width])")
+"""[alt, natural width, natural height, shown width] of every <img> on the page."""
+
+
+def keep_test_artifacts(stem: str, *files: Path) -> None:
+    """Copy ``files`` to test-artifacts/<stem><suffix> when EDGEKIT_TEST_ARTIFACTS is set (CI keeps them)."""
+    if not os.environ.get("EDGEKIT_TEST_ARTIFACTS"):
+        return
+    out = REPO / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    for f in files:
+        shutil.copy(f, out / f"{stem}{f.suffix}")
+
+
 def chromium_missing_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.exists():
@@ -227,6 +243,15 @@ class Page:
 
     def console_errors(self) -> list[str]:
         return [text for level, text in self.console_messages() if level in ("error", "assert")]
+
+    def wait_for_images(self) -> list[list[Any]]:
+        """Wait until every image has loaded; returns :data:`IMAGES_JS` for them."""
+        self.wait_for("Array.from(document.images).every(i => i.complete)")
+        return self.eval(IMAGES_JS)
+
+    def remote_requests(self) -> list[str]:
+        """Requested URLs that left the machine (anything but file: and data:)."""
+        return [u for u in self.requested_urls() if not u.startswith(("file:", "data:"))]
 
     def requested_urls(self) -> list[str]:
         """Every URL the page requested (Network is enabled before navigation)."""

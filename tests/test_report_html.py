@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from edgekit.report.plots import Point, pareto_indices
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "report_sample.json"  # hand-written: every section, emulated and failed rows
 REAL_RUN = FIXTURES / "report_run_digits.json"  # a real `edgekit compress --dataset digits --epochs 1` run
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +93,7 @@ def test_partial_reports_render(sample: dict[str, Any], strip: str) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("fixture", [FIXTURE, REAL_RUN], ids=["sample", "real-run"])
 def test_report_renders_in_headless_chromium(fixture: Path, tmp_path: Path) -> None:
-    from _browser import Browser, chromium_missing_reason
+    from _browser import Browser, chromium_missing_reason, keep_test_artifacts
 
     if (reason := chromium_missing_reason()) is not None:
         pytest.skip(reason)
@@ -106,9 +103,7 @@ def test_report_renders_in_headless_chromium(fixture: Path, tmp_path: Path) -> N
     html_path.write_text(render_html(sample, tmp_path), encoding="utf-8")
     with Browser(width=1400, height=1000) as browser:
         page = browser.open(html_path.as_uri())
-        page.wait_for("Array.from(document.images).every(i => i.complete)")
-        images = page.eval("Array.from(document.images).map(i => [i.alt, i.naturalWidth, i.naturalHeight,"
-                           " i.getBoundingClientRect().width])")
+        images = page.wait_for_images()
         rows = page.eval("document.querySelectorAll('#results tbody tr').length")
         # click the p50 header twice: the table sorts descending by p50
         page.eval("document.querySelectorAll('#results th')[7].click(); document.querySelectorAll('#results th')[7].click()")
@@ -116,12 +111,8 @@ def test_report_renders_in_headless_chromium(fixture: Path, tmp_path: Path) -> N
                          ".filter(v => v !== undefined).map(Number)")
         shot = page.screenshot(tmp_path / "report.png")
         errors = page.console_errors()
-        remote = [u for u in page.requested_urls() if not u.startswith(("file:", "data:"))]
-    if os.environ.get("EDGEKIT_TEST_ARTIFACTS"):
-        out = REPO / "test-artifacts"
-        out.mkdir(exist_ok=True)
-        shutil.copy(shot, out / f"report-{fixture.stem}.png")
-        shutil.copy(html_path, out / f"report-{fixture.stem}.html")
+        remote = page.remote_requests()
+    keep_test_artifacts(f"report-{fixture.stem}", shot, html_path)
     assert errors == []
     assert remote == []
     assert len(images) == n_plots >= 2

@@ -33,6 +33,8 @@ BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("std", "std ms", True), ("throughput", "throughput /s", True), ("accuracy_pct", "accuracy %", True),
     ("agreement_pct", "top-1 agree %", True), ("reason", "reason", False),
 )
+WRAP_KEYS = frozenset({"reason"})
+"""Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
 LAYER_KEYS: dict[str, tuple[str, ...]] = {  # column -> accepted audit keys, first found wins
     "name": ("name", "layer"), "op": ("op", "type", "op_type"),
     "dtype": ("weight_dtype", "dtype", "weights_dtype", "precision"),
@@ -154,9 +156,11 @@ def _fmt(key: str, v: Any) -> str:
     if isinstance(v, float):
         if key == "delta_pp":
             return f"{v:+.2f}"
+        if key == "val_drop_pp":
+            return f"{v:+.2f}"
         if key in ("x_smaller",):
             return f"{v:.2f}×"
-        if key in ("p50", "p90", "p99", "std"):
+        if key in ("p50", "p90", "p99", "std", "latency_ms"):
             return f"{v:.3f}" if v < 10 else f"{v:.1f}"
         if key in ("size_kb", "throughput"):
             return f"{v:,.1f}"
@@ -173,7 +177,8 @@ def _table(columns: Sequence[tuple[str, str, bool]], rows: Sequence[Row], cls: s
         for key, _, num in columns:
             v = r.get(key)
             sort = f' data-v="{v}"' if num and isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{sort}>{_e(_fmt(key, v))}</td>")
+            wrap = ' class="wrap"' if key in WRAP_KEYS else ""
+            cells.append(f"<td{sort}{wrap}>{_e(_fmt(key, v))}</td>")
         rc = row_class(r) if row_class else ""
         body.append(f'<tr class="{_e(rc)}">' + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
@@ -335,25 +340,41 @@ def _lineage_section(report: Mapping[str, Any]) -> str:
     return f'<ul class="tree">{"".join(node(a, frozenset()) for a in roots)}</ul>' if roots else "<p>No artifacts.</p>"
 
 
+SEARCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("label", "candidate", False), ("format", "format", False), ("precision", "precision", False),
+    ("size_kb", "size KB", True), ("val_pct", "val accuracy %", True), ("val_drop_pp", "val drop pp", True),
+    ("latency_ms", "p50 ms", True), ("front", "Pareto front", False), ("budget", "within budget", False),
+)
+
+
 def _search_section(report: Mapping[str, Any]) -> str:
+    """The accuracy-budget search (``edgekit.search.choose``'s section of report.json): plot, summary, candidates."""
     search = report.get("search")
     if not isinstance(search, dict):
         return ""
     cands = [c for c in search.get("candidates") or [] if isinstance(c, dict)]
-    front = [c for c in search.get("front") or [] if isinstance(c, dict)]
-    keys = sorted({k for c in cands + front for k in c if not isinstance(c[k], (dict, list))},
-                  key=lambda k: (k != "id", k))
-    cols = tuple((k, k, False) for k in keys)
-    front_ids = {c.get("id") for c in front}
-    out = '<section id="search"><h2>Search</h2>'
-    pts = [plots.Point(str(c.get("id")), float(c["p50_ms"]), float(c["accuracy"]), str(c.get("quantization", "")))
-           for c in cands if _num(c.get("p50_ms")) is not None and _num(c.get("accuracy")) is not None]
+    front = {str(i.get("id") if isinstance(i, dict) else i) for i in search.get("front") or []}
+    chosen = search.get("chosen_id")
+    rows = [{**c, "label": artifact_label(c), "size_kb": _num(c.get("bytes")) / 1024 if _num(c.get("bytes")) else None,
+             "val_pct": _num(c.get("val_accuracy")) * 100 if _num(c.get("val_accuracy")) is not None else None,
+             "front": "★" if str(c.get("id")) in front else "", "budget": "✓" if c.get("within_budget") else "",
+             "chosen": c.get("id") == chosen} for c in cands]
+    target = search.get("target") or "the search target"
+    out = '<section id="search"><h2>Accuracy-budget search</h2>'
+    summary = str(search.get("summary") or search.get("reason") or "").replace("**", "")
+    if summary:
+        out += f'<p class="{"bad" if search.get("status") == "failed" else "note"}">{_e(summary)}</p>'
+    pts = [plots.Point(artifact_label(c), float(c["latency_ms"]), float(c["val_accuracy"]), str(c.get("precision", "")),
+                       str(c.get("format", "")))
+           for c in cands if _num(c.get("latency_ms")) is not None and _num(c.get("val_accuracy")) is not None]
     if pts:
-        out += _img(plots.accuracy_latency(pts, "Search candidates (ring = Pareto front)"), "search candidates")
-    out += "<h3>Front</h3>" + _table(cols, front)
-    if cands:
-        out += "<h3>All candidates</h3>" + _table(cols, cands, row_class=lambda r: "chosen" if r.get("id") in front_ids else "")
-    return out + "</section>"
+        out += _img(plots.accuracy_latency(pts, f"Search candidates on {target}: validation accuracy vs p50",
+                                           "p50 latency, batch 1, 1 thread (ms)", ylabel="validation accuracy (%)"),
+                    "search candidates")
+    out += ('<p class="note">Validation accuracy (the test set is never used to choose). ★: on the Pareto front over '
+            "accuracy, size and latency (the plot's orange line is the 2-D accuracy/latency front). "
+            "Green row: chosen.</p>")
+    return out + _table(SEARCH_COLUMNS, rows, row_class=_row_class) + "</section>"
 
 
 def _environment_section(report: Mapping[str, Any]) -> str:
@@ -383,10 +404,11 @@ def _header(report: Mapping[str, Any]) -> str:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1400px;color:#222;padding:0 16px}
 h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left}
 table.sortable th{cursor:pointer;background:#f4f4f4;user-select:none}table.sortable th:after{content:" ⇅";color:#aaa}
+td{white-space:nowrap}td.wrap{white-space:normal;min-width:320px}
 td[data-v]{text-align:right;font-variant-numeric:tabular-nums}
 table.kv th{background:#f8f8f8;font-weight:600;width:180px}
 tr.chosen td{background:#eef6ee}tr.failed td{background:#fdecea}tr.skipped td{color:#888}
@@ -399,7 +421,7 @@ tr.emulated td{font-style:italic}
 img.plot{max-width:100%;height:auto}figure{margin:6px 0}
 .muted{color:#777;font-size:12px}.ver.ok{color:#2e7d32}.ver.failed{color:#c0392b;font-weight:600}
 ul.tree{list-style:none;padding-left:8px}ul.tree ul{list-style:none;border-left:1px solid #ccc;margin-left:8px;padding-left:14px}
-.note{font-size:13px;color:#555}.scroll{overflow-x:auto}
+.note{font-size:13px;color:#555}p.bad{color:#c0392b;font-weight:600}.scroll{overflow-x:auto}
 """
 
 JS = """

@@ -61,16 +61,68 @@ def _to_data_uri(fig: Any) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def accuracy_latency(points: Sequence[Point], title: str, xlabel: str = "p50 latency (ms)") -> str:
-    """Scatter of accuracy vs latency with the Pareto front drawn as a step line."""
+MAX_LABELLED_POINTS = 16
+"""Beyond this many points only the Pareto front is labelled (the rest stay readable as markers)."""
+
+# Where a point's label may go, tried in order: (dx, dy) in points from the marker, horizontal alignment.
+LABEL_OFFSETS: tuple[tuple[float, float, str], ...] = (
+    (6, 3, "left"), (6, -9, "left"), (-6, 3, "right"), (-6, -9, "right"),
+    (6, 11, "left"), (6, -17, "left"), (-6, 11, "right"), (-6, -17, "right"),
+)
+
+
+def _overlaps(box: Any, others: Sequence[Any], pad: float = 1.0) -> bool:
+    return any(box.x0 - pad < o.x1 and o.x0 - pad < box.x1 and box.y0 - pad < o.y1 and o.y0 - pad < box.y1
+               for o in others)
+
+
+def _place_labels(fig: Any, ax: Any, points: Sequence[Point], labelled: Sequence[int]) -> None:
+    """Annotate ``points[i]`` for i in ``labelled`` so that no two labels overlap each other or the axes' edge.
+
+    Each label tries the positions in :data:`LABEL_OFFSETS`; when none is free it is stacked
+    further away with a thin leader line to its marker.
+    """
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    taken: list[Any] = []
+    order = sorted(labelled, key=lambda i: (-points[i].accuracy, points[i].latency_ms))
+    for i in order:
+        p = points[i]
+        xy = (p.latency_ms, p.accuracy * 100)
+        ann = None
+        tries = [(dx, dy, ha, False) for dx, dy, ha in LABEL_OFFSETS]
+        tries += [(sx * 14, sy * (20 + 9 * k), "left" if sx > 0 else "right", True)
+                  for k in range(12) for sy in (-1, 1) for sx in (1, -1)]
+        for dx, dy, ha, lead in tries:
+            if ann is not None:
+                ann.remove()
+            ann = ax.annotate(p.label, xy, textcoords="offset points", xytext=(dx, dy), fontsize=7, ha=ha,
+                              va="bottom", zorder=5, annotation_clip=False,
+                              arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6,
+                                          "shrinkA": 0, "shrinkB": 3} if lead else None)
+            box = ann.get_window_extent(renderer)
+            inside = box.x0 >= frame.x0 - 2 and box.x1 <= frame.x1 + 40 and box.y0 >= frame.y0 and box.y1 <= frame.y1 + 8
+            if inside and not _overlaps(box, taken):
+                break
+        if ann is not None:
+            taken.append(ann.get_window_extent(renderer))
+
+
+def accuracy_latency(points: Sequence[Point], title: str, xlabel: str = "p50 latency (ms)",
+                     ylabel: str = "accuracy (%)") -> str:
+    """Scatter of accuracy vs latency with the Pareto front drawn as a step line.
+
+    Labels are placed so they do not overlap (leader lines when crowded); the legend sits
+    below the axes, never on the data.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for p in points:
         ax.scatter(p.latency_ms, p.accuracy * 100, s=46, zorder=3,
                    color=PRECISION_COLOURS.get(p.precision, FALLBACK_COLOUR),
                    marker=FORMAT_MARKERS.get(p.format, "o"), edgecolors="black", linewidths=0.5)
-        ax.annotate(p.label, (p.latency_ms, p.accuracy * 100), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    front = [points[i] for i in pareto_indices(points)]
+    front_idx = pareto_indices(points)
+    front = [points[i] for i in front_idx]
     if front:
         ax.step([p.latency_ms for p in front], [p.accuracy * 100 for p in front], where="post",
                 color="#dd8452", linewidth=1.5, zorder=2, label="Pareto front")
@@ -79,11 +131,19 @@ def accuracy_latency(points: Sequence[Point], title: str, xlabel: str = "p50 lat
     for prec, colour in PRECISION_COLOURS.items():
         if any(p.precision == prec for p in points):
             ax.scatter([], [], color=colour, label=prec, edgecolors="black", linewidths=0.5)
+    for fmt, marker in FORMAT_MARKERS.items():
+        if any(p.format == fmt for p in points):
+            ax.scatter([], [], color="white", marker=marker, label=fmt, edgecolors="black", linewidths=0.5)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.margins(x=0.12, y=0.18)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=max(1, len(handles)), fontsize=7, frameon=False)
+    fig.tight_layout()
+    labelled = range(len(points)) if len(points) <= MAX_LABELLED_POINTS else front_idx
+    _place_labels(fig, ax, points, list(labelled))
     return _to_data_uri(fig)
 
 
