@@ -109,3 +109,22 @@ def test_rerun_reuses_cached_stages(run, tmp_path: Path) -> None:
     assert second["pruned"]["id"] == first["pruned"]
     assert second["pruned"]["metrics"]["stage_seconds"] == by_name(run.report, "pruned")["metrics"]["stage_seconds"]
     assert second["pruned-dynamic-tflite"]["precision"] == "mixed"
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_slice_end_to_end(tmp_path: Path) -> None:
+    cfg = CompressConfig(dataset="fashion-mnist", train_limit=4000, test_limit=1000, epochs=2, prune_epochs=1,
+                         sparsity=0.8, bench=False)
+    result = compress(cfg, tmp_path / "fm")
+    report = result.report
+    assert report["dataset"]["name"] == "fashion-mnist" and report["dataset"]["test_size"] == 1000
+    assert report["dataset"]["train_size"] == 3600  # 10 % of the 4,000 held out for validation
+    base = by_name(report, "baseline")["accuracy"]
+    assert base > 0.65  # real data, 2 epochs on 3,600 images; chance is 0.10
+    for fmt in ("tflite", "onnx"):
+        int8 = by_name(report, f"pruned-int8-{fmt}")
+        assert int8["verification"]["top1_agreement"] >= 0.97
+        assert int8["bytes"] <= 0.30 * by_name(report, f"baseline-{fmt}")["bytes"]
+    assert by_name(report, "pruned")["sparsity"] == pytest.approx(0.8, abs=0.02)
+    assert result.ok
