@@ -114,25 +114,41 @@ def _rename_input(proto: Any, name: str) -> None:
 
 
 def _with_symbolic_batch(proto: Any) -> bytes:
-    """Serialized ``proto``, with a fixed leading dimension of its inputs/outputs made symbolic if that runs."""
+    """Serialized ``proto``, with a fixed batch of 1 made symbolic when the result provably still works.
+
+    A TFLite model converted with batch 1 also bakes that 1 into Reshape shapes; those become 0
+    ("copy the input's dimension"). The rewrite is kept only if a batch of 2 gives the same
+    outputs as two batch-1 runs of the original; otherwise the model keeps its fixed batch.
+    """
     import onnxruntime as ort
+    from onnx import numpy_helper
 
     data = proto.SerializeToString()
     fixed = [v for v in (*proto.graph.input, *proto.graph.output)
              if v.type.tensor_type.shape.dim and v.type.tensor_type.shape.dim[0].HasField("dim_value")]
-    if not fixed:
+    if not fixed or any(v.type.tensor_type.shape.dim[0].dim_value != 1 for v in fixed):
         return data
     for v in fixed:
         v.type.tensor_type.shape.dim[0].dim_param = "batch"  # clears dim_value (a oneof)
+    del proto.graph.value_info[:]  # inferred shapes carry the old batch
+    inits = {i.name: i for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Reshape" and node.input[1] in inits:
+            shape = numpy_helper.to_array(inits[node.input[1]])
+            if shape.size and shape[0] == 1:
+                inits[node.input[1]].CopyFrom(numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype),
+                                                                      node.input[1]))
     candidate = proto.SerializeToString()
     try:
-        sess = ort.InferenceSession(candidate, providers=["CPUExecutionProvider"])
-        inp = sess.get_inputs()[0]
+        new, old = (ort.InferenceSession(m, providers=["CPUExecutionProvider"]) for m in (candidate, data))
+        inp = old.get_inputs()[0]
         elem = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}[inp.type]
-        out = sess.run(None, {inp.name: np.zeros((2, *inp.shape[1:]), elem)})[0]
-        if out.shape[0] != 2:
-            raise ValueError(f"output batch {out.shape[0]}")
-    except Exception as e:  # a graph with batch-1 constants inside (e.g. reshapes) keeps its fixed batch
+        x = (np.random.default_rng(0).random((2, *inp.shape[1:])) * 100).astype(elem)
+        got = new.run(None, {inp.name: x})[0]
+        want = np.concatenate([old.run(None, {inp.name: x[i:i + 1]})[0] for i in range(2)])
+        if got.shape != want.shape or not np.allclose(got, want, atol=1e-5):
+            raise ValueError("batch-2 outputs differ from two batch-1 runs")
+    except Exception as e:  # keep the fixed batch: correctness first
         log.info("keeping the fixed batch of the converted model: %s", str(e).splitlines()[0] if str(e) else e)
         return data
     return candidate
