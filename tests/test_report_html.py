@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edgekit.report.html import render_html, results_rows
+from edgekit.report.html import bench_rows, render_html, results_rows
 from edgekit.report.plots import Point, pareto_indices
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,6 +37,23 @@ def test_results_rows_compute_ratios_and_deltas(sample: dict[str, Any]) -> None:
     assert int8["p50"] == pytest.approx(0.041) and int8["emulated"] is False and int8["chosen"]
     keras = [r for r in rows if r["format"] == "keras"]
     assert len(keras) == 2 and all(r["p50"] is None and r["accuracy_pct"] for r in keras)
+
+
+def test_accuracy_is_the_targets_own_and_agreement_is_vs_the_reference_target(sample: dict[str, Any]) -> None:
+    r = copy.deepcopy(sample)
+    for b in r["benchmarks"]:
+        if b["artifact_id"] == "3d58a0f6c7b2" and b["target"] in ("x86-cpu", "arm64-qemu") and b["status"] == "ok":
+            b.update(reference_target="x86-cpu", target_agreement=1.0)
+            if b["target"] == "arm64-qemu":
+                b.update(accuracy=0.9530, target_agreement=0.9966)  # int8 kernels differ on ARM
+    rows = {(x["id"], x["target"]): x for x in results_rows(r)}
+    assert rows[("3d58a0f6c7b2", "arm64-qemu")]["accuracy_pct"] == pytest.approx(95.30)
+    assert rows[("3d58a0f6c7b2", "x86-cpu")]["accuracy_pct"] == pytest.approx(95.55)
+    assert rows[("3d58a0f6c7b2", "nvidia-cuda")]["accuracy_pct"] is None  # skipped: no figure under its name
+    bench = [b for b in bench_rows(r) if b["name"] == "pruned-int8.onnx" and b["batch"] == 1]
+    agree = {b["target"]: b["target_agree_pct"] for b in bench}
+    assert agree["arm64-qemu"] == pytest.approx(99.66) and agree["x86-cpu"] is None  # vs itself: not shown
+    assert "99.66" in render_html(r)
 
 
 def test_html_has_every_section_and_labels_emulation(sample: dict[str, Any]) -> None:

@@ -146,12 +146,12 @@ def _print(rows: list[dict[str, Any]], artifacts: dict[str, Any], out: Path) -> 
         lat = r.get("latency_ms") or {}
         emu = " (emulated)" if r.get("emulated") and lat else ""
         status = escape(r["status"] + (f": {r['reason']}" if r.get("reason") else ""))
-        agree = r.get("target_agreement")
+        agree = r.get("target_agreement") if r.get("reference_target") != r["target"] else None  # vs itself: 100 %
         table.add_row(a.name, a.precision, r["target"], str(r["batch_size"]), str(r["threads"]), status,
                       (r.get("provider") or "-").removesuffix("ExecutionProvider"), _fmt(lat.get("p50"), ".3f") + emu,
                       _fmt(lat.get("p90"), ".3f") + emu, _fmt(r.get("throughput_per_s"), ".0f"),
                       _fmt(r.get("accuracy"), ".4f"),
-                      "-" if agree is None else f"{agree:.4f} vs {r.get('reference_target')}")
+                      ("reference" if r.get("reference_target") == r["target"] else "-") if agree is None else f"{agree:.4f} vs {r.get('reference_target')}")
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)

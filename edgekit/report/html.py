@@ -26,12 +26,14 @@ RESULT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("emulated", "emulated", False),
 )
 BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("name", "artifact", False), ("format", "format", False), ("precision", "precision", False),
-    ("target", "target", False), ("emulated", "emulated", False), ("runtime", "runtime", False),
-    ("provider", "provider", False), ("batch", "batch", True), ("threads", "threads", True),
-    ("status", "status", False), ("p50", "p50 ms", True), ("p90", "p90 ms", True), ("p99", "p99 ms", True),
-    ("std", "std ms", True), ("throughput", "throughput /s", True), ("accuracy_pct", "accuracy %", True),
-    ("agreement_pct", "top-1 agree %", True), ("reason", "reason", False),
+    ("name", "artifact", False), ("precision", "precision", False), ("target", "target", False),
+    ("emulated", "emulated", False), ("batch", "batch", True), ("threads", "threads", True),
+    ("status", "status", False), ("accuracy_pct", "accuracy %", True),
+    ("target_agree_pct", "top-1 agree vs ref. target %", True), ("reference_target", "ref. target", False),
+    ("agreement_pct", "top-1 agree vs parent %", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
+    ("p99", "p99 ms", True), ("std", "std ms", True), ("throughput", "throughput /s", True),
+    ("provider", "provider", False), ("runtime", "runtime", False), ("format", "format", False),
+    ("reason", "reason", False),
 )
 WRAP_KEYS = frozenset({"reason"})
 """Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
@@ -98,29 +100,37 @@ def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             single[b.get("artifact_id")].append(b)
     rows = []
     for a in arts:
-        size, ref, acc = _num(a.get("bytes")), reference_bytes(report, a), _num(a.get("accuracy"))
+        size, ref = _num(a.get("bytes")), reference_bytes(report, a)
         common = {
             "id": a.get("id"), "name": artifact_label(a), "format": a.get("format"), "precision": a.get("precision"),
             "size_kb": size / 1024 if size is not None else None,
             "x_smaller": ref / size if size and ref else None,
-            "accuracy_pct": acc * 100 if acc is not None else None,
-            "delta_pp": (acc - base_acc) * 100 if acc is not None and base_acc is not None else None,
             "chosen": a.get("id") == report.get("chosen_id"), "baseline": a.get("id") == report.get("baseline_id"),
         }
         for b in single.get(a.get("id"), []) or [None]:
             cells = _bench_cells(b)
             if b is not None:
                 cells["throughput"] = _best_throughput(report, a.get("id"), b.get("target"))
-            rows.append({**cells, **common})  # the artifact's own accuracy wins
+            # accuracy as measured on that target (int8 kernels differ by target), else the artifact's own;
+            # a failed/skipped row gets none (no CPU-measured figure under a target that did not run)
+            acc = _num((b or {}).get("accuracy"))
+            if acc is None and (b is None or b.get("status") == "ok"):
+                acc = _num(a.get("accuracy"))
+            common.update(accuracy_pct=acc * 100 if acc is not None else None,
+                          delta_pp=(acc - base_acc) * 100 if acc is not None and base_acc is not None else None)
+            rows.append({**cells, **common})
     return rows
 
 
 def _bench_cells(b: Mapping[str, Any] | None) -> dict[str, Any]:
     if b is None:
         return dict.fromkeys(("target", "emulated", "runtime", "provider", "batch", "threads", "status", "reason", "p50",
-                              "p90", "p99", "std", "throughput", "accuracy_pct", "agreement_pct"))
+                              "p90", "p99", "std", "throughput", "accuracy_pct", "agreement_pct", "target_agree_pct",
+                              "reference_target"))
     lat = b.get("latency_ms") or {}
     acc, agree = _num(b.get("accuracy")), _num(b.get("top1_agreement"))
+    ref_target = b.get("reference_target") if b.get("reference_target") != b.get("target") else None
+    target_agree = _num(b.get("target_agreement")) if ref_target else None  # vs itself is trivially 100 %
     return {
         "target": b.get("target"), "emulated": bool(b.get("emulated")), "runtime": b.get("runtime"),
         "provider": b.get("provider"), "batch": b.get("batch_size"), "threads": b.get("threads"),
@@ -129,6 +139,7 @@ def _bench_cells(b: Mapping[str, Any] | None) -> dict[str, Any]:
         "std": _num(lat.get("std")), "throughput": _num(b.get("throughput_per_s")),
         "accuracy_pct": acc * 100 if acc is not None else None,
         "agreement_pct": agree * 100 if agree is not None else None,
+        "target_agree_pct": target_agree * 100 if target_agree is not None else None, "reference_target": ref_target,
     }
 
 
@@ -296,8 +307,11 @@ def _layers_section(report: Mapping[str, Any]) -> str:
             return "<p>No chosen artifact and no audited artifact recorded.</p>"
         chosen, note = min(audited, key=lambda a: a["bytes"]), "No chosen artifact recorded; smallest audited artifact"
     audit = chosen.get("audit") if isinstance(chosen.get("audit"), dict) else None
+    sparsity = _num(chosen.get("sparsity"))
+    sparsity = sparsity if sparsity is not None else _num((audit or {}).get("sparsity"))
+    sparsity_txt = f"{sparsity * 100:.1f} % of weights are zero" if sparsity is not None else f"sparsity {DASH}"
     head = f"<p>{note}: <b>{_e(artifact_label(chosen))}</b> ({_e(chosen.get('id'))}), " \
-           f"precision {_e(chosen.get('precision') or DASH)}, overall sparsity {_e(_fmt('', _num(chosen.get('sparsity'))))}.</p>"
+           f"precision {_e(chosen.get('precision') or DASH)}, {_e(sparsity_txt)}.</p>"
     if not audit:
         return head + "<p>No per-layer audit recorded for this artifact.</p>"
     layers = [layer for layer in audit.get("layers") or [] if isinstance(layer, dict)]
@@ -410,7 +424,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px soli
 table.sortable th{cursor:pointer;background:#f4f4f4;user-select:none}table.sortable th:after{content:" ⇅";color:#aaa}
 td{white-space:nowrap}td.wrap{white-space:normal;min-width:320px}
 td[data-v]{text-align:right;font-variant-numeric:tabular-nums}
-table.kv th{background:#f8f8f8;font-weight:600;width:180px}
+table.kv th{background:#f8f8f8;font-weight:600;width:180px}table.kv td{white-space:normal;overflow-wrap:anywhere}
 tr.chosen td{background:#eef6ee}tr.failed td{background:#fdecea}tr.skipped td{color:#888}
 tr.emulated td{font-style:italic}
 #problems.bad{border:2px solid #c0392b;background:#fdecea;padding:8px 16px;border-radius:6px}
@@ -464,6 +478,7 @@ def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
     body = [f"<h1>{_e(title)}</h1>", where, _header(report), _problems_section(report),
             '<section id="results"><h2>Results (batch 1, 1 thread)</h2>',
             '<p class="note">× smaller: vs the fp32 model of the same format. Δ pp: accuracy minus the baseline\'s. '
+            "Accuracy: as measured on that target (the artifact's own where not benchmarked). "
             "Best throughput: the highest over the batch sizes and thread counts measured. "
             "Green row: chosen artifact. Click a header to sort.</p>",
             _table(RESULT_COLUMNS, rows, row_class=_row_class), emu_note if any(r.get("emulated") for r in rows) else "",
