@@ -31,6 +31,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # name → CompressConfig fields on top of the reference training (5 epochs, seed 0)
     "struct50-int8": dict(structured=0.5, sparsity=0.5, quantization=("ptq-int8", "qat")),
     "mac20-pqat": dict(mac_budget=0.2, sparsity=0.5, quantization=("ptq-int8", "pqat")),
+    "struct75-int8": dict(structured=0.75, sparsity=0.5, quantization=("ptq-int8",)),
     "pruned80-qat": dict(sparsity=0.8, quantization=("ptq-int8", "qat", "pqat", "ptq-dynamic", "ptq-float16")),
 }
 GOALS = {"ratio": 12.0, "speedup": 2.5, "max_drop_pp": 1.0}
