@@ -126,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE.parent))
     import edgekit
 
-    # Taken once: importing the edgekit.compress sub-package later rebinds the name ``edgekit.compress``.
-    compress = edgekit.compress
     names = [n for n in args.recipes.split(",") if n]
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
@@ -138,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         fields = dict(dataset=args.dataset, epochs=args.epochs, prune_epochs=args.prune_epochs, **RECIPES[name])
         out = Path(args.out_root) / name
         t0 = time.time()
-        run = compress(edgekit.CompressConfig(**fields), out=out, force=True,
+        run = edgekit.compress(edgekit.CompressConfig(**fields), out=out, force=True,
                                command=f"compression_fashion.py --recipes {name}")
         print(f"{name}: {time.time() - t0:.0f} s, status {run.report['status']}, {out}", flush=True)
         rows += summarise(name, run.report)

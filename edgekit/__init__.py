@@ -4,7 +4,7 @@ Public API (everything else is internal)::
 
     import edgekit
     run = edgekit.compress(edgekit.CompressConfig(dataset="fashion-mnist"), out="runs/fm")
-    rows = edgekit.bench("model.onnx", targets=["x86-cpu"], dataset="fashion-mnist")
+    report = edgekit.benchmark_models(["model.onnx"], targets=["x86-cpu", "arm64-qemu"], dataset="fashion-mnist")
 
 TensorFlow is imported only when a stage needs it; ``TF_USE_LEGACY_KERAS=1`` is
 set here so that TFMOT (Keras 2 only) works without the user doing anything.
@@ -32,7 +32,7 @@ _LAZY = {
     "CompressConfig": "edgekit.config",
     "compress": "edgekit.pipeline",
     "RunResult": "edgekit.pipeline",
-    "bench": "edgekit.bench.api",
+    "benchmark_models": "edgekit.bench.files",
     "load_dataset": "edgekit.data.datasets",
     "EdgekitError": "edgekit.errors",
 }

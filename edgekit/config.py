@@ -94,7 +94,7 @@ class CompressConfig:
         if not 0.0 <= self.structured < 1.0:
             raise UsageError(f"--structured must be in [0, 1), got {self.structured}")
         if self.sparsity_pattern:
-            from edgekit.compress.prune import parse_pattern
+            from edgekit.compression.prune import parse_pattern
 
             if parse_pattern(self.sparsity_pattern) is None:
                 raise UsageError(f"--sparsity-pattern must be N:M with 0 < N < M (e.g. 2:4), got {self.sparsity_pattern!r}")
@@ -107,7 +107,7 @@ class CompressConfig:
         if self.calibration_samples < 1:
             raise UsageError(f"--calibration-samples must be at least 1, got {self.calibration_samples}")
         if self.preset:
-            from edgekit.compress.presets import PRESETS
+            from edgekit.compression.presets import PRESETS
 
             if self.preset not in PRESETS:
                 raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")

@@ -29,8 +29,8 @@ class Step:
 
 
 def _ort_config(cfg: CompressConfig) -> Any:
-    from edgekit.compress.presets import PRESETS
-    from edgekit.compress.quantize import OrtQuantConfig
+    from edgekit.compression.presets import PRESETS
+    from edgekit.compression.quantize import OrtQuantConfig
 
     base = PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig()
     return OrtQuantConfig(**{**base.__dict__, "calibration": cfg.calibration,
@@ -58,7 +58,7 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
 
 
 def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: str, search: bool) -> list[Step]:
-    from edgekit.compress.prune import MagnitudePruneConfig
+    from edgekit.compression.prune import MagnitudePruneConfig
 
     steps: list[Step] = []
 

@@ -10,8 +10,8 @@ import pytest
 from onnx import numpy_helper
 
 from _models import TinyModels, tiny_models
-from edgekit.compress.presets import PRESETS
-from edgekit.compress.quantize import ort_quantize_static
+from edgekit.compression.presets import PRESETS
+from edgekit.compression.quantize import ort_quantize_static
 from edgekit.config import CompressConfig
 from edgekit.errors import UsageError
 from edgekit.evaluate import predict_file

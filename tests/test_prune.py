@@ -8,7 +8,7 @@ import gzip
 import numpy as np
 import pytest
 
-from edgekit.compress.prune import (MagnitudePruneConfig, kernel_sparsity, magnitude_prune, nm_blocks_ok,
+from edgekit.compression.prune import (MagnitudePruneConfig, kernel_sparsity, magnitude_prune, nm_blocks_ok,
                                     parse_pattern, pruning_report)
 from edgekit.errors import UsageError
 from edgekit.export.convert import SPARSE_MIN_SPARSITY, keras2tflite, keras2tflite_encoded, litert_problem

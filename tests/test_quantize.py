@@ -12,8 +12,8 @@ from onnx import numpy_helper
 
 from _models import TinyModels, tiny_models
 from edgekit.audit import audit_model
-from edgekit.compress import quantize as q
-from edgekit.compress.quantize import OrtQuantConfig, ort_quantize_static
+from edgekit.compression import quantize as q
+from edgekit.compression.quantize import OrtQuantConfig, ort_quantize_static
 from edgekit.config import CompressConfig
 from edgekit.evaluate import predict_file
 from edgekit.pipeline import compress

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit._tf import keras
-from edgekit.compress.structured import prune_structured
+from edgekit.compression.structured import prune_structured
 from edgekit.errors import UsageError
 from edgekit.models.flops import count_macs, count_params
 from edgekit.models.reference import build_reference_cnn

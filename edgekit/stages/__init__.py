@@ -77,7 +77,7 @@ class Stage:
 def _registry() -> dict[str, Stage]:
     from edgekit.stages.configs import (ExportOnnxConfig, ExportTFLiteConfig, Float16Config, DynamicConfig,
                                         PtqInt8Config, QatConfig, StructuredConfig, TrainConfig)
-    from edgekit.compress.prune import MagnitudePruneConfig
+    from edgekit.compression.prune import MagnitudePruneConfig
 
     stages = [
         Stage("train", {"": "keras"}, TrainConfig, "edgekit.stages.train:run_train",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from edgekit.compress.quantize import OrtQuantConfig
+from edgekit.compression.quantize import OrtQuantConfig
 from edgekit.errors import UsageError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.artifact import Artifact
-from edgekit.compress.prune import MagnitudePruneConfig, kernel_sparsity, magnitude_prune, pruning_report
+from edgekit.compression.prune import MagnitudePruneConfig, kernel_sparsity, magnitude_prune, pruning_report
 from edgekit.models.files import save_keras
 from edgekit.stages import Context, StageOutput
 from edgekit.stages.configs import StructuredConfig
@@ -30,7 +30,7 @@ def run_magnitude(parent: Artifact | None, cfg: MagnitudePruneConfig, ctx: Conte
 
 def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None
-    from edgekit.compress.structured import prune_structured
+    from edgekit.compression.structured import prune_structured
 
     seed_everything(ctx.seed)
     ds = ctx.dataset

@@ -11,7 +11,7 @@ from typing import Any
 
 from edgekit._tf import tfmot
 from edgekit.artifact import Artifact
-from edgekit.compress.quantize import ort_quantize_static
+from edgekit.compression.quantize import ort_quantize_static
 from edgekit.errors import ModelError
 from edgekit.export.convert import keras2tflite_encoded
 from edgekit.fsutil import atomic_path, write_bytes

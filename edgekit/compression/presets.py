@@ -9,7 +9,7 @@ weight initializers feeding DequantizeLinear (the file is int8-sized on disk).
 
 from __future__ import annotations
 
-from edgekit.compress.quantize import OrtQuantConfig
+from edgekit.compression.quantize import OrtQuantConfig
 
 PRESETS: dict[str, OrtQuantConfig] = {
     # x86 with AVX2 (or AVX-512 without VNNI): ONNX Runtime runs int8 GEMM/conv as U8S8 with
