@@ -32,6 +32,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "struct50-int8": dict(structured=0.5, sparsity=0.5, quantization=("ptq-int8", "qat")),
     "mac20-pqat": dict(mac_budget=0.2, sparsity=0.5, quantization=("ptq-int8", "pqat")),
     "struct75-int8": dict(structured=0.75, sparsity=0.5, quantization=("ptq-int8",)),
+    "struct60-int8": dict(structured=0.6, sparsity=0.5, quantization=("ptq-int8", "qat")),
+    "struct65-int8": dict(structured=0.65, sparsity=0.5, quantization=("ptq-int8", "qat")),
     "pruned80-qat": dict(sparsity=0.8, quantization=("ptq-int8", "qat", "pqat", "ptq-dynamic", "ptq-float16")),
 }
 GOALS = {"ratio": 12.0, "speedup": 2.5, "max_drop_pp": 1.0}
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--prune-epochs", type=int, default=2)
+    ap.add_argument("--prune-epochs", type=int, default=None, help="default: CompressConfig's")
     ap.add_argument("--out-root", default="runs/issue3")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to only print")
     args = ap.parse_args(argv)
@@ -133,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     commands = []
     for name in names:
-        fields = dict(dataset=args.dataset, epochs=args.epochs, prune_epochs=args.prune_epochs, **RECIPES[name])
+        fields = dict(dataset=args.dataset, epochs=args.epochs, **RECIPES[name])
+        if args.prune_epochs is not None:
+            fields["prune_epochs"] = args.prune_epochs
         out = Path(args.out_root) / name
         t0 = time.time()
         run = edgekit.compress(edgekit.CompressConfig(**fields), out=out, force=True,

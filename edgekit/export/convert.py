@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from typing import Any, Literal
 
 import numpy as np
 
-from edgekit._tf import tf
+from edgekit._tf import quiet_native_output, tf
 from edgekit.errors import ExportError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,10 @@ def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representati
     elif quantization == "float16":
         conv.target_spec.supported_types = [t.float16]
     try:
-        return bytes(conv.convert())
+        # The converter prints a summary line from C++ and warns about statistics it does not need.
+        with quiet_native_output(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return bytes(conv.convert())
     except Exception as e:  # the converter raises assorted ConverterError/ValueError types
         raise ExportError(f"TFLite conversion failed: {str(e).strip().splitlines()[0]}") from None
 
@@ -92,7 +96,9 @@ def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
         with open(path, "wb") as f:
             f.write(tflite)
         try:
-            proto, _ = tf2onnx.convert.from_tflite(path, opset=opset)
+            with warnings.catch_warnings():  # tf2onnx still opens the file with the deprecated tf.lite.Interpreter
+                warnings.simplefilter("ignore", UserWarning)
+                proto, _ = tf2onnx.convert.from_tflite(path, opset=opset)
         except Exception as e:
             raise ExportError(f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
     _rename_input(proto, INPUT_NAME)
@@ -176,7 +182,8 @@ def litert_problem(tflite: bytes) -> str | None:
         with open(path, "wb") as f:
             f.write(tflite)
         try:
-            sess = LiteRTSession(path, threads=1)
+            with quiet_native_output():
+                sess = LiteRTSession(path, threads=1)
             shape = sess.interp.get_input_details()[0]["shape"]
             sess.predict(np.zeros((1, *shape[1:]), np.float32))
         except Exception as e:
