@@ -29,8 +29,8 @@ BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("name", "artifact", False), ("precision", "precision", False), ("target", "target", False),
     ("emulated", "emulated", False), ("batch", "batch", True), ("threads", "threads", True),
     ("status", "status", False), ("accuracy_pct", "accuracy %", True),
-    ("target_agree_pct", "top-1 agree vs ref. target %", True), ("reference_target", "ref. target", False),
-    ("agreement_pct", "top-1 agree vs parent %", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
+    ("target_agree_pct", "agree vs ref. target %", True), ("reference_target", "ref. target", False),
+    ("agreement_pct", "agree vs parent %", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
     ("p99", "p99 ms", True), ("std", "std ms", True), ("throughput", "throughput /s", True),
     ("provider", "provider", False), ("runtime", "runtime", False), ("format", "format", False),
     ("reason", "reason", False),
@@ -495,6 +495,9 @@ def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
             _search_section(report)]
     if benches:
         body += ['<section id="benchmarks"><h2>All benchmark rows</h2>',
+                 '<p class="note">Agree: top-1 agreement on the same test images — vs parent: with the model this '
+                 "artifact was made from; vs ref. target: with the same file on the reference target (the first "
+                 "target it ran on, e.g. ARM vs x86).</p>",
                  _table(BENCH_COLUMNS, benches, row_class=_row_class), "</section>"]
     body += ['<section id="environment"><h2>Environment</h2>', _environment_section(report), "</section>"]
     return page(title, "".join(body))

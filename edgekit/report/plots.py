@@ -71,7 +71,7 @@ LABEL_OFFSETS: tuple[tuple[float, float, str], ...] = (
 )
 
 
-def _overlaps(box: Any, others: Sequence[Any], pad: float = 1.0) -> bool:
+def _overlaps(box: Any, others: Sequence[Any], pad: float = 4.0) -> bool:
     return any(box.x0 - pad < o.x1 and o.x0 - pad < box.x1 and box.y0 - pad < o.y1 and o.y0 - pad < box.y1
                for o in others)
 
