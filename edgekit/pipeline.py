@@ -197,7 +197,7 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        result = _run(cfg, steps, dataset, targets, staging, command, started)
+        result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
         _swap_into_place(staging, out_path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -205,8 +205,8 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
     return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
 
 
-def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Target], staging: Path, command: str,
-         started: float) -> RunResult:
+def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Target], staging: Path, out_path: Path,
+         command: str, started: float) -> RunResult:
     from edgekit.bench.api import Timing, benchmark
     from edgekit.report.build import build_report
     from edgekit.report.write import write_reports
@@ -239,6 +239,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     report = build_report(cfg=cfg, dataset=dataset, artifacts=final, run_dir=staging, verification=verification,
                           audits=audits, benchmarks=bench_rows, targets=targets, search=search, chosen_id=chosen,
                           command=command, seconds=time.time() - started)
+    report["out"] = str(out_path)
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 

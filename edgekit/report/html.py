@@ -470,7 +470,8 @@ def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
     """Render ``report`` (the parsed report.json) as one self-contained HTML page."""
     ds = (report.get("dataset") or {}).get("name", "")
     title = f"edgekit report — {ds}" if ds else "edgekit report"
-    where = f'<p class="note">Run folder: <code>{_e(run_dir)}</code></p>' if run_dir is not None else ""
+    folder = report.get("out") or run_dir  # the run's final folder (reports are written before it is renamed into place)
+    where = f'<p class="note">Run folder: <code>{_e(folder)}</code></p>' if folder is not None else ""
     rows = results_rows(report)
     benches = bench_rows(report)
     emu_note = ('<p class="note"><span class="badge emu">EMULATED</span> rows (italic) ran under an emulator: their '
