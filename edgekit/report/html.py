@@ -28,12 +28,11 @@ RESULT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("name", "artifact", False), ("precision", "precision", False), ("target", "target", False),
     ("emulated", "emulated", False), ("batch", "batch", True), ("threads", "threads", True),
-    ("status", "status", False), ("accuracy_pct", "accuracy %", True),
+    ("status", "status", False), ("reason", "reason", False), ("accuracy_pct", "accuracy %", True),
     ("target_agree_pct", "agree vs ref. target %", True), ("reference_target", "ref. target", False),
     ("agreement_pct", "agree vs parent %", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
     ("p99", "p99 ms", True), ("std", "std ms", True), ("throughput", "throughput /s", True),
     ("provider", "provider", False), ("runtime", "runtime", False), ("format", "format", False),
-    ("reason", "reason", False),
 )
 WRAP_KEYS = frozenset({"reason"})
 """Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
