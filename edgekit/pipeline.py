@@ -188,6 +188,10 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
     model_sha = sha256_file(cfg.model) if cfg.model and Path(cfg.model).is_file() else ""
     build_plan(cfg)  # checks the chain before data is loaded or TensorFlow imported
     started = time.time()
+    if not command:  # called from Python: record the call
+        defaults = to_mapping(CompressConfig())
+        changed = ", ".join(f"{k}={v!r}" for k, v in to_mapping(cfg).items() if defaults.get(k) != v)
+        command = f"edgekit.compress(edgekit.CompressConfig({changed}), out={str(out_path)!r})"
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, train_limit=cfg.train_limit, test_limit=cfg.test_limit,
                            seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
     steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
