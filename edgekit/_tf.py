@@ -7,6 +7,7 @@ that light commands (``edgekit --help``) never pay the ~5 s import.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -47,9 +48,8 @@ def tf() -> ModuleType:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if "tensorflow" not in sys.modules:
         with quiet_native_output():
-            import tensorflow  # noqa: F401
-    import tensorflow
-
+            importlib.import_module("tensorflow")
+    tensorflow = sys.modules["tensorflow"]
     tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow
 

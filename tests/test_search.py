@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from edgekit.artifact import Artifact
 from edgekit.config import CompressConfig
 from edgekit.pipeline import compress

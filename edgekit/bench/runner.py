@@ -287,7 +287,6 @@ def run_request(req: dict[str, Any]) -> dict[str, Any]:
                          for b in req["batch_sizes"] for t in thread_counts], "env": environment()}
     accuracy = float((preds == y).mean())
     agreement = float((preds == ref).mean()) if ref is not None else None
-    providers_real = sess.providers
     for threads in thread_counts:
         try:
             t0 = time.perf_counter_ns()
