@@ -34,6 +34,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "struct75-int8": dict(structured=0.75, sparsity=0.5, quantization=("ptq-int8",)),
     "struct60-int8": dict(structured=0.6, sparsity=0.5, quantization=("ptq-int8", "qat")),
     "struct65-int8": dict(structured=0.65, sparsity=0.5, quantization=("ptq-int8", "qat")),
+    # fewer MACs for speed, with twice the fine-tuning to win the accuracy back
+    "struct70-long": dict(structured=0.7, sparsity=0.5, prune_epochs=6, quantization=("ptq-int8",)),
+    "struct75-long": dict(structured=0.75, sparsity=0.5, prune_epochs=6, quantization=("ptq-int8",)),
     "pruned80-qat": dict(sparsity=0.8, quantization=("ptq-int8", "qat", "pqat", "ptq-dynamic", "ptq-float16")),
 }
 GOALS = {"ratio": 12.0, "speedup": 2.5, "max_drop_pp": 1.0}
