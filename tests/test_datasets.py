@@ -127,3 +127,23 @@ def test_fashion_mnist_from_debian_package_is_checksummed() -> None:
     ds = load_dataset("fashion-mnist", train_limit=1000, test_limit=100)
     assert ds.labels[0] == "T-shirt/top" and len(ds.x_test) == 100
     assert set(np.unique(ds.y_train)) <= set(range(10))
+
+
+def test_image_folders_resize_colour_and_labels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for split, n in (("train", 12), ("test", 4)):
+        for label in ("cat", "dog"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    gray = load_dataset(data_dir=tmp_path, image_size=32)
+    assert gray.labels == ("cat", "dog") and gray.input_shape == (32, 32, 1)
+    assert len(gray.x_test) == 8 and len(gray.x_train) + len(gray.x_val) == 24
+    rgb = load_dataset(data_dir=tmp_path, image_size=16, color="rgb")
+    assert rgb.input_shape == (16, 16, 3)
+    (tmp_path / "train" / "cat" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="broken.png"):
+        load_dataset(data_dir=tmp_path)
