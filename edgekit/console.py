@@ -41,12 +41,13 @@ class _Task:
 @contextmanager
 def progress(description: str, total: float | None) -> Iterator[_Task]:
     """A progress bar on stderr when enabled, a no-op otherwise."""
-    if not _STATE["progress"]:
+    console = stderr_console()
+    if not _STATE["progress"] or not console.is_terminal:  # no bars in logs and pipes
         yield _Task(None, None)
         return
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=stderr_console(), transient=True,
+        console=console, transient=True,
     )
     with bar:
         yield _Task(bar, bar.add_task(description, total=total))
