@@ -45,6 +45,16 @@ class StageOutput:
     model: Any = None  # the in-memory Keras model, for Keras outputs
 
 
+def inherited_metrics(parent: Artifact) -> dict[str, Any]:
+    """What a conversion's output inherits from its parent: the output activation and the sparsity."""
+    return {k: parent.metrics[k] for k in ("output", "sparsity") if k in parent.metrics}
+
+
+def outputs_logits(parent: Artifact) -> bool:
+    """Whether the parent model ends in logits rather than softmax (the loss must know)."""
+    return parent.metrics.get("output") == "logits"
+
+
 StageFn = Callable[[Artifact | None, Any, Context, Path], StageOutput]
 
 

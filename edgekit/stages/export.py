@@ -7,12 +7,8 @@ from pathlib import Path
 from edgekit.artifact import Artifact
 from edgekit.export.convert import keras2onnx, keras2tflite_encoded, tflite2onnx
 from edgekit.fsutil import write_bytes
-from edgekit.stages import Context, StageOutput
+from edgekit.stages import Context, StageOutput, inherited_metrics
 from edgekit.stages.configs import ExportOnnxConfig, ExportTFLiteConfig
-
-
-def _carry(parent: Artifact) -> dict[str, object]:
-    return {k: parent.metrics[k] for k in ("output", "sparsity") if k in parent.metrics}
 
 
 def run_export_tflite(parent: Artifact | None, cfg: ExportTFLiteConfig, ctx: Context, out: Path) -> StageOutput:
@@ -20,7 +16,7 @@ def run_export_tflite(parent: Artifact | None, cfg: ExportTFLiteConfig, ctx: Con
     sparsity = float(parent.metrics.get("sparsity", 0.0)) if cfg.sparse_encoding else 0.0
     data, encoding = keras2tflite_encoded(ctx.keras_model(parent), sparsity)
     write_bytes(out, data)
-    return StageOutput("fp32", {**_carry(parent), **encoding})
+    return StageOutput("fp32", {**inherited_metrics(parent), **encoding})
 
 
 def run_export_onnx(parent: Artifact | None, cfg: ExportOnnxConfig, ctx: Context, out: Path) -> StageOutput:
@@ -28,6 +24,6 @@ def run_export_onnx(parent: Artifact | None, cfg: ExportOnnxConfig, ctx: Context
     if parent.format == "tflite":
         # An int8 TFLite model (PTQ or QAT) becomes a QDQ ONNX model with int8 weights.
         write_bytes(out, tflite2onnx(parent.path.read_bytes(), opset=cfg.opset))
-        return StageOutput(parent.precision, _carry(parent))
+        return StageOutput(parent.precision, inherited_metrics(parent))
     write_bytes(out, keras2onnx(ctx.keras_model(parent), ctx.dataset.input_shape, opset=cfg.opset))
-    return StageOutput("fp32", _carry(parent))
+    return StageOutput("fp32", inherited_metrics(parent))

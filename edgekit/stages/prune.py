@@ -7,13 +7,9 @@ from pathlib import Path
 from edgekit.artifact import Artifact
 from edgekit.compression.prune import MagnitudePruneConfig, kernel_sparsity, magnitude_prune, pruning_report
 from edgekit.models.files import save_keras
-from edgekit.stages import Context, StageOutput
+from edgekit.stages import Context, StageOutput, outputs_logits
 from edgekit.stages.configs import StructuredConfig
 from edgekit.train.trainer import FitSettings, fit, seed_everything
-
-
-def _from_logits(parent: Artifact) -> bool:
-    return parent.metrics.get("output") == "logits"
 
 
 def run_magnitude(parent: Artifact | None, cfg: MagnitudePruneConfig, ctx: Context, out: Path) -> StageOutput:
@@ -21,7 +17,7 @@ def run_magnitude(parent: Artifact | None, cfg: MagnitudePruneConfig, ctx: Conte
     seed_everything(ctx.seed)
     ds = ctx.dataset
     model = magnitude_prune(ctx.keras_model(parent), ds.x_train, ds.y_train, cfg,
-                            validation=(ds.x_val, ds.y_val), from_logits=_from_logits(parent))
+                            validation=(ds.x_val, ds.y_val), from_logits=outputs_logits(parent))
     save_keras(model, out)
     return StageOutput("fp32", {"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
                                 "schedule": cfg.schedule, "pattern": cfg.pattern,
@@ -38,7 +34,7 @@ def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context,
                               mac_budget=cfg.mac_budget or None, criterion=cfg.criterion)
     model = result.model
     fit(model, ds.x_train, ds.y_train,
-        FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, _from_logits(parent)),
+        FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, outputs_logits(parent)),
         validation=(ds.x_val, ds.y_val), label="fine-tuning")
     save_keras(model, out)
     return StageOutput("fp32", {"structured": result.report, "sparsity": kernel_sparsity(model),

@@ -16,13 +16,9 @@ from edgekit.errors import ModelError
 from edgekit.export.convert import keras2tflite_encoded
 from edgekit.fsutil import atomic_path, write_bytes
 from edgekit.models.files import copy_model
-from edgekit.stages import Context, StageOutput
+from edgekit.stages import Context, StageOutput, inherited_metrics, outputs_logits
 from edgekit.stages.configs import DynamicConfig, Float16Config, PtqInt8Config, QatConfig
 from edgekit.train.trainer import FitSettings, fit, seed_everything
-
-
-def _carry(parent: Artifact) -> dict[str, object]:
-    return {k: parent.metrics[k] for k in ("output", "sparsity") if k in parent.metrics}
 
 
 def _sparsity(parent: Artifact) -> float:
@@ -37,11 +33,11 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
             type(cfg.onnx)(**{**cfg.onnx.__dict__, "calibration_samples": cfg.calibration_samples})
         with atomic_path(out, suffix=".onnx") as tmp:
             used = ort_quantize_static(parent.path, tmp, calib, onnx_cfg)
-        return StageOutput("int8", {**_carry(parent), "calibration": onnx_cfg.calibration, "calibration_samples_used": used})
+        return StageOutput("int8", {**inherited_metrics(parent), "calibration": onnx_cfg.calibration, "calibration_samples_used": used})
     data, encoding = keras2tflite_encoded(ctx.keras_model(parent), _sparsity(parent), quantization="int8",
                                           representative=calib, int8_io=cfg.int8_io)
     write_bytes(out, data)
-    return StageOutput("int8", {**_carry(parent), **encoding, "int8_io": cfg.int8_io})
+    return StageOutput("int8", {**inherited_metrics(parent), **encoding, "int8_io": cfg.int8_io})
 
 
 def run_ptq_float16(parent: Artifact | None, cfg: Float16Config, ctx: Context, out: Path) -> StageOutput:
@@ -49,14 +45,14 @@ def run_ptq_float16(parent: Artifact | None, cfg: Float16Config, ctx: Context, o
     sparsity = _sparsity(parent) if cfg.sparse_encoding else 0.0
     data, encoding = keras2tflite_encoded(ctx.keras_model(parent), sparsity, quantization="float16")
     write_bytes(out, data)
-    return StageOutput("fp16", {**_carry(parent), **encoding})
+    return StageOutput("fp16", {**inherited_metrics(parent), **encoding})
 
 
 def run_ptq_dynamic(parent: Artifact | None, cfg: DynamicConfig, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None
     data, encoding = keras2tflite_encoded(ctx.keras_model(parent), _sparsity(parent), quantization="dynamic")
     write_bytes(out, data)
-    return StageOutput("mixed", {**_carry(parent), **encoding})
+    return StageOutput("mixed", {**inherited_metrics(parent), **encoding})
 
 
 def qat_model(model: Any, preserve_sparsity: bool) -> Any:
@@ -80,7 +76,7 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     seed_everything(ctx.seed)
     model = qat_model(ctx.keras_model(parent), preserve_sparsity)
     ds = ctx.dataset
-    from_logits = parent.metrics.get("output") == "logits"
+    from_logits = outputs_logits(parent)
     fit(model, ds.x_train, ds.y_train, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits),
         validation=(ds.x_val, ds.y_val), label="quantization-aware training")
     # The converter takes the learned ranges from the fake-quant layers; the representative
@@ -90,7 +86,7 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     write_bytes(out, data)
     # QAT without preservation moves pruned weights off zero: report what the file holds.
     measured = float(audit_model(out)["sparsity"])
-    return StageOutput("int8", {**_carry(parent), **encoding, "sparsity": measured,
+    return StageOutput("int8", {**inherited_metrics(parent), **encoding, "sparsity": measured,
                                 "parent_sparsity": _sparsity(parent)})
 
 
