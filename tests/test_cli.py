@@ -85,3 +85,17 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path: Path, case: str, ar
     assert "Traceback" not in r.stderr
     assert snapshot(tmp_path) == before  # nothing written or changed
     assert not (tmp_path / "work" / "runs").exists()
+
+
+def test_bad_recipe_key_is_named_exit_2(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sparsity: 0.5\nquantisation: [ptq-int8]\n")
+    r = edgekit("compress", "--recipe", str(recipe), cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown key 'quantisation'" in r.stderr and str(recipe) in r.stderr
+
+
+def test_unknown_target_is_named_exit_2(tmp_path: Path) -> None:
+    r = edgekit("compress", "--targets", "x86-cpu,pi-zero", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown device profile 'pi-zero'" in r.stderr
+    assert not (tmp_path / "runs").exists()
