@@ -20,11 +20,9 @@ HEADER = "# Measured results\n\nEvery figure below was written by the script nam
 
 
 def machine_line() -> str:
-    cpu = ""
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from edgekit.bench.availability import cpu_model
+
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu or platform.processor()}, "
             f"{os.cpu_count()} cores, {platform.machine()}; 1-min load average at the end {load:.1f}")

@@ -1,8 +1,9 @@
 """The ``edgekit`` command line: a thin shell over the Python API.
 
-Each sub-command lives in ``edgekit/commands/<name>.py`` and exposes ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen command's
-module is imported, and none of them imports TensorFlow at module level, so
+Each sub-command lives in ``edgekit/commands/<name>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; the help texts live in
+:data:`COMMANDS`. Every command module is imported to build the parser, so none
+of them imports TensorFlow (or any heavy library) at module level and
 ``edgekit --help`` stays fast.
 """
 
@@ -42,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:  # a command not built yet
-            sub._name_parser_map.pop(name, None)
-            sub._choices_actions = [a for a in sub._choices_actions if a.dest != name]
-            continue
-        mod.add_arguments(p)
+        importlib.import_module(module).add_arguments(p)
     return parser
 
 

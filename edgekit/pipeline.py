@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
+from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache
 from edgekit.config import CompressConfig
 from edgekit.errors import EdgekitError, OutputExistsError
+from edgekit.export.metadata import embed_metadata
 from edgekit.fsutil import sha256_file
 from edgekit.plan import Step, build_plan
 from edgekit.schema import to_mapping
@@ -107,8 +109,8 @@ class _Runner:
             output = stage.load()(parent, step.config, self.ctx, path)
             metrics = {**output.metrics, "stage_seconds": round(time.perf_counter() - t0, 2)}
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
-            if fmt != "keras":
-                _embed(path, meta, a_id)
+            if fmt != "keras":  # labels and preprocessing travel inside the exported file
+                embed_metadata(path, meta, a_id)
             artifact = Artifact(a_id, stage.name, fmt, output.precision, path,  # type: ignore[arg-type]
                                 parent.id if parent else None, config, metrics, meta, step.name)
             artifact = self.cache.put(artifact, staged, into=self.staging / ".stages")
@@ -116,13 +118,6 @@ class _Runner:
                 self.ctx.models[a_id] = output.model
         self.by_step[step.name] = artifact
         return artifact
-
-
-def _embed(path: Path, meta: ModelMeta, a_id: str) -> None:
-    """Put labels and preprocessing inside the exported file."""
-    from edgekit.export.metadata import embed_metadata
-
-    embed_metadata(path, meta, a_id)
 
 
 def _copy_into_run(artifacts: list[Artifact], models_dir: Path) -> list[Artifact]:
@@ -162,10 +157,6 @@ def _verify(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]],
 
 
 def _audit(artifacts: list[Artifact]) -> dict[str, Any]:
-    try:
-        from edgekit.audit import audit_model
-    except ImportError:  # pragma: no cover - audit is part of the package
-        return {}
     out = {}
     for a in artifacts:
         try:

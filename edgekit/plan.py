@@ -7,6 +7,7 @@ any data is loaded or TensorFlow imported.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,7 @@ def _ort_config(cfg: CompressConfig) -> Any:
     from edgekit.compression.quantize import OrtQuantConfig
 
     base = PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig()
-    return OrtQuantConfig(**{**base.__dict__, "calibration": cfg.calibration,
-                             "calibration_samples": cfg.calibration_samples})
+    return dataclasses.replace(base, calibration=cfg.calibration, calibration_samples=cfg.calibration_samples)
 
 
 def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha256: str = "") -> list[Step]:

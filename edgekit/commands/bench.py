@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-HELP = "benchmark an .onnx or .tflite file on one or more targets"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help=".onnx or .tflite file(s)")

@@ -7,8 +7,6 @@ import shlex
 import sys
 from typing import Any
 
-HELP = "train/load, prune, quantize, export, verify and benchmark a model"
-
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())

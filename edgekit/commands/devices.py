@@ -11,7 +11,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-HELP = "list device profiles, check or set one up"
 ACTIONS = ("list", "check", "setup")
 
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-HELP = "convert a model file (e.g. .tflite to a C array)"
-
 
 @dataclass(frozen=True)
 class ExportFormat:

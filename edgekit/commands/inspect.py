@@ -14,8 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "show what a model file really contains"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help=".onnx, .tflite, .keras/.h5 file or SavedModel folder")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import OutputExistsError, UsageError
 
-HELP = "regenerate a run's report, or compare two runs"
 REPORT_JSON = "report.json"
 
 
@@ -39,26 +37,16 @@ def load_report(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _markdown_renderer() -> Any:
-    """The lead's render_markdown if it exists yet, else None."""
-    try:
-        return importlib.import_module("edgekit.report.markdown").render_markdown
-    except (ImportError, AttributeError):
-        return None
-
-
 def regenerate(run_dir: Path) -> list[Path]:
-    """Rewrite RUN_DIR/report.html (and report.md when the Markdown renderer exists); report.json is untouched."""
+    """Rewrite RUN_DIR/report.html and report.md from report.json (which is left untouched)."""
     from edgekit.fsutil import write_text
     from edgekit.report.html import render_html
+    from edgekit.report.markdown import render_markdown
 
     report = load_report(run_dir)
     folder = run_dir.parent if run_dir.suffix == ".json" else run_dir
-    written = [write_text(folder / "report.html", render_html(report, folder))]
-    render_markdown = _markdown_renderer()
-    if render_markdown is not None:
-        written.append(write_text(folder / "report.md", render_markdown(report)))
-    return written
+    return [write_text(folder / "report.html", render_html(report, folder)),
+            write_text(folder / "report.md", render_markdown(report))]
 
 
 def run(args: argparse.Namespace) -> int:

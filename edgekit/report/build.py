@@ -28,21 +28,15 @@ def _version(module: str) -> str | None:
 
 def environment() -> dict[str, Any]:
     """Versions and the CPU this report was made on."""
-    cpu_model, flags = "", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not cpu_model:
-                cpu_model = line.split(":", 1)[1].strip()
-            if line.startswith(("flags", "Features")) and not flags:
-                flags = line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    interesting = [f for f in flags if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
+    from edgekit.bench.availability import cpu_flags, cpu_model
+
+    flags = cpu_flags()
+    interesting = [f for f in sorted(flags) if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
     return {
         "edgekit": __version__, "tensorflow": _version("tensorflow"), "tf_keras": _version("tf-keras"),
         "tfmot": _version("tensorflow-model-optimization"), "tf2onnx": _version("tf2onnx"), "onnx": _version("onnx"),
         "onnxruntime": _version("onnxruntime"), "litert": _version("ai-edge-litert"), "python": platform.python_version(),
-        "platform": platform.platform(), "machine": platform.machine(), "cpu_model": cpu_model or platform.processor(),
+        "platform": platform.platform(), "machine": platform.machine(), "cpu_model": cpu_model(),
         "cpu_flags": interesting, "cpu_count": os.cpu_count(),
     }
 

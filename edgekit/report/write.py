@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import OutputExistsError
 from edgekit.fsutil import write_json, write_text
+from edgekit.report.html import render_html
 from edgekit.report.markdown import render_markdown
-
-log = logging.getLogger(__name__)
 
 REPORT_FILES = ("report.json", "report.md", "report.html")
 
@@ -23,10 +21,5 @@ def write_reports(out_dir: Path, report: dict[str, Any], force: bool = False) ->
         if existing:
             raise OutputExistsError(f"{existing[0]}: already exists (use --force to replace it)")
     written = [write_json(out_dir / "report.json", report), write_text(out_dir / "report.md", render_markdown(report))]
-    try:
-        from edgekit.report.html import render_html
-    except ImportError:  # pragma: no cover - html is part of the package
-        log.debug("HTML report not available")
-    else:
-        written.append(write_text(out_dir / "report.html", render_html(report, out_dir)))
+    written.append(write_text(out_dir / "report.html", render_html(report, out_dir)))
     return written

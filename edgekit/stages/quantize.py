@@ -6,6 +6,7 @@ the stage metrics whether TFLite's sparse weight encoding was used and why (or w
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,7 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
     assert parent is not None
     calib = ctx.dataset.calibration(cfg.calibration_samples)
     if parent.format == "onnx":
-        onnx_cfg = cfg.onnx if cfg.onnx.calibration_samples == cfg.calibration_samples else \
-            type(cfg.onnx)(**{**cfg.onnx.__dict__, "calibration_samples": cfg.calibration_samples})
+        onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
         with atomic_path(out, suffix=".onnx") as tmp:
             used = ort_quantize_static(parent.path, tmp, calib, onnx_cfg)
         return StageOutput("int8", {**inherited_metrics(parent), "calibration": onnx_cfg.calibration, "calibration_samples_used": used})
