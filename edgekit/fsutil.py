@@ -1,12 +1,15 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename."""
+"""Atomic file writes (write to a temporary name beside the target, then rename), moves that work
+across filesystems, and bounded reads of archive members."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +27,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode a plain open() would
     try:
+        _maybe_inject_enospc(target)
         yield tmp_path
         os.replace(tmp_path, target)
     except BaseException:
@@ -81,3 +85,80 @@ def file_bytes(path: str | os.PathLike[str]) -> int:
     if p.is_dir():
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return p.stat().st_size
+
+
+FAULT_ENV = "EDGEKIT_FAULT_ENOSPC"
+"""Fault injection for tests: when set to a path prefix, atomic writes under it fail with ENOSPC."""
+
+
+def _maybe_inject_enospc(target: Path) -> None:
+    prefix = os.environ.get(FAULT_ENV)
+    if prefix and str(target.absolute()).startswith(prefix):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+
+def move_dir(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Move the folder ``src`` to ``dst`` (which must not exist), also across filesystems.
+
+    A rename within one filesystem is atomic. Across devices (tmpfs, a second disk, NFS,
+    container volumes) the folder is copied to a temporary name beside ``dst``, renamed
+    into place there, and only then removed from ``src``. Raises FileExistsError when
+    ``dst`` appeared meanwhile (e.g. a concurrent run finished first).
+    """
+    src, dst = Path(src), Path(dst)
+    try:
+        os.rename(src, dst)
+        return dst
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise FileExistsError(errno.EEXIST, "already exists", str(dst)) from None
+        if e.errno != errno.EXDEV:
+            raise
+    tmp = dst.parent / f".{dst.name}.copy-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        shutil.copytree(src, tmp, symlinks=True)
+        try:
+            os.rename(tmp, dst)
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(errno.EEXIST, "already exists", str(dst)) from None
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(src, ignore_errors=True)
+    return dst
+
+
+class MemberTooLarge(ValueError):
+    """An archive member is larger than the caller allows."""
+
+
+def read_zip_member(path: str | os.PathLike[str] | zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
+    """Read one member of a zip file, refusing it once more than ``max_bytes`` decompress.
+
+    The declared size is checked first, and the stream is read in chunks so a member whose
+    header lies about its size still stops at the limit. Raises KeyError (no such member),
+    zipfile.BadZipFile, or :class:`MemberTooLarge`.
+    """
+    if isinstance(path, zipfile.ZipFile):
+        return _read_member(path, name, max_bytes)
+    with zipfile.ZipFile(path) as archive:
+        return _read_member(archive, name, max_bytes)
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > max_bytes:
+        raise MemberTooLarge(f"{name}: {info.file_size} bytes uncompressed (limit {max_bytes})")
+    chunks, total = [], 0
+    with archive.open(info) as f:
+        while True:
+            chunk = f.read(min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:
+                raise MemberTooLarge(f"{name}: more than {max_bytes} bytes uncompressed")
+            chunks.append(chunk)
+    return b"".join(chunks)
