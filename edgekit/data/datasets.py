@@ -14,6 +14,8 @@ import os
 import socket
 import urllib.error
 import urllib.request
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -44,6 +46,13 @@ FASHION_FILES: dict[str, str] = {
 MNIST_FILE = "mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+MAX_CLASSES = 1000
+"""Labels are bounded before any label string is built (a label of 10**9 must not allocate 10**9 names)."""
+MAX_ARCHIVE_BYTES = int(os.environ.get("EDGEKIT_MAX_DATA_BYTES", 4 << 30))
+"""Largest uncompressed NPZ/IDX payload read (``EDGEKIT_MAX_DATA_BYTES`` overrides)."""
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+"""Largest single image decoded from an image folder (PIL's decompression-bomb guard is set to this)."""
 
 
 @dataclass(frozen=True)
@@ -136,11 +145,28 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check_labels(y: np.ndarray, n_images: int, what: str) -> None:
+def _check_labels(y: np.ndarray, n_images: int, what: str) -> np.ndarray:
+    """Integer class labels in [0, MAX_CLASSES), one per image (float labels only when whole numbers)."""
     if y.ndim != 1:
         raise DataError(f"{what}: labels must be one-dimensional, got shape {y.shape}")
     if len(y) != n_images:
         raise DataError(f"{what}: {n_images} images but {len(y)} labels")
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise DataError(f"{what}: labels must be integers, got {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        if y.size and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            raise DataError(f"{what}: labels must be whole numbers, got {y.dtype} values such as "
+                            f"{_short(y[~(np.isfinite(y) & (y == np.round(y)))][0])}")
+    if y.size and y.min() < 0:
+        raise DataError(f"{what}: labels must not be negative, found {_short(y.min())}")
+    if y.size and y.max() >= MAX_CLASSES:
+        raise DataError(f"{what}: label {_short(y.max())} is too large (at most {MAX_CLASSES} classes)")
+    return y.astype(np.int64)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- sources
@@ -230,20 +256,38 @@ def _load_digits() -> RawSplits:
     return RawSplits(images[train], labels[train], images[test], labels[test], DIGIT_LABELS, "sklearn.datasets.load_digits")
 
 
+def _check_npz_sizes(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # np.load reports it
+    if total > MAX_ARCHIVE_BYTES:
+        raise DataError(f"{path}: {total} bytes uncompressed, more than the {MAX_ARCHIVE_BYTES} allowed "
+                        "(EDGEKIT_MAX_DATA_BYTES)")
+
+
 def _load_npz(path: Path) -> RawSplits:
+    _check_npz_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)} (need x_train, y_train, x_test, y_test)")
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-            labels = tuple(str(x) for x in z["labels"]) if "labels" in z.files else ()
+            labels: tuple[str, ...] = ()
+            if "labels" in z.files:
+                names = z["labels"]
+                if names.ndim != 1 or len(names) > MAX_CLASSES:
+                    raise DataError(f"{path}: 'labels' must be a list of at most {MAX_CLASSES} names, "
+                                    f"got shape {names.shape}")
+                labels = tuple(_short(x, 200) for x in names.tolist())
     except DataError:
         raise
     except ValueError as e:
         raise DataError(f"{path}: not a plain NPZ archive ({e})") from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read NPZ ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: cannot read NPZ ({_short(e, 120)})") from None
     return RawSplits(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], labels, str(path))
 
 
@@ -260,7 +304,16 @@ def _load_idx_dir(folder: Path) -> RawSplits:
     xte = read_idx(_find_one(folder, ("t10k", "test"), "images"))
     yte = read_idx(_find_one(folder, ("t10k", "test"), "labels"))
     labels_file = folder / "labels.txt"
-    labels = tuple(labels_file.read_text().split("\n")) if labels_file.is_file() else ()
+    labels: tuple[str, ...] = ()
+    if labels_file.is_file():
+        try:
+            if labels_file.stat().st_size > MAX_CLASSES * 256:
+                raise DataError(f"{labels_file}: too large for a list of at most {MAX_CLASSES} class names")
+            labels = tuple(labels_file.read_text(encoding="utf-8").split("\n"))
+        except UnicodeDecodeError:
+            raise DataError(f"{labels_file}: not UTF-8 text") from None
+        except OSError as e:
+            raise DataError(f"{labels_file}: cannot read ({e.strerror})") from None
     return RawSplits(xtr, ytr, xte, yte, tuple(l for l in labels if l), str(folder))
 
 
@@ -275,22 +328,30 @@ def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
                 if f.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 try:
-                    with Image.open(f) as im:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", Image.DecompressionBombWarning)
+                        im = Image.open(f)
+                    with im:
                         im = im.convert("L" if color == "grayscale" else "RGB").resize((image_size, image_size), Image.BILINEAR)
                         xs.append(np.asarray(im, dtype=np.uint8))
-                except (UnidentifiedImageError, OSError) as e:
-                    raise DataError(f"{f}: not a readable image ({e})") from None
+                except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                    raise DataError(f"{f}: more than {MAX_IMAGE_PIXELS} pixels (a decompression bomb?)") from None
+                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                    raise DataError(f"{f}: not a readable image ({_short(e, 120)})") from None
                 ys.append(ci)
         if not xs:
             raise DataError(f"{root}: no images found in class subfolders")
         return np.stack(xs), np.asarray(ys, np.int64)
 
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     if (folder / "train").is_dir() and (folder / "test").is_dir():
         classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
         xtr, ytr = read_tree(folder / "train", classes)
         xte, yte = read_tree(folder / "test", classes)
     else:
         classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if len(classes) > MAX_CLASSES:
+            raise DataError(f"{folder}: {len(classes)} class folders, at most {MAX_CLASSES} allowed")
         x, y = read_tree(folder, classes)
         order = np.random.default_rng(0).permutation(len(x))
         n_test = max(1, len(x) // 5)
@@ -332,40 +393,61 @@ FALLBACK_DATASET = "digits"
 # --------------------------------------------------------------------------- public
 
 
-def _to_float_nhwc(x: np.ndarray, what: str) -> np.ndarray:
+def _check_images(x: np.ndarray, what: str) -> np.ndarray:
+    """(N, H, W, C) numeric images with finite values (no scaling yet)."""
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
         raise DataError(f"{what}: images must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{what}: images must be numeric, got {x.dtype}")
-    x = x.astype(np.float32)
-    if x.size and x.max() > 1.0:
-        x = x / 255.0
-    return np.clip(x, 0.0, 1.0)
+    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{what}: images must be real numbers, got {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and x.size:
+        bad = ~np.isfinite(x)
+        if bad.any():
+            kind = "NaN" if np.isnan(x[bad]).any() else "infinite"
+            raise DataError(f"{what}: {int(bad.sum())} {kind} pixel value(s), e.g. at index "
+                            f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
+    return x
+
+
+def _pixel_scale(x_train: np.ndarray, x_test: np.ndarray, source: str) -> float:
+    """One scaling decision for both splits: [0, 1] data stays, [0, 255] data is divided by 255."""
+    lo = min(float(x.min()) for x in (x_train, x_test) if x.size)
+    hi = max(float(x.max()) for x in (x_train, x_test) if x.size)
+    if lo < 0 or hi > 255:
+        raise DataError(f"{source}: pixel values must lie in [0, 1] or [0, 255], found {lo:g}..{hi:g}")
+    return 255.0 if hi > 1.0 else 1.0
 
 
 def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_limit: int | None = None,
             val_fraction: float = 0.1, seed: int = 0) -> Dataset:
-    """Scale pixels to [0, 1], add the channel axis, apply limits and carve the validation split."""
-    _check_labels(np.asarray(raw.y_train), len(raw.x_train), f"{raw.source} (train)")
-    _check_labels(np.asarray(raw.y_test), len(raw.x_test), f"{raw.source} (test)")
-    x_train = _to_float_nhwc(np.asarray(raw.x_train), f"{raw.source} (train)")
-    x_test = _to_float_nhwc(np.asarray(raw.x_test), f"{raw.source} (test)")
+    """Check, scale pixels to [0, 1] (the same way in both splits), add the channel axis, apply limits and
+    carve the validation split. Bad data (NaN/inf pixels, negative, float or huge labels, one class) is refused."""
+    y_train = _check_labels(np.asarray(raw.y_train), len(raw.x_train), f"{raw.source} (train labels)")
+    y_test = _check_labels(np.asarray(raw.y_test), len(raw.x_test), f"{raw.source} (test labels)")
+    x_train = _check_images(np.asarray(raw.x_train), f"{raw.source} (train images)")
+    x_test = _check_images(np.asarray(raw.x_test), f"{raw.source} (test images)")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{raw.source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
-    y_train = np.asarray(raw.y_train).astype(np.int64)
-    y_test = np.asarray(raw.y_test).astype(np.int64)
     n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    if len(raw.labels) > MAX_CLASSES:
+        raise DataError(f"{raw.source}: {len(raw.labels)} class names, at most {MAX_CLASSES} allowed")
     labels = raw.labels or tuple(str(i) for i in range(n_classes))
-    if y_train.min(initial=0) < 0 or n_classes > len(labels):
-        raise DataError(f"{raw.source}: labels must be 0..{len(labels) - 1}, found {int(y_train.min())}..{n_classes - 1}")
+    if n_classes > len(labels):
+        raise DataError(f"{raw.source}: labels must be 0..{len(labels) - 1} ({len(labels)} class names), "
+                        f"found {n_classes - 1}")
     if train_limit is not None:
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
     if test_limit is not None:
         x_test, y_test = x_test[:test_limit], y_test[:test_limit]
     if len(x_train) < 10 or len(x_test) < 1:
         raise DataError(f"{raw.source}: too few samples ({len(x_train)} train, {len(x_test)} test)")
+    if len(np.unique(y_train)) < 2:
+        raise DataError(f"{raw.source} (train labels): only one class ({_short(y_train[0])}) in the training "
+                        "split; a classifier needs at least two")
+    scale = _pixel_scale(x_train, x_test, raw.source)
+    x_train = np.clip(x_train.astype(np.float32) / np.float32(scale), 0.0, 1.0)
+    x_test = np.clip(x_test.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     order = np.random.default_rng(seed).permutation(len(x_train))
     n_val = max(1, int(round(len(x_train) * val_fraction)))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
+import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,9 @@ import numpy as np
 from edgekit.errors import DataError
 
 # IDX type codes → numpy dtypes (big-endian as the format stores them).
+MAX_IDX_BYTES = int(os.environ.get("EDGEKIT_MAX_DATA_BYTES", 4 << 30))
+"""Largest decompressed IDX payload read (a tiny gzip must not expand into all memory)."""
+
 _IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -43,7 +49,10 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"{p}: cannot read ({e.strerror})") from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read(MAX_IDX_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{p}: corrupt gzip data ({e})") from None
+        if len(raw) > MAX_IDX_BYTES:
+            raise DataError(f"{p}: decompresses to more than {MAX_IDX_BYTES} bytes (EDGEKIT_MAX_DATA_BYTES)")
     return read_idx_bytes(raw, str(p))
