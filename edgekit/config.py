@@ -130,17 +130,10 @@ class CompressConfig:
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a YAML recipe into a mapping of CompressConfig keys (validated by :func:`make_config`)."""
-    import yaml
+    from edgekit.safe_yaml import load_yaml_bounded
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read recipe ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(f"{p}: not valid YAML{where}") from None
+    data = load_yaml_bounded(p)  # bounded size/aliases/depth, UTF-8, safe tags only (issue 10 items 4, 13)
     if data is None:
         return {}
     if not isinstance(data, dict):
