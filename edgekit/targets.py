@@ -9,6 +9,7 @@ Extra folders of profiles come from ``--devices-dir`` or ``EDGEKIT_DEVICES_DIR``
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from typing import Any, Literal
 from edgekit.errors import ConfigError, UsageError
 from edgekit.schema import from_mapping
 
-BUILTIN_DEVICES_DIR = Path(__file__).resolve().parent.parent / "devices"
+BUILTIN_PACKAGE = "edgekit.devices"
+"""The built-in profiles: the repository's ``devices/`` folder, installed as this package's data."""
 DEVICES_ENV = "EDGEKIT_DEVICES_DIR"
 
 Runtime = Literal["onnxruntime", "litert"]
@@ -99,9 +101,21 @@ class Target:
         return out
 
 
+def builtin_devices_dir() -> Path:
+    """The folder of built-in profiles; a broken install (no folder, no profiles) is an error, never an empty list."""
+    try:
+        root = importlib.resources.files(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        raise ConfigError(f"{BUILTIN_PACKAGE}: the built-in device profiles are not installed (reinstall edgekit)") from None
+    folder = Path(str(root))
+    if not folder.is_dir() or not any(folder.glob("*.toml")):
+        raise ConfigError(f"{folder}: no built-in device profiles there (a broken install: reinstall edgekit)")
+    return folder
+
+
 def devices_dirs(extra: list[str | Path] | None = None) -> list[Path]:
     """Profile folders, lowest priority first: built-in, $EDGEKIT_DEVICES_DIR, then ``extra``."""
-    dirs = [BUILTIN_DEVICES_DIR]
+    dirs = [builtin_devices_dir()]
     dirs += [Path(p) for p in os.environ.get(DEVICES_ENV, "").split(os.pathsep) if p]
     dirs += [Path(p) for p in (extra or [])]
     return dirs
@@ -126,9 +140,7 @@ def load_targets(extra_dirs: list[str | Path] | None = None) -> dict[str, Target
     targets: dict[str, Target] = {}
     for d in devices_dirs(extra_dirs):
         if not d.is_dir():
-            if d != BUILTIN_DEVICES_DIR:
-                raise UsageError(f"{d}: devices folder does not exist")
-            continue
+            raise UsageError(f"{d}: devices folder does not exist")
         for path in sorted(d.glob("*.toml")):
             targets[path.stem] = load_profile(path)
     return targets
