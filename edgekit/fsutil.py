@@ -1,5 +1,5 @@
-"""Atomic file writes (write to a temporary name beside the target, then rename), moves that work
-across filesystems, and bounded reads of archive members."""
+"""Atomic file writes (write to a temporary name beside the target, then rename) and folder moves
+that also work across filesystems."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -128,37 +127,3 @@ def move_dir(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
     return dst
-
-
-class MemberTooLarge(ValueError):
-    """An archive member is larger than the caller allows."""
-
-
-def read_zip_member(path: str | os.PathLike[str] | zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
-    """Read one member of a zip file, refusing it once more than ``max_bytes`` decompress.
-
-    The declared size is checked first, and the stream is read in chunks so a member whose
-    header lies about its size still stops at the limit. Raises KeyError (no such member),
-    zipfile.BadZipFile, or :class:`MemberTooLarge`.
-    """
-    if isinstance(path, zipfile.ZipFile):
-        return _read_member(path, name, max_bytes)
-    with zipfile.ZipFile(path) as archive:
-        return _read_member(archive, name, max_bytes)
-
-
-def _read_member(archive: zipfile.ZipFile, name: str, max_bytes: int) -> bytes:
-    info = archive.getinfo(name)
-    if info.file_size > max_bytes:
-        raise MemberTooLarge(f"{name}: {info.file_size} bytes uncompressed (limit {max_bytes})")
-    chunks, total = [], 0
-    with archive.open(info) as f:
-        while True:
-            chunk = f.read(min(1 << 20, max_bytes + 1 - total))
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:
-                raise MemberTooLarge(f"{name}: more than {max_bytes} bytes uncompressed")
-            chunks.append(chunk)
-    return b"".join(chunks)

@@ -23,10 +23,11 @@ from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache
 from edgekit.config import CompressConfig
-from edgekit.errors import EdgekitError, OutputExistsError
+from edgekit.errors import EdgekitError
 from edgekit.export.metadata import embed_metadata
 from edgekit.fsutil import sha256_file
 from edgekit.plan import Step, build_plan
+from edgekit.rundir import OutLock, check_out, clean_stale, swap_into_place
 from edgekit.schema import to_mapping
 from edgekit.targets import Target, default_target_name, get_target
 
@@ -53,14 +54,9 @@ def default_out_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
-def prepare_out(out: str | Path | None, force: bool) -> Path:
-    """Resolve the run folder and refuse an existing one without ``force`` (before any work)."""
-    path = Path(out) if out is not None else default_out_dir()
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists (use --force to replace it, or choose another --out)")
-    if path.exists() and not path.is_dir():
-        raise OutputExistsError(f"{path}: exists and is not a folder")
-    return path
+def prepare_out(out: str | Path | None, force: bool, protect: tuple[str | None, ...] = ()) -> Path:
+    """Resolve the run folder and refuse an unusable one before any work (see :func:`edgekit.rundir.check_out`)."""
+    return check_out(Path(out) if out is not None else default_out_dir(), force, protect)
 
 
 def resolve_targets(cfg: CompressConfig) -> list[Target]:
@@ -68,16 +64,6 @@ def resolve_targets(cfg: CompressConfig) -> list[Target]:
     if cfg.target and cfg.target not in names:
         names.append(cfg.target)
     return [get_target(n, list(cfg.devices_dir)) for n in names]
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    backup = None
-    if out.exists():
-        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, backup)
-    os.replace(staging, out)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 class _Runner:
@@ -174,7 +160,7 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
 
     cfg = cfg or CompressConfig()
     cfg.validate()
-    out_path = prepare_out(out, force)
+    out_path = prepare_out(out, force, protect=(cfg.data_dir, cfg.model))
     targets = resolve_targets(cfg)
     model_sha = sha256_file(cfg.model) if cfg.model and Path(cfg.model).is_file() else ""
     build_plan(cfg)  # checks the chain before data is loaded or TensorFlow imported
@@ -188,15 +174,21 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
     steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    lock = OutLock(out_path).acquire()  # a second run on the same --out is refused from here on
     try:
-        result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
-        _swap_into_place(staging, out_path)
-    except BaseException:
+        prepare_out(out_path, force, protect=(cfg.data_dir, cfg.model))  # it may have appeared meanwhile
+        clean_stale(out_path.parent)
+        staging = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        raise
+        staging.mkdir()
+        try:
+            result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
+            swap_into_place(staging, out_path, force)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    finally:
+        lock.release()
     return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
 
 

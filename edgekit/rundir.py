@@ -1,0 +1,146 @@
+"""The run folder: where ``--out`` may go, what ``--force`` may replace, and the lock that keeps
+two runs from writing the same folder.
+
+A run is assembled in ``.<out>.partial-<pid>`` beside ``--out`` and renamed into place at the end,
+under an ``flock`` on ``.<out>.lock``; partial folders whose process is gone are removed by later runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+from edgekit.errors import OutputExistsError, UsageError
+
+log = logging.getLogger(__name__)
+
+REPORT_JSON = "report.json"
+_LEFTOVER = re.compile(r"^\..+\.(partial|old)-(\d+)$")
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_out(path: Path, force: bool, protect: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """Refuse an ``--out`` that cannot be written, or that exists without ``force``; with ``force``,
+    refuse anything but an edgekit run folder (one holding report.json), and never the home or
+    current folder, one of their parents, or a folder holding the inputs named in ``protect``."""
+    exists = path.exists() or path.is_symlink()
+    base = path.absolute().parent if exists else _nearest_existing(path)
+    if not base.is_dir():
+        raise UsageError(f"--out {path}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {path}: {base} is not writable")
+    if not exists:
+        return path
+    if not force:
+        raise OutputExistsError(f"{path}: already exists (use --force to replace it, or choose another --out)")
+    if path.is_symlink() or not path.is_dir():
+        raise OutputExistsError(f"{path}: exists and is not a folder (--force replaces only run folders)")
+    resolved = path.resolve()
+    for name, special in (("your home folder", Path.home()), ("the current folder", Path.cwd())):
+        special = special.resolve()
+        if resolved == special or resolved in special.parents:
+            raise OutputExistsError(f"{path}: is {name} or holds it; --force will not replace it")
+    if not (path / REPORT_JSON).is_file():
+        raise OutputExistsError(f"{path}: not an edgekit run folder (no {REPORT_JSON}); --force replaces only runs")
+    for item in protect:
+        if item and (Path(item).resolve() == resolved or resolved in Path(item).resolve().parents):
+            raise OutputExistsError(f"{path}: holds {item}, an input of this run; --force will not replace it")
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(parent: Path) -> list[Path]:
+    """Remove ``.NAME.partial-PID`` / ``.NAME.old-PID`` folders in ``parent`` whose process is gone."""
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _LEFTOVER.match(p.name)
+        if m and p.is_dir() and not p.is_symlink() and int(m.group(2)) != os.getpid() and not _alive(int(m.group(2))):
+            shutil.rmtree(p, ignore_errors=True)
+            log.info("removed %s (left by an interrupted run)", p)
+            removed.append(p)
+    return removed
+
+
+class OutLock:
+    """An exclusive, non-blocking ``flock`` on ``.<out>.lock``; a second run on the same ``--out`` is refused."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = out.parent / f".{out.name or 'out'}.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> "OutLock":
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OutputExistsError(f"{self.out}: another edgekit run (pid {holder or '?'}) is writing it") from None
+                raise
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a lock file its holder unlinked meanwhile
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                self.fd = fd
+                return self
+            os.close(fd)
+        raise OutputExistsError(f"{self.out}: could not lock {self.path}")
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "OutLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def swap_into_place(staging: Path, out: Path, force: bool) -> None:
+    """Rename the finished ``staging`` folder to ``out`` (under the lock), re-checking ``out`` first:
+    it may have appeared since start-up, and only ``force`` (on a run folder) replaces it."""
+    backup = None
+    if out.exists() or out.is_symlink():
+        check_out(out, force)
+        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, backup)
+    os.replace(staging, out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
