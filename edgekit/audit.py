@@ -144,8 +144,12 @@ def _size(path: Path) -> int:
     return file_bytes(path)
 
 
-def audit_model(path: str | Path) -> dict[str, Any]:
-    """Audit an .onnx, .tflite or Keras (.keras/.h5/SavedModel) file; see the module docstring."""
+def audit_model(path: str | Path, *, trust_model: bool = False) -> dict[str, Any]:
+    """Audit an .onnx, .tflite or Keras (.keras/.h5/SavedModel) file; see the module docstring.
+
+    A Keras file passes :mod:`edgekit.models.safety` first: one that holds code (a Lambda,
+    a custom class) is refused with a ModelError unless ``trust_model``.
+    """
     p = Path(path)
     if not p.exists():
         raise ModelError(f"{p}: no such model file")
@@ -154,7 +158,7 @@ def audit_model(path: str | Path) -> dict[str, Any]:
         return _audit_tflite(p)
     if fmt == "onnx":
         return _audit_onnx(p)
-    return _audit_keras(p)
+    return _audit_keras(p, trust_model)
 
 
 # --------------------------------------------------------------------------- TFLite
@@ -462,14 +466,12 @@ def _keras_layer_row(layer: Any) -> dict[str, Any] | None:
     return row
 
 
-def _audit_keras(path: Path) -> dict[str, Any]:
-    from edgekit._tf import keras
+def _audit_keras(path: Path, trust_model: bool) -> dict[str, Any]:
+    from edgekit.models.loading import load_user_model
 
-    k = keras()
-    try:
-        model = k.models.load_model(str(path), compile=False)
-    except Exception as e:  # Keras raises many types for unreadable or foreign (Keras 3) files
-        raise ModelError(f"{path}: cannot load as a tf-keras model ({type(e).__name__}: {str(e)[:200]})") from None
+    # The same safety check as --model: the configuration is read and judged before
+    # anything is deserialised; Keras 3 files are rebuilt in tf_keras.
+    model = load_user_model(path, trust=trust_model, verify_keras3=False).model
 
     def io_rows(tensors: list[Any]) -> list[dict[str, Any]]:
         return [{"name": t.name, "shape": [d if d is not None else None for d in t.shape], "dtype": t.dtype.name}

@@ -4,7 +4,9 @@
     edgekit inspect model.onnx --json     the same audit as JSON (what report.json stores per artifact)
     edgekit inspect model.onnx --layers   also the per-layer table
 
-.onnx and .tflite files are read without importing TensorFlow.
+.onnx and .tflite files are read without importing TensorFlow. A Keras file's
+configuration is checked first (edgekit.models.safety): one that holds code
+(a Lambda, a custom class) is refused unless ``--trust-model``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help=".onnx, .tflite, .keras/.h5 file or SavedModel folder")
     parser.add_argument("--json", action="store_true", help="print the audit as JSON")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="allow loading a Keras file that holds code (Lambda layers, custom classes)")
 
 
 def run(args: argparse.Namespace) -> int:
     from edgekit.audit import audit_model
 
-    audit = audit_model(args.model)
+    audit = audit_model(args.model, trust_model=args.trust_model)
     if args.json:
         print(json.dumps(audit, indent=2, default=str))
     else:

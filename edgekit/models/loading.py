@@ -1,8 +1,9 @@
 """Safe loading of users' models: tf_keras .h5/.keras/SavedModel and Keras 3 .keras files.
 
-Safety first: a model's layer list is read from the file *before* anything is
-deserialised, and Lambda layers or custom classes (which run code stored in or
-named by the file) are refused unless ``trust=True`` (``--trust-model``).
+Safety first: :mod:`edgekit.models.safety` reads the model's configuration from
+the file *before* anything is deserialised, and anything but Keras's own built-in
+classes (Lambda layers, TFOpLambda, custom classes) is refused unless
+``trust=True`` (``--trust-model``).
 
 Keras 3 ``.keras`` files (a zip of config.json + model.weights.h5) cannot be
 read by tf_keras, which TFMOT needs; they are rebuilt layer by layer in
@@ -21,22 +22,17 @@ import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from edgekit._tf import keras
 from edgekit.errors import ModelError
+from edgekit.models.safety import SourceFormat, check_model_file, read_zip_member
 
 log = logging.getLogger(__name__)
-
-SourceFormat = Literal["tf_keras-h5", "tf_keras-keras", "savedmodel", "keras3"]
-ZIP_MAGIC = b"PK\x03\x04"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-CONTAINERS = ("Sequential", "Functional", "Model")
 
 KERAS3_LAYERS: frozenset[str] = frozenset(
     {
@@ -62,109 +58,6 @@ class LoadedModel:
     output: Literal["softmax", "logits"]
     source_format: SourceFormat
     notes: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- format and safety
-
-
-def detect_format(path: Path) -> SourceFormat:
-    """Which kind of Keras model ``path`` holds (by content, not by suffix)."""
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel"
-        raise ModelError(f"{path}: not a model (a folder without saved_model.pb)")
-    with path.open("rb") as handle:
-        magic = handle.read(8)
-    if magic.startswith(ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                meta = json.loads(archive.read("metadata.json"))
-        except (KeyError, zipfile.BadZipFile, ValueError) as exc:
-            raise ModelError(f"{path}: not a Keras .keras archive ({exc})") from exc
-        return "keras3" if str(meta.get("keras_version", "")).startswith("3") else "tf_keras-keras"
-    if magic == HDF5_MAGIC:
-        return "tf_keras-h5"
-    raise ModelError(f"{path}: not a Keras model (expected a .h5 or .keras file or a SavedModel folder)")
-
-
-def _layer_entries(config: Any) -> Iterator[dict[str, Any]]:
-    """Every layer config in a model config, descending into nested models and wrappers."""
-    if not isinstance(config, dict):
-        return
-    inner = config.get("config")
-    if isinstance(inner, dict) and isinstance(inner.get("layers"), list):
-        for entry in inner["layers"]:
-            if isinstance(entry, dict):
-                yield entry
-                yield from _layer_entries(entry)
-    if isinstance(inner, dict) and isinstance(inner.get("layer"), dict):  # TimeDistributed, Bidirectional...
-        yield inner["layer"]
-        yield from _layer_entries(inner["layer"])
-
-
-def _layer_name(entry: dict[str, Any]) -> str:
-    config = entry.get("config")
-    return str(entry.get("name") or (config.get("name") if isinstance(config, dict) else "") or "?")
-
-
-def _is_standard(entry: dict[str, Any]) -> bool:
-    """A layer class that ships with Keras (not user code registered under a name)."""
-    cls = str(entry.get("class_name", ""))
-    module = str(entry.get("module") or "keras")
-    if entry.get("registered_name") not in (None, cls) or not module.startswith(("keras", "tf_keras")):
-        return False
-    return cls in CONTAINERS or hasattr(keras().layers, cls)
-
-
-def check_safe(entries: list[tuple[str, str, bool]], path: Path, trust: bool) -> list[str]:
-    """Refuse Lambda/custom layers unless trusted; ``entries`` are (class, name, standard)."""
-    lambdas = [name for cls, name, _ in entries if cls == "Lambda"]
-    custom = [f"'{name}' ({cls})" for cls, name, standard in entries if not standard and cls != "Lambda"]
-    if trust:
-        return [f"loaded code from the file (--trust-model): {', '.join([repr(n) for n in lambdas] + custom)}"] if (
-            lambdas or custom
-        ) else []
-    if lambdas:
-        raise ModelError(f"{path}: contains Lambda layer '{lambdas[0]}'; pass --trust-model to load code from the file")
-    if custom:
-        raise ModelError(f"{path}: contains custom layer {custom[0]}; pass --trust-model to load code from the file")
-    return []
-
-
-def _config_entries(config: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    return [(str(e.get("class_name")), _layer_name(e), _is_standard(e)) for e in _layer_entries(config)]
-
-
-def _read_config(path: Path, fmt: SourceFormat) -> list[tuple[str, str, bool]]:
-    """The (class, name, standard) of every layer, read without deserialising anything."""
-    try:
-        if fmt in ("tf_keras-keras", "keras3"):
-            with zipfile.ZipFile(path) as archive:
-                return _config_entries(json.loads(archive.read("config.json")))
-        if fmt == "tf_keras-h5":
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                raw = handle.attrs.get("model_config")
-            if raw is None:
-                raise ModelError(f"{path}: an HDF5 file without a model config (weights only?)")
-            return _config_entries(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
-        from tf_keras.protobuf import saved_metadata_pb2
-
-        metadata_file = path / "keras_metadata.pb"
-        if not metadata_file.is_file():
-            raise ModelError(f"{path}: a SavedModel without Keras metadata (not saved by Keras)")
-        metadata = saved_metadata_pb2.SavedMetadata()
-        metadata.ParseFromString(metadata_file.read_bytes())
-        entries = []
-        for node in metadata.nodes:
-            info = json.loads(node.metadata or "{}")
-            cls = str(info.get("class_name", ""))
-            if node.identifier in ("_tf_keras_layer", "_tf_keras_model", "_tf_keras_sequential", "_tf_keras_network"):
-                entries.append((cls, str(info.get("name", node.node_path)), cls in CONTAINERS or hasattr(keras().layers, cls)))
-        return entries
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{path}: cannot read the model config ({type(exc).__name__}: {exc})") from exc
 
 
 # --------------------------------------------------------------------------- Keras 3 -> tf_keras
@@ -307,13 +200,21 @@ def _copy_keras3_weights(blob: bytes, pairs: list[tuple[dict[str, Any], Any]], p
             layer.set_weights(arrays)
 
 
+def _layer_name(entry: dict[str, Any]) -> str:
+    config = entry.get("config")
+    return str(entry.get("name") or (config.get("name") if isinstance(config, dict) else "") or "?")
+
+
+MAX_WEIGHTS_BYTES = 2 << 30
+"""Largest model.weights.h5 read from a Keras 3 archive (decompressed)."""
+
+
 def _load_keras3(path: Path, notes: list[str]) -> Any:
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-        try:
-            blob = archive.read("model.weights.h5")
-        except KeyError as exc:
-            raise ModelError(f"{path}: Keras 3 archive without model.weights.h5") from exc
+    config = json.loads(read_zip_member(path, "config.json"))
+    try:
+        blob = read_zip_member(path, "model.weights.h5", MAX_WEIGHTS_BYTES)
+    except KeyError as exc:
+        raise ModelError(f"{path}: Keras 3 archive without model.weights.h5") from exc
     if config.get("class_name") not in ("Sequential", "Functional", "Model"):
         raise ModelError(f"{path}: Keras 3 model class {config.get('class_name')!r} cannot be rebuilt (only Sequential and Functional)")
     unsupported = [
@@ -410,10 +311,7 @@ def load_user_model(path: str | Path, *, trust: bool = False, verify_keras3: boo
     Raises ModelError (one line, naming the file) for anything else.
     """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file or folder")
-    fmt = detect_format(path)
-    notes = check_safe(_read_config(path, fmt), path, trust)
+    fmt, notes = check_model_file(path, trust)
     if fmt == "keras3":
         model = _load_keras3(path, notes)
     else:
