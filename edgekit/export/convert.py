@@ -67,6 +67,33 @@ def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representati
         raise ExportError(f"TFLite conversion failed: {str(e).strip().splitlines()[0]}") from None
 
 
+def canonical_node_names(proto: Any) -> None:
+    """Renumber the ``__N`` suffixes tf2onnx gives the names (and symbolic dims) it makes, in graph order.
+
+    tf2onnx draws N from one process-wide counter, so the same model converted after other
+    conversions (e.g. when a run reuses cached parents) got other names and other bytes."""
+    import re
+
+    graph = proto.graph
+    named = [*graph.input, *graph.output, *graph.value_info, *graph.initializer]
+    ranks: dict[str, str] = {}
+    pattern = re.compile(r"__(\d+)")
+
+    def rank(m: "re.Match[str]") -> str:
+        return "__" + ranks.setdefault(m.group(1), str(len(ranks) + 1))
+
+    for node in graph.node:
+        node.name = pattern.sub(rank, node.name)
+        node.input[:] = [pattern.sub(rank, n) for n in node.input]
+        node.output[:] = [pattern.sub(rank, n) for n in node.output]
+    for v in named:
+        v.name = pattern.sub(rank, v.name)
+    for v in (*graph.input, *graph.output, *graph.value_info):
+        for dim in v.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = pattern.sub(rank, dim.dim_param)
+
+
 def keras2onnx(model: Any, input_shape: tuple[int, ...], *, opset: int = ONNX_OPSET) -> bytes:
     """Convert a tf_keras model to ONNX with a dynamic batch axis (explicit input signature)."""
     import tf2onnx
@@ -77,6 +104,7 @@ def keras2onnx(model: Any, input_shape: tuple[int, ...], *, opset: int = ONNX_OP
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     except Exception as e:
         raise ExportError(f"ONNX conversion (tf2onnx.from_keras) failed: {str(e).strip().splitlines()[0]}") from None
+    canonical_node_names(proto)
     return proto.SerializeToString()
 
 
@@ -102,6 +130,7 @@ def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
         except Exception as e:
             raise ExportError(f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
     _rename_input(proto, INPUT_NAME)
+    canonical_node_names(proto)
     return _with_symbolic_batch(proto)
 
 
