@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("edgekit.commands.report", "regenerate a run's report, or compare two runs"),
     "inspect": ("edgekit.commands.inspect", "show what a model file really contains"),
     "export": ("edgekit.commands.export", "convert a model file (e.g. .tflite to a C array)"),
+    "doctor": ("edgekit.commands.doctor", "check versions, providers, GPU libraries, qemu and chromium; say what to fix"),
 }
 
 
