@@ -2,7 +2,9 @@
 
     EdgekitError                 base; `exit_code` is what the CLI exits with
     ├── UsageError               bad flags/config values (exit 2)
-    │   └── ConfigError          a recipe/profile file with an unknown key or bad value (exit 2)
+    │   ├── ConfigError          a recipe/profile file with an unknown key or bad value (exit 2)
+    │   ├── FieldError           one config field has a bad value; names the field (exit 2)
+    │   └── ReportError          a report.json that is not a valid edgekit report (exit 2)
     ├── DataError                a dataset cannot be found, fetched or parsed (exit 2)
     ├── ModelError               a user model cannot be loaded safely (exit 2)
     ├── OutputExistsError        the output exists and --force was not given (exit 2)
@@ -34,6 +36,18 @@ class UsageError(EdgekitError):
 
 class ConfigError(UsageError):
     """A recipe or device-profile file has an unknown key or a bad value."""
+
+
+class FieldError(UsageError):
+    """One config field has a bad value: ``field`` names it (its flag when it has one), ``problem`` says why."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}" if problem.startswith("must") else f"{field}: {problem}")
+
+
+class ReportError(UsageError):
+    """A report.json is malformed; the message names the file and the field."""
 
 
 class DataError(EdgekitError):

@@ -1,4 +1,4 @@
-"""Assemble ``report.json``: one dict that the Markdown/HTML renderers and machines read."""
+"""Assemble ``report.json``: the dict form of :class:`edgekit.report.model.Report`, which renderers and machines read."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from edgekit import __version__
 from edgekit.artifact import Artifact
 from edgekit.audit import gzip_bytes
 from edgekit.fsutil import file_bytes, sha256_file
+from edgekit.report.model import ArtifactRecord, BenchRow
+from edgekit.report.regressions import find_regressions
 from edgekit.schema import to_mapping
 
 REPORT_VERSION = 1
@@ -28,7 +30,7 @@ def _version(module: str) -> str | None:
 
 def environment() -> dict[str, Any]:
     """Versions and the CPU this report was made on."""
-    from edgekit.bench.availability import cpu_flags, cpu_model
+    from edgekit.runtime.host import cpu_flags, cpu_model
 
     flags = cpu_flags()
     interesting = [f for f in sorted(flags) if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
@@ -58,9 +60,20 @@ def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | N
 
 def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
                  audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any], search: dict[str, Any] | None,
-                 command: str, seconds: float, chosen_id: str | None = None) -> dict[str, Any]:
-    """The report dict for a compress run (``edgekit bench`` builds the same shape)."""
+                 command: str, seconds: float, chosen_id: str | None = None, analysis: dict[str, Any] | None = None,
+                 tune: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report dict for a compress run (``edgekit bench`` builds the same shape).
+
+    ``regressions`` lists every artifact that is larger, slower or less accurate than its parent
+    (:func:`edgekit.report.regressions.find_regressions`); ``warnings`` repeats those of the chosen
+    artifact, so the run's status line says so. ``analysis`` (``edgekit analyze``) and ``tune``
+    (``edgekit tune``) are optional sections, written only when given.
+    """
     records = [artifact_record(a, run_dir, verification.get(a.id), audits.get(a.id)) for a in artifacts]
+    regressions = find_regressions([ArtifactRecord.from_dict(r) for r in records],
+                                   [BenchRow.from_dict(b) for b in benchmarks])
+    warnings = [f"the chosen artifact is worse than its parent: {g.message}" for g in regressions
+                if chosen_id is not None and g.artifact_id == chosen_id]
     problems = [f"{r['name']}: {r['verification']['reason']}" for r in records
                 if r["verification"] and r["verification"]["status"] != "ok"]
     baseline = next((a for a in artifacts if a.stage == "train"), None)
@@ -82,7 +95,10 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
         "benchmarks": benchmarks,
         "status": "failed" if problems or (search or {}).get("status") == "failed" else "ok",
         "problems": problems + ([search["reason"]] if search and search.get("status") == "failed" else []),
+        "warnings": warnings,
+        "regressions": [g.to_dict() for g in regressions],
     }
-    if search is not None:
-        report["search"] = search
+    for key, section in (("search", search), ("analysis", analysis), ("tune", tune)):
+        if section is not None:
+            report[key] = section
     return report

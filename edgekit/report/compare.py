@@ -13,10 +13,15 @@ import re
 from collections import Counter
 from typing import Any, Mapping
 
-from edgekit.report.html import DASH, artifact_label, page
+from edgekit.report.html import DASH, page
+from edgekit.report.model import ArtifactRecord, Report
 
-SETTINGS_KEYS: tuple[str, ...] = ("edgekit_version", "command", "seed", "config", "recipe", "status")
-"""Top-level report fields compared as run settings (missing ones are skipped)."""
+
+def _settings(r: Report) -> dict[str, Any]:
+    """The run settings compared (fields the report does not carry are left out)."""
+    values = {"edgekit_version": r.edgekit_version, "command": r.command, "seed": r.seed,
+              "config": dict(r.config) if r.config is not None else None, "status": r.status}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -35,48 +40,41 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[dict[str, Any]]:
     return [{"key": k, "a": fa.get(k), "b": fb.get(k)} for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
 
 
-def _keyed_artifacts(report: Mapping[str, Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def _keyed_artifacts(report: Report) -> dict[tuple[str, str, str, str, int], ArtifactRecord]:
     """Artifacts keyed by (stage, format, precision, name, n) where n counts repeats of the same four."""
-    seen: Counter[tuple[Any, ...]] = Counter()
+    seen: Counter[tuple[str, str, str, str]] = Counter()
     out = {}
-    for a in report.get("artifacts") or []:
-        if not isinstance(a, dict):
-            continue
-        base = (a.get("stage"), a.get("format"), a.get("precision"), a.get("name") or "")
+    for a in report.artifacts:
+        base = (a.stage, a.format, a.precision, a.name)
         out[(*base, seen[base])] = a
         seen[base] += 1
     return out
 
 
-def _p50_by_cell(report: Mapping[str, Any], artifact_id: Any) -> dict[tuple[Any, ...], float | None]:
-    out: dict[tuple[Any, ...], float | None] = {}
-    for b in report.get("benchmarks") or []:
-        if isinstance(b, dict) and b.get("artifact_id") == artifact_id:
-            key = (b.get("target"), b.get("batch_size"), b.get("threads"), bool(b.get("emulated")))
-            p50 = (b.get("latency_ms") or {}).get("p50") if b.get("status") == "ok" else None
-            out[key] = float(p50) if isinstance(p50, (int, float)) else None
-    return out
+Cell = tuple[str, int | None, int | None, bool]
 
 
-def _delta(x: Any, y: Any, scale: float = 1.0) -> float | None:
-    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-        return (y - x) * scale
-    return None
+def _p50_by_cell(report: Report, artifact_id: str) -> dict[Cell, float | None]:
+    return {(b.target, b.batch_size, b.threads, b.emulated): b.p50 if b.ok else None
+            for b in report.rows_for(artifact_id)}
 
 
-def _ratio(x: Any, y: Any) -> float | None:
-    if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x:
-        return y / x
-    return None
+def _delta(x: float | None, y: float | None, scale: float = 1.0) -> float | None:
+    return (y - x) * scale if x is not None and y is not None else None
 
 
-def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return y / x if x and y is not None else None
+
+
+def compare_reports(a: Report | Mapping[str, Any], b: Report | Mapping[str, Any]) -> dict[str, Any]:
     """Differences from run ``a`` to run ``b`` (deltas are b minus a) as a JSON-ready dict."""
+    a, b = Report.coerce(a), Report.coerce(b)
     ka, kb = _keyed_artifacts(a), _keyed_artifacts(b)
     matched = []
     for key in [k for k in ka if k in kb]:
         x, y = ka[key], kb[key]
-        lat_a, lat_b = _p50_by_cell(a, x.get("id")), _p50_by_cell(b, y.get("id"))
+        lat_a, lat_b = _p50_by_cell(a, x.id), _p50_by_cell(b, y.id)
         latency = []
         for cell in sorted(set(lat_a) | set(lat_b), key=lambda c: tuple(str(v) for v in c)):
             pa, pb = lat_a.get(cell), lat_b.get(cell)
@@ -84,26 +82,25 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
                             "p50_a": pa, "p50_b": pb, "delta_ms": _delta(pa, pb), "ratio": _ratio(pa, pb),
                             "only_in": "a" if cell not in lat_b else "b" if cell not in lat_a else None})
         matched.append({
-            "stage": key[0], "format": key[1], "precision": key[2], "name": key[3], "label": artifact_label(y),
-            "id_a": x.get("id"), "id_b": y.get("id"),
-            "accuracy_a": x.get("accuracy"), "accuracy_b": y.get("accuracy"),
-            "delta_accuracy_pp": _delta(x.get("accuracy"), y.get("accuracy"), 100.0),
-            "bytes_a": x.get("bytes"), "bytes_b": y.get("bytes"), "delta_bytes": _delta(x.get("bytes"), y.get("bytes")),
-            "config": _differences(x.get("config"), y.get("config")),
+            "stage": key[0], "format": key[1], "precision": key[2], "name": key[3], "label": y.label,
+            "id_a": x.id, "id_b": y.id, "accuracy_a": x.accuracy, "accuracy_b": y.accuracy,
+            "delta_accuracy_pp": _delta(x.accuracy, y.accuracy, 100.0),
+            "bytes_a": x.bytes, "bytes_b": y.bytes,
+            "delta_bytes": _delta(x.bytes, y.bytes) if x.bytes is not None and y.bytes is not None else None,
+            "config": _differences(dict(x.config), dict(y.config)),
             "latency": latency,
         })
     return {
-        "a": {k: a.get(k) for k in ("created", "command", "status")},
-        "b": {k: b.get(k) for k in ("created", "command", "status")},
-        "settings": _differences({k: a.get(k) for k in SETTINGS_KEYS if k in a},
-                                 {k: b.get(k) for k in SETTINGS_KEYS if k in b}),
-        "dataset": _differences(a.get("dataset"), b.get("dataset")),
-        "environment": _differences(a.get("environment"), b.get("environment")),
+        "a": {"created": a.created, "command": a.command, "status": a.status},
+        "b": {"created": b.created, "command": b.command, "status": b.status},
+        "settings": _differences(_settings(a), _settings(b)),
+        "dataset": _differences(a.dataset.to_dict(), b.dataset.to_dict()),
+        "environment": _differences(a.environment.to_dict(), b.environment.to_dict()),
         "artifacts": matched,
-        "only_in_a": [artifact_label(ka[k]) + f" ({ka[k].get('stage')})" for k in ka if k not in kb],
-        "only_in_b": [artifact_label(kb[k]) + f" ({kb[k].get('stage')})" for k in kb if k not in ka],
-        "problems_a": list(a.get("problems") or []),
-        "problems_b": list(b.get("problems") or []),
+        "only_in_a": [f"{ka[k].label} ({ka[k].stage})" for k in ka if k not in kb],
+        "only_in_b": [f"{kb[k].label} ({kb[k].stage})" for k in kb if k not in ka],
+        "problems_a": list(a.problems),
+        "problems_b": list(b.problems),
     }
 
 

@@ -1,7 +1,8 @@
-"""One self-contained HTML page for a run's report.json: tables, inline SVG plots, no network.
+"""One self-contained HTML page for a run's report: tables, inline SVG plots, no network.
 
-Tolerant of partial reports (no benchmarks, failed rows, missing audit keys):
-a missing value prints as an em dash, a missing section is left out.
+Reads the typed :class:`~edgekit.report.model.Report`; a section whose data the report does not
+carry (no benchmarks, no audit, no search, analysis or tuning) is left out or says so, and a
+missing value prints as an em dash.
 """
 
 from __future__ import annotations
@@ -10,22 +11,25 @@ import html
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from edgekit.report import plots
+from edgekit.report.markdown import FLAG_WORDS, status_line
+from edgekit.report.model import ArtifactRecord, BenchRow, Report
+from edgekit.report.table import ResultRow, results_table
 
 DASH = "—"
-Row = Mapping[str, Any]
+Cells = Mapping[str, Any]
+Column = tuple[str, str, bool]  # (cell key, header, numeric?)
 
-# Results table columns: (key in the row dict, header, numeric?) -- the one column table.
-RESULT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+RESULT_COLUMNS: tuple[Column, ...] = (
     ("name", "artifact", False), ("format", "format", False), ("precision", "precision", False),
     ("size_kb", "size KB", True), ("x_smaller", "× smaller", True), ("accuracy_pct", "accuracy %", True),
     ("delta_pp", "Δ pp vs baseline", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
     ("throughput", "best throughput /s", True), ("provider", "provider", False), ("target", "target", False),
-    ("emulated", "emulated", False),
+    ("emulated", "emulated", False), ("flags", "worse than parent", False),
 )
-BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+BENCH_COLUMNS: tuple[Column, ...] = (
     ("name", "artifact", False), ("precision", "precision", False), ("target", "target", False),
     ("emulated", "emulated", False), ("batch", "batch", True), ("threads", "threads", True),
     ("status", "status", False), ("reason", "reason", False), ("accuracy_pct", "accuracy %", True),
@@ -34,123 +38,46 @@ BENCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("p99", "p99 ms", True), ("std", "std ms", True), ("throughput", "throughput /s", True),
     ("provider", "provider", False), ("runtime", "runtime", False), ("format", "format", False),
 )
-WRAP_KEYS = frozenset({"reason"})
+SEARCH_COLUMNS: tuple[Column, ...] = (
+    ("label", "candidate", False), ("format", "format", False), ("precision", "precision", False),
+    ("size_kb", "size KB", True), ("val_pct", "val accuracy %", True), ("val_drop_pp", "val drop pp", True),
+    ("latency_ms", "p50 ms", True), ("front", "Pareto front", False), ("budget", "within budget", False),
+)
+LAYER_COLUMNS: tuple[Column, ...] = (
+    ("name", "layer", False), ("op", "op", False), ("dtype", "weight dtype", False),
+    ("params", "params", True), ("zeros", "zero weights %", True), ("macs", "MACs", True),
+)
+WRAP_KEYS = frozenset({"reason", "config"})
 """Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
-LAYER_KEYS: dict[str, tuple[str, ...]] = {  # column -> accepted audit keys, first found wins
-    "name": ("name", "layer"), "op": ("op", "type", "op_type"),
-    "dtype": ("weight_dtype", "dtype", "weights_dtype", "precision"),
-    "params": ("params", "parameters", "num_params"),
-    "zeros": ("zeros_fraction", "zero_fraction", "sparsity"), "macs": ("macs", "MACs", "flops"),
-}
 
 
-# --------------------------------------------------------------------------- data
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+def _pct(x: float | None) -> float | None:
+    return None if x is None else x * 100.0
 
 
-def _first(d: Mapping[str, Any], keys: Iterable[str]) -> Any:
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return None
+# --------------------------------------------------------------------------- cells
+def _result_cells(r: ResultRow) -> dict[str, Any]:
+    a = r.artifact
+    return {"name": a.label, "format": a.format, "precision": a.precision, "size_kb": r.size_kb,
+            "x_smaller": r.x_smaller, "accuracy_pct": r.accuracy_pct, "delta_pp": r.delta_pp, "p50": r.p50,
+            "p90": r.p90, "throughput": r.throughput, "provider": r.provider, "target": r.target,
+            "emulated": r.emulated if r.target else None, "flags": ", ".join(FLAG_WORDS[f] for f in r.flags),
+            "status": r.status, "chosen": r.chosen}
 
 
-def artifact_label(a: Mapping[str, Any]) -> str:
-    """A readable, unique-enough label: ``name.format`` (falls back to stage or id)."""
-    return f"{a.get('name') or a.get('stage') or a.get('id', '?')}.{a.get('format', '?')}"
-
-
-def _artifacts(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [a for a in report.get("artifacts") or [] if isinstance(a, dict)]
-
-
-def _benchmarks(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [b for b in report.get("benchmarks") or [] if isinstance(b, dict)]
-
-
-def reference_bytes(report: Mapping[str, Any], artifact: Mapping[str, Any]) -> float | None:
-    """Size of the fp32 reference of the artifact's format (report.md's definition), None if unknown."""
-    from edgekit.report.markdown import reference_ids
-
-    try:
-        ref_id = reference_ids(dict(report)).get(str(artifact.get("format")))
-    except (KeyError, TypeError, AttributeError):  # a partial report: no ratio rather than no page
-        return None
-    ref = next((a for a in _artifacts(report) if a.get("id") == ref_id), None)
-    return _num(ref.get("bytes")) if ref else None
-
-
-def _best_throughput(report: Mapping[str, Any], artifact_id: Any, target: Any) -> float | None:
-    vals = [_num(b.get("throughput_per_s")) for b in _benchmarks(report)
-            if b.get("artifact_id") == artifact_id and b.get("target") == target and b.get("status") == "ok"]
-    return max((v for v in vals if v is not None), default=None)
-
-
-def results_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per artifact and target at batch 1 / 1 thread (artifacts never benchmarked get one row)."""
-    arts = _artifacts(report)
-    by_id = {a.get("id"): a for a in arts}
-    base = by_id.get(report.get("baseline_id")) or {}
-    base_acc = _num(base.get("accuracy"))
-    single: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for b in _benchmarks(report):
-        if b.get("batch_size") == 1 and b.get("threads") == 1:
-            single[b.get("artifact_id")].append(b)
-    rows = []
-    for a in arts:
-        size, ref = _num(a.get("bytes")), reference_bytes(report, a)
-        common = {
-            "id": a.get("id"), "name": artifact_label(a), "format": a.get("format"), "precision": a.get("precision"),
-            "size_kb": size / 1024 if size is not None else None,
-            "x_smaller": ref / size if size and ref else None,
-            "chosen": a.get("id") == report.get("chosen_id"), "baseline": a.get("id") == report.get("baseline_id"),
-        }
-        for b in single.get(a.get("id"), []) or [None]:
-            cells = _bench_cells(b)
-            if b is not None:
-                cells["throughput"] = _best_throughput(report, a.get("id"), b.get("target"))
-            # accuracy as measured on that target (int8 kernels differ by target), else the artifact's own;
-            # a failed/skipped row gets none (no CPU-measured figure under a target that did not run)
-            acc = _num((b or {}).get("accuracy"))
-            if acc is None and (b is None or b.get("status") == "ok"):
-                acc = _num(a.get("accuracy"))
-            common.update(accuracy_pct=acc * 100 if acc is not None else None,
-                          delta_pp=(acc - base_acc) * 100 if acc is not None and base_acc is not None else None)
-            rows.append({**cells, **common})
-    return rows
-
-
-def _bench_cells(b: Mapping[str, Any] | None) -> dict[str, Any]:
-    if b is None:
-        return dict.fromkeys(("target", "emulated", "runtime", "provider", "batch", "threads", "status", "reason", "p50",
-                              "p90", "p99", "std", "throughput", "accuracy_pct", "agreement_pct", "target_agree_pct",
-                              "reference_target"))
-    lat = b.get("latency_ms") or {}
-    acc, agree = _num(b.get("accuracy")), _num(b.get("top1_agreement"))
-    ref_target = b.get("reference_target") if b.get("reference_target") != b.get("target") else None
-    target_agree = _num(b.get("target_agreement")) if ref_target else None  # vs itself is trivially 100 %
+def _bench_cells(b: BenchRow, a: ArtifactRecord | None) -> dict[str, Any]:
+    lat = b.latency_ms
+    ref_target = b.reference_target if b.reference_target != b.target else None
     return {
-        "target": b.get("target"), "emulated": bool(b.get("emulated")), "runtime": b.get("runtime"),
-        "provider": b.get("provider"), "batch": b.get("batch_size"), "threads": b.get("threads"),
-        "status": b.get("status"), "reason": b.get("reason") or "",
-        "p50": _num(lat.get("p50")), "p90": _num(lat.get("p90")), "p99": _num(lat.get("p99")),
-        "std": _num(lat.get("std")), "throughput": _num(b.get("throughput_per_s")),
-        "accuracy_pct": acc * 100 if acc is not None else None,
-        "agreement_pct": agree * 100 if agree is not None else None,
-        "target_agree_pct": target_agree * 100 if target_agree is not None else None, "reference_target": ref_target,
+        "name": a.label if a else b.artifact_id, "format": a.format if a else None, "precision": a.precision if a else None,
+        "target": b.target, "emulated": b.emulated, "runtime": b.runtime, "provider": b.provider,
+        "batch": b.batch_size, "threads": b.threads, "status": b.status, "reason": b.reason,
+        "p50": lat.p50 if lat else None, "p90": lat.p90 if lat else None, "p99": lat.p99 if lat else None,
+        "std": lat.std if lat else None, "throughput": b.throughput_per_s, "accuracy_pct": _pct(b.accuracy),
+        "agreement_pct": _pct(b.top1_agreement),
+        "target_agree_pct": _pct(b.target_agreement) if ref_target else None,  # vs itself is trivially 100 %
+        "reference_target": ref_target,
     }
-
-
-def bench_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every benchmark row, joined with its artifact's name/format/precision."""
-    by_id = {a.get("id"): a for a in _artifacts(report)}
-    out = []
-    for b in _benchmarks(report):
-        a = by_id.get(b.get("artifact_id"), {"id": b.get("artifact_id")})
-        out.append({"name": artifact_label(a), "format": a.get("format"), "precision": a.get("precision"),
-                    **_bench_cells(b)})
-    return out
 
 
 # --------------------------------------------------------------------------- formatting
@@ -164,11 +91,9 @@ def _fmt(key: str, v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        if key == "delta_pp":
+        if key in ("delta_pp", "val_drop_pp", "drop_pp"):
             return f"{v:+.2f}"
-        if key == "val_drop_pp":
-            return f"{v:+.2f}"
-        if key in ("x_smaller",):
+        if key == "x_smaller":
             return f"{v:.2f}×"
         if key in ("p50", "p90", "p99", "std", "latency_ms"):
             return f"{v:.3f}" if v < 10 else f"{v:.1f}"
@@ -178,8 +103,8 @@ def _fmt(key: str, v: Any) -> str:
     return str(v)
 
 
-def _table(columns: Sequence[tuple[str, str, bool]], rows: Sequence[Row], cls: str = "sortable",
-           row_class: Any = None) -> str:
+def _table(columns: Sequence[Column], rows: Sequence[Cells], cls: str = "sortable",
+           row_class: Callable[[Cells], str] | None = None) -> str:
     head = "".join(f'<th data-num="{int(num)}">{_e(h)}</th>' for _, h, num in columns)
     body = []
     for r in rows:
@@ -205,7 +130,7 @@ def _img(uri: str, alt: str) -> str:
     return f'<figure><img class="plot" src="{_e(uri)}" alt="{_e(alt)}"></figure>'
 
 
-def _row_class(r: Row) -> str:
+def _row_class(r: Cells) -> str:
     classes = []
     if r.get("emulated"):
         classes.append("emulated")
@@ -213,51 +138,67 @@ def _row_class(r: Row) -> str:
         classes.append(str(r["status"]))
     if r.get("chosen"):
         classes.append("chosen")
+    if r.get("flags"):
+        classes.append("regressed")
     return " ".join(classes)
 
 
 # --------------------------------------------------------------------------- sections
-def _problems_section(report: Mapping[str, Any]) -> str:
-    items = [str(p) for p in report.get("problems") or []]
-    for a in _artifacts(report):
-        v = a.get("verification") or {}
-        if v.get("status") not in (None, "ok"):
-            msg = f"verification {v.get('status')}: {artifact_label(a)} ({a.get('id')}) {v.get('reason') or ''}".strip()
-            if not any(str(a.get("id")) in p and "agreement" in p for p in items):
+def _problems_section(report: Report) -> str:
+    items = list(report.problems)
+    for a in report.artifacts:
+        v = a.verification
+        if v is not None and v.status != "ok":
+            msg = f"verification {v.status}: {a.label} ({a.id}) {v.reason}".strip()
+            if not any(a.id in p and "agreement" in p for p in items):
                 items.append(msg)
-    failed = [b for b in _benchmarks(report) if b.get("status") == "failed"]
-    status = report.get("status", "ok")
-    if not items and not failed and status == "ok":
-        return '<section id="problems" class="ok"><h2>Status: ok</h2><p>No problems recorded.</p></section>'
+    failed = [b for b in report.benchmarks if b.status == "failed"]
+    warnings = "".join(f'<p class="warn">Warning: {_e(w)}</p>' for w in report.warnings)
+    if not items and not failed and report.status == "ok":
+        cls = "warn" if report.warnings else "ok"
+        return (f'<section id="problems" class="{cls}"><h2>Status: {_e(status_line(report))}</h2>'
+                f"{warnings or '<p>No problems recorded.</p>'}</section>")
     lis = "".join(f"<li>{_e(p)}</li>" for p in items)
     extra = f"<p>{len(failed)} benchmark row(s) failed — see the full benchmark table.</p>" if failed else ""
-    return (f'<section id="problems" class="bad"><h2>Status: {_e(status)} — {len(items)} problem(s)</h2>'
-            f"<ul>{lis}</ul>{extra}</section>")
+    return (f'<section id="problems" class="bad"><h2>Status: {_e(status_line(report))} — {len(items)} problem(s)</h2>'
+            f"{warnings}<ul>{lis}</ul>{extra}</section>")
 
 
-def _latency_plots(report: Mapping[str, Any]) -> str:
-    by_id = {a.get("id"): a for a in _artifacts(report)}
-    groups: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
-    for b in _benchmarks(report):
-        if b.get("status") == "ok" and _num((b.get("latency_ms") or {}).get("p50")) is not None:
-            groups[(str(b.get("target")), bool(b.get("emulated")))].append(b)
+def _regressions_section(report: Report) -> str:
+    if not report.regressions:
+        return ('<section id="regressions"><h2>Worse than the model they were made from</h2>'
+                "<p>None: no artifact is larger, slower or less accurate than its parent.</p></section>")
+    chosen = report.chosen_id
+    lis = "".join(f'<li class="{"chosen" if g.artifact_id == chosen else ""}">{_e(g.message)}</li>'
+                  for g in report.regressions)
+    return ('<section id="regressions"><h2>Worse than the model they were made from</h2>'
+            '<p class="note">Each file against its parent (for a file made from a Keras model: the fp32 file of the '
+            "same format made from that model). Slower: p50 at batch 1, same thread count, per target.</p>"
+            f'<ul class="regressions">{lis}</ul></section>')
+
+
+def _latency_plots(report: Report) -> str:
+    groups: dict[tuple[str, bool], list[BenchRow]] = defaultdict(list)
+    for b in report.benchmarks:
+        if b.ok and b.p50 is not None:
+            groups[(b.target, b.emulated)].append(b)
     if not groups:
         return "<p>No successful benchmark rows: nothing to plot.</p>"
     out = []
     for (target, emulated), rows in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        batch, threads = min((r.get("batch_size") or 0, r.get("threads") or 0) for r in rows)
-        if any(r.get("batch_size") == 1 and r.get("threads") == 1 for r in rows):
+        batch, threads = min((r.batch_size or 0, r.threads or 0) for r in rows)
+        if any(r.batch_size == 1 and r.threads == 1 for r in rows):
             batch, threads = 1, 1
         pts = []
         for r in rows:
-            if (r.get("batch_size"), r.get("threads")) != (batch, threads):
+            if (r.batch_size, r.threads) != (batch, threads):
                 continue
-            a = by_id.get(r.get("artifact_id"), {})
-            acc = _num(r.get("accuracy")) if _num(r.get("accuracy")) is not None else _num(a.get("accuracy"))
-            if acc is None:
+            a = report.artifact(r.artifact_id)
+            acc = r.accuracy if r.accuracy is not None else (a.accuracy if a else None)
+            if acc is None or r.p50 is None:
                 continue
-            pts.append(plots.Point(artifact_label(a) if a else str(r.get("artifact_id")),
-                                   float(r["latency_ms"]["p50"]), acc, str(a.get("precision", "")), str(a.get("format", ""))))
+            pts.append(plots.Point(a.label if a else r.artifact_id, r.p50, acc, a.precision if a else "",
+                                   a.format if a else ""))
         if not pts:
             continue
         kind = "EMULATED (relative only, not device speed)" if emulated else "native"
@@ -270,16 +211,16 @@ def _latency_plots(report: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _size_section(report: Mapping[str, Any]) -> str:
-    arts = [a for a in _artifacts(report) if _num(a.get("bytes")) is not None]
+def _size_section(report: Report) -> str:
+    arts = [a for a in report.artifacts if a.bytes is not None]
     if not arts:
         return "<p>No artifact sizes recorded.</p>"
-    uri = plots.sizes([artifact_label(a) for a in arts], [_num(a.get("bytes")) for a in arts],
-                      [_num(a.get("gzip_bytes")) for a in arts])
+    uri = plots.sizes([a.label for a in arts], [float(a.bytes or 0) for a in arts],
+                      [float(a.gzip_bytes) if a.gzip_bytes is not None else None for a in arts])
     return _img(uri, "raw and gzipped size per artifact")
 
 
-def short_layer_name(name: Any, width: int = 40) -> str:
+def short_layer_name(name: str, width: int = 40) -> str:
     """A readable layer name: TFLite's fused 'model/conv1/Relu;model/conv1/BiasAdd;...' becomes 'conv1'."""
     first = str(name).split(";")[0]
     parts = first.split("/")
@@ -287,99 +228,70 @@ def short_layer_name(name: Any, width: int = 40) -> str:
     return short if len(short) <= width else short[: width - 1] + "…"
 
 
-def _weight_share(audit: Mapping[str, Any]) -> dict[str, Any]:
-    """dtype -> share of weights, from audit['params']['by_dtype'] (edgekit.audit) or a flat 'weight_share'."""
-    params = audit.get("params")
-    raw = params.get("by_dtype") if isinstance(params, dict) else audit.get("weight_share")
-    if not isinstance(raw, dict):
-        raw = audit.get("weight_share") if isinstance(audit.get("weight_share"), dict) else {}
-    return {str(k): v.get("share") if isinstance(v, dict) else v for k, v in raw.items()}
-
-
-def _layers_section(report: Mapping[str, Any]) -> str:
-    by_id = {a.get("id"): a for a in _artifacts(report)}
-    chosen = by_id.get(report.get("chosen_id"))
-    note = "Chosen artifact"
+def _layers_section(report: Report) -> str:
+    chosen, note = report.chosen, "Chosen artifact"
     if chosen is None:  # no choice recorded: show the smallest audited artifact, and say so
-        audited = [a for a in by_id.values() if isinstance(a.get("audit"), dict) and _num(a.get("bytes"))]
+        audited = [a for a in report.artifacts if a.audit is not None and a.bytes]
         if not audited:
             return "<p>No chosen artifact and no audited artifact recorded.</p>"
-        chosen, note = min(audited, key=lambda a: a["bytes"]), "No chosen artifact recorded; smallest audited artifact"
-    audit = chosen.get("audit") if isinstance(chosen.get("audit"), dict) else None
-    sparsity = _num(chosen.get("sparsity"))
-    sparsity = sparsity if sparsity is not None else _num((audit or {}).get("sparsity"))
+        chosen = min(audited, key=lambda a: a.bytes or 0)
+        note = "No chosen artifact recorded; smallest audited artifact"
+    audit = chosen.audit
+    sparsity = chosen.sparsity if chosen.sparsity is not None else (audit.sparsity if audit else None)
     sparsity_txt = f"{sparsity * 100:.1f} % of weights are zero" if sparsity is not None else f"sparsity {DASH}"
-    head = f"<p>{note}: <b>{_e(artifact_label(chosen))}</b> ({_e(chosen.get('id'))}), " \
-           f"precision {_e(chosen.get('precision') or DASH)}, {_e(sparsity_txt)}.</p>"
-    if not audit:
+    head = (f"<p>{note}: <b>{_e(chosen.label)}</b> ({_e(chosen.id)}), precision {_e(chosen.precision or DASH)}, "
+            f"{_e(sparsity_txt)}.</p>")
+    if audit is None:
         return head + "<p>No per-layer audit recorded for this artifact.</p>"
-    layers = [layer for layer in audit.get("layers") or [] if isinstance(layer, dict)]
-    rows = [{col: _first(layer, keys) for col, keys in LAYER_KEYS.items()} for layer in layers]
-    for r in rows:
-        r["name"] = short_layer_name(r["name"]) if r["name"] is not None else None
-        z = _num(r["zeros"])
-        r["zeros"] = z * 100 if z is not None else None
-    share = _weight_share(audit)
-    share_txt = ", ".join(f"{_e(k)}: {_num(v) * 100:.1f}%" for k, v in share.items() if _num(v) is not None) \
-        if isinstance(share, dict) else ""
-    out = head + (f"<p>Weight share by dtype: {share_txt}</p>" if share_txt else "")
-    cols = (("name", "layer", False), ("op", "op", False), ("dtype", "weight dtype", False),
-            ("params", "params", True), ("zeros", "zero weights %", True), ("macs", "MACs", True))
-    out += _table(cols, rows)
-    plotted = [r for r in rows if r["zeros"] is not None]
+    rows = [{"name": short_layer_name(layer.name), "op": layer.op, "dtype": layer.weight_dtype, "params": layer.params,
+             "zeros": _pct(layer.sparsity), "macs": layer.macs} for layer in audit.layers]
+    share_txt = ", ".join(f"{_e(k)}: {v * 100:.1f}%" for k, v in audit.weight_share.items())
+    out = head + (f"<p>Weight share by dtype: {share_txt}</p>" if share_txt else "") + _table(LAYER_COLUMNS, rows)
+    plotted = [layer for layer in audit.layers if layer.sparsity is not None]
     if plotted:
-        out += _img(plots.layer_sparsity([str(r["name"]) for r in plotted], [r["zeros"] / 100 for r in plotted],
-                                         [str(r["dtype"] or "?") for r in plotted]), "per-layer sparsity")
+        out += _img(plots.layer_sparsity([short_layer_name(x.name) for x in plotted],
+                                         [float(x.sparsity or 0.0) for x in plotted],
+                                         [x.weight_dtype or "?" for x in plotted]), "per-layer sparsity")
     return out
 
 
-def _lineage_section(report: Mapping[str, Any]) -> str:
-    arts = _artifacts(report)
-    ids = {a.get("id") for a in arts}
-    children: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for a in arts:
-        children[a.get("parent_id") if a.get("parent_id") in ids else None].append(a)
+def _lineage_section(report: Report) -> str:
+    ids = {a.id for a in report.artifacts}
+    children: dict[str | None, list[ArtifactRecord]] = defaultdict(list)
+    for a in report.artifacts:
+        children[a.parent_id if a.parent_id in ids else None].append(a)
+    flagged = {g.artifact_id for g in report.regressions}
 
-    def node(a: Mapping[str, Any], seen: frozenset[Any]) -> str:
-        v = a.get("verification") or {}
-        vs = v.get("status")
-        ver = f' <span class="ver {_e(vs)}">verified: {_e(vs)}</span>' if vs else ""
-        kids = "" if a.get("id") in seen else "".join(node(c, seen | {a.get("id")}) for c in children.get(a.get("id"), []))
-        return (f"<li><code>{_e(a.get('stage') or DASH)}</code> → <b>{_e(artifact_label(a))}</b> "
-                f"<span class=\"muted\">{_e(a.get('precision') or '')} · {_e(a.get('id'))} · {_e(a.get('path') or '')}</span>"
-                f"{ver}{f'<ul>{kids}</ul>' if kids else ''}</li>")
+    def node(a: ArtifactRecord, seen: frozenset[str]) -> str:
+        v = a.verification
+        ver = f' <span class="ver {_e(v.status)}">verified: {_e(v.status)}</span>' if v is not None else ""
+        worse = ' <span class="ver failed">worse than parent</span>' if a.id in flagged else ""
+        kids = "" if a.id in seen else "".join(node(c, seen | {a.id}) for c in children.get(a.id, []))
+        return (f"<li><code>{_e(a.stage or DASH)}</code> → <b>{_e(a.label)}</b> "
+                f"<span class=\"muted\">{_e(a.precision)} · {_e(a.id)} · {_e(a.path or '')}</span>"
+                f"{ver}{worse}{f'<ul>{kids}</ul>' if kids else ''}</li>")
 
     roots = children.get(None, [])
     return f'<ul class="tree">{"".join(node(a, frozenset()) for a in roots)}</ul>' if roots else "<p>No artifacts.</p>"
 
 
-SEARCH_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("label", "candidate", False), ("format", "format", False), ("precision", "precision", False),
-    ("size_kb", "size KB", True), ("val_pct", "val accuracy %", True), ("val_drop_pp", "val drop pp", True),
-    ("latency_ms", "p50 ms", True), ("front", "Pareto front", False), ("budget", "within budget", False),
-)
-
-
-def _search_section(report: Mapping[str, Any]) -> str:
-    """The accuracy-budget search (``edgekit.search.choose``'s section of report.json): plot, summary, candidates."""
-    search = report.get("search")
-    if not isinstance(search, dict):
+def _search_section(report: Report) -> str:
+    """The accuracy-budget search (``edgekit.search.choose``): plot, summary, candidates."""
+    search = report.search
+    if search is None:
         return ""
-    cands = [c for c in search.get("candidates") or [] if isinstance(c, dict)]
-    front = {str(i.get("id") if isinstance(i, dict) else i) for i in search.get("front") or []}
-    chosen = search.get("chosen_id")
-    rows = [{**c, "label": artifact_label(c), "size_kb": _num(c.get("bytes")) / 1024 if _num(c.get("bytes")) else None,
-             "val_pct": _num(c.get("val_accuracy")) * 100 if _num(c.get("val_accuracy")) is not None else None,
-             "front": "★" if str(c.get("id")) in front else "", "budget": "✓" if c.get("within_budget") else "",
-             "chosen": c.get("id") == chosen} for c in cands]
-    target = search.get("target") or "the search target"
+    front = set(search.front)
+    rows = [{"label": c.label, "format": c.format, "precision": c.precision, "size_kb": c.bytes / 1024,
+             "val_pct": c.val_accuracy * 100, "val_drop_pp": c.val_drop_pp, "latency_ms": c.latency_ms,
+             "front": "★" if c.id in front else "", "budget": "✓" if c.within_budget else "",
+             "chosen": c.id == search.chosen_id} for c in search.candidates]
+    target = search.target or "the search target"
     out = '<section id="search"><h2>Accuracy-budget search</h2>'
-    summary = str(search.get("summary") or search.get("reason") or "").replace("**", "")
+    summary = (search.summary or search.reason).replace("**", "")
     if summary:
-        out += f'<p class="{"bad" if search.get("status") == "failed" else "note"}">{_e(summary)}</p>'
-    pts = [plots.Point(artifact_label(c), float(c["latency_ms"]), float(c["val_accuracy"]), str(c.get("precision", "")),
-                       str(c.get("format", "")))
-           for c in cands if _num(c.get("latency_ms")) is not None and _num(c.get("val_accuracy")) is not None]
+        out += f'<p class="{"bad" if search.status == "failed" else "note"}">{_e(summary)}</p>'
+    pts = [plots.Point(c.label, c.latency_ms, c.val_accuracy, c.precision, c.format)
+           for c in search.candidates if c.latency_ms is not None]
     if pts:
         out += _img(plots.accuracy_latency(pts, f"Search candidates on {target}: validation accuracy vs p50",
                                            "p50 latency, batch 1, 1 thread (ms)", ylabel="validation accuracy (%)"),
@@ -390,29 +302,85 @@ def _search_section(report: Mapping[str, Any]) -> str:
     return out + _table(SEARCH_COLUMNS, rows, row_class=_row_class) + "</section>"
 
 
-def _environment_section(report: Mapping[str, Any]) -> str:
-    env = report.get("environment") or {}
-    benches = _benchmarks(report)
-    threads = sorted({b.get("threads") for b in benches if isinstance(b.get("threads"), int)})
-    emulated = sorted({str(b.get("target")) for b in benches if b.get("emulated")})
-    flags = env.get("cpu_flags")
-    flags_txt = " ".join(map(str, flags)) if isinstance(flags, list) else flags
-    items: list[tuple[str, Any]] = [(k, env.get(k)) for k in ("edgekit", "tensorflow", "onnxruntime", "litert", "python",
-                                                               "platform", "machine", "cpu_model", "cpu_count")]
-    items += [("cpu_flags", flags_txt), ("benchmark threads", ", ".join(map(str, threads)) or None),
-              ("emulated targets", ", ".join(emulated) or "none"),
-              ("native targets", ", ".join(sorted({str(b.get('target')) for b in benches if not b.get('emulated')})) or None)]
-    items += [(k, v) for k, v in env.items() if k not in {i[0] for i in items}]
+def _drops_text(drops: Mapping[str, float]) -> str:
+    return ", ".join(f"{float(k) * 100:g} %: {v:+.2f}" for k, v in sorted(drops.items(), key=lambda kv: float(kv[0])))
+
+
+def _analysis_section(report: Report) -> str:
+    """Per-layer sensitivity (``edgekit analyze``): the guilty layers first, as a table and a bar chart."""
+    analysis = report.analysis
+    if analysis is None:
+        return ""
+    layers = analysis.guilty_first()
+    budget = f" Budget: {analysis.budget_pp:g} pp of validation accuracy." if analysis.budget_pp is not None else ""
+    out = ('<section id="analysis"><h2>Per-layer sensitivity</h2>'
+           '<p class="note">Validation-accuracy drop (pp) with only that layer pruned (by sparsity), with a fraction '
+           "of its filters removed (structured), or with only that layer in int8; the most sensitive layers first."
+           f"{_e(budget)} Protected layers were kept as they are.</p>")
+    if not layers:
+        return out + "<p>No layers analysed.</p></section>"
+    worst = [s for s in layers if s.worst_drop_pp > 0] or layers
+    out += _img(plots.layer_sensitivity([s.name for s in worst], [s.worst_drop_pp for s in worst],
+                                        [s.protected for s in worst], analysis.budget_pp),
+                "per-layer sensitivity")
+    columns: tuple[Column, ...] = (
+        ("name", "layer", False), ("op", "op", False), ("params", "params", True), ("macs", "MACs", True),
+        ("drop_pp", "worst drop pp", True), ("prune", "prune: sparsity → drop pp", False),
+        ("structured", "filters removed → drop pp", False), ("snr_db", "int8 SNR dB", True),
+        ("cosine", "int8 cosine", True), ("quant_drop", "int8 drop pp", True), ("protected", "protected", False),
+        ("reason", "why", False))
+    rows = [{"name": s.name, "op": s.op, "params": s.params, "macs": s.macs, "drop_pp": s.worst_drop_pp,
+             "prune": _drops_text(s.prune), "structured": _drops_text(s.structured),
+             "snr_db": s.quant.snr_db if s.quant else None, "cosine": s.quant.cosine if s.quant else None,
+             "quant_drop": s.quant.drop_pp if s.quant else None, "protected": s.protected, "reason": s.reason}
+            for s in layers]
+    return out + _table(columns, rows) + "</section>"
+
+
+def _tune_section(report: Report) -> str:
+    """Hyper-parameter tuning (``edgekit tune``): trials table and validation accuracy per epoch."""
+    tune = report.tune
+    if tune is None:
+        return ""
+    out = '<section id="tune"><h2>Tuning trials</h2>'
+    ex = tune.executor
+    if ex is not None:
+        out += _kv_table([("executor", ex.kind), ("address", ex.address), ("nodes", ex.nodes), ("workers", ex.workers)])
+    if tune.best:
+        out += f'<p class="note">Best: {_e(json.dumps(dict(tune.best), sort_keys=True, default=str))}</p>'
+    curves = [(t.id, list(t.history)) for t in tune.trials if t.history]
+    if curves:
+        out += _img(plots.trial_histories(curves), "validation accuracy per epoch per trial")
+    best_id = str(tune.best.get("id")) if tune.best and tune.best.get("id") is not None else None
+    columns: tuple[Column, ...] = (("id", "trial", False), ("config", "config", False),
+                                   ("val_pct", "val accuracy %", True), ("epochs", "epochs run", True),
+                                   ("status", "status", False))
+    rows = [{"id": t.id, "config": ", ".join(f"{k}={v}" for k, v in t.config.items()), "val_pct": _pct(t.val_accuracy),
+             "epochs": t.epochs_run, "status": t.status, "chosen": t.id == best_id} for t in tune.trials]
+    return out + (_table(columns, rows, row_class=_row_class) if rows else "<p>No trials.</p>") + "</section>"
+
+
+def _environment_section(report: Report) -> str:
+    env = report.environment.values
+    threads = sorted({b.threads for b in report.benchmarks if b.threads is not None})
+    emulated = sorted({b.target for b in report.benchmarks if b.emulated})
+    native = sorted({b.target for b in report.benchmarks if not b.emulated})
+    items: list[tuple[str, Any]] = [(k, env.get(k)) for k in report.environment.SHOWN_FIRST]
+    items += [("cpu_flags", " ".join(report.environment.cpu_flags) or None),
+              ("benchmark threads", ", ".join(map(str, threads)) or None),
+              ("emulated targets", ", ".join(emulated) or "none"), ("native targets", ", ".join(native) or None)]
+    shown = {k for k, _ in items}
+    items += [(k, v) for k, v in env.items() if k not in shown]
     return _kv_table((k, v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in items)
 
 
-def _header(report: Mapping[str, Any]) -> str:
-    ds = report.get("dataset") or {}
-    items = [("dataset", f"{ds.get('name', DASH)} ({ds.get('source') or 'source unknown'})"),
-             ("train / val / test", " / ".join(str(ds.get(k, DASH)) for k in ("train_size", "val_size", "test_size"))),
-             ("input shape", json.dumps(ds.get("input_shape")) if ds.get("input_shape") else None),
-             ("seed", report.get("seed")), ("command", report.get("command")),
-             ("created", report.get("created")), ("edgekit", report.get("edgekit_version"))]
+def _header(report: Report) -> str:
+    ds = report.dataset
+    sizes = " / ".join(str(x) if x is not None else DASH for x in (ds.train_size, ds.val_size, ds.test_size))
+    items = [("dataset", f"{ds.name or DASH} ({ds.source or 'source unknown'})"), ("train / val / test", sizes),
+             ("input shape", json.dumps(list(ds.input_shape)) if ds.input_shape else None),
+             ("seed", report.seed), ("command", report.command), ("created", report.created),
+             ("edgekit", report.edgekit_version)]
     return _kv_table(items)
 
 
@@ -427,7 +395,9 @@ table.kv th{background:#f8f8f8;font-weight:600;width:180px}table.kv td{white-spa
 tr.chosen td{background:#eef6ee}tr.failed td{background:#fdecea}tr.skipped td{color:#888}
 tr.emulated td{font-style:italic}
 #problems.bad{border:2px solid #c0392b;background:#fdecea;padding:8px 16px;border-radius:6px}
-#problems.bad h2{color:#c0392b;border:0}#problems.ok{border:1px solid #2e7d32;background:#eef6ee;padding:4px 16px;border-radius:6px}
+#problems.bad h2{color:#c0392b;border:0}#problems.warn{border:2px solid #b35900;background:#fff4e5;padding:4px 16px;border-radius:6px}
+p.warn{color:#b35900;font-weight:600}tr.regressed td:last-child{color:#b35900;font-weight:600}ul.regressions li.chosen{font-weight:600}
+#problems.ok{border:1px solid #2e7d32;background:#eef6ee;padding:4px 16px;border-radius:6px}
 .badge{font-size:11px;padding:1px 6px;border-radius:4px;color:#fff;background:#777}.badge.emu{background:#b35900}
 .plotbox{display:inline-block;vertical-align:top;margin:4px 12px 12px 0}
 .plotbox.emulated{border:2px dashed #b35900;padding:4px;border-radius:6px}
@@ -456,6 +426,8 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 """
 
 
+
+
 def page(title: str, body: str) -> str:
     """Wrap ``body`` in the report's standalone HTML page (inline CSS and JS, no external resources)."""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -465,14 +437,14 @@ def page(title: str, body: str) -> str:
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}<script>{JS}</script></body></html>\n")
 
 
-def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
-    """Render ``report`` (the parsed report.json) as one self-contained HTML page."""
-    ds = (report.get("dataset") or {}).get("name", "")
+def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None) -> str:
+    """Render ``report`` (typed, or the report.json dict) as one self-contained HTML page."""
+    report = Report.coerce(report)
+    ds = report.dataset.name
     title = f"edgekit report — {ds}" if ds else "edgekit report"
-    folder = report.get("out") or run_dir  # the run's final folder (reports are written before it is renamed into place)
+    folder = report.out or run_dir  # the run's final folder (reports are written before it is renamed into place)
     where = f'<p class="note">Run folder: <code>{_e(folder)}</code></p>' if folder is not None else ""
-    rows = results_rows(report)
-    benches = bench_rows(report)
+    rows = [_result_cells(r) for r in results_table(report)]
     emu_note = ('<p class="note"><span class="badge emu">EMULATED</span> rows (italic) ran under an emulator: their '
                 "latencies compare artifacts with each other on that target only and are not device speed.</p>")
     body = [f"<h1>{_e(title)}</h1>", where, _header(report), _problems_section(report),
@@ -480,9 +452,9 @@ def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
             '<p class="note">× smaller: vs the fp32 model of the same format. Δ pp: accuracy minus the baseline\'s. '
             "Accuracy: as measured on that target (the artifact's own where not benchmarked). "
             "Best throughput: the highest over the batch sizes and thread counts measured. "
-            "Green row: chosen artifact. Click a header to sort.</p>",
-            _table(RESULT_COLUMNS, rows, row_class=_row_class), emu_note if any(r.get("emulated") for r in rows) else "",
-            "</section>",
+            "Worse than parent: see the next section. Green row: chosen artifact. Click a header to sort.</p>",
+            _table(RESULT_COLUMNS, rows, row_class=_row_class), emu_note if any(r["emulated"] for r in rows) else "",
+            "</section>", _regressions_section(report),
             '<section id="latency"><h2>Accuracy vs latency</h2>'
             '<p class="note">One plot per target; native and emulated targets never share axes. '
             "The orange step line and rings mark the Pareto front (nothing both faster and more accurate).</p>",
@@ -492,8 +464,9 @@ def render_html(report: Mapping[str, Any], run_dir: Path | None = None) -> str:
             "</section>",
             '<section id="lineage"><h2>Lineage</h2><p class="note">stage → artifact it produced, nested under its parent.</p>',
             _lineage_section(report), "</section>",
-            _search_section(report)]
-    if benches:
+            _search_section(report), _analysis_section(report), _tune_section(report)]
+    if report.benchmarks:
+        benches = [_bench_cells(b, report.artifact(b.artifact_id)) for b in report.benchmarks]
         body += ['<section id="benchmarks"><h2>All benchmark rows</h2>',
                  '<p class="note">Agree: top-1 agreement on the same test images — vs parent: with the model this '
                  "artifact was made from; vs ref. target: with the same file on the reference target (the first "

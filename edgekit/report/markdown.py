@@ -1,127 +1,132 @@
-"""``report.md``: the one results table people read, plus verification and problems."""
+"""``report.md``: the results table people read, regressions, verification, search and problems."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Mapping
+
+from edgekit.report.model import Report
+from edgekit.report.table import results_table
+
+FLAG_WORDS = {"larger": "larger", "slower": "slower", "less_accurate": "less accurate"}
+"""How a regression kind reads in a table cell."""
 
 
-def _fmt(v: Any, spec: str, none: str = "–") -> str:
+def _fmt(v: float | None, spec: str, none: str = "–") -> str:
     return none if v is None else format(v, spec)
 
 
-def reference_ids(report: dict[str, Any]) -> dict[str, str]:
-    """Format → id of the fp32 reference (the trained model and its direct fp32 exports)."""
-    base = report.get("baseline_id")
-    refs: dict[str, str] = {}
-    for a in report["artifacts"]:
-        if a["id"] == base:
-            refs["keras"] = a["id"]
-        elif a["parent_id"] == base and a["precision"] == "fp32" and a["stage"].startswith("export."):
-            refs.setdefault(a["format"], a["id"])
-    return refs
+def status_line(report: Report) -> str:
+    """``ok``, ``failed``, or ``ok, 1 warning``: the run's status as the title says it."""
+    n = len(report.warnings)
+    return report.status + (f", {n} warning{'s' if n != 1 else ''}" if n else "")
 
 
-def find_row(rows: Iterable[dict[str, Any]], artifact_id: str, target: str, batch: int | None = 1,
-             threads: int | None = 1) -> dict[str, Any] | None:
-    """The benchmark row for an artifact on a target at (batch, threads); None where absent."""
-    for r in rows:
-        if r["artifact_id"] == artifact_id and r["target"] == target and \
-                (batch is None or r["batch_size"] == batch) and (threads is None or r["threads"] == threads):
-            return r
-    return None
-
-
-def best_throughput(rows: Iterable[dict[str, Any]], artifact_id: str, target: str) -> float | None:
-    vals = [r["throughput_per_s"] for r in rows if r["artifact_id"] == artifact_id and r["target"] == target
-            and r["status"] == "ok" and r.get("throughput_per_s")]
-    return max(vals) if vals else None
-
-
-def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per artifact × target (keras artifacts once, without latency): the report table's data."""
-    arts = {a["id"]: a for a in report["artifacts"]}
-    refs = reference_ids(report)
-    base_acc = arts.get(report.get("baseline_id") or "", {}).get("accuracy")
-    targets = [t["name"] for t in report.get("targets", [])] or sorted({r["target"] for r in report["benchmarks"]})
-    out = []
-    for a in report["artifacts"]:
-        ref = arts.get(refs.get(a["format"], ""))
-        common = {
-            "artifact": a["name"] or a["id"], "id": a["id"], "stage": a["stage"], "format": a["format"],
-            "precision": a["precision"], "kb": a["bytes"] / 1024.0,
-            "smaller": (ref["bytes"] / a["bytes"]) if ref and a["bytes"] else None,
-            "accuracy": a.get("accuracy"),
-            "delta_pp": (a["accuracy"] - base_acc) * 100.0 if a.get("accuracy") is not None and base_acc is not None else None,
-        }
-        rows_for = [t for t in targets if find_row(report["benchmarks"], a["id"], t, None, None)]
-        if not rows_for:
-            out.append({**common, "target": "", "p50": None, "p90": None, "throughput": None, "provider": "", "status": "", "emulated": False})
-        for t in rows_for:
-            r = find_row(report["benchmarks"], a["id"], t) or find_row(report["benchmarks"], a["id"], t, None, None) or {}
-            lat = r.get("latency_ms") or {}
-            out.append({**common, "target": t, "p50": lat.get("p50"), "p90": lat.get("p90"),
-                        "throughput": best_throughput(report["benchmarks"], a["id"], t), "provider": r.get("provider") or "",
-                        "status": r.get("status", ""), "reason": r.get("reason", ""), "emulated": bool(r.get("emulated"))})
-    return out
-
-
-def render_table(report: dict[str, Any]) -> str:
+def render_table(report: Report | Mapping[str, Any]) -> str:
     """The results table in Markdown."""
+    report = Report.coerce(report)
     head = ("| artifact | format | precision | size KB | × smaller | accuracy | Δ pp | p50 ms | p90 ms | "
-            "throughput/s | provider | target |")
+            "throughput/s | provider | target | worse than parent |")
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
-    for r in table_rows(report):
-        emu = " (emulated)" if r["emulated"] else ""
-        status = "" if r["status"] in ("ok", "") else f" ({r['status']})"
+    for r in results_table(report):
+        a = r.artifact
+        emu = " (emulated)" if r.emulated else ""
+        status = "" if r.status in ("ok", "") else f" ({r.status})"
+        chosen = " **(chosen)**" if r.chosen else ""
+        acc = f"{_fmt(r.accuracy_pct, '.2f')} %" if r.accuracy_pct is not None else "–"
         lines.append(
-            f"| {r['artifact']} | {r['format']} | {r['precision']} | {r['kb']:.1f} | {_fmt(r['smaller'], '.2f')}× | "
-            f"{_fmt(r['accuracy'] * 100 if r['accuracy'] is not None else None, '.2f')} % | {_fmt(r['delta_pp'], '+.2f')} | "
-            f"{_fmt(r['p50'], '.3f')}{emu} | {_fmt(r['p90'], '.3f')}{emu} | {_fmt(r['throughput'], '.0f')} | "
-            f"{r['provider']}{status} | {r['target']} |")
+            f"| {a.name or a.id}{chosen} | {a.format} | {a.precision} | {_fmt(r.size_kb, '.1f')} | "
+            f"{_fmt(r.x_smaller, '.2f')}× | {acc} | {_fmt(r.delta_pp, '+.2f')} | "
+            f"{_fmt(r.p50, '.3f')}{emu} | {_fmt(r.p90, '.3f')}{emu} | {_fmt(r.throughput, '.0f')} | "
+            f"{r.provider or ''}{status} | {r.target or ''} | {', '.join(FLAG_WORDS[f] for f in r.flags)} |")
     return "\n".join(lines)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def _analysis(report: Report) -> list[str]:
+    analysis = report.analysis
+    if analysis is None or not analysis.layers:
+        return []
+    budget = f" (budget {analysis.budget_pp:g} pp)" if analysis.budget_pp is not None else ""
+    lines = ["## Per-layer sensitivity" + budget, "",
+             "Validation-accuracy drop (pp) with only that layer changed; the most sensitive layers first.", "",
+             "| layer | op | params | worst drop pp | int8 SNR dB | protected | why |", "|---|---|---|---|---|---|---|"]
+    for s in analysis.guilty_first():
+        snr = s.quant.snr_db if s.quant else None
+        lines.append(f"| {s.name} | {s.op} | {s.params if s.params is not None else '–'} | {s.worst_drop_pp:+.2f} | "
+                     f"{_fmt(snr, '.1f')} | {'yes' if s.protected else ''} | {s.reason} |")
+    return lines + [""]
+
+
+def _tune(report: Report) -> list[str]:
+    tune = report.tune
+    if tune is None or not tune.trials:
+        return []
+    lines = ["## Tuning trials", ""]
+    if tune.executor is not None:
+        lines += [f"Executor: {tune.executor.kind}"
+                  + (f" at {tune.executor.address}" if tune.executor.address else "")
+                  + (f", {tune.executor.nodes} node(s)" if tune.executor.nodes is not None else "")
+                  + (f", {tune.executor.workers} worker(s)" if tune.executor.workers is not None else "") + ".", ""]
+    lines += ["| trial | config | val accuracy | epochs | status |", "|---|---|---|---|---|"]
+    for t in tune.trials:
+        config = ", ".join(f"{k}={v}" for k, v in t.config.items())
+        acc = f"{t.val_accuracy * 100:.2f} %" if t.val_accuracy is not None else "–"
+        lines.append(f"| {t.id} | {config} | {acc} | {t.epochs_run if t.epochs_run is not None else '–'} | {t.status} |")
+    return lines + [""]
+
+
+def render_markdown(report: Report | Mapping[str, Any]) -> str:
     """The whole ``report.md``."""
-    ds = report["dataset"]
+    report = Report.coerce(report)
+    ds = report.dataset
     lines = [
-        f"# edgekit report ({report.get('status', 'ok')})",
+        f"# edgekit report ({status_line(report)})",
         "",
-        f"Dataset **{ds['name']}** ({ds['train_size']} train / {ds.get('val_size', 0)} validation / {ds['test_size']} test), "
-        f"seed {report.get('seed')}, edgekit {report['edgekit_version']}.",
+        f"Dataset **{ds.name}** ({ds.train_size} train / {ds.val_size or 0} validation / {ds.test_size} test), "
+        f"seed {report.seed}, edgekit {report.edgekit_version}.",
         "",
+    ]
+    if report.warnings:
+        lines += [f"**Warning:** {w}" for w in report.warnings] + [""]
+    lines += [
         "Latency: p50/p90 at batch 1 with 1 thread; throughput: the best over the batch sizes and thread counts measured. "
-        "× smaller: against the fp32 model of the same format. Δ pp: test accuracy against the trained fp32 model.",
+        "× smaller: against the fp32 model of the same format. Δ pp: test accuracy (on that target) against the "
+        "trained fp32 model. Worse than parent: see below.",
         "",
         render_table(report),
         "",
     ]
-    verified = [a for a in report["artifacts"] if a.get("verification")]
+    if report.regressions:
+        lines += ["## Worse than the model they were made from", ""]
+        lines += [f"- {g.message}" for g in report.regressions] + [""]
+    verified = [a for a in report.artifacts if a.verification is not None]
     if verified:
         lines += ["## Verification against the parent model", "",
                   "| artifact | parent | max abs diff | top-1 agreement | Δ accuracy pp | status |", "|---|---|---|---|---|---|"]
-        names = {a["id"]: a["name"] for a in report["artifacts"]}
         for a in verified:
-            v = a["verification"]
-            lines.append(f"| {a['name']} | {names.get(v['parent_id'], v['parent_id'])} | {v['max_abs_diff']:.2e} | "
-                         f"{v['top1_agreement'] * 100:.2f} % | {v['accuracy_delta_pp']:+.2f} | {v['status']} {v['reason']} |")
+            v = a.verification
+            assert v is not None
+            parent = report.artifact(v.parent_id)
+            agree = f"{v.top1_agreement * 100:.2f} %" if v.top1_agreement is not None else "–"
+            lines.append(f"| {a.name} | {parent.name if parent else v.parent_id} | {_fmt(v.max_abs_diff, '.2e')} | "
+                         f"{agree} | {_fmt(v.accuracy_delta_pp, '+.2f')} | {v.status} {v.reason} |")
         lines.append("")
-    skipped = sorted({(r["target"], r["status"], r["reason"]) for r in report["benchmarks"] if r["status"] != "ok"})
+    skipped = sorted({(r.target, r.status, r.reason) for r in report.benchmarks if not r.ok})
     if skipped:
         lines += ["## Benchmarks not run", ""] + [f"- {t}: {s} — {why}" for t, s, why in skipped] + [""]
-    if report.get("search"):
-        s = report["search"]
-        lines += ["## Accuracy-budget search", "", f"{s.get('summary', '')}", "",
+    if report.search is not None:
+        s = report.search
+        lines += ["## Accuracy-budget search", "", s.summary, "",
                   "Validation accuracy (never the test set) against the trained fp32 model; p50 at batch 1, 1 thread on "
-                  f"{s.get('target')}. ★ = Pareto front (accuracy, size, latency), ✓ = within the budget.", "",
+                  f"{s.target}. ★ = Pareto front (accuracy, size, latency), ✓ = within the budget.", "",
                   "| candidate | format | precision | KB | val accuracy | val drop pp | p50 ms | front | budget |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for c in sorted(s.get("candidates", []), key=lambda c: c["bytes"]):
-            mark = " **(chosen)**" if c["id"] == s.get("chosen_id") else ""
-            lines.append(f"| {c['name']}{mark} | {c['format']} | {c['precision']} | {c['bytes'] / 1024:.1f} | "
-                         f"{c['val_accuracy'] * 100:.2f} % | {c['val_drop_pp']:+.2f} | {_fmt(c['latency_ms'], '.3f')} | "
-                         f"{'★' if c['on_front'] else ''} | {'✓' if c['within_budget'] else ''} |")
+        for c in sorted(s.candidates, key=lambda c: c.bytes):
+            mark = " **(chosen)**" if c.id == s.chosen_id else ""
+            lines.append(f"| {c.name}{mark} | {c.format} | {c.precision} | {c.bytes / 1024:.1f} | "
+                         f"{c.val_accuracy * 100:.2f} % | {c.val_drop_pp:+.2f} | {_fmt(c.latency_ms, '.3f')} | "
+                         f"{'★' if c.on_front else ''} | {'✓' if c.within_budget else ''} |")
         lines.append("")
-    if report.get("problems"):
-        lines += ["## Problems", ""] + [f"- {p}" for p in report["problems"]] + [""]
+    lines += _analysis(report) + _tune(report)
+    if report.problems:
+        lines += ["## Problems", ""] + [f"- {p}" for p in report.problems] + [""]
     return "\n".join(lines)

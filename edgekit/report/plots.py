@@ -184,3 +184,39 @@ def layer_sparsity(names: Sequence[str], zeros: Sequence[float], dtypes: Sequenc
     ax.set_xlabel("zero weights (%)")
     ax.set_title("Per-layer sparsity (bar colour = weight dtype)")
     return _to_data_uri(fig)
+
+
+def layer_sensitivity(names: Sequence[str], drops_pp: Sequence[float], protected: Sequence[bool],
+                      budget_pp: float | None = None) -> str:
+    """Bars of each layer's worst validation-accuracy drop (pp), most sensitive first; protected layers in red."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.36 * max(1, len(names))))
+    ys = list(range(len(names)))
+    ax.barh(ys, list(drops_pp), color=["#c44e52" if p else "#4c72b0" for p in protected])
+    for y, d, p in zip(ys, drops_pp, protected):
+        ax.text(max(d, 0.0), y, f" {d:+.2f} pp" + (" (protected)" if p else ""), va="center", fontsize=7)
+    if budget_pp is not None:
+        ax.axvline(budget_pp, color="#dd8452", linestyle="--", linewidth=1.2, label=f"budget {budget_pp:g} pp")
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.set_yticks(ys, list(names))
+    ax.invert_yaxis()
+    ax.margins(x=0.25)
+    ax.set_xlabel("worst validation-accuracy drop with only this layer changed (pp)")
+    ax.set_title("Per-layer sensitivity (most sensitive first)")
+    return _to_data_uri(fig)
+
+
+def trial_histories(curves: Sequence[tuple[str, Sequence[float]]]) -> str:
+    """Validation accuracy (%) after each epoch, one line per tuning trial."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    for label, history in curves:
+        ax.plot(range(1, len(history) + 1), [h * 100 for h in history], marker="o", markersize=3, linewidth=1.2,
+                label=str(label))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Tuning trials: validation accuracy per epoch")
+    ax.grid(True, alpha=0.3)
+    if len(curves) <= 12:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(6, len(curves)), fontsize=7, frameon=False)
+    return _to_data_uri(fig)

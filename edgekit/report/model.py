@@ -1,0 +1,839 @@
+"""The typed report: ``Report`` and its records, read from and written to ``report.json``.
+
+``Report.from_dict`` checks every field it reads and raises :class:`~edgekit.errors.ReportError`
+with one line naming the file and the field (``report.json: artifacts[2].bytes: expected a number,
+got 'x'``). ``to_dict`` gives back the same keys (report.json is public): fields a report did not
+carry stay absent, and keys a record does not know are kept in its ``extra``.
+
+Renderers read these fields; they never look keys up in dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from edgekit.errors import ReportError
+
+T = TypeVar("T")
+Json = Mapping[str, Any]
+EMPTY: Mapping[str, Any] = {}
+
+
+# --------------------------------------------------------------------------- reading with field names
+class _Reader:
+    """Typed access to one JSON object; every error names ``source`` and the field's path."""
+
+    def __init__(self, data: Any, where: str, source: str) -> None:
+        self.where, self.source = where, source
+        if not isinstance(data, Mapping):
+            self.fail("", f"expected an object, got {_show(data)}")
+        self.data: Mapping[str, Any] = data
+
+    def fail(self, key: str, msg: str) -> None:
+        name = f"{self.where}.{key}" if self.where and key else (self.where or key or "top level")
+        raise ReportError(f"{self.source}: {name}: {msg}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def _get(self, key: str, required: bool) -> Any:
+        if key not in self.data:
+            if required:
+                self.fail(key, "missing")
+            return None
+        return self.data[key]
+
+    def str_(self, key: str, required: bool = False) -> str | None:
+        v = self._get(key, required)
+        if v is None:
+            if required:
+                self.fail(key, "expected a string, got null")
+            return None
+        if not isinstance(v, str):
+            self.fail(key, f"expected a string, got {_show(v)}")
+        return v
+
+    def num(self, key: str) -> float | None:
+        v = self._get(key, False)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self.fail(key, f"expected a number, got {_show(v)}")
+        return float(v)
+
+    def int_(self, key: str) -> int | None:
+        v = self._get(key, False)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail(key, f"expected an integer, got {_show(v)}")
+        return v
+
+    def bool_(self, key: str) -> bool:
+        v = self._get(key, False)
+        if v is None:
+            return False
+        if not isinstance(v, bool):
+            self.fail(key, f"expected true or false, got {_show(v)}")
+        return v
+
+    def mapping(self, key: str) -> Mapping[str, Any] | None:
+        v = self._get(key, False)
+        if v is None:
+            return None
+        if not isinstance(v, Mapping):
+            self.fail(key, f"expected an object, got {_show(v)}")
+        return v
+
+    def list_(self, key: str) -> list[Any]:
+        v = self._get(key, False)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.fail(key, f"expected a list, got {_show(v)}")
+        return v
+
+    def strs(self, key: str) -> tuple[str, ...]:
+        items = self.list_(key)
+        for i, s in enumerate(items):
+            if not isinstance(s, str):
+                self.fail(f"{key}[{i}]", f"expected a string, got {_show(s)}")
+        return tuple(items)
+
+    def records(self, key: str, parse: Callable[[_Reader], T]) -> tuple[T, ...]:
+        return tuple(parse(self.child(f"{key}[{i}]", item)) for i, item in enumerate(self.list_(key)))
+
+    def record(self, key: str, parse: Callable[[_Reader], T]) -> T | None:
+        v = self._get(key, False)
+        return None if v is None else parse(self.child(key, v))
+
+    def child(self, key: str, data: Any) -> _Reader:
+        return _Reader(data, f"{self.where}.{key}" if self.where else key, self.source)
+
+    def extra(self, known: Sequence[str]) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k not in known}
+
+
+def _show(v: Any, width: int = 40) -> str:
+    text = "null" if v is None else repr(v)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else x * 100.0
+
+
+def _put(out: dict[str, Any], key: str, value: Any, present: bool) -> None:
+    if present:
+        out[key] = value
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class Latency:
+    """Latency statistics of one benchmark cell, in milliseconds."""
+
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    KEYS = ("p50", "p90", "p95", "p99", "mean", "std", "min", "max")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Latency:
+        return cls(**{k: r.num(k) for k in cls.KEYS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.KEYS if getattr(self, k) is not None}
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One benchmark cell: an artifact on a target at one batch size and thread count."""
+
+    artifact_id: str
+    target: str
+    status: str  # ok | skipped | failed
+    reason: str = ""
+    runtime: str | None = None
+    emulated: bool = False
+    provider: str | None = None
+    providers: tuple[str, ...] | None = None
+    node_share: Mapping[str, float] | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    latency_ms: Latency | None = None
+    throughput_per_s: float | None = None
+    runs: int | None = None
+    seconds: float | None = None
+    session_create_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_rss_mb: float | None = None
+    accuracy: float | None = None
+    top1_agreement: float | None = None
+    reference_target: str | None = None
+    target_agreement: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    NUMBERS = ("throughput_per_s", "seconds", "session_create_ms", "first_inference_ms", "peak_rss_mb", "accuracy",
+               "top1_agreement", "target_agreement")
+    KEYS = ("artifact_id", "runtime", "target", "emulated", "provider", "providers", "node_share", "status", "reason",
+            "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
+            "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> BenchRow:
+        share = r.mapping("node_share")
+        for k, v in (share or {}).items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                r.fail(f"node_share.{k}", f"expected a number, got {_show(v)}")
+        return cls(
+            artifact_id=r.str_("artifact_id", required=True) or "", target=r.str_("target", required=True) or "",
+            status=r.str_("status", required=True) or "", reason=r.str_("reason") or "", runtime=r.str_("runtime"),
+            emulated=r.bool_("emulated"), provider=r.str_("provider"),
+            providers=r.strs("providers") if r.data.get("providers") is not None else None,
+            node_share={str(k): float(v) for k, v in share.items()} if share is not None else None, batch_size=r.int_("batch_size"),
+            threads=r.int_("threads"), latency_ms=r.record("latency_ms", Latency.parse), runs=r.int_("runs"),
+            reference_target=r.str_("reference_target"), extra=r.extra(cls.KEYS),
+            **{k: r.num(k) for k in cls.NUMBERS})
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "benchmark row") -> BenchRow:
+        return cls.parse(_Reader(data, "", source))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def p50(self) -> float | None:
+        return self.latency_ms.p50 if self.latency_ms else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k in self.KEYS:
+            v = getattr(self, k)
+            if k == "latency_ms":
+                v = v.to_dict() if v is not None else None
+            elif k == "providers":
+                v = list(v) if v is not None else None
+            elif k == "node_share":
+                v = dict(v) if v is not None else None
+            out[k] = v
+        return {**out, **self.extra}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How an artifact follows the model it was made from (``edgekit.export.verify.Parity``)."""
+
+    parent_id: str
+    status: str
+    reason: str = ""
+    samples: int | None = None
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    accuracy: float | None = None
+    parent_accuracy: float | None = None
+    accuracy_delta_pp: float | None = None
+
+    NUMBERS = ("max_abs_diff", "top1_agreement", "accuracy", "parent_accuracy", "accuracy_delta_pp")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Verification:
+        return cls(parent_id=r.str_("parent_id", required=True) or "", status=r.str_("status", required=True) or "",
+                   reason=r.str_("reason") or "", samples=r.int_("samples"), **{k: r.num(k) for k in cls.NUMBERS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parent_id": self.parent_id, "samples": self.samples, "max_abs_diff": self.max_abs_diff,
+                "top1_agreement": self.top1_agreement, "accuracy": self.accuracy, "parent_accuracy": self.parent_accuracy,
+                "accuracy_delta_pp": self.accuracy_delta_pp, "status": self.status, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class AuditLayer:
+    """One layer of a model file as ``edgekit.audit`` reads it."""
+
+    name: str
+    op: str | None = None
+    weight_dtype: str | None = None
+    params: int | None = None
+    sparsity: float | None = None  # fraction of zero weights
+    macs: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    KEYS = ("name", "op", "weight_dtype", "params", "sparsity", "macs")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> AuditLayer:
+        return cls(name=r.str_("name") or "?", op=r.str_("op"), weight_dtype=r.str_("weight_dtype"),
+                   params=r.int_("params"), sparsity=r.num("sparsity"), macs=r.int_("macs"), extra=r.extra(cls.KEYS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in self.KEYS}, **self.extra}
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What the file itself says: per-layer weights, weight counts by dtype, overall sparsity."""
+
+    layers: tuple[AuditLayer, ...] = ()
+    by_dtype: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # dtype -> {"count", "share"}
+    sparsity: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # inputs, outputs, ops, macs, params.total, ...
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Audit:
+        by_dtype: dict[str, Mapping[str, Any]] = {}
+        params = r.mapping("params")
+        if params is not None:
+            p = r.child("params", params)
+            for dtype, entry in (p.mapping("by_dtype") or {}).items():
+                p.child(f"by_dtype.{dtype}", entry).num("share")  # checked: a number where present
+                by_dtype[str(dtype)] = entry
+        extra = r.extra(("layers", "sparsity"))
+        if params is not None:
+            extra["params"] = {k: v for k, v in params.items() if k != "by_dtype"}
+        return cls(layers=r.records("layers", AuditLayer.parse), by_dtype=by_dtype, sparsity=r.num("sparsity"),
+                   extra=extra)
+
+    @property
+    def weight_share(self) -> dict[str, float]:
+        """dtype -> share of the weights."""
+        return {k: float(v["share"]) for k, v in self.by_dtype.items() if v.get("share") is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**self.extra, "sparsity": self.sparsity, "layers": [x.to_dict() for x in self.layers]}
+        if "params" in self.extra or self.by_dtype:
+            out["params"] = {**(self.extra.get("params") or {}), "by_dtype": {k: dict(v) for k, v in self.by_dtype.items()}}
+        return out
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One model file of the run: where it came from, its size and accuracy, its audit and verification."""
+
+    id: str
+    format: str
+    precision: str
+    name: str = ""
+    stage: str = ""
+    path: str | None = None
+    bytes: int | None = None
+    gzip_bytes: int | None = None
+    sha256: str | None = None
+    parent_id: str | None = None
+    accuracy: float | None = None
+    val_accuracy: float | None = None
+    sparsity: float | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] | None = None
+    audit: Audit | None = None
+    verification: Verification | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    KEYS = ("id", "name", "stage", "format", "precision", "path", "bytes", "gzip_bytes", "sha256", "parent_id",
+            "accuracy", "val_accuracy", "sparsity", "config", "metrics", "meta", "audit", "verification")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> ArtifactRecord:
+        for k in ("bytes", "gzip_bytes"):
+            if (n := r.int_(k)) is not None and n < 0:
+                r.fail(k, f"expected a size >= 0, got {n}")
+        for k in ("accuracy", "val_accuracy", "sparsity"):
+            if (x := r.num(k)) is not None and not (0.0 <= x <= 1.0):
+                r.fail(k, f"expected a fraction in [0, 1], got {x}")
+        return cls(
+            id=r.str_("id", required=True) or "", format=r.str_("format", required=True) or "",
+            precision=r.str_("precision") or "", name=r.str_("name") or "", stage=r.str_("stage") or "",
+            path=r.str_("path"), bytes=r.int_("bytes"), gzip_bytes=r.int_("gzip_bytes"), sha256=r.str_("sha256"),
+            parent_id=r.str_("parent_id"), accuracy=r.num("accuracy"), val_accuracy=r.num("val_accuracy"),
+            sparsity=r.num("sparsity"), config=r.mapping("config") or {}, metrics=r.mapping("metrics") or {},
+            meta=r.mapping("meta"), audit=r.record("audit", Audit.parse),
+            verification=r.record("verification", Verification.parse), extra=r.extra(cls.KEYS))
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "artifact") -> ArtifactRecord:
+        return cls.parse(_Reader(data, "", source))
+
+    @property
+    def label(self) -> str:
+        """``name.format``: readable and unique enough in a run (falls back to the stage or the id)."""
+        return f"{self.name or self.stage or self.id}.{self.format}"
+
+    @property
+    def accuracy_pct(self) -> float | None:
+        return _pct(self.accuracy)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.KEYS}
+        out.update(config=dict(self.config), metrics=dict(self.metrics),
+                   meta=dict(self.meta) if self.meta is not None else None,
+                   audit=self.audit.to_dict() if self.audit else None,
+                   verification=self.verification.to_dict() if self.verification else None)
+        return {**out, **self.extra}
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A device profile the run measured on."""
+
+    name: str
+    location: str | None = None
+    arch: str | None = None
+    emulated: bool = False
+    providers: tuple[str, ...] = ()
+    source: str | None = None
+
+    @classmethod
+    def parse(cls, r: _Reader) -> TargetInfo:
+        return cls(name=r.str_("name", required=True) or "", location=r.str_("location"), arch=r.str_("arch"),
+                   emulated=r.bool_("emulated"), providers=r.strs("providers"), source=r.str_("source"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "location": self.location, "arch": self.arch, "emulated": self.emulated,
+                "providers": list(self.providers), "source": self.source}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The dataset summary (``Dataset.summary()``)."""
+
+    name: str = ""
+    source: str | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    input_shape: tuple[int, ...] | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, r: _Reader) -> DatasetInfo:
+        shape = r.list_("input_shape")
+        for i, d in enumerate(shape):
+            if isinstance(d, bool) or not isinstance(d, int):
+                r.fail(f"input_shape[{i}]", f"expected an integer, got {_show(d)}")
+        return cls(name=r.str_("name") or "", source=r.str_("source"), train_size=r.int_("train_size"),
+                   val_size=r.int_("val_size"), test_size=r.int_("test_size"),
+                   input_shape=tuple(shape) if r.has("input_shape") and shape else None, raw=dict(r.data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Versions and the CPU the report was made on (``edgekit.report.build.environment``)."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)  # as written: edgekit, tensorflow, ..., cpu_flags
+
+    SHOWN_FIRST = ("edgekit", "tensorflow", "onnxruntime", "litert", "python", "platform", "machine", "cpu_model",
+                   "cpu_count")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Environment:
+        r.strs("cpu_flags")  # checked: a list of strings when present
+        return cls(values=dict(r.data))
+
+    @property
+    def cpu_flags(self) -> tuple[str, ...]:
+        return tuple(self.values.get("cpu_flags") or ())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class SearchCandidate:
+    """One deployable artifact the accuracy-budget search measured (validation accuracy only)."""
+
+    id: str
+    name: str
+    format: str
+    precision: str
+    bytes: int
+    val_accuracy: float
+    val_drop_pp: float
+    latency_ms: float | None = None
+    on_front: bool = False
+    within_budget: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    KEYS = ("id", "name", "format", "precision", "bytes", "val_accuracy", "val_drop_pp", "latency_ms", "on_front",
+            "within_budget")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> SearchCandidate:
+        def need(x: T | None, key: str) -> T:
+            if x is None:
+                r.fail(key, "missing")
+            assert x is not None
+            return x
+
+        return cls(id=r.str_("id", required=True) or "", name=r.str_("name") or "", format=r.str_("format") or "",
+                   precision=r.str_("precision") or "", bytes=need(r.int_("bytes"), "bytes"),
+                   val_accuracy=need(r.num("val_accuracy"), "val_accuracy"),
+                   val_drop_pp=need(r.num("val_drop_pp"), "val_drop_pp"), latency_ms=r.num("latency_ms"),
+                   on_front=r.bool_("on_front"), within_budget=r.bool_("within_budget"), extra=r.extra(cls.KEYS))
+
+    @property
+    def label(self) -> str:
+        return f"{self.name or self.id}.{self.format}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in self.KEYS}, **self.extra}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The accuracy-budget search (``edgekit.search.choose``)."""
+
+    status: str
+    chosen_id: str | None = None
+    target: str = ""
+    budget_pp: float | None = None
+    latency_target_ms: float | None = None
+    candidates: tuple[SearchCandidate, ...] = ()
+    front: tuple[str, ...] = ()
+    reason: str = ""
+    summary: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    KEYS = ("status", "chosen_id", "target", "budget_pp", "latency_target_ms", "candidates", "front", "reason", "summary")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> SearchResult:
+        return cls(status=r.str_("status") or "ok", chosen_id=r.str_("chosen_id"), target=r.str_("target") or "",
+                   budget_pp=r.num("budget_pp"), latency_target_ms=r.num("latency_target_ms"),
+                   candidates=r.records("candidates", SearchCandidate.parse), front=r.strs("front"),
+                   reason=r.str_("reason") or "", summary=r.str_("summary") or "", extra=r.extra(cls.KEYS))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.KEYS}
+        out.update(candidates=[c.to_dict() for c in self.candidates], front=list(self.front))
+        return {**out, **self.extra}
+
+
+@dataclass(frozen=True)
+class Regression:
+    """An artifact that is larger, slower or less accurate than the model it should improve on.
+
+    ``reference_id`` is what it is compared with: its parent, or for a file made from a Keras model
+    the fp32 file of the same format (an int8 .tflite against the fp32 .tflite of the same Keras model).
+    ``target`` is None for a size, or for an accuracy measured off-target.
+    """
+
+    artifact_id: str
+    reference_id: str
+    kind: str  # larger | slower | less_accurate
+    value: float
+    reference_value: float
+    unit: str  # KB | ms | %
+    message: str
+    target: str | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+
+    KINDS = ("larger", "slower", "less_accurate")
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Regression:
+        kind = r.str_("kind", required=True) or ""
+        if kind not in cls.KINDS:
+            r.fail("kind", f"expected one of {', '.join(cls.KINDS)}, got {_show(kind)}")
+        value, ref = r.num("value"), r.num("reference_value")
+        if value is None or ref is None:
+            r.fail("value" if value is None else "reference_value", "missing")
+        assert value is not None and ref is not None
+        return cls(artifact_id=r.str_("artifact_id", required=True) or "",
+                   reference_id=r.str_("reference_id", required=True) or "", kind=kind, value=value,
+                   reference_value=ref, unit=r.str_("unit") or "", message=r.str_("message", required=True) or "",
+                   target=r.str_("target"), batch_size=r.int_("batch_size"), threads=r.int_("threads"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact_id": self.artifact_id, "reference_id": self.reference_id, "kind": self.kind,
+                "target": self.target, "batch_size": self.batch_size, "threads": self.threads, "value": self.value,
+                "reference_value": self.reference_value, "unit": self.unit, "message": self.message}
+
+
+# --------------------------------------------------------------------------- sections other commands fill
+@dataclass(frozen=True)
+class QuantSensitivity:
+    """The error int8 brings to one layer alone (on calibration data) and the accuracy it costs."""
+
+    snr_db: float | None = None
+    cosine: float | None = None
+    drop_pp: float | None = None
+
+    @classmethod
+    def parse(cls, r: _Reader) -> QuantSensitivity:
+        return cls(snr_db=r.num("snr_db"), cosine=r.num("cosine"), drop_pp=r.num("drop_pp"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snr_db": self.snr_db, "cosine": self.cosine, "drop_pp": self.drop_pp}
+
+
+def _drops(r: _Reader, key: str) -> dict[str, float]:
+    """A ``{"0.5": drop_pp, ...}`` map: keys are fractions, values numbers (null = not measured, dropped)."""
+    raw = r.mapping(key) or {}
+    out: dict[str, float] = {}
+    for k, v in raw.items():
+        try:
+            frac = float(k)
+        except ValueError:
+            frac = math.nan
+        if not (0.0 <= frac <= 1.0):
+            r.fail(f"{key}.{k}", "expected a fraction in [0, 1] as the key")
+        x = r.child(key, raw).num(str(k))
+        if x is not None:
+            out[str(k)] = x
+    return out
+
+
+@dataclass(frozen=True)
+class LayerSensitivity:
+    """One layer of ``edgekit analyze``: validation-accuracy drops (pp) by sparsity, filter fraction and int8."""
+
+    name: str
+    op: str = ""
+    params: int | None = None
+    macs: int | None = None
+    prune: Mapping[str, float] = field(default_factory=dict)  # sparsity -> drop pp
+    structured: Mapping[str, float] = field(default_factory=dict)  # filter fraction removed -> drop pp
+    quant: QuantSensitivity | None = None
+    protected: bool = False
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, r: _Reader) -> LayerSensitivity:
+        return cls(name=r.str_("name", required=True) or "", op=r.str_("op") or "", params=r.int_("params"),
+                   macs=r.int_("macs"), prune=_drops(r, "prune"), structured=_drops(r, "structured"),
+                   quant=r.record("quant", QuantSensitivity.parse), protected=r.bool_("protected"),
+                   reason=r.str_("reason") or "")
+
+    @property
+    def worst_drop_pp(self) -> float:
+        """The largest drop measured for this layer (0 when nothing was measured): how guilty it is."""
+        drops = [*self.prune.values(), *self.structured.values()]
+        if self.quant is not None and self.quant.drop_pp is not None:
+            drops.append(self.quant.drop_pp)
+        return max(drops, default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "params": self.params, "macs": self.macs, "prune": dict(self.prune),
+                "structured": dict(self.structured), "quant": self.quant.to_dict() if self.quant else None,
+                "protected": self.protected, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Per-layer sensitivity (``edgekit analyze``, also run inside ``compress``); validation data only."""
+
+    layers: tuple[LayerSensitivity, ...] = ()
+    budget_pp: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Analysis:
+        return cls(layers=r.records("layers", LayerSensitivity.parse), budget_pp=r.num("budget_pp"),
+                   extra=r.extra(("layers", "budget_pp")))
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "analysis") -> Analysis:
+        return cls.parse(_Reader(data, "", source))
+
+    def guilty_first(self) -> list[LayerSensitivity]:
+        """Layers by how much accuracy they cost, worst first (protected layers before others at a tie)."""
+        return sorted(self.layers, key=lambda s: (-s.worst_drop_pp, not s.protected, s.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [s.to_dict() for s in self.layers], "budget_pp": self.budget_pp, **self.extra}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One hyper-parameter trial of ``edgekit tune``."""
+
+    id: str
+    status: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None
+    epochs_run: int | None = None
+    history: tuple[float, ...] = ()  # validation accuracy after each epoch
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Trial:
+        hist = r.list_("history")
+        for i, x in enumerate(hist):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                r.fail(f"history[{i}]", f"expected a number, got {_show(x)}")
+        tid = r.data.get("id")
+        if isinstance(tid, bool) or not isinstance(tid, (str, int)):
+            r.fail("id", f"expected a string or an integer, got {_show(tid)}")
+        return cls(id=str(tid), status=r.str_("status") or "", config=r.mapping("config") or {},
+                   val_accuracy=r.num("val_accuracy"), epochs_run=r.int_("epochs_run"),
+                   history=tuple(float(x) for x in hist))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "config": dict(self.config), "val_accuracy": self.val_accuracy,
+                "epochs_run": self.epochs_run, "history": list(self.history), "status": self.status}
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where the tuning trials ran."""
+
+    kind: str = ""
+    address: str | None = None
+    nodes: int | None = None
+    workers: int | None = None
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Executor:
+        return cls(kind=r.str_("kind") or "", address=r.str_("address"), nodes=r.int_("nodes"), workers=r.int_("workers"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
+
+
+@dataclass(frozen=True)
+class Tune:
+    """The tuning section (``edgekit tune``): trials, the best one, and the executor."""
+
+    trials: tuple[Trial, ...] = ()
+    best: Mapping[str, Any] | None = None
+    executor: Executor | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, r: _Reader) -> Tune:
+        return cls(trials=r.records("trials", Trial.parse), best=r.mapping("best"),
+                   executor=r.record("executor", Executor.parse), extra=r.extra(("trials", "best", "executor")))
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "tune") -> Tune:
+        return cls.parse(_Reader(data, "", source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trials": [t.to_dict() for t in self.trials], "best": dict(self.best) if self.best is not None else None,
+                "executor": self.executor.to_dict() if self.executor else None, **self.extra}
+
+
+# --------------------------------------------------------------------------- the report
+@dataclass(frozen=True)
+class Report:
+    """A run's report.json, typed. ``status`` is ok | failed; ``warnings`` say what a reader must not miss."""
+
+    artifacts: tuple[ArtifactRecord, ...] = ()
+    benchmarks: tuple[BenchRow, ...] = ()
+    targets: tuple[TargetInfo, ...] = ()
+    dataset: DatasetInfo = field(default_factory=DatasetInfo)
+    environment: Environment = field(default_factory=Environment)
+    status: str = "ok"
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    regressions: tuple[Regression, ...] = ()
+    baseline_id: str | None = None
+    chosen_id: str | None = None
+    search: SearchResult | None = None
+    analysis: Analysis | None = None
+    tune: Tune | None = None
+    report_version: int | None = None
+    edgekit_version: str | None = None
+    created: str | None = None
+    command: str | None = None
+    seconds: float | None = None
+    seed: int | None = None
+    config: Mapping[str, Any] | None = None
+    out: str | None = None
+    present: frozenset[str] = frozenset()  # the top-level keys the dict had (to_dict writes those back)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    KEYS = ("report_version", "edgekit_version", "created", "command", "seconds", "dataset", "seed", "config",
+            "environment", "targets", "baseline_id", "chosen_id", "artifacts", "benchmarks", "status", "problems",
+            "warnings", "regressions", "search", "analysis", "tune", "out")
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "report.json") -> Report:
+        """Check and type a parsed report.json; a bad field raises ReportError naming ``source`` and the field."""
+        r = _Reader(data, "", source)
+        status = r.str_("status") or "ok"
+        if status not in ("ok", "failed"):
+            r.fail("status", f"expected ok or failed, got {_show(status)}")
+        report = cls(
+            artifacts=r.records("artifacts", ArtifactRecord.parse), benchmarks=r.records("benchmarks", BenchRow.parse),
+            targets=r.records("targets", TargetInfo.parse), dataset=r.record("dataset", DatasetInfo.parse) or DatasetInfo(),
+            environment=r.record("environment", Environment.parse) or Environment(), status=status,
+            problems=r.strs("problems"), warnings=r.strs("warnings"),
+            regressions=r.records("regressions", Regression.parse), baseline_id=r.str_("baseline_id"),
+            chosen_id=r.str_("chosen_id"), search=r.record("search", SearchResult.parse),
+            analysis=r.record("analysis", Analysis.parse), tune=r.record("tune", Tune.parse),
+            report_version=r.int_("report_version"), edgekit_version=r.str_("edgekit_version"),
+            created=r.str_("created"), command=r.str_("command"), seconds=r.num("seconds"), seed=r.int_("seed"),
+            config=r.mapping("config"), out=r.str_("out"), present=frozenset(k for k in cls.KEYS if r.has(k)),
+            extra=r.extra(cls.KEYS))
+        ids = {a.id for a in report.artifacts}
+        for i, b in enumerate(report.benchmarks):
+            if b.artifact_id not in ids:
+                r.fail(f"benchmarks[{i}].artifact_id", f"no artifact has id {_show(b.artifact_id)}")
+        for k in ("baseline_id", "chosen_id"):
+            if getattr(report, k) is not None and getattr(report, k) not in ids:
+                r.fail(k, f"no artifact has id {_show(getattr(report, k))}")
+        return report
+
+    @classmethod
+    def coerce(cls, report: Report | Json) -> Report:
+        """``report`` itself, or the typed form of a report dict (as :func:`edgekit.report.build.build_report` makes)."""
+        return report if isinstance(report, Report) else cls.from_dict(report, "report")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report.json object: the same keys as the dict it was read from (new reports: every section present)."""
+        values: dict[str, Any] = {
+            "report_version": self.report_version, "edgekit_version": self.edgekit_version, "created": self.created,
+            "command": self.command, "seconds": self.seconds, "dataset": self.dataset.to_dict(), "seed": self.seed,
+            "config": dict(self.config) if self.config is not None else None,
+            "environment": self.environment.to_dict(), "targets": [t.to_dict() for t in self.targets],
+            "baseline_id": self.baseline_id, "chosen_id": self.chosen_id,
+            "artifacts": [a.to_dict() for a in self.artifacts], "benchmarks": [b.to_dict() for b in self.benchmarks],
+            "status": self.status, "problems": list(self.problems), "warnings": list(self.warnings),
+            "regressions": [g.to_dict() for g in self.regressions],
+            "search": self.search.to_dict() if self.search else None,
+            "analysis": self.analysis.to_dict() if self.analysis else None,
+            "tune": self.tune.to_dict() if self.tune else None, "out": self.out,
+        }
+        keep = self.present or frozenset(k for k, v in values.items() if v is not None)
+        out: dict[str, Any] = {}
+        for k in self.KEYS:
+            _put(out, k, values[k], k in keep)
+        return {**out, **self.extra}
+
+    # ----------------------------------------------------------------- look-ups renderers share
+    def artifact(self, artifact_id: str | None) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts if a.id == artifact_id), None) if artifact_id else None
+
+    @property
+    def baseline(self) -> ArtifactRecord | None:
+        return self.artifact(self.baseline_id)
+
+    @property
+    def chosen(self) -> ArtifactRecord | None:
+        return self.artifact(self.chosen_id)
+
+    def rows_for(self, artifact_id: str, target: str | None = None) -> list[BenchRow]:
+        return [b for b in self.benchmarks if b.artifact_id == artifact_id and (target is None or b.target == target)]
+
+    def target_names(self) -> list[str]:
+        """The run's targets in order (from the benchmark rows when the report lists none)."""
+        names = [t.name for t in self.targets]
+        return names or list(dict.fromkeys(b.target for b in self.benchmarks))
+
+    def regressions_of(self, artifact_id: str) -> list[Regression]:
+        return [g for g in self.regressions if g.artifact_id == artifact_id]
