@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from edgekit.errors import ReportError, UsageError
-from edgekit.report.model import Analysis, ArtifactRecord, BenchRow, Report, Tune
+from edgekit.report.model import ArtifactRecord, BenchRow, Report
+from edgekit.report.sections import Analysis, Tune
 from fixtures.report_records import analysis, sample_report, tune
 
 

@@ -10,124 +10,13 @@ Renderers read these fields; they never look keys up in dicts.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, TypeVar
 
-from edgekit.errors import ReportError
+from edgekit.report._fields import Json, Reader, pct, show
+from edgekit.report.sections import Analysis, Tune
 
 T = TypeVar("T")
-Json = Mapping[str, Any]
-EMPTY: Mapping[str, Any] = {}
-
-
-# --------------------------------------------------------------------------- reading with field names
-class _Reader:
-    """Typed access to one JSON object; every error names ``source`` and the field's path."""
-
-    def __init__(self, data: Any, where: str, source: str) -> None:
-        self.where, self.source = where, source
-        if not isinstance(data, Mapping):
-            self.fail("", f"expected an object, got {_show(data)}")
-        self.data: Mapping[str, Any] = data
-
-    def fail(self, key: str, msg: str) -> None:
-        name = f"{self.where}.{key}" if self.where and key else (self.where or key or "top level")
-        raise ReportError(f"{self.source}: {name}: {msg}")
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def _get(self, key: str, required: bool) -> Any:
-        if key not in self.data:
-            if required:
-                self.fail(key, "missing")
-            return None
-        return self.data[key]
-
-    def str_(self, key: str, required: bool = False) -> str | None:
-        v = self._get(key, required)
-        if v is None:
-            if required:
-                self.fail(key, "expected a string, got null")
-            return None
-        if not isinstance(v, str):
-            self.fail(key, f"expected a string, got {_show(v)}")
-        return v
-
-    def num(self, key: str) -> float | None:
-        v = self._get(key, False)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(key, f"expected a number, got {_show(v)}")
-        return float(v)
-
-    def int_(self, key: str) -> int | None:
-        v = self._get(key, False)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(key, f"expected an integer, got {_show(v)}")
-        return v
-
-    def bool_(self, key: str) -> bool:
-        v = self._get(key, False)
-        if v is None:
-            return False
-        if not isinstance(v, bool):
-            self.fail(key, f"expected true or false, got {_show(v)}")
-        return v
-
-    def mapping(self, key: str) -> Mapping[str, Any] | None:
-        v = self._get(key, False)
-        if v is None:
-            return None
-        if not isinstance(v, Mapping):
-            self.fail(key, f"expected an object, got {_show(v)}")
-        return v
-
-    def list_(self, key: str) -> list[Any]:
-        v = self._get(key, False)
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            self.fail(key, f"expected a list, got {_show(v)}")
-        return v
-
-    def strs(self, key: str) -> tuple[str, ...]:
-        items = self.list_(key)
-        for i, s in enumerate(items):
-            if not isinstance(s, str):
-                self.fail(f"{key}[{i}]", f"expected a string, got {_show(s)}")
-        return tuple(items)
-
-    def records(self, key: str, parse: Callable[[_Reader], T]) -> tuple[T, ...]:
-        return tuple(parse(self.child(f"{key}[{i}]", item)) for i, item in enumerate(self.list_(key)))
-
-    def record(self, key: str, parse: Callable[[_Reader], T]) -> T | None:
-        v = self._get(key, False)
-        return None if v is None else parse(self.child(key, v))
-
-    def child(self, key: str, data: Any) -> _Reader:
-        return _Reader(data, f"{self.where}.{key}" if self.where else key, self.source)
-
-    def extra(self, known: Sequence[str]) -> dict[str, Any]:
-        return {k: v for k, v in self.data.items() if k not in known}
-
-
-def _show(v: Any, width: int = 40) -> str:
-    text = "null" if v is None else repr(v)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _pct(x: float | None) -> float | None:
-    return None if x is None else x * 100.0
-
-
-def _put(out: dict[str, Any], key: str, value: Any, present: bool) -> None:
-    if present:
-        out[key] = value
 
 
 # --------------------------------------------------------------------------- records
@@ -147,7 +36,7 @@ class Latency:
     KEYS = ("p50", "p90", "p95", "p99", "mean", "std", "min", "max")
 
     @classmethod
-    def parse(cls, r: _Reader) -> Latency:
+    def parse(cls, r: Reader) -> Latency:
         return cls(**{k: r.num(k) for k in cls.KEYS})
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,11 +78,11 @@ class BenchRow:
             "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement")
 
     @classmethod
-    def parse(cls, r: _Reader) -> BenchRow:
+    def parse(cls, r: Reader) -> BenchRow:
         share = r.mapping("node_share")
         for k, v in (share or {}).items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                r.fail(f"node_share.{k}", f"expected a number, got {_show(v)}")
+                r.fail(f"node_share.{k}", f"expected a number, got {show(v)}")
         return cls(
             artifact_id=r.str_("artifact_id", required=True) or "", target=r.str_("target", required=True) or "",
             status=r.str_("status", required=True) or "", reason=r.str_("reason") or "", runtime=r.str_("runtime"),
@@ -206,7 +95,7 @@ class BenchRow:
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "benchmark row") -> BenchRow:
-        return cls.parse(_Reader(data, "", source))
+        return cls.parse(Reader(data, "", source))
 
     @property
     def ok(self) -> bool:
@@ -247,7 +136,7 @@ class Verification:
     NUMBERS = ("max_abs_diff", "top1_agreement", "accuracy", "parent_accuracy", "accuracy_delta_pp")
 
     @classmethod
-    def parse(cls, r: _Reader) -> Verification:
+    def parse(cls, r: Reader) -> Verification:
         return cls(parent_id=r.str_("parent_id", required=True) or "", status=r.str_("status", required=True) or "",
                    reason=r.str_("reason") or "", samples=r.int_("samples"), **{k: r.num(k) for k in cls.NUMBERS})
 
@@ -272,7 +161,7 @@ class AuditLayer:
     KEYS = ("name", "op", "weight_dtype", "params", "sparsity", "macs")
 
     @classmethod
-    def parse(cls, r: _Reader) -> AuditLayer:
+    def parse(cls, r: Reader) -> AuditLayer:
         return cls(name=r.str_("name") or "?", op=r.str_("op"), weight_dtype=r.str_("weight_dtype"),
                    params=r.int_("params"), sparsity=r.num("sparsity"), macs=r.int_("macs"), extra=r.extra(cls.KEYS))
 
@@ -290,7 +179,7 @@ class Audit:
     extra: Mapping[str, Any] = field(default_factory=dict)  # inputs, outputs, ops, macs, params.total, ...
 
     @classmethod
-    def parse(cls, r: _Reader) -> Audit:
+    def parse(cls, r: Reader) -> Audit:
         by_dtype: dict[str, Mapping[str, Any]] = {}
         params = r.mapping("params")
         if params is not None:
@@ -344,7 +233,7 @@ class ArtifactRecord:
             "accuracy", "val_accuracy", "sparsity", "config", "metrics", "meta", "audit", "verification")
 
     @classmethod
-    def parse(cls, r: _Reader) -> ArtifactRecord:
+    def parse(cls, r: Reader) -> ArtifactRecord:
         for k in ("bytes", "gzip_bytes"):
             if (n := r.int_(k)) is not None and n < 0:
                 r.fail(k, f"expected a size >= 0, got {n}")
@@ -362,7 +251,7 @@ class ArtifactRecord:
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "artifact") -> ArtifactRecord:
-        return cls.parse(_Reader(data, "", source))
+        return cls.parse(Reader(data, "", source))
 
     @property
     def label(self) -> str:
@@ -371,7 +260,7 @@ class ArtifactRecord:
 
     @property
     def accuracy_pct(self) -> float | None:
-        return _pct(self.accuracy)
+        return pct(self.accuracy)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.KEYS}
@@ -394,7 +283,7 @@ class TargetInfo:
     source: str | None = None
 
     @classmethod
-    def parse(cls, r: _Reader) -> TargetInfo:
+    def parse(cls, r: Reader) -> TargetInfo:
         return cls(name=r.str_("name", required=True) or "", location=r.str_("location"), arch=r.str_("arch"),
                    emulated=r.bool_("emulated"), providers=r.strs("providers"), source=r.str_("source"))
 
@@ -416,11 +305,11 @@ class DatasetInfo:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, r: _Reader) -> DatasetInfo:
+    def parse(cls, r: Reader) -> DatasetInfo:
         shape = r.list_("input_shape")
         for i, d in enumerate(shape):
             if isinstance(d, bool) or not isinstance(d, int):
-                r.fail(f"input_shape[{i}]", f"expected an integer, got {_show(d)}")
+                r.fail(f"input_shape[{i}]", f"expected an integer, got {show(d)}")
         return cls(name=r.str_("name") or "", source=r.str_("source"), train_size=r.int_("train_size"),
                    val_size=r.int_("val_size"), test_size=r.int_("test_size"),
                    input_shape=tuple(shape) if r.has("input_shape") and shape else None, raw=dict(r.data))
@@ -439,7 +328,7 @@ class Environment:
                    "cpu_count")
 
     @classmethod
-    def parse(cls, r: _Reader) -> Environment:
+    def parse(cls, r: Reader) -> Environment:
         r.strs("cpu_flags")  # checked: a list of strings when present
         return cls(values=dict(r.data))
 
@@ -471,7 +360,7 @@ class SearchCandidate:
             "within_budget")
 
     @classmethod
-    def parse(cls, r: _Reader) -> SearchCandidate:
+    def parse(cls, r: Reader) -> SearchCandidate:
         def need(x: T | None, key: str) -> T:
             if x is None:
                 r.fail(key, "missing")
@@ -510,7 +399,7 @@ class SearchResult:
     KEYS = ("status", "chosen_id", "target", "budget_pp", "latency_target_ms", "candidates", "front", "reason", "summary")
 
     @classmethod
-    def parse(cls, r: _Reader) -> SearchResult:
+    def parse(cls, r: Reader) -> SearchResult:
         return cls(status=r.str_("status") or "ok", chosen_id=r.str_("chosen_id"), target=r.str_("target") or "",
                    budget_pp=r.num("budget_pp"), latency_target_ms=r.num("latency_target_ms"),
                    candidates=r.records("candidates", SearchCandidate.parse), front=r.strs("front"),
@@ -545,10 +434,10 @@ class Regression:
     KINDS = ("larger", "slower", "less_accurate")
 
     @classmethod
-    def parse(cls, r: _Reader) -> Regression:
+    def parse(cls, r: Reader) -> Regression:
         kind = r.str_("kind", required=True) or ""
         if kind not in cls.KINDS:
-            r.fail("kind", f"expected one of {', '.join(cls.KINDS)}, got {_show(kind)}")
+            r.fail("kind", f"expected one of {', '.join(cls.KINDS)}, got {show(kind)}")
         value, ref = r.num("value"), r.num("reference_value")
         if value is None or ref is None:
             r.fail("value" if value is None else "reference_value", "missing")
@@ -562,169 +451,6 @@ class Regression:
         return {"artifact_id": self.artifact_id, "reference_id": self.reference_id, "kind": self.kind,
                 "target": self.target, "batch_size": self.batch_size, "threads": self.threads, "value": self.value,
                 "reference_value": self.reference_value, "unit": self.unit, "message": self.message}
-
-
-# --------------------------------------------------------------------------- sections other commands fill
-@dataclass(frozen=True)
-class QuantSensitivity:
-    """The error int8 brings to one layer alone (on calibration data) and the accuracy it costs."""
-
-    snr_db: float | None = None
-    cosine: float | None = None
-    drop_pp: float | None = None
-
-    @classmethod
-    def parse(cls, r: _Reader) -> QuantSensitivity:
-        return cls(snr_db=r.num("snr_db"), cosine=r.num("cosine"), drop_pp=r.num("drop_pp"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"snr_db": self.snr_db, "cosine": self.cosine, "drop_pp": self.drop_pp}
-
-
-def _drops(r: _Reader, key: str) -> dict[str, float]:
-    """A ``{"0.5": drop_pp, ...}`` map: keys are fractions, values numbers (null = not measured, dropped)."""
-    raw = r.mapping(key) or {}
-    out: dict[str, float] = {}
-    for k, v in raw.items():
-        try:
-            frac = float(k)
-        except ValueError:
-            frac = math.nan
-        if not (0.0 <= frac <= 1.0):
-            r.fail(f"{key}.{k}", "expected a fraction in [0, 1] as the key")
-        x = r.child(key, raw).num(str(k))
-        if x is not None:
-            out[str(k)] = x
-    return out
-
-
-@dataclass(frozen=True)
-class LayerSensitivity:
-    """One layer of ``edgekit analyze``: validation-accuracy drops (pp) by sparsity, filter fraction and int8."""
-
-    name: str
-    op: str = ""
-    params: int | None = None
-    macs: int | None = None
-    prune: Mapping[str, float] = field(default_factory=dict)  # sparsity -> drop pp
-    structured: Mapping[str, float] = field(default_factory=dict)  # filter fraction removed -> drop pp
-    quant: QuantSensitivity | None = None
-    protected: bool = False
-    reason: str = ""
-
-    @classmethod
-    def parse(cls, r: _Reader) -> LayerSensitivity:
-        return cls(name=r.str_("name", required=True) or "", op=r.str_("op") or "", params=r.int_("params"),
-                   macs=r.int_("macs"), prune=_drops(r, "prune"), structured=_drops(r, "structured"),
-                   quant=r.record("quant", QuantSensitivity.parse), protected=r.bool_("protected"),
-                   reason=r.str_("reason") or "")
-
-    @property
-    def worst_drop_pp(self) -> float:
-        """The largest drop measured for this layer (0 when nothing was measured): how guilty it is."""
-        drops = [*self.prune.values(), *self.structured.values()]
-        if self.quant is not None and self.quant.drop_pp is not None:
-            drops.append(self.quant.drop_pp)
-        return max(drops, default=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "op": self.op, "params": self.params, "macs": self.macs, "prune": dict(self.prune),
-                "structured": dict(self.structured), "quant": self.quant.to_dict() if self.quant else None,
-                "protected": self.protected, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Per-layer sensitivity (``edgekit analyze``, also run inside ``compress``); validation data only."""
-
-    layers: tuple[LayerSensitivity, ...] = ()
-    budget_pp: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, r: _Reader) -> Analysis:
-        return cls(layers=r.records("layers", LayerSensitivity.parse), budget_pp=r.num("budget_pp"),
-                   extra=r.extra(("layers", "budget_pp")))
-
-    @classmethod
-    def from_dict(cls, data: Json, source: str = "analysis") -> Analysis:
-        return cls.parse(_Reader(data, "", source))
-
-    def guilty_first(self) -> list[LayerSensitivity]:
-        """Layers by how much accuracy they cost, worst first (protected layers before others at a tie)."""
-        return sorted(self.layers, key=lambda s: (-s.worst_drop_pp, not s.protected, s.name))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"layers": [s.to_dict() for s in self.layers], "budget_pp": self.budget_pp, **self.extra}
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One hyper-parameter trial of ``edgekit tune``."""
-
-    id: str
-    status: str = ""
-    config: Mapping[str, Any] = field(default_factory=dict)
-    val_accuracy: float | None = None
-    epochs_run: int | None = None
-    history: tuple[float, ...] = ()  # validation accuracy after each epoch
-
-    @classmethod
-    def parse(cls, r: _Reader) -> Trial:
-        hist = r.list_("history")
-        for i, x in enumerate(hist):
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
-                r.fail(f"history[{i}]", f"expected a number, got {_show(x)}")
-        tid = r.data.get("id")
-        if isinstance(tid, bool) or not isinstance(tid, (str, int)):
-            r.fail("id", f"expected a string or an integer, got {_show(tid)}")
-        return cls(id=str(tid), status=r.str_("status") or "", config=r.mapping("config") or {},
-                   val_accuracy=r.num("val_accuracy"), epochs_run=r.int_("epochs_run"),
-                   history=tuple(float(x) for x in hist))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "config": dict(self.config), "val_accuracy": self.val_accuracy,
-                "epochs_run": self.epochs_run, "history": list(self.history), "status": self.status}
-
-
-@dataclass(frozen=True)
-class Executor:
-    """Where the tuning trials ran."""
-
-    kind: str = ""
-    address: str | None = None
-    nodes: int | None = None
-    workers: int | None = None
-
-    @classmethod
-    def parse(cls, r: _Reader) -> Executor:
-        return cls(kind=r.str_("kind") or "", address=r.str_("address"), nodes=r.int_("nodes"), workers=r.int_("workers"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
-
-
-@dataclass(frozen=True)
-class Tune:
-    """The tuning section (``edgekit tune``): trials, the best one, and the executor."""
-
-    trials: tuple[Trial, ...] = ()
-    best: Mapping[str, Any] | None = None
-    executor: Executor | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, r: _Reader) -> Tune:
-        return cls(trials=r.records("trials", Trial.parse), best=r.mapping("best"),
-                   executor=r.record("executor", Executor.parse), extra=r.extra(("trials", "best", "executor")))
-
-    @classmethod
-    def from_dict(cls, data: Json, source: str = "tune") -> Tune:
-        return cls.parse(_Reader(data, "", source))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"trials": [t.to_dict() for t in self.trials], "best": dict(self.best) if self.best is not None else None,
-                "executor": self.executor.to_dict() if self.executor else None, **self.extra}
 
 
 # --------------------------------------------------------------------------- the report
@@ -764,10 +490,10 @@ class Report:
     @classmethod
     def from_dict(cls, data: Any, source: str = "report.json") -> Report:
         """Check and type a parsed report.json; a bad field raises ReportError naming ``source`` and the field."""
-        r = _Reader(data, "", source)
+        r = Reader(data, "", source)
         status = r.str_("status") or "ok"
         if status not in ("ok", "failed"):
-            r.fail("status", f"expected ok or failed, got {_show(status)}")
+            r.fail("status", f"expected ok or failed, got {show(status)}")
         report = cls(
             artifacts=r.records("artifacts", ArtifactRecord.parse), benchmarks=r.records("benchmarks", BenchRow.parse),
             targets=r.records("targets", TargetInfo.parse), dataset=r.record("dataset", DatasetInfo.parse) or DatasetInfo(),
@@ -783,10 +509,10 @@ class Report:
         ids = {a.id for a in report.artifacts}
         for i, b in enumerate(report.benchmarks):
             if b.artifact_id not in ids:
-                r.fail(f"benchmarks[{i}].artifact_id", f"no artifact has id {_show(b.artifact_id)}")
+                r.fail(f"benchmarks[{i}].artifact_id", f"no artifact has id {show(b.artifact_id)}")
         for k in ("baseline_id", "chosen_id"):
             if getattr(report, k) is not None and getattr(report, k) not in ids:
-                r.fail(k, f"no artifact has id {_show(getattr(report, k))}")
+                r.fail(k, f"no artifact has id {show(getattr(report, k))}")
         return report
 
     @classmethod
@@ -810,10 +536,7 @@ class Report:
             "tune": self.tune.to_dict() if self.tune else None, "out": self.out,
         }
         keep = self.present or frozenset(k for k, v in values.items() if v is not None)
-        out: dict[str, Any] = {}
-        for k in self.KEYS:
-            _put(out, k, values[k], k in keep)
-        return {**out, **self.extra}
+        return {**{k: values[k] for k in self.KEYS if k in keep}, **self.extra}
 
     # ----------------------------------------------------------------- look-ups renderers share
     def artifact(self, artifact_id: str | None) -> ArtifactRecord | None:

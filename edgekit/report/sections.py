@@ -1,0 +1,174 @@
+"""Report sections that other commands fill: per-layer sensitivity (``edgekit analyze``) and tuning (``edgekit tune``).
+
+Both are optional in report.json; renderers draw them only when present.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from edgekit.report._fields import Json, Reader, show
+
+
+@dataclass(frozen=True)
+class QuantSensitivity:
+    """The error int8 brings to one layer alone (on calibration data) and the accuracy it costs."""
+
+    snr_db: float | None = None
+    cosine: float | None = None
+    drop_pp: float | None = None
+
+    @classmethod
+    def parse(cls, r: Reader) -> QuantSensitivity:
+        return cls(snr_db=r.num("snr_db"), cosine=r.num("cosine"), drop_pp=r.num("drop_pp"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snr_db": self.snr_db, "cosine": self.cosine, "drop_pp": self.drop_pp}
+
+
+def _drops(r: Reader, key: str) -> dict[str, float]:
+    """A ``{"0.5": drop_pp, ...}`` map: keys are fractions, values numbers (null = not measured, dropped)."""
+    raw = r.mapping(key) or {}
+    out: dict[str, float] = {}
+    for k, v in raw.items():
+        try:
+            frac = float(k)
+        except ValueError:
+            frac = math.nan
+        if not (0.0 <= frac <= 1.0):
+            r.fail(f"{key}.{k}", "expected a fraction in [0, 1] as the key")
+        x = r.child(key, raw).num(str(k))
+        if x is not None:
+            out[str(k)] = x
+    return out
+
+
+@dataclass(frozen=True)
+class LayerSensitivity:
+    """One layer of ``edgekit analyze``: validation-accuracy drops (pp) by sparsity, filter fraction and int8."""
+
+    name: str
+    op: str = ""
+    params: int | None = None
+    macs: int | None = None
+    prune: Mapping[str, float] = field(default_factory=dict)  # sparsity -> drop pp
+    structured: Mapping[str, float] = field(default_factory=dict)  # filter fraction removed -> drop pp
+    quant: QuantSensitivity | None = None
+    protected: bool = False
+    reason: str = ""
+
+    @classmethod
+    def parse(cls, r: Reader) -> LayerSensitivity:
+        return cls(name=r.str_("name", required=True) or "", op=r.str_("op") or "", params=r.int_("params"),
+                   macs=r.int_("macs"), prune=_drops(r, "prune"), structured=_drops(r, "structured"),
+                   quant=r.record("quant", QuantSensitivity.parse), protected=r.bool_("protected"),
+                   reason=r.str_("reason") or "")
+
+    @property
+    def worst_drop_pp(self) -> float:
+        """The largest drop measured for this layer (0 when nothing was measured): how guilty it is."""
+        drops = [*self.prune.values(), *self.structured.values()]
+        if self.quant is not None and self.quant.drop_pp is not None:
+            drops.append(self.quant.drop_pp)
+        return max(drops, default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "params": self.params, "macs": self.macs, "prune": dict(self.prune),
+                "structured": dict(self.structured), "quant": self.quant.to_dict() if self.quant else None,
+                "protected": self.protected, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Per-layer sensitivity (``edgekit analyze``, also run inside ``compress``); validation data only."""
+
+    layers: tuple[LayerSensitivity, ...] = ()
+    budget_pp: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, r: Reader) -> Analysis:
+        return cls(layers=r.records("layers", LayerSensitivity.parse), budget_pp=r.num("budget_pp"),
+                   extra=r.extra(("layers", "budget_pp")))
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "analysis") -> Analysis:
+        return cls.parse(Reader(data, "", source))
+
+    def guilty_first(self) -> list[LayerSensitivity]:
+        """Layers by how much accuracy they cost, worst first (protected layers before others at a tie)."""
+        return sorted(self.layers, key=lambda s: (-s.worst_drop_pp, not s.protected, s.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [s.to_dict() for s in self.layers], "budget_pp": self.budget_pp, **self.extra}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One hyper-parameter trial of ``edgekit tune``."""
+
+    id: str
+    status: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None
+    epochs_run: int | None = None
+    history: tuple[float, ...] = ()  # validation accuracy after each epoch
+
+    @classmethod
+    def parse(cls, r: Reader) -> Trial:
+        hist = r.list_("history")
+        for i, x in enumerate(hist):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                r.fail(f"history[{i}]", f"expected a number, got {show(x)}")
+        tid = r.data.get("id")
+        if isinstance(tid, bool) or not isinstance(tid, (str, int)):
+            r.fail("id", f"expected a string or an integer, got {show(tid)}")
+        return cls(id=str(tid), status=r.str_("status") or "", config=r.mapping("config") or {},
+                   val_accuracy=r.num("val_accuracy"), epochs_run=r.int_("epochs_run"),
+                   history=tuple(float(x) for x in hist))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "config": dict(self.config), "val_accuracy": self.val_accuracy,
+                "epochs_run": self.epochs_run, "history": list(self.history), "status": self.status}
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where the tuning trials ran."""
+
+    kind: str = ""
+    address: str | None = None
+    nodes: int | None = None
+    workers: int | None = None
+
+    @classmethod
+    def parse(cls, r: Reader) -> Executor:
+        return cls(kind=r.str_("kind") or "", address=r.str_("address"), nodes=r.int_("nodes"), workers=r.int_("workers"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
+
+
+@dataclass(frozen=True)
+class Tune:
+    """The tuning section (``edgekit tune``): trials, the best one, and the executor."""
+
+    trials: tuple[Trial, ...] = ()
+    best: Mapping[str, Any] | None = None
+    executor: Executor | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, r: Reader) -> Tune:
+        return cls(trials=r.records("trials", Trial.parse), best=r.mapping("best"),
+                   executor=r.record("executor", Executor.parse), extra=r.extra(("trials", "best", "executor")))
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "tune") -> Tune:
+        return cls.parse(Reader(data, "", source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trials": [t.to_dict() for t in self.trials], "best": dict(self.best) if self.best is not None else None,
+                "executor": self.executor.to_dict() if self.executor else None, **self.extra}
