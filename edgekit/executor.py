@@ -1,0 +1,265 @@
+"""Where parallel work runs: in this process, on an embedded local Ray, or on a Ray cluster.
+
+Ray is the one engine for parallel work (tune trials, search candidates, bench
+targets). Three kinds, one API::
+
+    with open_executor() as ex:                       # embedded Ray on this machine's cores
+        rows = ex.map(bench_one, targets, key=lambda t: t.name)   # per-board lock via key=
+    with open_executor("10.0.0.5:6379") as ex: ...    # an existing cluster (or RAY_ADDRESS)
+    with open_executor(workers=0) as ex: ...          # in-process, sequential (no Ray)
+
+``kind`` is ``inprocess``, ``local`` (a Ray started here and shut down at the end)
+or ``ray`` (an existing cluster). :meth:`Executor.info` is the ``executor`` object of
+``report.json``. Files travel by content hash (:meth:`Executor.share` →
+:class:`FileRef`): a worker finds them in the shared cache folder
+(``EDGEKIT_CACHE_DIR``, passed to every worker) or, when that folder is not
+shared, fetches the bytes from Ray's object store; never by a node-local path.
+A task whose worker process dies is retried (``max_retries``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable, Literal, TypeVar
+
+from edgekit.errors import UsageError
+from edgekit.fsutil import write_bytes
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+ExecutorKind = Literal["inprocess", "local", "ray"]
+DEFAULT_MAX_RETRIES = 3
+
+
+def cache_root() -> Path:
+    """The cache root every worker resolves (``EDGEKIT_CACHE_DIR``; shared storage on a cluster)."""
+    return Path(os.environ.get("EDGEKIT_CACHE_DIR", Path.home() / ".cache" / "edgekit"))
+
+
+def resolve_address(address: str | None) -> str | None:
+    """``--ray-address`` if given, else ``RAY_ADDRESS``, else None (embedded local Ray)."""
+    value = address if address else os.environ.get("RAY_ADDRESS", "")
+    value = value.strip()
+    if not value:
+        return None
+    if value != "auto" and not value.startswith("ray://"):
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise UsageError(f"--ray-address must be HOST:PORT (or RAY_ADDRESS), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file named by its content: ``sha256`` and ``name``; ``data`` is an object-store fallback."""
+
+    sha256: str
+    name: str
+    data: Any = None  # a ray.ObjectRef of the bytes, when shared through the object store
+
+    def local_path(self) -> Path:
+        """The file on this node, under the cache root by hash; fetched and verified when missing."""
+        target = cache_root() / "blobs" / self.sha256 / self.name
+        if target.is_file():
+            return target
+        if self.data is None:
+            raise UsageError(f"{self.name} ({self.sha256[:12]}): not in the shared cache {cache_root()} and not in the object store")
+        import ray
+
+        payload = ray.get(self.data)
+        if hashlib.sha256(payload).hexdigest() != self.sha256:
+            raise UsageError(f"{self.name}: object-store copy does not match its hash {self.sha256[:12]}")
+        return write_bytes(target, payload)
+
+
+class Executor:
+    """Runs ``fn`` over items in this process or on Ray; see the module docstring."""
+
+    def __init__(self, kind: ExecutorKind, address: str = "", *, max_retries: int = DEFAULT_MAX_RETRIES,
+                 cpus_per_task: float = 1.0) -> None:
+        self.kind: ExecutorKind = kind
+        self.address = address
+        self.max_retries = max_retries
+        self.cpus_per_task = cpus_per_task
+        self._remote_cache: dict[int, Any] = {}
+
+    # ---- where it runs
+    @property
+    def nodes(self) -> int:
+        """Alive Ray nodes (1 in process)."""
+        if self.kind == "inprocess":
+            return 1
+        import ray
+
+        return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+    @property
+    def workers(self) -> int:
+        """How many tasks can run at once: cluster CPUs / CPUs per task (1 in process)."""
+        if self.kind == "inprocess":
+            return 1
+        import ray
+
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        return max(1, int(cpus // self.cpus_per_task))
+
+    def info(self) -> dict[str, Any]:
+        """The ``executor`` object of report.json: kind, address, nodes, workers."""
+        return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
+
+    # ---- work
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hashable] | None = None,
+            return_exceptions: bool = False) -> list[R | BaseException]:
+        """``[fn(item) for item in items]``, in order, run in parallel on Ray.
+
+        ``key``: items with the same key never run at the same time (a per-board lock
+        for SSH fleets: ``key=lambda target: target.host``). A task whose worker dies
+        is retried up to ``max_retries`` times; an exception raised by ``fn`` is
+        re-raised here, or returned in its slot with ``return_exceptions``.
+        """
+        items = list(items)
+        if self.kind == "inprocess":
+            return [self._call_local(fn, item, return_exceptions) for item in items]
+        return self._map_ray(fn, items, key, return_exceptions)
+
+    @staticmethod
+    def _call_local(fn: Callable[[T], R], item: T, return_exceptions: bool) -> R | BaseException:
+        try:
+            return fn(item)
+        except Exception as e:
+            if return_exceptions:
+                return e
+            raise
+
+    def _remote(self, fn: Callable[..., Any]) -> Any:
+        import ray
+
+        remote = self._remote_cache.get(id(fn))
+        if remote is None:
+            remote = ray.remote(num_cpus=self.cpus_per_task, max_retries=self.max_retries)(fn)
+            self._remote_cache[id(fn)] = remote
+        return remote
+
+    def _map_ray(self, fn: Callable[[T], R], items: list[T], key: Callable[[T], Hashable] | None,
+                 return_exceptions: bool) -> list[R | BaseException]:
+        import ray
+
+        remote = self._remote(fn)
+        queues: dict[Hashable, deque[int]] = {}
+        for i, item in enumerate(items):
+            queues.setdefault(key(item) if key else i, deque()).append(i)
+        results: dict[int, Any] = {}
+        running: dict[Any, tuple[int, Hashable]] = {}
+
+        def submit(k: Hashable) -> None:
+            if queues[k]:
+                i = queues[k].popleft()
+                running[remote.remote(items[i])] = (i, k)
+
+        for k in list(queues):
+            submit(k)
+        while running:
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                i, k = running.pop(ref)
+                try:
+                    results[i] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.as_instanceof_cause()
+                    if not return_exceptions:
+                        for other in running:
+                            ray.cancel(other)
+                        raise cause from None
+                    results[i] = cause
+                submit(k)  # the next item under this key (one at a time per key)
+        return [results[i] for i in range(len(items))]
+
+    # ---- files by content
+    def share(self, path: str | os.PathLike[str]) -> FileRef:
+        """Make a file available to every worker by its hash (cache folder, and object store on Ray)."""
+        p = Path(path)
+        data = p.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        target = cache_root() / "blobs" / digest / p.name
+        if not target.is_file():
+            write_bytes(target, data)
+        ref = None
+        if self.kind != "inprocess":
+            import ray
+
+            ref = ray.put(data)
+        return FileRef(digest, p.name, ref)
+
+    # ---- lifetime
+    def close(self) -> None:
+        """Shut down the embedded Ray, or disconnect from a cluster (which keeps running)."""
+        if self.kind == "inprocess":
+            return
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        self._remote_cache.clear()
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _worker_env() -> dict[str, str]:
+    """What every Ray worker needs: the shared cache root and edgekit's quiet TF settings."""
+    env = {"EDGEKIT_CACHE_DIR": str(cache_root()), "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in ("EDGEKIT_DATA_DIR", "EDGEKIT_OFFLINE", "PYTHONPATH"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def open_executor(address: str | None = None, *, workers: int | None = None, cpus_per_task: float = 1.0,
+                  max_retries: int = DEFAULT_MAX_RETRIES) -> Executor:
+    """Connect to the cluster at ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray.
+
+    ``workers``: for the embedded Ray, how many CPUs it gets (default: this machine's
+    cores); ``workers=0`` runs everything in this process, sequentially, without Ray.
+    Use as a context manager so the embedded Ray is shut down at the end.
+    """
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must not be negative, got {workers}")
+    resolved = resolve_address(address)
+    if workers == 0 and resolved is None:
+        return Executor("inprocess", max_retries=max_retries, cpus_per_task=cpus_per_task)
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("Ray is not installed: pip install 'edgekit[ray]' (or workers=0 to run in process)") from None
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    if ray.is_initialized():
+        ray.shutdown()
+    runtime_env = {"env_vars": _worker_env()}
+    started = time.perf_counter()
+    if resolved is None:
+        ncpu = workers or os.cpu_count() or 1
+        ray.init(address="local", num_cpus=ncpu, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, configure_logging=True, runtime_env=runtime_env)
+        ctx_address = ray.get_runtime_context().gcs_address
+        ex = Executor("local", ctx_address, max_retries=max_retries, cpus_per_task=cpus_per_task)
+    else:
+        try:
+            ray.init(address=resolved, log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
+        except ConnectionError as e:
+            raise UsageError(f"--ray-address {resolved}: cannot connect to a Ray cluster ({e})") from None
+        ex = Executor("ray", resolved, max_retries=max_retries, cpus_per_task=cpus_per_task)
+    log.debug("executor %s at %s ready in %.1f s", ex.kind, ex.address, time.perf_counter() - started)
+    return ex
+

@@ -1,0 +1,163 @@
+"""The executor on real Ray: in process, an embedded local Ray, and a two-node cluster on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from edgekit.errors import UsageError
+from edgekit.executor import FileRef, open_executor, resolve_address
+
+ray = pytest.importorskip("ray", reason="needs Ray: pip install -e '.[dev]' (ray[tune])")
+pytestmark = pytest.mark.ray
+# pytest imports this file as a top-level module Ray's workers cannot import: send its functions by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A real Ray cluster: a head and one worker node, separate `ray start` processes (.ci/ray-cluster.sh)."""
+    port = _free_port()
+    script = ROOT / ".ci" / "ray-cluster.sh"
+    started = subprocess.run(["bash", str(script), "start", str(port)], capture_output=True, text=True, timeout=180)
+    try:
+        if started.returncode != 0:
+            pytest.fail(f"ray-cluster.sh start failed: {started.stderr.strip()[-500:]}")
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(port)], capture_output=True, timeout=60)
+
+
+# ---- what the tasks run (module-level so Ray workers can import them by reference)
+
+def square(x: int) -> int:
+    return x * x
+
+
+def node_and_square(x: int) -> tuple[int, str]:
+    time.sleep(0.2)
+    return x * x, ray.get_runtime_context().get_node_id()
+
+
+def slow_square(item: tuple[int, str]) -> int:
+    """Leave a marker naming this worker's PID, then work long enough to be killed mid-task."""
+    x, marker_dir = item
+    Path(marker_dir, f"{x}-{os.getpid()}").touch()
+    time.sleep(3.0)
+    return x * x
+
+
+def hold(item: tuple[str, str, float]) -> tuple[float, float]:
+    """Sleep ``seconds`` and say when it started and ended (for the per-key lock)."""
+    _, _, seconds = item
+    start = time.time()
+    time.sleep(seconds)
+    return start, time.time()
+
+
+def fail_on_odd(x: int) -> int:
+    if x % 2:
+        raise ValueError(f"odd {x}")
+    return x
+
+
+def read_shared(ref: FileRef) -> bytes:
+    return ref.local_path().read_bytes()
+
+
+# ---- tests
+
+def test_address_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert resolve_address(None) is None
+    assert resolve_address("10.0.0.5:6379") == "10.0.0.5:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert resolve_address(None) == "head:6379"
+    with pytest.raises(UsageError, match="--ray-address"):
+        resolve_address("no-port")
+
+
+def test_inprocess_needs_no_ray() -> None:
+    with open_executor(workers=0) as ex:
+        assert ex.info() == {"kind": "inprocess", "address": "", "nodes": 1, "workers": 1}
+        assert ex.map(square, range(5)) == [0, 1, 4, 9, 16]
+
+
+def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
+    data = tmp_path / "model.bin"
+    data.write_bytes(b"edgekit" * 100)
+    with open_executor(workers=2) as ex:
+        info = ex.info()
+        assert info["kind"] == "local" and info["nodes"] == 1 and info["workers"] == 2
+        assert ex.map(square, range(7)) == [x * x for x in range(7)]
+        got = ex.map(fail_on_odd, range(4), return_exceptions=True)
+        assert got[0] == 0 and got[2] == 2
+        assert isinstance(got[1], ValueError) and "odd 1" in str(got[1])
+        with pytest.raises(ValueError, match="odd"):
+            ex.map(fail_on_odd, [1])
+        ref = ex.share(data)
+        assert ex.map(read_shared, [ref]) == [data.read_bytes()]
+    assert not ray.is_initialized()  # the embedded Ray is shut down at the end
+
+
+def test_same_key_never_overlaps() -> None:
+    """key= is the per-board lock: two jobs on one board run one after the other, other boards alongside."""
+    items = [("pi-1", "a", 1.0), ("pi-1", "b", 1.0), ("pi-2", "c", 1.0)]
+    with open_executor(workers=2) as ex:
+        spans = ex.map(hold, items, key=lambda item: item[0])
+    (a0, a1), (b0, b1), _ = spans
+    assert b0 >= a1 or a0 >= b1
+
+
+def test_cluster_map_matches_local(cluster: str) -> None:
+    with open_executor(workers=2) as ex:
+        local = [r[0] for r in ex.map(node_and_square, range(8))]
+    with open_executor(cluster) as ex:
+        info = ex.info()
+        rows = ex.map(node_and_square, range(8))
+    assert info == {"kind": "ray", "address": cluster, "nodes": 2, "workers": 2}
+    assert [r[0] for r in rows] == local == [x * x for x in range(8)]
+    assert ray.is_initialized() is False
+
+
+def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
+    """SIGKILL one worker process while it runs a task: Ray retries the task, the result is unchanged."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            found = sorted(markers.iterdir())
+            if found:
+                pid = int(found[0].name.split("-")[1])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    with open_executor(cluster) as ex:
+        thread.start()
+        result = ex.map(slow_square, [(x, str(markers)) for x in range(4)])
+    thread.join(timeout=5)
+    assert killed, "no worker was killed"
+    assert result == [0, 1, 4, 9]
+    runs = [p.name for p in markers.iterdir()]
+    assert len(runs) > 4  # the killed task ran again
