@@ -2,8 +2,13 @@
 
 * ONNX: ``metadata_props`` key ``edgekit`` holds the JSON document, plus the
   conventional ``labels`` key (a JSON list) for tools that only look for that.
-* TFLite: an entry ``edgekit_metadata`` in the flatbuffer's ``metadata`` list whose
-  buffer holds the same JSON (UTF-8).
+* TFLite: the standard TFLite Support metadata (a ``ModelMetadata`` flatbuffer under
+  ``TFLITE_METADATA`` with normalization, image input and a ``labels.txt`` packed onto
+  the end of the file; see :mod:`edgekit.export.tflite_metadata`) for Android Studio,
+  the Task Library and TFLM tools, plus the entry ``edgekit_metadata`` whose buffer holds
+  the JSON document above (lineage: artifact id, edgekit version, dataset, output kind).
+  Readers take labels, input shape, colour and normalization from the standard form when
+  it is there; files written before it (JSON entry only) still read the same.
 
 Reading never needs TensorFlow: TFLite files are decoded with
 :mod:`edgekit.export.tflite_reader`, ONNX files with ``onnx`` or, on a device
@@ -52,7 +57,7 @@ def embed_metadata(path: Path, meta: ModelMeta, artifact_id: str) -> None:
     if fmt == "onnx":
         _embed_onnx(path, doc, list(meta.labels))
     elif fmt == "tflite":
-        write_bytes(path, _tflite_with_metadata(path.read_bytes(), TFLITE_NAME, doc.encode(), str(path)))
+        write_bytes(path, _tflite_with_standard_metadata(path.read_bytes(), meta, artifact_id, doc.encode(), str(path)))
     else:
         raise ExportError(f"{path}: metadata can only be embedded in .onnx or .tflite files")
     os.chmod(path, mode)  # the atomic rewrite must not change who may read the model
@@ -66,9 +71,10 @@ def read_metadata_dict(path: Path) -> dict[str, Any] | None:
         from edgekit.export.tflite_reader import read_tflite
 
         model = read_tflite(path)
-        if TFLITE_NAME not in model.metadata:
-            return None
-        return _parse_doc(model.buffer_bytes(model.metadata[TFLITE_NAME]).decode("utf-8", "replace"), path)
+        doc = None
+        if TFLITE_NAME in model.metadata:
+            doc = _parse_doc(model.buffer_bytes(model.metadata[TFLITE_NAME]).decode("utf-8", "replace"), path)
+        return _merge_standard(model, doc, path)
     if fmt == "onnx":
         props = _onnx_props(path)
         if ONNX_KEY in props:
@@ -155,8 +161,49 @@ def _schema() -> Any:
     return schema_py_generated
 
 
-def _tflite_with_metadata(data: bytes, name: str, payload: bytes, where: str) -> bytes:
-    """Re-serialise a TFLite model with metadata entry ``name`` set to ``payload``.
+def _merge_standard(model: Any, doc: dict[str, Any] | None, path: Path) -> dict[str, Any] | None:
+    """``doc`` with labels, input shape, colour and normalization taken from the standard metadata, if any."""
+    from edgekit.export.tflite_metadata import meta_fields, read_standard_metadata
+
+    standard = read_standard_metadata(model, str(path))
+    if standard is None:
+        return doc
+    graph = model.subgraphs[0] if model.subgraphs else None
+    shape = next((t.shape for t in graph.tensors if t.index == graph.inputs[0]), []) if graph and graph.inputs else []
+    fields = meta_fields(standard, list(shape))
+    if not standard.labels:
+        fields.pop("labels")
+    base = doc if isinstance(doc, dict) else {}
+    about = {"entry": "TFLITE_METADATA", "min_parser_version": standard.min_parser_version,
+             "label_file": standard.label_file, "packed_files": list(standard.packed_files)}
+    return {**base, **fields, "tflite_metadata": about}
+
+
+def _tflite_with_standard_metadata(data: bytes, meta: ModelMeta, artifact_id: str, doc: bytes, where: str) -> bytes:
+    """The TFLite model with the standard ``TFLITE_METADATA`` entry, the edgekit JSON entry and ``labels.txt`` packed."""
+    from edgekit.export.tflite_metadata import (
+        METADATA_NAME,
+        LABEL_FILE,
+        build_model_metadata,
+        label_file_bytes,
+        pack_associated_files,
+    )
+    from edgekit.export.tflite_reader import parse_tflite
+
+    model = parse_tflite(data, where)
+    graph = model.subgraphs[0] if model.subgraphs else None
+    first = next((t for t in graph.tensors if t.index == graph.inputs[0]), None) if graph and graph.inputs else None
+    float_input = first is not None and first.dtype == "float32"
+    standard = build_model_metadata(
+        meta, name=meta.dataset or "edgekit image classifier", version=artifact_id, float_input=float_input,
+        description=f"Image classifier ({len(meta.labels)} classes) exported by edgekit {__version__}.")
+    flat = _tflite_with_metadata(data, {METADATA_NAME: standard, TFLITE_NAME: doc}, where)
+    return pack_associated_files(flat, {LABEL_FILE: label_file_bytes(meta.labels)})
+
+
+def _tflite_with_metadata(data: bytes, entries: dict[str, bytes], where: str) -> bytes:
+    """Re-serialise a TFLite model with each metadata entry ``name`` set to ``payload`` (bytes after the
+    flatbuffer, such as a previously packed zip of associated files, are dropped).
 
     Buffer data stay 16-byte aligned, as the C++ converter writes them.
     """
@@ -171,21 +218,28 @@ def _tflite_with_metadata(data: bytes, name: str, payload: bytes, where: str) ->
         raise ExportError(f"{where}: models with out-of-flatbuffer (>2 GB) buffers are not supported")
     model.buffers = model.buffers or [fb.BufferT()]
     model.metadata = model.metadata or []
-    value = np.frombuffer(payload, np.uint8)
-    entry = next((m for m in model.metadata if m.name and m.name.decode() == name), None)
-    if entry is not None:
-        model.buffers[entry.buffer].data = value
-    else:
-        buffer = fb.BufferT()
-        buffer.data = value
-        model.buffers.append(buffer)
-        entry = fb.MetadataT()
-        entry.name = name
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    builder = _aligned_builder_class()(max(1024, len(data) + len(payload) + 4096))
+    for name, payload in entries.items():
+        value = np.frombuffer(payload, np.uint8)
+        entry = next((m for m in model.metadata if _entry_name(m.name) == name), None)
+        if entry is not None:
+            model.buffers[entry.buffer].data = value
+        else:
+            buffer = fb.BufferT()
+            buffer.data = value
+            model.buffers.append(buffer)
+            entry = fb.MetadataT()
+            entry.name = name
+            entry.buffer = len(model.buffers) - 1
+            model.metadata.append(entry)
+    extra = sum(len(p) for p in entries.values())
+    builder = _aligned_builder_class()(max(1024, len(data) + extra + 4096))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _entry_name(name: bytes | str | None) -> str:
+    """A metadata entry's name: bytes when read from a file, str when added here."""
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else (name or "")
 
 
 @functools.cache

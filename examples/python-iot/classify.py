@@ -48,7 +48,13 @@ def read_metadata(model: Path) -> dict[str, Any]:
 
 
 def _read_metadata_standalone(model: Path) -> dict[str, Any] | None:
-    """Fallback when edgekit is not installed on the device."""
+    """Fallback when edgekit is not installed on the device.
+
+    A .tflite file carries the standard TFLite Support metadata (``TFLITE_METADATA``: image
+    input, NormalizationOptions, a ``labels.txt`` zipped onto the end of the file) and, from
+    edgekit, a JSON entry ``edgekit_metadata`` (the only one in files exported before the
+    standard form). The standard form wins for labels and normalization.
+    """
     if model.suffix == ".onnx":
         import onnxruntime as ort
 
@@ -60,11 +66,74 @@ def _read_metadata_standalone(model: Path) -> dict[str, Any] | None:
         fail("reading .tflite metadata needs edgekit (pip install edgekit) or ai-edge-litert")
     data = model.read_bytes()
     m = Model.GetRootAs(data, 0)
-    for i in range(m.MetadataLength()):
-        entry = m.Metadata(i)
-        if entry.Name() == b"edgekit_metadata":
-            return json.loads(m.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-    return None
+    entries = {m.Metadata(i).Name(): m.Buffers(m.Metadata(i).Buffer()).DataAsNumpy().tobytes()
+               for i in range(m.MetadataLength())}
+    doc = json.loads(entries[b"edgekit_metadata"]) if b"edgekit_metadata" in entries else None
+    if b"TFLITE_METADATA" not in entries:
+        return doc
+    doc = dict(doc or {})
+    graph = m.Subgraphs(0)
+    doc["input_shape"] = [int(d) for d in graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()[1:]]
+    doc.update(_standard_fields(entries[b"TFLITE_METADATA"], data))
+    return doc
+
+
+def _standard_fields(buf: bytes, model_bytes: bytes) -> dict[str, Any]:
+    """Labels, colour and normalization from a ModelMetadata flatbuffer (metadata_schema.fbs)."""
+    import io
+    import zipfile
+
+    from flatbuffers.table import Table  # installed with LiteRT
+    from flatbuffers.util import GetBufferIdentifier
+
+    def table(t: Table, slot: int) -> Table | None:
+        off = t.Offset(4 + 2 * slot)
+        return Table(t.Bytes, t.Indirect(t.Pos + off)) if off else None
+
+    def tables(t: Table, slot: int) -> list[Table]:
+        off = t.Offset(4 + 2 * slot)
+        if not off:
+            return []
+        start = t.Vector(off)
+        return [Table(t.Bytes, t.Indirect(start + 4 * i)) for i in range(t.VectorLen(off))]
+
+    def floats(t: Table, slot: int) -> list[float]:
+        off = t.Offset(4 + 2 * slot)
+        if not off:
+            return []
+        return [float(v) for v in np.frombuffer(t.Bytes, "<f4", t.VectorLen(off), t.Vector(off))]
+
+    def byte(t: Table, slot: int) -> int:
+        off = t.Offset(4 + 2 * slot)
+        return int(np.frombuffer(t.Bytes, np.int8, 1, t.Pos + off)[0]) if off else 0
+
+    def string(t: Table, slot: int) -> str:
+        off = t.Offset(4 + 2 * slot)
+        return t.String(t.Pos + off).decode() if off else ""
+
+    if GetBufferIdentifier(buf, 0) != b"M001":
+        return {}
+    root = Table(bytearray(buf), int(np.frombuffer(buf, "<u4", 1, 0)[0]))
+    out: dict[str, Any] = {}
+    graph = (tables(root, 3) or [None])[0]
+    if graph is None:
+        return out
+    for tensor in tables(graph, 2)[:1]:  # the input image
+        for unit in tables(tensor, 4):
+            options = table(unit, 1)
+            if byte(unit, 0) == 1 and options is not None:  # NormalizationOptions on 0..255 pixels
+                mean, std = floats(options, 0), floats(options, 1)
+                out.update(scale=1 / 255, mean=float(mean[0]) / 255, std=float(std[0]) / 255)
+        content = table(tensor, 3)
+        props = table(content, 1) if content is not None else None
+        if content is not None and byte(content, 0) == 2 and props is not None:  # ImageProperties
+            out["color"] = {1: "rgb", 2: "grayscale"}.get(byte(props, 0), "grayscale")
+    for tensor in tables(graph, 3)[:1]:  # the scores: their TENSOR_AXIS_LABELS file
+        names = [string(f, 0) for f in tables(tensor, 6) if byte(f, 2) == 2]
+        if names:
+            with zipfile.ZipFile(io.BytesIO(model_bytes)) as z:  # associated files are zipped onto the model
+                out["labels"] = [line for line in z.read(names[0]).decode().splitlines() if line]
+    return out
 
 
 # --------------------------------------------------------------------------- runtimes
