@@ -1,131 +1,209 @@
-"""CompressConfig: everything ``edgekit compress`` does, as flags or as a YAML recipe.
+"""CompressConfig: everything ``edgekit compress`` does, as flags, as a YAML recipe or from Python.
 
-A recipe file holds the same keys as the flags (``sparsity: 0.75``,
-``quantization: [ptq-int8, qat]``…); flags given on the command line win over
-the recipe. Unknown keys or bad values fail with one line naming the key.
+There is one config layer. Each stage's config dataclass (in :mod:`edgekit.stages`) is the single
+source of its fields' defaults, ranges and help; ``CompressConfig`` declares the run-level
+settings (data, targets, search) and re-exposes stage fields under their flat keys
+(``sparsity``, ``qat_epochs``…, see :func:`stage_setting`), which are also the ``edgekit compress``
+flags. A recipe may use the flat keys or the nested form, one table per stage section
+(``prune: {sparsity: 0.5}``, ``qat: {learning_rate: 5e-5}``); stage fields without a flat key
+live in ``stage_settings``. Values are coerced and checked in ``__post_init__`` (so Python
+callers get the same checks as flags and recipes); flags given on the command line win over the
+recipe. A bad value fails with one line naming the key (and the flag).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args, get_origin
 
-from edgekit.errors import ConfigError, UsageError
-from edgekit.schema import from_mapping
+from edgekit.errors import ConfigError, FieldError, UsageError
+from edgekit.schema import Checked, coerce, flag_name, hints, option, short, suggest
+from edgekit.stages import Stage, get_stage, quant_modes, stages
 
-QuantMode = Literal["ptq-int8", "ptq-float16", "ptq-dynamic", "qat", "pqat"]
-
-QUANT_MODES: dict[str, str] = {
-    # CLI/recipe mode → stage name (the one table of quantization modes)
-    "ptq-int8": "quantize.ptq_int8",
-    "ptq-float16": "quantize.ptq_float16",
-    "ptq-dynamic": "quantize.ptq_dynamic",
-    "qat": "quantize.qat",
-    "pqat": "quantize.pqat",
-}
+Group = Literal["data", "training", "pruning", "quantization", "search", "targets and benchmark", "output"]
+GROUPS: tuple[str, ...] = get_args(Group)
 
 
-@dataclass(frozen=True)
-class CompressConfig:
-    """What one ``edgekit compress`` run does. Field names are the recipe keys."""
+def flag_owners() -> dict[str, tuple[Stage, dataclasses.Field[Any]]]:
+    """Flat key → the stage field that owns it (declared with ``option(flag=...)``)."""
+    owners: dict[str, tuple[Stage, dataclasses.Field[Any]]] = {}
+    for stage in stages().values():
+        for f in dataclasses.fields(stage.config_type):
+            key = f.metadata.get("flag")
+            if key and key in owners and owners[key][0].config_type is not stage.config_type:
+                raise ValueError(f"flag {key!r} is owned by both {owners[key][0].name} and {stage.name}")
+            if key:
+                owners.setdefault(key, (stage, f))
+    return owners
+
+
+def stage_setting(key: str) -> Any:
+    """A ``CompressConfig`` field whose default, range, choices and help are those of the stage field owning ``key``."""
+    stage, f = flag_owners()[key]
+    meta = {k: v for k, v in f.metadata.items() if k not in ("key", "runtime")}
+    meta.setdefault("group", stage.group)
+    tp = hints(stage.config_type)[f.name]
+    if get_origin(tp) is Literal:
+        meta["choices"] = get_args(tp)
+    if f.default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=f.default_factory, metadata=meta)
+    return dataclasses.field(default=f.default, metadata=meta)
+
+
+def mode_names() -> tuple[str, ...]:
+    """Every registered quantization mode (``--quantization`` choices)."""
+    return tuple(quant_modes())
+
+
+def _default_modes() -> tuple[str, ...]:
+    return tuple(m for m, s in quant_modes().items() if s.default)
+
+
+def _search_modes() -> tuple[str, ...]:
+    return tuple(m for m, s in quant_modes().items() if s.search)
+
+
+def _presets() -> tuple[str, ...]:
+    from edgekit.compression.presets import PRESETS
+
+    return tuple(PRESETS)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressConfig(Checked):
+    """What one ``edgekit compress`` run does. Field names are the recipe keys and, with dashes, the flags."""
 
     # data
-    dataset: str | None = field(default=None, metadata={"help": "mnist | fashion-mnist | digits (default: mnist, else digits offline)"})
-    data_dir: str | None = field(default=None, metadata={"help": "IDX files, an .npz, or class-per-folder images"})
-    image_size: int = field(default=28, metadata={"help": "image-folder data: resize to this square size"})
-    color: Literal["grayscale", "rgb"] = field(default="grayscale", metadata={"help": "image-folder data: colour mode"})
-    train_limit: int | None = field(default=None, metadata={"help": "train on the first N training samples"})
-    test_limit: int | None = field(default=None, metadata={"help": "evaluate on the first N test samples"})
-    seed: int = field(default=0, metadata={"help": "seed for Python, NumPy and TensorFlow"})
+    dataset: str | None = option(None, group="data", help="mnist | fashion-mnist | digits "
+                                 "(default: mnist, or digits when MNIST is unavailable)")
+    data_dir: str | None = option(None, group="data", help="your data: IDX files, an .npz (x_train, y_train, x_test, "
+                                  "y_test) or class-per-folder images")
+    image_size: int = option(28, group="data", ge=1, help="image folders: resize to this square size")
+    color: Literal["grayscale", "rgb"] = option("grayscale", group="data", help="image folders: colour mode")
+    train_limit: int | None = option(None, group="data", ge=10, help="train on the first N training samples")
+    test_limit: int | None = option(None, group="data", ge=1, help="evaluate on the first N test samples (default: all)")
+    seed: int = stage_setting("seed")
     # training
-    epochs: int = field(default=5, metadata={"help": "training (or fine-tuning) epochs"})
-    batch_size: int = field(default=64, metadata={"help": "batch size"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    augment: bool = field(default=False, metadata={"help": "augment training images (shifts, rotations, zoom)"})
-    model: str | None = field(default=None, metadata={"help": "fine-tune this Keras model instead of the reference CNN"})
-    trust_model: bool = field(default=False, metadata={"help": "allow Lambda layers / custom code in --model"})
+    epochs: int = stage_setting("epochs")
+    batch_size: int = stage_setting("batch_size")
+    learning_rate: float = stage_setting("learning_rate")
+    augment: bool = stage_setting("augment")
+    model: str | None = option(None, group="training", help="fine-tune this Keras model (.keras, .h5, SavedModel; "
+                               "Keras 3 accepted)")
+    trust_model: bool = option(False, group="training", help="allow Lambda layers / custom code when loading --model")
     # pruning
-    structured: float = field(default=0.0, metadata={"help": "fraction of filters/units to remove (0 = off)"})
-    structured_criterion: Literal["l1", "l2", "bn_scale"] = field(default="l1", metadata={"help": "how filters are ranked"})
-    mac_budget: float = field(default=0.0, metadata={"help": "structured pruning to this fraction of MACs (0 = use ratio)"})
-    sparsity: float = field(default=0.8, metadata={"help": "magnitude-pruning target sparsity (0 = off)"})
-    sparsity_pattern: str = field(default="", metadata={"help": "N:M pattern such as 2:4 instead of a sparsity level"})
-    prune_schedule: Literal["polynomial", "constant"] = field(default="polynomial", metadata={"help": "sparsity schedule"})
-    prune_epochs: int = field(default=3, metadata={"help": "fine-tuning epochs for each pruning stage"})
-    per_layer_sparsity: dict[str, float] = field(default_factory=dict, metadata={"help": "layer name → sparsity"})
+    structured: float = stage_setting("structured")
+    structured_criterion: str = stage_setting("structured_criterion")
+    mac_budget: float = stage_setting("mac_budget")
+    sparsity: float = stage_setting("sparsity")
+    sparsity_pattern: str = stage_setting("sparsity_pattern")
+    prune_schedule: str = stage_setting("prune_schedule")
+    prune_epochs: int = stage_setting("prune_epochs")
+    per_layer_sparsity: dict[str, float] = stage_setting("per_layer_sparsity")
     # quantization
-    quantization: tuple[QuantMode, ...] = field(default=("ptq-int8",), metadata={"help": "modes to produce"})
-    calibration: Literal["minmax", "entropy", "percentile"] = field(default="minmax", metadata={"help": "ONNX activation calibration"})
-    calibration_samples: int = field(default=500, metadata={"help": "training images used to calibrate"})
-    preset: str = field(default="", metadata={"help": "ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt"})
-    int8_io: bool = field(default=False, metadata={"help": "TFLite int8: integer model input/output"})
-    qat_epochs: int = field(default=1, metadata={"help": "quantization-aware training epochs"})
-    # benchmark
-    targets: tuple[str, ...] = field(default=(), metadata={"help": "device profiles to benchmark on (default: this CPU)"})
-    devices_dir: tuple[str, ...] = field(default=(), metadata={"help": "extra folders of device profiles"})
-    bench_min_runs: int = field(default=200, metadata={"help": "timed runs per cell, at least"})
-    bench_min_seconds: float = field(default=1.0, metadata={"help": "seconds per cell, at least"})
-    bench: bool = field(default=True, metadata={"help": "run the benchmark"})
+    quantization: tuple[str, ...] = option(default_factory=_default_modes, choices=mode_names, group="quantization",
+                                           help="quantization modes to produce")
+    calibration: Literal["minmax", "entropy", "percentile"] = option("minmax", group="quantization",
+                                                                     help="ONNX activation calibration")
+    calibration_samples: int = stage_setting("calibration_samples")
+    preset: str = option("", group="quantization", help="ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt")
+    int8_io: bool = stage_setting("int8_io")
+    qat_epochs: int = stage_setting("qat_epochs")
+    # targets and benchmark
+    targets: tuple[str, ...] = option((), group="targets and benchmark",
+                                      help="device profiles to benchmark on (default: this CPU)")
+    devices_dir: tuple[str, ...] = option((), group="targets and benchmark", help="extra folder of device profiles")
+    bench_min_runs: int = option(200, group="targets and benchmark", ge=1, help="timed runs per benchmark cell, at least")
+    bench_min_seconds: float = option(1.0, group="targets and benchmark", ge=0,
+                                      help="seconds per benchmark cell, at least")
+    bench: bool = option(True, group="targets and benchmark", help="run the benchmark")
     # search
-    max_accuracy_drop: float | None = field(default=None, metadata={"help": "search: validation accuracy budget, in pp"})
-    latency_target_ms: float | None = field(default=None, metadata={"help": "search: p50 latency goal at batch 1, 1 thread"})
-    target: str = field(default="", metadata={"help": "search: the device profile latency is measured on"})
-    search_structured: tuple[float, ...] = field(default=(0.0, 0.25, 0.5), metadata={"help": "search grid: structured ratios"})
-    search_sparsity: tuple[float, ...] = field(default=(0.0, 0.8), metadata={"help": "search grid: magnitude sparsities"})
-    search_quantization: tuple[QuantMode, ...] = field(default=("ptq-int8", "ptq-float16", "ptq-dynamic"),
-                                                       metadata={"help": "search grid: quantization modes"})
-    # caching
-    cache: bool = field(default=True, metadata={"help": "reuse finished stages from the artifact cache"})
+    max_accuracy_drop: float | None = option(None, group="search", ge=0,
+                                             help="search recipes within this validation-accuracy drop (pp)")
+    latency_target_ms: float | None = option(None, group="search", gt=0,
+                                             help="search: p50 latency goal at batch 1, 1 thread")
+    target: str = option("", group="search", help="search: the device profile the latency target refers to")
+    search_structured: tuple[float, ...] = option((0.0, 0.25, 0.5), group="search", ge=0, lt=1,
+                                                  help="search grid: structured ratios")
+    search_sparsity: tuple[float, ...] = option((0.0, 0.8), group="search", ge=0, lt=1,
+                                                help="search grid: magnitude sparsities")
+    search_quantization: tuple[str, ...] = option(default_factory=_search_modes, choices=mode_names, group="search",
+                                                  help="search grid: quantization modes")
+    # output
+    cache: bool = option(True, group="output", help="reuse finished stages from the artifact cache")
+    # stage fields without a flat key, by recipe section (the nested form): {"qat": {"learning_rate": 5e-5}}
+    stage_settings: dict[str, dict[str, Any]] = option(default_factory=dict,
+                                                       help="per-stage settings that have no flat key, by section")
 
-    def validate(self, where: str = "config") -> None:
-        """Check every value before any heavy work (raises UsageError naming the flag)."""
+    @classmethod
+    def label(cls, f: dataclasses.Field[Any]) -> str:
+        return flag_name(f.name)
+
+    def check(self) -> None:
         if self.dataset is not None and self.data_dir is not None:
             raise UsageError("--dataset and --data-dir are mutually exclusive")
         if self.epochs < 1 and not self.model:
-            raise UsageError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.epochs < 0:
-            raise UsageError(f"--epochs must not be negative, got {self.epochs}")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not 0.0 <= self.sparsity < 1.0:
-            raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
-        if not 0.0 <= self.structured < 1.0:
-            raise UsageError(f"--structured must be in [0, 1), got {self.structured}")
-        if self.sparsity_pattern:
-            from edgekit.compression.prune import parse_pattern
-
-            if parse_pattern(self.sparsity_pattern) is None:
-                raise UsageError(f"--sparsity-pattern must be N:M with 0 < N < M (e.g. 2:4), got {self.sparsity_pattern!r}")
-        if self.train_limit is not None and self.train_limit < 10:
-            raise UsageError(f"--train-limit must be at least 10, got {self.train_limit}")
-        if self.test_limit is not None and self.test_limit < 1:
-            raise UsageError(f"--test-limit must be at least 1, got {self.test_limit}")
-        if self.prune_epochs < 1:
-            raise UsageError(f"--prune-epochs must be at least 1, got {self.prune_epochs}")
-        if self.calibration_samples < 1:
-            raise UsageError(f"--calibration-samples must be at least 1, got {self.calibration_samples}")
-        if self.preset:
-            from edgekit.compression.presets import PRESETS
-
-            if self.preset not in PRESETS:
-                raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        if self.max_accuracy_drop is not None and self.max_accuracy_drop < 0:
-            raise UsageError(f"--max-accuracy-drop must be >= 0, got {self.max_accuracy_drop}")
-        if self.latency_target_ms is not None and self.latency_target_ms <= 0:
-            raise UsageError(f"--latency-target-ms must be > 0, got {self.latency_target_ms}")
-        if any(not 0 <= r < 1 for r in (*self.search_structured, *self.search_sparsity)):
-            raise UsageError("search_structured and search_sparsity values must be in [0, 1)")
-        if self.bench_min_runs < 1 or self.bench_min_seconds < 0:
-            raise UsageError("--bench-min-runs must be >= 1 and --bench-min-seconds >= 0")
+            raise FieldError("--epochs", f"must be at least 1, got {self.epochs}")
+        if self.preset and self.preset not in _presets():
+            raise FieldError("--preset", f"must be one of {', '.join(_presets())}, got {short(self.preset)}"
+                             f"{suggest(self.preset, _presets())}")
+        sections = {s.section: s for s in stages().values()}
+        for section, values in self.stage_settings.items():
+            if section not in sections:
+                raise FieldError("stage_settings", f"unknown section {short(section)}{suggest(section, sections)} "
+                                 f"(known: {', '.join(sections)})")
+            nested = nested_fields(sections[section])
+            for key in values:
+                if key not in nested:
+                    raise FieldError(f"{section}.{key}", "is not a setting of this section "
+                                     f"({', '.join(nested) or 'it has none'}; shared settings use their flat keys)")
+        for stage in stages().values():  # every stage's own rules, on the values this config gives it
+            self.stage_config(stage.name)
         if self.model is not None and not Path(self.model).exists():
             raise UsageError(f"--model: {self.model} does not exist")
         if self.data_dir is not None and not Path(self.data_dir).exists():
             raise UsageError(f"--data-dir: {self.data_dir} does not exist")
 
+    def stage_config(self, name: str, **runtime: Any) -> Any:
+        """The config of stage ``name`` under this run: flat keys, then the stage's section, then its defaults.
+
+        ``runtime`` fills the fields the pipeline knows (dataset fingerprint, model hash).
+        """
+        stage = get_stage(name)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(stage.config_type):
+            key = f.metadata.get("flag") or f.metadata.get("key")
+            if f.metadata.get("runtime"):
+                if f.name in runtime:
+                    values[f.name] = runtime[f.name]
+            elif key and getattr(self, key, None) is not None:  # None: not set (no --model), the stage default applies
+                values[f.name] = getattr(self, key)  # (a new stage's own flag has no field here: see stage_settings)
+        values.update(self.stage_settings.get(stage.section, {}))
+        try:
+            return stage.configure(values, self) if stage.configure else stage.config_type(**values)
+        except FieldError as e:
+            raise FieldError(_stage_label(stage, e.field), e.problem) from None
+
     def replace(self, **changes: Any) -> "CompressConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _stage_label(stage: Stage, label: str) -> str:
+    """A stage field's error label as the user wrote it: its flag (``--sparsity-pattern``) or ``section.field``."""
+    for f in dataclasses.fields(stage.config_type):
+        if label == f.name or label.startswith((f"{f.name}.", f"{f.name}[")):
+            key = f.metadata.get("flag") or f.metadata.get("key")
+            if key:
+                return flag_name(key) + label[len(f.name):]
+    return f"{stage.section}.{label}"
+
+
+def nested_fields(stage: Stage) -> list[str]:
+    """Fields of ``stage``'s config kept in ``stage_settings``: neither a ``CompressConfig`` field nor filled by the pipeline."""
+    flat = {f.name for f in dataclasses.fields(CompressConfig)}
+    return [f.name for f in dataclasses.fields(stage.config_type)
+            if not (f.metadata.get("flag") in flat or f.metadata.get("key") or f.metadata.get("runtime"))]
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -141,22 +219,80 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def make_config(recipe: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> CompressConfig:
-    """A validated CompressConfig from an optional recipe file plus explicit overrides (flags)."""
-    data: dict[str, Any] = {}
-    where = "config"
-    if recipe is not None:
-        data.update(load_recipe(recipe))
-        where = str(recipe)
+def _split(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Recipe keys or flags → (flat CompressConfig values, nested stage settings by section)."""
+    fields = {f.name: f for f in dataclasses.fields(CompressConfig) if f.name != "stage_settings"}
+    sections = {s.section: s for s in stages().values()}
+    owners = flag_owners()
+
+    def where(key: str) -> str:
+        return f"{source}.{key}" if source else flag_name(key) if key in fields or key in owners else key
+
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+
+    def section(raw: str, stage: Stage, value: Any) -> None:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where(raw)}: expected a table of {stage.name} settings, got {short(value)}")
+        stage_fields = {f.name: f for f in dataclasses.fields(stage.config_type) if not f.metadata.get("runtime")}
+        for sub, v in value.items():
+            name = str(sub).replace("-", "_")
+            if name not in stage_fields:
+                raise ConfigError(f"{where(raw)}: unknown key {short(sub)}{suggest(name, stage_fields)} "
+                                  f"(known: {', '.join(stage_fields) or 'none'})")
+            meta = stage_fields[name].metadata
+            if meta.get("key"):
+                raise ConfigError(f"{where(f'{raw}.{sub}')}: a run-wide setting, set it with the "
+                                  f"top-level key {meta['key']!r}")
+            if meta.get("flag") in fields:
+                flat[meta["flag"]] = coerce(hints(CompressConfig)[meta["flag"]], v, where(f"{raw}.{sub}"))
+            else:
+                nested.setdefault(stage.section, {})[name] = v
+
+    for raw, value in data.items():
+        key = str(raw).replace("-", "_")
+        if key in fields and not (key in sections and isinstance(value, Mapping)):
+            flat[key] = coerce(hints(CompressConfig)[key], value, where(str(raw)))
+        elif key in sections:
+            section(str(raw), sections[key], value)
+        elif key == "stage_settings" and isinstance(value, Mapping):  # the stored form (report.json's config)
+            for name, values in value.items():
+                if str(name) not in sections:
+                    raise ConfigError(f"{where(str(raw))}: unknown section {short(name)}"
+                                      f"{suggest(name, sections)} (known: {', '.join(sections)})")
+                section(f"{raw}.{name}", sections[str(name)], values)
+        elif key in owners:  # a stage's own flag without a CompressConfig field: kept in its section
+            stage, f = owners[key]
+            nested.setdefault(stage.section, {})[f.name] = value
+        else:
+            known = [*fields, *sections]
+            raise ConfigError(f"{source or 'config'}: unknown key {short(raw)}{suggest(key, known)} "
+                              f"(known: {', '.join(sorted(known))})")
+    return flat, nested
+
+
+def _apply(cfg: CompressConfig, data: Mapping[str, Any], source: str) -> CompressConfig:
+    flat, nested = _split(data, source)
+    settings = {k: dict(v) for k, v in cfg.stage_settings.items()}
+    for section, values in nested.items():
+        settings.setdefault(section, {}).update(values)
     try:
-        base = from_mapping(CompressConfig, data, where)
-    except ConfigError:
+        return dataclasses.replace(cfg, **flat, stage_settings=settings)
+    except UsageError as e:
+        if source:
+            raise ConfigError(f"{source}: {e}") from None
         raise
-    values = dataclasses.asdict(base)
-    for k, v in (overrides or {}).items():
-        if k not in values:
-            raise UsageError(f"unknown option {k!r}")
-        values[k] = v
-    cfg = CompressConfig(**values)
-    cfg.validate()
+
+
+def make_config(recipe: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> CompressConfig:
+    """A validated CompressConfig from an optional recipe file plus explicit overrides (flags, which win).
+
+    Recipe values and flags take the same path: coerced to the field's type, then checked by
+    ``CompressConfig.__post_init__``; errors name the file and key, or the flag.
+    """
+    cfg = CompressConfig()
+    if recipe is not None:
+        cfg = _apply(cfg, load_recipe(recipe), str(recipe))
+    if overrides:
+        cfg = _apply(cfg, overrides, "")
     return cfg

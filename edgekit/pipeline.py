@@ -33,9 +33,6 @@ from edgekit.targets import Target, default_target_name, get_target
 
 log = logging.getLogger(__name__)
 
-PARITY_STAGES = ("export.tflite", "export.onnx", "quantize.ptq_int8", "quantize.ptq_float16", "quantize.ptq_dynamic")
-"""Stages whose output must numerically follow its parent (conversions, post-training quantization)."""
-
 
 @dataclass
 class RunResult:
@@ -97,7 +94,7 @@ class _Runner:
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
             if fmt != "keras":  # labels and preprocessing travel inside the exported file
                 embed_metadata(path, meta, a_id)
-            artifact = Artifact(a_id, stage.name, fmt, output.precision, path,  # type: ignore[arg-type]
+            artifact = Artifact(a_id, stage.name, fmt, stage.output_precision(parent), path,  # type: ignore[arg-type]
                                 parent.id if parent else None, config, metrics, meta, step.name)
             artifact = self.cache.put(artifact, staged, into=self.staging / ".stages")
             if output.model is not None:
@@ -133,10 +130,12 @@ def _evaluate(artifacts: list[Artifact], ctx: Any) -> dict[str, dict[str, np.nda
 
 def _verify(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_test: np.ndarray) -> dict[str, Any]:
     from edgekit.export.verify import check_parity
+    from edgekit.stages import parity_stages
 
+    checked = parity_stages()  # conversions and post-training quantization must follow their parent
     results: dict[str, Any] = {}
     for a in artifacts:
-        if a.stage in PARITY_STAGES and a.parent_id in scores:
+        if a.stage in checked and a.parent_id in scores:
             results[a.id] = check_parity(scores[a.id]["test"], scores[a.parent_id]["test"], y_test, a.precision,
                                          a.parent_id).to_dict()
     return results
@@ -158,10 +157,13 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
     """Run the whole pipeline and write the models and report.{json,md,html} into ``out``."""
     from edgekit.data.datasets import load_dataset
 
-    cfg = cfg or CompressConfig()
-    cfg.validate()
+    cfg = cfg or CompressConfig()  # checked when built (CompressConfig.__post_init__)
     out_path = prepare_out(out, force, protect=(cfg.data_dir, cfg.model))
     targets = resolve_targets(cfg)
+    if cfg.model:  # judged from its configuration before any data is loaded or TensorFlow imported
+        from edgekit.models.safety import check_model_file
+
+        check_model_file(cfg.model, cfg.trust_model)
     model_sha = sha256_file(cfg.model) if cfg.model and Path(cfg.model).is_file() else ""
     build_plan(cfg)  # checks the chain before data is loaded or TensorFlow imported
     started = time.time()

@@ -1,21 +1,20 @@
 """Turn a CompressConfig into an ordered list of steps, and check the chain up front.
 
-A step names a stage, its config and the step whose artifact it consumes.
-Checking that every stage accepts its input's format happens here, before
-any data is loaded or TensorFlow imported.
+A step names a stage, its config and the step whose artifact it consumes. The chain is
+train → pruning stages (in their declared order, those a config asks for) → fp32 TFLite/ONNX
+exports → each quantization mode's steps (:class:`edgekit.stages.Emit`), all read from the stage
+registry. Checking that every stage accepts its input's format happens here, before any data is
+loaded or TensorFlow imported.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekit.config import QUANT_MODES, CompressConfig
+from edgekit.config import CompressConfig
 from edgekit.errors import UsageError
-from edgekit.stages import get_stage
-from edgekit.stages.configs import (DynamicConfig, ExportOnnxConfig, ExportTFLiteConfig, Float16Config, PtqInt8Config,
-                                    QatConfig, StructuredConfig, TrainConfig)
+from edgekit.stages import get_stage, prune_stages, quant_modes
 
 
 @dataclass(frozen=True)
@@ -27,14 +26,6 @@ class Step:
     config: Any
     input: str | None  # the step it consumes (None for the source stage)
     role: str = field(default="", compare=False)  # "baseline" for the fp32 reference of each format
-
-
-def _ort_config(cfg: CompressConfig) -> Any:
-    from edgekit.compression.presets import PRESETS
-    from edgekit.compression.quantize import OrtQuantConfig
-
-    base = PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig()
-    return dataclasses.replace(base, calibration=cfg.calibration, calibration_samples=cfg.calibration_samples)
 
 
 def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha256: str = "") -> list[Step]:
@@ -58,56 +49,35 @@ def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha2
 
 
 def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: str, search: bool) -> list[Step]:
-    from edgekit.compression.prune import MagnitudePruneConfig
-
     steps: list[Step] = []
 
-    def add(name: str, stage: str, config: Any, input: str | None, role: str = "") -> str:
-        steps.append(Step(name, stage, config, input, role))
+    def add(name: str, stage: str, input: str | None, role: str = "", config: Any = None) -> str:
+        steps.append(Step(name, stage, config if config is not None else cfg.stage_config(stage), input, role))
         return name
 
-    base = add("baseline", "train", TrainConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, augment=cfg.augment,
-        model=cfg.model or "", model_sha256=model_sha256, trust_model=cfg.trust_model,
-        dataset=dataset_fingerprint, seed=cfg.seed), None, "baseline")
-    add("baseline-tflite", "export.tflite", ExportTFLiteConfig(), base, "baseline")
-    base_onnx = add("baseline-onnx", "export.onnx", ExportOnnxConfig(), base, "baseline")
+    train = cfg.stage_config("train", dataset=dataset_fingerprint, model_sha256=model_sha256)
+    base = add("baseline", "train", None, "baseline", train)
+    add("baseline-tflite", "export.tflite", base, "baseline")
+    base_onnx = add("baseline-onnx", "export.onnx", base, "baseline")
 
     src, prefix = base, "baseline"
-    if cfg.structured > 0 or cfg.mac_budget > 0:
-        name = f"structured{round(cfg.structured * 100)}" if search else "structured"
-        src = prefix = add(name, "prune.structured", StructuredConfig(
-            ratio=cfg.structured, mac_budget=cfg.mac_budget, criterion=cfg.structured_criterion,
-            epochs=cfg.prune_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-            augment=cfg.augment), src)
-    if cfg.sparsity > 0 or cfg.sparsity_pattern or cfg.per_layer_sparsity:
-        name = "pruned" if src == base else f"{prefix}-pruned"
-        if search:
-            name += str(round(cfg.sparsity * 100))
-        src = prefix = add(name, "prune.magnitude", MagnitudePruneConfig(
-            sparsity=cfg.sparsity, schedule=cfg.prune_schedule, pattern=cfg.sparsity_pattern,
-            per_layer=dict(cfg.per_layer_sparsity), epochs=cfg.prune_epochs, batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate, augment=cfg.augment), src)
+    for stage in prune_stages():
+        config = cfg.stage_config(stage.name)
+        assert stage.prune is not None
+        if stage.prune.active(config):
+            label = stage.prune.label(config, search)
+            src = prefix = add(label if src == base else f"{prefix}-{label}", stage.name, src, config=config)
     src_onnx = base_onnx
     if src != base:
-        add(f"{prefix}-tflite", "export.tflite", ExportTFLiteConfig(), src)
-        src_onnx = add(f"{prefix}-onnx", "export.onnx", ExportOnnxConfig(), src)
+        add(f"{prefix}-tflite", "export.tflite", src)
+        src_onnx = add(f"{prefix}-onnx", "export.onnx", src)
 
+    modes = quant_modes()
     for mode in cfg.quantization:
-        stage = QUANT_MODES[mode]
-        tag = mode.replace("ptq-", "")
-        if mode == "ptq-int8":
-            q = PtqInt8Config(calibration_samples=cfg.calibration_samples, int8_io=cfg.int8_io, onnx=_ort_config(cfg))
-            add(f"{prefix}-int8-tflite", stage, q, src)
-            add(f"{prefix}-int8-onnx", stage, q, src_onnx)
-        elif mode == "ptq-float16":
-            add(f"{prefix}-{tag}-tflite", stage, Float16Config(), src)
-        elif mode == "ptq-dynamic":
-            add(f"{prefix}-{tag}-tflite", stage, DynamicConfig(), src)
-        else:  # qat / pqat: int8 TFLite with the learned ranges, then ONNX with int8 weights from it
-            qcfg = QatConfig(epochs=cfg.qat_epochs, batch_size=cfg.batch_size, calibration_samples=cfg.calibration_samples)
-            q_tfl = add(f"{prefix}-{tag}-tflite", stage, qcfg, src)
-            add(f"{prefix}-{tag}-onnx", "export.onnx", ExportOnnxConfig(), q_tfl)
+        previous: str | None = None
+        for emit in modes[mode].steps:
+            source = {"keras": src, "onnx": src_onnx, "previous": previous}[emit.input]
+            previous = add(f"{prefix}-{emit.suffix}", emit.stage or modes[mode].name, source)
     return steps
 
 

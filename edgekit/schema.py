@@ -1,20 +1,117 @@
-"""Build typed, frozen dataclasses from plain mappings (TOML, YAML, JSON), rejecting
+"""Typed, frozen dataclasses from plain mappings (TOML, YAML, JSON, flags), rejecting
 unknown keys and bad values with one-line errors that name the file and field.
 
-One mechanism validates device profiles, recipes and stage configs. Field
-documentation lives in ``field(metadata={"help": ...})``.
+One mechanism validates device profiles, recipes, flags and stage configs:
+
+- :func:`option` declares a field with its help, range, choices and CLI flag in its metadata;
+- :class:`Checked` is a base whose ``__post_init__`` coerces every field to its declared type and
+  checks every declared range, so a dataclass built from Python is checked exactly like one
+  built from a recipe or the command line (:func:`from_mapping`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import types
 import typing
-from typing import Any, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
 
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, FieldError
 
 T = TypeVar("T")
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (error messages never echo a huge value)."""
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > 20:
+        return f"{type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def suggest(value: Any, choices: Iterable[Any], cutoff: float = 0.5) -> str:
+    """'; did you mean X?' for the closest of ``choices`` to ``value`` (difflib ratio), or '' when none
+    reaches ``cutoff``. Ratios under 1/3 count as no likeness, so nonsense gets the first choice (the default)."""
+    def score(c: str) -> float:
+        r = difflib.SequenceMatcher(None, str(value), c).ratio()
+        return r if r >= 1 / 3 else 0.0
+
+    scored = [(score(str(c)), -i, str(c)) for i, c in enumerate(choices)]
+    best = max(scored, default=None)
+    return f"; did you mean {best[2]}?" if best is not None and best[0] >= cutoff else ""
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
+           ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None,
+           choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None, flag: str | None = None,
+           key: str | None = None, group: str | None = None, runtime: bool = False) -> Any:
+    """A dataclass field with everything the config layer needs in its metadata.
+
+    ``ge``/``gt``/``le``/``lt``: bounds of a number (or of every item of a list/table of numbers);
+    floats must also be finite. ``choices``: allowed strings (a tuple, or a callable for choices
+    known only at run time, such as the registered quantization modes). For stage configs:
+    ``flag`` makes this field the owner of a ``CompressConfig`` key / ``edgekit compress`` flag of
+    that name (its default, help and range are the flag's); ``key`` makes it follow a key owned
+    elsewhere; ``runtime`` marks a value the pipeline fills in (not a user setting). ``group`` is
+    the ``--help`` section of the flag.
+    """
+    meta: dict[str, Any] = {"help": help}
+    for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices), ("flag", flag),
+                        ("key", key), ("group", group)):
+        if value is not None:
+            meta[name] = value
+    if runtime:
+        meta["runtime"] = True
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
+
+
+def flag_name(key: str) -> str:
+    """``calibration_samples`` → ``--calibration-samples``."""
+    return "--" + key.replace("_", "-")
+
+
+def choices_of(f: dataclasses.Field[Any]) -> tuple[str, ...] | None:
+    c = f.metadata.get("choices")
+    if c is None:
+        return None
+    return tuple(c() if callable(c) else c)
+
+
+def range_text(meta: Mapping[str, Any]) -> str:
+    """'in [0, 1)', 'at least 1', '> 0' … for a field's bounds ('' when unbounded)."""
+    lo, hi = ("[", meta["ge"]) if "ge" in meta else ("(", meta["gt"]) if "gt" in meta else (None, None)
+    up, cl = (meta["le"], "]") if "le" in meta else (meta["lt"], ")") if "lt" in meta else (None, None)
+    if hi is not None and up is not None:
+        return f"in {lo}{_num(hi)}, {_num(up)}{cl}"
+    if hi is not None:
+        return f"at least {_num(hi)}" if lo == "[" else f"> {_num(hi)}"
+    if up is not None:
+        return f"at most {_num(up)}" if cl == "]" else f"< {_num(up)}"
+    return ""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def check_number(meta: Mapping[str, Any], value: Any) -> str | None:
+    """The problem with one number under a field's bounds, as 'must be …, got X'; None when fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    bounded = any(k in meta for k in ("ge", "gt", "le", "lt"))
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be finite{' and ' + range_text(meta) if bounded else ''}, got {value}"
+    ok = (("ge" not in meta or value >= meta["ge"]) and ("gt" not in meta or value > meta["gt"])
+          and ("le" not in meta or value <= meta["le"]) and ("lt" not in meta or value < meta["lt"]))
+    return None if ok else f"must be {range_text(meta)}, got {short(value)}"
+
+
+def check_choice(allowed: tuple[Any, ...], value: Any) -> str | None:
+    if value in allowed:
+        return None
+    return f"{short(value)} is not one of {', '.join(str(a) for a in allowed)}{suggest(value, allowed, cutoff=0)}"
 
 
 def _type_name(tp: Any) -> str:
@@ -30,7 +127,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
+def coerce(tp: Any, value: Any, where: str) -> Any:
+    """``value`` as type ``tp`` (lists become tuples, ints floats), or a ConfigError naming ``where``."""
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -38,69 +136,127 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
-                return _coerce(a, value, where)
-            except ConfigError as e:
-                errors.append(e)
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+                return coerce(a, value, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {short(value)}")
     if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(repr(a) for a in get_args(tp))}")
+        problem = check_choice(get_args(tp), value)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {short(value)}")
         (item,) = get_args(tp)[:1]
-        items = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items)
+        return tuple(coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        kt, vt = get_args(tp)
-        return {str(k): _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
+            raise ConfigError(f"{where}: expected a table, got {short(value)}")
+        _, vt = get_args(tp)
+        return {str(k): coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
+            raise ConfigError(f"{where}: expected a table, got {short(value)}")
         return from_mapping(tp, value, where)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {short(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {short(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {short(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {short(value)}")
         return value
     raise ConfigError(f"{where}: unsupported field type {tp!r}")  # pragma: no cover - programming error
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def hints(cls: type) -> dict[str, Any]:
+    """``get_type_hints(cls)``, computed once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _items(label: str, value: Any) -> list[tuple[str, Any]]:
+    """(label, value) of a field's value, or of each item of a list (``--x[0]``) or table (``--x.name``)."""
+    if isinstance(value, Mapping):
+        return [(f"{label}.{k}", v) for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [(f"{label}[{i}]", v) for i, v in enumerate(value)]
+    return [(label, value)]
+
+
+class Checked:
+    """Base of a config dataclass: ``__post_init__`` coerces every field and checks its range and choices.
+
+    A bad value raises :class:`FieldError` naming the field.
+    Subclasses add cross-field rules in ``check()``.
+    """
+
+    def __post_init__(self) -> None:
+        types_ = hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            label = self.label(f)
+            try:
+                coerced = coerce(types_[f.name], value, label)
+            except ConfigError as e:
+                raise FieldError(label, str(e).removeprefix(f"{label}: ")) from None
+            if coerced is not value:
+                object.__setattr__(self, f.name, coerced)
+            allowed = choices_of(f)
+            for where, v in _items(label, coerced):
+                problem = check_number(f.metadata, v) or (check_choice(allowed, v) if allowed is not None else None)
+                if problem:
+                    raise FieldError(where, problem)
+        self.check()
+
+    @classmethod
+    def label(cls, f: dataclasses.Field[Any]) -> str:
+        """How errors name field ``f`` (its name; ``CompressConfig`` names its flag)."""
+        return f.name
+
+    def check(self) -> None:
+        """Cross-field rules (raise :class:`FieldError`)."""
+
+
 def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     """Instantiate dataclass ``cls`` from ``data``; ``where`` prefixes error messages (file and table)."""
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    types_ = hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = [k for k in data if k.replace("-", "_") not in fields]
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
+        raise ConfigError(f"{where}: unknown key {short(unknown[0])}{suggest(unknown[0], fields)} "
+                          f"(known: {', '.join(sorted(fields))})")
     kwargs = {}
     for key, value in data.items():
         name = key.replace("-", "_")
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{key}" if where else key)
+        kwargs[name] = coerce(types_[name], value, f"{where}.{key}" if where else key)
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ConfigError(f"{where}: missing required key {missing[0]!r}")
-    obj = cls(**kwargs)
+    try:
+        obj = cls(**kwargs)
+    except FieldError as e:
+        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
     check = getattr(obj, "validate", None)
     if callable(check):
         check(where)
@@ -116,9 +272,3 @@ def to_mapping(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_mapping(v) for k, v in obj.items()}
     return obj
-
-
-def describe(cls: type) -> list[tuple[str, str, str]]:
-    """(name, type, help) for every field of ``cls`` -- used by docs and ``--help``."""
-    hints = get_type_hints(cls)
-    return [(f.name, _type_name(hints[f.name]), f.metadata.get("help", "")) for f in dataclasses.fields(cls)]

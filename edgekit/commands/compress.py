@@ -1,68 +1,167 @@
-"""``edgekit compress``: the whole pipeline from the command line."""
+"""``edgekit compress``: the whole pipeline from the command line.
+
+Its flags are generated from :class:`edgekit.config.CompressConfig`'s fields (and the flags the
+registered stages declare): names, types, groups and help all come from the field metadata. Every
+flag defaults to "not given", so a --recipe's value stands unless the flag overrides it; flag
+values then take the same checks as recipe keys (:func:`edgekit.config.make_config`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
-from typing import Any
+import types
+import typing
+from typing import Any, Callable, Iterable, Literal, get_args, get_origin
+
+EXAMPLES = """\
+examples:
+  # the default pipeline: train, prune to 80 % sparsity, int8 TFLite + ONNX, benchmark on this CPU
+  edgekit compress --dataset fashion-mnist --out runs/fm
+
+  # your Keras model and data, with float16 and dynamic-range TFLite files too
+  edgekit compress --model my.keras --data-dir data/ --quantization ptq-int8,ptq-float16,ptq-dynamic
+
+  # the smallest model within 1 pp of the trained model's validation accuracy, also timed on emulated ARM64
+  edgekit compress --dataset fashion-mnist --max-accuracy-drop 1.0 --targets x86-cpu,arm64-qemu
+
+  # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it
+  edgekit compress --recipe examples/recipes/smallest.yaml --sparsity 0.7
+
+  # a one-minute smoke run
+  edgekit compress --dataset digits --epochs 1 --train-limit 300 --no-bench --out /tmp/smoke
+"""
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
+def _csv(item: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
+    def parse(value: str) -> tuple[Any, ...]:
+        return tuple(item(v.strip()) for v in value.split(",") if v.strip())
+
+    parse.__name__ = f"comma-separated {item.__name__}"  # argparse names it in "invalid … value"
+    return parse
 
 
-# flag → (config key, type, help); the one table of compress flags. Every flag defaults to
-# "not given" so that a --recipe's value stands unless the flag overrides it.
-FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--dataset", "dataset", str, "mnist | fashion-mnist | digits (default: mnist, or digits when MNIST is unavailable)"),
-    ("--data-dir", "data_dir", str, "your data: IDX files, an .npz (x_train, y_train, x_test, y_test) or class folders"),
-    ("--image-size", "image_size", int, "image folders: resize to this square size (default 28)"),
-    ("--color", "color", str, "image folders: grayscale | rgb"),
-    ("--train-limit", "train_limit", int, "train on the first N training samples"),
-    ("--test-limit", "test_limit", int, "evaluate on the first N test samples (default: all)"),
-    ("--seed", "seed", int, "random seed (default 0)"),
-    ("--epochs", "epochs", int, "training epochs (default 5)"),
-    ("--batch-size", "batch_size", int, "batch size (default 64)"),
-    ("--learning-rate", "learning_rate", float, "Adam learning rate (default 1e-3)"),
-    ("--model", "model", str, "fine-tune this Keras model (.keras, .h5, SavedModel; Keras 3 accepted)"),
-    ("--structured", "structured", float, "remove this fraction of filters/units per layer (default 0 = off)"),
-    ("--structured-criterion", "structured_criterion", str, "l1 | l2 | bn_scale"),
-    ("--mac-budget", "mac_budget", float, "structured pruning down to this fraction of MACs"),
-    ("--sparsity", "sparsity", float, "magnitude-pruning sparsity in [0, 1) (default 0.8; 0 = off)"),
-    ("--sparsity-pattern", "sparsity_pattern", str, "N:M sparsity such as 2:4"),
-    ("--prune-schedule", "prune_schedule", str, "polynomial | constant"),
-    ("--prune-epochs", "prune_epochs", int, "fine-tuning epochs per pruning stage (default 3)"),
-    ("--quantization", "quantization", _csv, "MODE[,MODE...]: ptq-int8, ptq-float16, ptq-dynamic, qat, pqat (default ptq-int8)"),
-    ("--calibration", "calibration", str, "ONNX calibration: minmax | entropy | percentile"),
-    ("--calibration-samples", "calibration_samples", int, "training images used for calibration (default 500)"),
-    ("--preset", "preset", str, "ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt"),
-    ("--qat-epochs", "qat_epochs", int, "quantization-aware training epochs (default 1)"),
-    ("--targets", "targets", _csv, "device profiles to benchmark on, comma-separated (default: this CPU)"),
-    ("--target", "target", str, "the device profile the search's latency target refers to"),
-    ("--max-accuracy-drop", "max_accuracy_drop", float, "search recipes within this validation-accuracy drop (pp)"),
-    ("--latency-target-ms", "latency_target_ms", float, "search: p50 latency goal at batch 1, 1 thread"),
-    ("--bench-min-runs", "bench_min_runs", int, "timed runs per benchmark cell, at least (default 200)"),
-    ("--bench-min-seconds", "bench_min_seconds", float, "seconds per benchmark cell, at least (default 1)"),
-]
-SWITCHES: list[tuple[str, str, Any, str]] = [
-    ("--augment", "augment", True, "augment training images (small shifts, rotations, zoom)"),
-    ("--trust-model", "trust_model", True, "allow Lambda layers / custom code when loading --model"),
-    ("--int8-io", "int8_io", True, "TFLite int8: integer model input/output"),
-    ("--no-bench", "bench", False, "skip the benchmark"),
-    ("--no-cache", "cache", False, "do not reuse cached stage outputs"),
-]
+def _table(item: Callable[[str], Any]) -> Callable[[str], dict[str, Any]]:
+    def parse(value: str) -> dict[str, Any]:
+        out = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            name, sep, v = part.partition("=")
+            if not sep:
+                raise ValueError(part)
+            out[name.strip()] = item(v.strip())
+        return out
+
+    parse.__name__ = f"NAME={item.__name__}[,...]"
+    return parse
+
+
+def _parser_for(tp: Any) -> Callable[[str], Any]:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _parser_for(next(a for a in get_args(tp) if a is not type(None)))
+    if origin in (list, tuple):
+        return _csv(_parser_for(get_args(tp)[0]))
+    if origin is dict:
+        return _table(_parser_for(get_args(tp)[1]))
+    if tp in (int, float):
+        return tp  # type: ignore[no-any-return]
+    return str
+
+
+def _metavar(f: dataclasses.Field[Any], tp: Any, choices: tuple[str, ...] | None) -> str | None:
+    if choices:
+        items = ",".join(choices)
+        return f"{{{items}}}[,...]" if get_origin(tp) in (list, tuple) else f"{{{items}}}"
+    origin = get_origin(tp)
+    if origin in (list, tuple):
+        return "X[,X...]"
+    if origin is dict:
+        return "NAME=X[,...]"
+    if origin in (typing.Union, types.UnionType):
+        tp = next(a for a in get_args(tp) if a is not type(None))
+    return {int: "N", float: "X"}.get(tp, "VALUE")
+
+
+def _help(f: dataclasses.Field[Any], tp: Any) -> str:
+    text = str(f.metadata.get("help", ""))
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if default in (None, "", (), {}) or tp is bool:
+        return text
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    return f"{text} (default: {shown})"
+
+
+def config_flags(keys: Iterable[str] | None = None) -> list[tuple[str, dataclasses.Field[Any], Any]]:
+    """(key, field, type) of every flag ``compress`` takes from the config layer, in field order.
+
+    ``keys`` picks a subset (``edgekit tune`` shares the data and training flags).
+    """
+    from edgekit.config import CompressConfig, flag_owners
+    from edgekit.schema import hints
+
+    out = []
+    fields = {f.name: f for f in dataclasses.fields(CompressConfig) if f.metadata.get("group")}
+    for name, f in fields.items():
+        out.append((name, f, hints(CompressConfig)[name]))
+    for key, (stage, f) in flag_owners().items():  # flags of registered stages that have no CompressConfig field
+        if key not in fields:
+            meta = {**f.metadata, "group": f.metadata.get("group") or stage.group or "quantization"}
+            out.append((key, dataclasses.field(default=f.default, default_factory=f.default_factory,  # type: ignore[call-overload]
+                                               metadata=meta), hints(stage.config_type)[f.name]))
+    wanted = set(keys) if keys is not None else None
+    return [row for row in out if wanted is None or row[0] in wanted]
+
+
+def add_config_arguments(p: argparse.ArgumentParser, keys: Iterable[str] | None = None,
+                         groups: dict[str, Any] | None = None) -> list[str]:
+    """Add the config-layer flags to ``p`` in argument groups (made here unless given, by title);
+    returns their keys (the ``args`` attributes)."""
+    from edgekit.config import GROUPS
+    from edgekit.schema import choices_of, flag_name
+
+    groups = groups if groups is not None else {g: p.add_argument_group(g) for g in GROUPS}
+    added = []
+    for key, f, tp in config_flags(keys):
+        group = groups.get(f.metadata["group"]) or groups.setdefault(f.metadata["group"],
+                                                                     p.add_argument_group(f.metadata["group"]))
+        if tp is bool:
+            on = f.default is not True
+            group.add_argument(flag_name(key) if on else flag_name(f"no_{key}"), dest=key, action="store_const",
+                               const=on, default=None, help=str(f.metadata.get("help", "")) if on else
+                               f"do not {f.metadata.get('help', key)}")
+        elif key == "devices_dir":
+            group.add_argument(flag_name(key), dest=key, action="append", default=None, metavar="DIR",
+                               help=f"{f.metadata.get('help', '')} (repeatable)")
+        else:
+            choices = choices_of(f)
+            if choices is None and get_origin(tp) is Literal:
+                choices = tuple(get_args(tp))
+            group.add_argument(flag_name(key), dest=key, type=_parser_for(tp), default=None,
+                               metavar=_metavar(f, tp, choices), help=_help(f, tp))
+        added.append(key)
+    return added
+
+
+def _quantization_help() -> str:
+    from edgekit.stages import quant_modes
+
+    modes = quant_modes()
+    width = max(map(len, modes), default=0)
+    return "\n".join(f"  {m:<{width}}  {s.description}" for m, s in modes.items())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", help="run folder (default: runs/<timestamp>)")
-    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
-    p.add_argument("--recipe", help="YAML recipe with the same keys as these flags")
-    p.add_argument("--devices-dir", action="append", default=None, help="extra folder of device profiles (repeatable)")
-    for flag, key, typ, help_text in FLAGS:
-        p.add_argument(flag, dest=key, type=typ, default=None, help=help_text)
-    for flag, key, value, help_text in SWITCHES:
-        p.add_argument(flag, dest=key, action="store_const", const=value, default=None, help=help_text)
+    p.description = f"{p.description or ''}\n\nquantization modes (--quantization):\n{_quantization_help()}".strip()
+    from edgekit.config import GROUPS
+
+    groups = {g: p.add_argument_group(g) for g in GROUPS}
+    groups["output"].add_argument("--out", metavar="DIR", help="run folder (default: runs/<timestamp>)")
+    groups["output"].add_argument("--force", action="store_true", help="replace an existing --out run folder")
+    groups["output"].add_argument("--recipe", metavar="FILE",
+                                  help="YAML recipe with the same keys as these flags (flat, or nested by stage)")
+    p.set_defaults(_config_keys=add_config_arguments(p, groups=groups))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,9 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from edgekit.console import enable_progress
     from edgekit.pipeline import compress
 
-    overrides = {key: getattr(args, key) for _, key, _, _ in FLAGS + SWITCHES if getattr(args, key) is not None}
-    if args.devices_dir:
-        overrides["devices_dir"] = tuple(args.devices_dir)
+    overrides = {key: getattr(args, key) for key in args._config_keys if getattr(args, key) is not None}
     cfg = make_config(args.recipe, overrides)
     enable_progress(not args.quiet)
     command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -8,14 +8,15 @@ physically removes filters) to pay off.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from edgekit._tf import keras, tfmot
-from edgekit.errors import UsageError
+from edgekit.errors import FieldError, UsageError
 from edgekit.models.files import copy_model
+from edgekit.schema import Checked, option
 from edgekit.train.trainer import FitSettings, fit
 
 log = logging.getLogger(__name__)
@@ -31,27 +32,24 @@ NM_AXIS: dict[str, int] = {
 
 
 @dataclass(frozen=True)
-class MagnitudePruneConfig:
-    """Settings of the ``prune.magnitude`` stage."""
+class MagnitudePruneConfig(Checked):
+    """Settings of the ``prune.magnitude`` stage (registered in :mod:`edgekit.stages.prune`)."""
 
-    sparsity: float = field(default=0.8, metadata={"help": "target fraction of zero weights in [0, 1)"})
-    schedule: Literal["polynomial", "constant"] = field(default="polynomial", metadata={"help": "sparsity schedule while fine-tuning"})
-    pattern: str = field(default="", metadata={
-        "help": "'' for unstructured, or N:M: at most N non-zeros in every M consecutive input-channel weights (2:4)"})
-    per_layer: dict[str, float] = field(default_factory=dict, metadata={"help": "layer name → sparsity, overriding `sparsity`"})
-    epochs: int = field(default=2, metadata={"help": "fine-tuning epochs while pruning"})
-    batch_size: int = field(default=64, metadata={"help": "fine-tuning batch size"})
-    learning_rate: float = field(default=5e-4, metadata={"help": "fine-tuning learning rate"})
-    augment: bool = field(default=False, metadata={"help": "augment images while fine-tuning"})
+    sparsity: float = option(0.8, help="magnitude-pruning target sparsity (0 = off)", ge=0, lt=1, flag="sparsity")
+    schedule: Literal["polynomial", "constant"] = option("polynomial", help="sparsity schedule while fine-tuning",
+                                                         flag="prune_schedule")
+    pattern: str = option("", help="N:M sparsity such as 2:4 (at most N non-zeros in every M consecutive "
+                          "input-channel weights) instead of a sparsity level", flag="sparsity_pattern")
+    per_layer: dict[str, float] = option(default_factory=dict, help="layer name → sparsity, overriding --sparsity",
+                                         ge=0, lt=1, flag="per_layer_sparsity")
+    epochs: int = option(3, help="fine-tuning epochs for each pruning stage", ge=1, flag="prune_epochs")
+    batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
+    learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")
+    augment: bool = option(False, help="augment images while fine-tuning", key="augment")
 
-    def validate(self, where: str = "prune") -> None:
-        for name, s in {"sparsity": self.sparsity, **{f"per_layer.{k}": v for k, v in self.per_layer.items()}}.items():
-            if not 0.0 <= s < 1.0:
-                raise UsageError(f"{where}.{name}: sparsity must be in [0, 1), got {s}")
+    def check(self) -> None:
         if self.pattern and parse_pattern(self.pattern) is None:
-            raise UsageError(f"{where}.pattern: expected N:M with 0 < N < M (e.g. 2:4), got {self.pattern!r}")
-        if self.epochs < 1:
-            raise UsageError(f"{where}.epochs: must be at least 1, got {self.epochs}")
+            raise FieldError("pattern", f"must be N:M with 0 < N < M (e.g. 2:4), got {self.pattern!r}")
 
 
 def parse_pattern(pattern: str) -> tuple[int, int] | None:

@@ -1,18 +1,33 @@
-"""The stage registry: every step of a pipeline, by name.
+"""The stage registry: every step a pipeline can run, declared next to its code.
 
-A stage consumes an artifact of some formats, produces one of another, takes a
-typed config (a frozen dataclass validated by :mod:`edgekit.schema`) and runs
-as ``run(parent, config, ctx, out_path) -> StageOutput``; the pipeline names
-the output (content hash), caches it and records the :class:`Artifact`. Implementations are imported
-lazily, so listing or validating a pipeline costs no TensorFlow import.
+A stage module in this package defines its config dataclass (fields, defaults, ranges and help via
+:func:`edgekit.schema.option`) and its run function, and registers the function with
+:func:`register_stage` right below the config, giving everything the rest of edgekit derives
+from it: the CLI/recipe quantization mode, the formats consumed → produced, the output
+precision, whether the output is checked for parity against its parent, and the steps a mode adds
+to the plan (:class:`Emit`). The plan, ``CompressConfig``'s quantization modes, the ``--help``
+text and the parity checks all read this table, so adding a quantizer is one module here::
+
+    @dataclass(frozen=True)
+    class Int4Config(Checked):
+        group_size: int = option(32, help="weights per scale", ge=8)
+
+    @register_stage("quantize.int4", Int4Config, consumes={"keras": "tflite"}, precision="mixed",
+                    mode="ptq-int4", parity=True, steps=(Emit("int4-tflite"),), description="int4 weights")
+    def run_int4(parent, cfg, ctx, out): ...
+
+Run functions take ``(parent, config, ctx, out_path)`` and return a :class:`StageOutput`; they
+import TensorFlow (and anything heavy) inside, so loading the table costs no TensorFlow import.
+Every module of this package is imported when the table is first read.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from edgekit.artifact import Artifact, Format
 from edgekit.errors import UsageError
@@ -40,7 +55,6 @@ class Context:
 class StageOutput:
     """What a stage returns after writing its model file to the path it was given."""
 
-    precision: str
     metrics: dict[str, Any] = field(default_factory=dict)
     model: Any = None  # the in-memory Keras model, for Keras outputs
 
@@ -59,18 +73,51 @@ StageFn = Callable[[Artifact | None, Any, Context, Path], StageOutput]
 
 
 @dataclass(frozen=True)
+class Emit:
+    """One step a quantization mode adds to the plan, named ``<prefix>-<suffix>`` (e.g. ``pruned-int8-onnx``).
+
+    ``input``: what the step consumes -- the Keras model of the prefix, its fp32 ONNX export, or
+    the step emitted just before. ``stage``: run another stage on it (e.g. ``export.onnx`` of the
+    mode's TFLite output); empty for the mode's own stage.
+    """
+
+    suffix: str
+    input: Literal["keras", "onnx", "previous"] = "keras"
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Where a Keras → Keras stage sits in the plan's chain (pruning runs in ``order``).
+
+    ``active(config)`` says whether a config asks for the stage; ``label(config, search)`` names its
+    step (with the setting in the name inside a search grid, e.g. ``structured50``).
+    """
+
+    order: int
+    active: Callable[[Any], bool]
+    label: Callable[[Any, bool], str]
+
+
+@dataclass(frozen=True)
 class Stage:
-    """One registered pipeline stage."""
+    """One registered stage and what the rest of edgekit derives from it."""
 
     name: str
-    produces: Mapping[str, Format]  # input format ("" for a source stage) → output format
     config_type: type
-    entry: str  # "module:function", imported on first use
+    run: StageFn
+    produces: Mapping[str, Format]  # input format ("" for a source stage) → output format
+    precision: str  # of the output: fp32 | fp16 | int8 | mixed, or "parent" (a conversion keeps it)
     description: str
-
-    @property
-    def consumes(self) -> tuple[str, ...]:
-        return tuple(self.produces)
+    parity: bool = False  # the output must numerically follow its parent (conversions, post-training quantization)
+    mode: str = ""  # quantization mode name on the CLI / in recipes; "" when not a quantization mode
+    steps: tuple[Emit, ...] = ()  # what the mode adds to the plan
+    default: bool = False  # part of the default --quantization
+    search: bool = False  # part of the default search grid (search_quantization)
+    prune: Prune | None = None
+    section: str = ""  # recipe key of the nested form (``prune: {sparsity: 0.5}``)
+    group: str = ""  # --help group of its flags
+    configure: Callable[[dict[str, Any], Any], Any] | None = None  # (settings, CompressConfig) → config
 
     def output_format(self, input_format: str | None) -> Format:
         key = input_format or ""
@@ -79,48 +126,56 @@ class Stage:
                              f"(takes {', '.join(k or 'nothing' for k in self.produces)})")
         return self.produces[key]
 
-    def load(self) -> StageFn:
-        module, func = self.entry.split(":")
-        return getattr(importlib.import_module(module), func)
-
-
-def _registry() -> dict[str, Stage]:
-    from edgekit.stages.configs import (ExportOnnxConfig, ExportTFLiteConfig, Float16Config, DynamicConfig,
-                                        PtqInt8Config, QatConfig, StructuredConfig, TrainConfig)
-    from edgekit.compression.prune import MagnitudePruneConfig
-
-    stages = [
-        Stage("train", {"": "keras"}, TrainConfig, "edgekit.stages.train:run_train",
-              "train the reference CNN, or fine-tune the user's Keras model"),
-        Stage("prune.magnitude", {"keras": "keras"}, MagnitudePruneConfig, "edgekit.stages.prune:run_magnitude",
-              "zero the smallest weights (TFMOT) while fine-tuning"),
-        Stage("prune.structured", {"keras": "keras"}, StructuredConfig, "edgekit.stages.prune:run_structured",
-              "remove whole filters/units and rebuild a smaller model, then fine-tune"),
-        Stage("quantize.ptq_int8", {"keras": "tflite", "onnx": "onnx"}, PtqInt8Config,
-              "edgekit.stages.quantize:run_ptq_int8", "full-integer post-training quantization"),
-        Stage("quantize.ptq_float16", {"keras": "tflite"}, Float16Config, "edgekit.stages.quantize:run_ptq_float16",
-              "float16 weights"),
-        Stage("quantize.ptq_dynamic", {"keras": "tflite"}, DynamicConfig, "edgekit.stages.quantize:run_ptq_dynamic",
-              "int8 weights, float activations (dynamic range)"),
-        Stage("quantize.qat", {"keras": "tflite"}, QatConfig, "edgekit.stages.quantize:run_qat",
-              "quantization-aware training, then an int8 TFLite model with the learned ranges"),
-        Stage("quantize.pqat", {"keras": "tflite"}, QatConfig, "edgekit.stages.quantize:run_pqat",
-              "pruning-preserving quantization-aware training"),
-        Stage("export.tflite", {"keras": "tflite"}, ExportTFLiteConfig, "edgekit.stages.export:run_export_tflite",
-              "convert to TFLite (fp32)"),
-        Stage("export.onnx", {"keras": "onnx", "tflite": "onnx"}, ExportOnnxConfig,
-              "edgekit.stages.export:run_export_onnx", "convert to ONNX (tf2onnx); from an int8 TFLite model, int8 QDQ"),
-    ]
-    return {s.name: s for s in stages}
+    def output_precision(self, parent: Artifact | None) -> str:
+        if self.precision != "parent":
+            return self.precision
+        return parent.precision if parent is not None else "fp32"
 
 
 _STAGES: dict[str, Stage] = {}
+_LOADED = False
+
+
+def register_stage(name: str, config_type: type, *, consumes: Mapping[str, Format], precision: str, description: str,
+                   parity: bool = False, mode: str = "", steps: tuple[Emit, ...] = (), default: bool = False,
+                   search: bool = False, prune: Prune | None = None, section: str = "", group: str = "",
+                   configure: Callable[[dict[str, Any], Any], Any] | None = None) -> Callable[[StageFn], StageFn]:
+    """Decorator registering a run function as stage ``name`` with its metadata (see the module docstring)."""
+
+    def deco(fn: StageFn) -> StageFn:
+        stage = Stage(name, config_type, fn, dict(consumes), precision, description, parity, mode, tuple(steps),
+                      default, search, prune, section or (mode or name).replace("-", "_").replace(".", "_"),
+                      group or ("quantization" if mode else "pruning" if prune else ""), configure)
+        add_stage(stage)
+        return fn
+
+    return deco
+
+
+def add_stage(stage: Stage) -> None:
+    """Add ``stage`` to the table; a name or mode already taken by another stage is an error."""
+    stages()  # the built-in stages first, so a clash with one is seen
+    old = _STAGES.get(stage.name)
+    if old is not None and old.run is not stage.run:
+        raise ValueError(f"stage {stage.name!r} is registered twice")
+    clash = [s.name for s in _STAGES.values() if stage.mode and s.mode == stage.mode and s.name != stage.name]
+    if clash:
+        raise ValueError(f"quantization mode {stage.mode!r} is taken by stage {clash[0]!r}")
+    _STAGES[stage.name] = stage
+
+
+def remove_stage(name: str) -> None:
+    """Drop a stage from the table (tests that register an example stage clean up with this)."""
+    _STAGES.pop(name, None)
 
 
 def stages() -> dict[str, Stage]:
-    """Every stage, by name (the one stage table)."""
-    if not _STAGES:
-        _STAGES.update(_registry())
+    """Every stage, by name, in registration order (the one stage table)."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            importlib.import_module(f"{__name__}.{info.name}")
     return _STAGES
 
 
@@ -129,3 +184,18 @@ def get_stage(name: str) -> Stage:
     if name not in table:
         raise UsageError(f"unknown stage {name!r} (known: {', '.join(table)})")
     return table[name]
+
+
+def quant_modes() -> dict[str, Stage]:
+    """Quantization mode name (``--quantization``, recipes) → its stage."""
+    return {s.mode: s for s in stages().values() if s.mode}
+
+
+def parity_stages() -> frozenset[str]:
+    """Names of the stages whose output is checked against its parent."""
+    return frozenset(s.name for s in stages().values() if s.parity)
+
+
+def prune_stages() -> list[Stage]:
+    """Keras → Keras stages of the plan's chain, in the order they run."""
+    return sorted((s for s in stages().values() if s.prune), key=lambda s: s.prune.order)  # type: ignore[union-attr]

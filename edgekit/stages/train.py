@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.artifact import Artifact
-from edgekit.models.files import save_keras
-from edgekit.stages import Context, StageOutput
-from edgekit.stages.configs import TrainConfig
-from edgekit.train.trainer import FitSettings, fit, seed_everything
+from edgekit.schema import Checked, option
+from edgekit.stages import Context, StageOutput, register_stage
 
 
+@dataclass(frozen=True)
+class TrainConfig(Checked):
+    """Settings of the ``train`` stage."""
+
+    epochs: int = option(5, help="training (or fine-tuning) epochs", ge=0, flag="epochs")
+    batch_size: int = option(64, help="batch size", ge=1, flag="batch_size")
+    learning_rate: float = option(1e-3, help="Adam learning rate", gt=0, lt=1, flag="learning_rate")
+    augment: bool = option(False, help="augment training images (small shifts, rotations, zoom)", flag="augment")
+    model: str = option("", help="a user's Keras model to fine-tune ('' = the reference CNN)", key="model")
+    model_sha256: str = option("", help="hash of the model file", runtime=True)
+    trust_model: bool = option(False, help="allow Lambda layers / custom code in the model", key="trust_model")
+    dataset: str = option("", help="dataset fingerprint", runtime=True)
+    seed: int = option(0, help="seed for Python, NumPy and TensorFlow", ge=0, flag="seed", group="data")
+
+
+@register_stage("train", TrainConfig, consumes={"": "keras"}, precision="fp32", group="training",
+                description="train the reference CNN, or fine-tune the user's Keras model")
 def run_train(parent: Artifact | None, cfg: TrainConfig, ctx: Context, out: Path) -> StageOutput:
+    from edgekit.models.files import save_keras
+    from edgekit.train.trainer import FitSettings, fit, seed_everything
+
     ds = ctx.dataset
     seed_everything(cfg.seed)
     from_logits = False
@@ -30,4 +49,4 @@ def run_train(parent: Artifact | None, cfg: TrainConfig, ctx: Context, out: Path
                       FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
                       validation=(ds.x_val, ds.y_val), label="training")
     save_keras(model, out)
-    return StageOutput("fp32", {"history": history, "output": "logits" if from_logits else "softmax"}, model)
+    return StageOutput({"history": history, "output": "logits" if from_logits else "softmax"}, model)

@@ -1,0 +1,125 @@
+"""The config layer: stage configs own their fields; CompressConfig, recipes and flags share one check path."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgekit.compression.prune import MagnitudePruneConfig
+from edgekit.config import CompressConfig, flag_owners, make_config
+from edgekit.errors import ConfigError, FieldError, UsageError
+from edgekit.stages import stages
+from edgekit.stages.qat import QatConfig
+
+
+def test_every_flat_stage_key_has_one_owner_and_followers_agree() -> None:
+    fields = {f.name: f for f in dataclasses.fields(CompressConfig)}
+    owners = flag_owners()
+    assert {"sparsity", "prune_epochs", "qat_epochs", "calibration_samples", "epochs", "structured"} <= set(owners)
+    for stage in stages().values():
+        for f in dataclasses.fields(stage.config_type):
+            key = f.metadata.get("key")
+            if key:  # a follower: same default as the field it follows
+                assert key in fields, (stage.name, f.name)
+                owner = owners.get(key)
+                default = owner[1].default if owner else fields[key].default
+                assert f.default == default or (default is None and f.default == ""), (stage.name, f.name)
+    for key, (stage, f) in owners.items():
+        if key in fields:  # the CompressConfig field copies its default and help from the stage
+            assert fields[key].metadata["help"] == f.metadata["help"]
+            assert getattr(CompressConfig(), key) == getattr(stage.config_type(), f.name)
+
+
+def test_stage_defaults_apply() -> None:
+    cfg = CompressConfig()
+    assert cfg.stage_config("quantize.qat") == QatConfig()
+    assert cfg.stage_config("prune.magnitude") == MagnitudePruneConfig()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sparsity": 5.0}, "--sparsity must be in [0, 1), got 5.0"),
+    ({"learning_rate": math.nan}, "--learning-rate must be finite"),
+    ({"learning_rate": -1e-3}, "--learning-rate must be in (0, 1)"),
+    ({"seed": -1}, "--seed must be at least 0"),
+    ({"bench_min_seconds": math.inf}, "--bench-min-seconds must be finite"),
+    ({"max_accuracy_drop": math.nan}, "--max-accuracy-drop must be finite"),
+    ({"mac_budget": 5.0}, "--mac-budget must be in [0, 1]"),
+    ({"per_layer_sparsity": {"conv1": 5.0}}, "--per-layer-sparsity.conv1 must be in [0, 1)"),
+    ({"quantization": ("ptq-int9",)}, "did you mean ptq-int8?"),
+    ({"structured_criterion": "l22"}, "did you mean l2?"),
+    ({"calibration": "entropi"}, "did you mean entropy?"),
+    ({"epochs": 0}, "--epochs must be at least 1"),
+    ({"seed": "3"}, "--seed: expected an integer"),
+    ({"stage_settings": {"qat": {"learning_rate": 2.0}}}, "qat.learning_rate must be in (0, 1)"),
+    ({"stage_settings": {"qat": {"epochs": 2}}}, "qat.epochs: is not a setting of this section"),
+])
+def test_the_python_api_is_checked_in_post_init(kwargs: dict, message: str) -> None:
+    with pytest.raises(FieldError) as e:
+        CompressConfig(**kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_python_values_are_coerced() -> None:
+    cfg = CompressConfig(quantization=["ptq-int8", "qat"], search_structured=[0, 0.5], targets=["x86-cpu"])  # type: ignore[arg-type]
+    assert cfg.quantization == ("ptq-int8", "qat") and cfg.search_structured == (0.0, 0.5) and cfg.targets == ("x86-cpu",)
+    assert CompressConfig(epochs=0, model=__file__).epochs == 0  # fine-tuning a given model may skip training
+
+
+def test_stage_configs_check_themselves() -> None:
+    with pytest.raises(UsageError, match="sparsity must be in"):
+        MagnitudePruneConfig(sparsity=1.0)
+    with pytest.raises(UsageError, match="epochs must be at least 1"):
+        QatConfig(epochs=0)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("quantization", ["bogus"], "did you mean ptq-int8?"),
+    ("seed", -1, "--seed must be at least 0"),
+    ("qat_epochs", -3, "--qat-epochs must be at least 1"),
+    ("image_size", 0, "--image-size must be at least 1"),
+    ("per_layer_sparsity", {"conv1": 5.0}, "--per-layer-sparsity.conv1 must be in [0, 1)"),
+    ("prune_schedule", "bogus", "not one of polynomial, constant"),
+    ("learning_rate", math.nan, "--learning-rate must be finite"),
+    ("learning_rate", -0.5, "--learning-rate must be in (0, 1)"),
+    ("max_accuracy_drop", math.nan, "--max-accuracy-drop must be finite"),
+    ("bench_min_seconds", math.inf, "--bench-min-seconds must be finite"),
+    ("bench_min_seconds", math.nan, "--bench-min-seconds must be finite"),
+    ("mac_budget", 5.0, "--mac-budget must be in [0, 1]"),
+    ("structured_criterion", "bogus", "not one of l1, l2, bn_scale"),
+    ("calibration", "bogus", "not one of minmax, entropy, percentile"),
+])
+def test_flags_and_recipe_keys_take_one_path(tmp_path: Path, key: str, value: object, message: str) -> None:
+    with pytest.raises(UsageError) as flag_error:
+        make_config(overrides={key: value})
+    assert message in str(flag_error.value)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({key: value}))  # YAML writes .nan / .inf
+    with pytest.raises(UsageError) as recipe_error:
+        make_config(recipe)
+    assert str(recipe) in str(recipe_error.value) and (message in str(recipe_error.value))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("prune: {sparsity: 1.5}\n", "--sparsity must be in [0, 1), got 1.5"),
+    ("prune: {batch_size: 8}\n", "set it with the top-level key 'batch_size'"),
+    ("prune: {sparsityy: 0.5}\n", "unknown key 'sparsityy'; did you mean sparsity?"),
+    ("qat: {learning_rate: 5}\n", "qat.learning_rate must be in (0, 1), got 5.0"),
+    ("prune: 0.5\n", "expected a table of prune.magnitude settings"),
+    ("quantisation: [qat]\n", "unknown key 'quantisation'; did you mean quantization?"),
+    ("export_onnx: {opset: 3}\n", "export_onnx.opset must be at least 13"),
+])
+def test_nested_recipe_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        make_config(recipe)
+    assert message in str(e.value) and str(recipe) in str(e.value)
+
+
+def test_a_section_flag_lands_in_its_stage() -> None:
+    cfg = make_config(overrides={"prune_epochs": 2, "sparsity": 0.5})
+    assert cfg.stage_config("prune.magnitude").epochs == cfg.stage_config("prune.structured").epochs == 2

@@ -1,0 +1,145 @@
+"""build_plan from the stage registry: step names, configs, fan-out, search grid, recipes (fast: nothing trains)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from edgekit.config import CompressConfig, make_config
+from edgekit.plan import build_plan
+from edgekit.schema import Checked, option, to_mapping
+from edgekit.stages import Emit, StageOutput, parity_stages, quant_modes, register_stage, remove_stage
+
+
+def names(cfg: CompressConfig) -> list[str]:
+    return [s.name for s in build_plan(cfg)]
+
+
+def test_default_plan_steps_and_configs() -> None:
+    plan = build_plan(CompressConfig(), dataset_fingerprint="fp", model_sha256="")
+    assert [(s.name, s.stage, s.input, s.role) for s in plan] == [
+        ("baseline", "train", None, "baseline"),
+        ("baseline-tflite", "export.tflite", "baseline", "baseline"),
+        ("baseline-onnx", "export.onnx", "baseline", "baseline"),
+        ("pruned", "prune.magnitude", "baseline", ""),
+        ("pruned-tflite", "export.tflite", "pruned", ""),
+        ("pruned-onnx", "export.onnx", "pruned", ""),
+        ("pruned-int8-tflite", "quantize.ptq_int8", "pruned", ""),
+        ("pruned-int8-onnx", "quantize.ptq_int8", "pruned-onnx", ""),
+    ]
+    configs = {s.name: to_mapping(s.config) for s in plan}  # what the artifact ids hash: must not drift
+    assert configs["baseline"] == {"epochs": 5, "batch_size": 64, "learning_rate": 1e-3, "augment": False, "model": "",
+                                   "model_sha256": "", "trust_model": False, "dataset": "fp", "seed": 0}
+    assert configs["pruned"] == {"sparsity": 0.8, "schedule": "polynomial", "pattern": "", "per_layer": {}, "epochs": 3,
+                                 "batch_size": 64, "learning_rate": 1e-3, "augment": False}
+    assert configs["baseline-tflite"] == {"sparse_encoding": True} and configs["baseline-onnx"] == {"opset": 17}
+    int8 = configs["pruned-int8-onnx"]
+    assert int8 == configs["pruned-int8-tflite"]
+    assert (int8["calibration_samples"], int8["int8_io"], int8["onnx"]["calibration"],
+            int8["onnx"]["calibration_samples"], int8["onnx"]["per_channel"]) == (500, False, "minmax", 500, True)
+
+
+def test_every_mode_fans_out_with_its_declared_step_names() -> None:
+    cfg = CompressConfig(structured=0.5, sparsity=0.5, quantization=("ptq-int8", "ptq-float16", "ptq-dynamic", "qat", "pqat"))
+    plan = {s.name: s for s in build_plan(cfg)}
+    assert list(plan)[3:7] == ["structured", "structured-pruned", "structured-pruned-tflite", "structured-pruned-onnx"]
+    p = "structured-pruned"
+    assert {n for n in plan if n.startswith(f"{p}-") and n not in (f"{p}-tflite", f"{p}-onnx")} == {
+        f"{p}-int8-tflite", f"{p}-int8-onnx", f"{p}-float16-tflite", f"{p}-dynamic-tflite",
+        f"{p}-qat-tflite", f"{p}-qat-onnx", f"{p}-pqat-tflite", f"{p}-pqat-onnx"}
+    assert plan[f"{p}-qat-onnx"].stage == "export.onnx" and plan[f"{p}-qat-onnx"].input == f"{p}-qat-tflite"
+    assert plan[f"{p}-int8-onnx"].input == f"{p}-onnx" and plan[f"{p}-int8-tflite"].input == p
+    assert plan[f"{p}-qat-tflite"].config.epochs == 1 and plan[f"{p}-qat-tflite"].config.learning_rate == 1e-4
+
+
+def test_flat_settings_reach_every_stage_that_shares_them() -> None:
+    plan = {s.name: s.config for s in build_plan(CompressConfig(structured=0.5, batch_size=32, prune_epochs=2,
+                                                                 quantization=("qat",), calibration_samples=100))}
+    assert {plan[n].batch_size for n in ("baseline", "structured", "structured-pruned", "structured-pruned-qat-tflite")} == {32}
+    assert plan["structured"].epochs == plan["structured-pruned"].epochs == 2
+    assert plan["structured-pruned-qat-tflite"].calibration_samples == 100
+
+
+def test_search_grid_merges_shared_steps() -> None:
+    cfg = CompressConfig(max_accuracy_drop=1.0, search_structured=(0.0, 0.5), search_sparsity=(0.0, 0.8),
+                         search_quantization=("ptq-int8", "ptq-dynamic"))
+    got = names(cfg)
+    assert len(got) == len(set(got))
+    assert {"baseline-int8-onnx", "baseline-dynamic-tflite", "pruned80", "pruned80-int8-onnx", "structured50",
+            "structured50-pruned80-dynamic-tflite", "structured50-int8-tflite"} <= set(got)
+    assert not any(n.startswith(("structured0", "pruned0")) for n in got)
+    default_grid = names(CompressConfig(max_accuracy_drop=1.0))
+    assert "structured25-pruned80-float16-tflite" in default_grid and not any("qat" in n for n in default_grid)
+
+
+def test_nested_and_flat_recipes_are_the_same_config(tmp_path: Path) -> None:
+    nested, flat = tmp_path / "nested.yaml", tmp_path / "flat.yaml"
+    nested.write_text("prune: {sparsity: 0.5, epochs: 2, schedule: constant}\nstructured_prune: {ratio: 0.25}\n"
+                      "qat: {learning_rate: 5.0e-5, epochs: 2}\nquantization: [ptq-int8, qat]\n")
+    flat.write_text("sparsity: 0.5\nprune_epochs: 2\nprune_schedule: constant\nstructured: 0.25\nqat_epochs: 2\n"
+                    "quantization: [ptq-int8, qat]\n")
+    a, b = make_config(nested), make_config(flat)
+    assert a.replace(stage_settings={}) == b
+    assert a.stage_settings == {"qat": {"learning_rate": 5e-5}}
+    plan_a, plan_b = build_plan(a), build_plan(b)
+    assert [s.name for s in plan_a] == [s.name for s in plan_b]
+    qat = next(s.config for s in plan_a if s.stage == "quantize.qat")
+    assert (qat.learning_rate, qat.epochs) == (5e-5, 2)
+
+
+def test_modes_and_parity_come_from_the_registry() -> None:
+    assert {m: s.name for m, s in quant_modes().items()} == {
+        "ptq-int8": "quantize.ptq_int8", "ptq-float16": "quantize.ptq_float16", "ptq-dynamic": "quantize.ptq_dynamic",
+        "qat": "quantize.qat", "pqat": "quantize.pqat"}
+    assert parity_stages() == {"export.tflite", "export.onnx", "quantize.ptq_int8", "quantize.ptq_float16",
+                               "quantize.ptq_dynamic"}
+    assert CompressConfig().quantization == ("ptq-int8",)
+    assert CompressConfig().search_quantization == ("ptq-int8", "ptq-float16", "ptq-dynamic")
+
+
+# An example quantizer, registered from the test suite alone: one config, one decorated function.
+@dataclass(frozen=True)
+class Int4Config(Checked):
+    """Settings of the example mode."""
+
+    bits: int = option(4, help="weight bits", ge=2, le=8, flag="example_bits")
+    group_size: int = option(32, help="weights per scale", ge=1)
+
+
+def run_int4(parent, cfg, ctx, out) -> StageOutput:  # type: ignore[no-untyped-def]  # never run here
+    raise AssertionError("planning must not run a stage")
+
+
+@pytest.fixture
+def example_mode() -> Iterator[str]:
+    register_stage("quantize.example_int4", Int4Config, consumes={"keras": "tflite"}, precision="mixed", parity=True,
+                   mode="example-int4", steps=(Emit("int4-tflite"), Emit("int4-onnx", input="previous", stage="export.onnx")),
+                   description="example: int4 weights")(run_int4)
+    yield "example-int4"
+    remove_stage("quantize.example_int4")
+
+
+def test_a_mode_registered_in_a_test_plans_with_no_edits_elsewhere(example_mode: str, tmp_path: Path) -> None:
+    plan = {s.name: s for s in build_plan(CompressConfig(sparsity=0.0, quantization=("ptq-int8", example_mode)))}
+    assert plan["baseline-int4-tflite"].stage == "quantize.example_int4"
+    assert plan["baseline-int4-tflite"].config == Int4Config()
+    assert plan["baseline-int4-onnx"].input == "baseline-int4-tflite"
+    assert "quantize.example_int4" in parity_stages() and example_mode in quant_modes()
+    # its settings: the flag it declares, or its recipe section
+    assert make_config(overrides={"example_bits": 3}).stage_config("quantize.example_int4").bits == 3
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"quantization: [{example_mode}]\nexample_int4: {{group_size: 64}}\n")
+    step = next(s for s in build_plan(make_config(recipe)) if s.name == "pruned-int4-tflite")
+    assert step.config == Int4Config(group_size=64)
+    with pytest.raises(Exception, match="example_bits|--example-bits"):
+        make_config(overrides={"example_bits": 9})
+
+
+def test_the_example_mode_is_in_the_cli(example_mode: str) -> None:
+    from edgekit.cli import build_parser
+
+    help_text = build_parser()._subparsers._group_actions[0].choices["compress"].format_help()  # type: ignore[union-attr]
+    assert example_mode in help_text and "--example-bits" in help_text and "example: int4 weights" in help_text
