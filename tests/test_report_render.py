@@ -74,7 +74,28 @@ def test_analysis_lists_the_guilty_layers_first() -> None:
     assert section.index("conv1") < section.index("dense1")
     md = render_markdown(sample_report(analysis=analysis(), tune=tune()))
     assert "## Per-layer sensitivity (budget 1 pp)" in md and "| conv1 | Conv2D | 288 | +2.50 | 31.0 | yes |" in md
-    assert "## Tuning trials" in md and "| 0 | learning_rate=0.001, batch_size=64 | 95.00 % | 3 | ok |" in md
+    assert "## Tuning trials" in md and "| 0 **(best)** | learning_rate=0.001, batch_size=64 | 95.00 % | 3 | ok |" in md
+    assert "Best trial **0**: validation 95.00 %, test 94.00 % (measured once, for the winner)." in md
+
+
+def test_a_tune_only_report_renders_its_trials() -> None:
+    """`edgekit tune` writes a report with a tune section and no artifacts; both pages show the trials."""
+    data = {"report_version": 1, "status": "ok", "problems": [], "warnings": ["winner uses settings X"],
+            "dataset": {"name": "digits", "train_size": 300, "val_size": 50, "test_size": 100},
+            "tune": {"trials": [{"id": "0", "config": {"learning_rate": 0.01}, "val_accuracy": 0.9, "epochs_run": 2,
+                                 "history": [0.8, 0.9], "status": "completed", "restarts": 0},
+                                {"id": "1", "config": {"learning_rate": 0.5}, "val_accuracy": None, "epochs_run": 0,
+                                 "history": [], "status": "error", "restarts": 1, "error": "NaN loss"}],
+                     "best": {"id": "0", "config": {"learning_rate": 0.01}, "val_accuracy": 0.9, "test_accuracy": 0.88,
+                              "epochs_run": 2, "recipe": {"epochs": 2}, "recipe_file": "recipe.yaml", "trials": 2},
+                     "executor": {"kind": "ray", "address": "local", "nodes": 1, "workers": 2},
+                     "metric": "val_accuracy", "wall_s": 12.0}}
+    report = Report.from_dict(data)
+    assert report.to_dict() == data
+    md, page = render_markdown(data), render_html(data)
+    assert "| 1 | learning_rate=0.5 | – | 0 | error |" in md and "**Warning:** winner uses settings X" in md
+    assert 'id="tune"' in page and 'id="results"' not in page and "Best trial <b>0</b>" in page
+    assert page.count('<img class="plot"') == 1  # the per-epoch plot
 
 
 @pytest.mark.parametrize("strip", ["benchmarks", "search", "audit", "single", "failed-rows", "regressions", "empty"])

@@ -113,3 +113,8 @@ def show(v: Any, width: int = 40) -> str:
 def pct(x: float | None) -> float | None:
     """A fraction as a percentage (None stays None)."""
     return None if x is None else x * 100.0
+
+
+def written(values: Mapping[str, Any], present: frozenset[str]) -> dict[str, Any]:
+    """The keys to write back: those the dict was read with, or (a record built in code) those that are set."""
+    return {k: v for k, v in values.items() if (k in present if present else v is not None)}

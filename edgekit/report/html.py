@@ -346,17 +346,21 @@ def _tune_section(report: Report) -> str:
     ex = tune.executor
     if ex is not None:
         out += _kv_table([("executor", ex.kind), ("address", ex.address), ("nodes", ex.nodes), ("workers", ex.workers)])
-    if tune.best:
-        out += f'<p class="note">Best: {_e(json.dumps(dict(tune.best), sort_keys=True, default=str))}</p>'
+    best = tune.best
+    if best is not None:
+        test = f", test {best.test_accuracy * 100:.2f} % (measured once, for the winner)" \
+            if best.test_accuracy is not None else ""
+        val = f"validation {best.val_accuracy * 100:.2f} %" if best.val_accuracy is not None else "no validation figure"
+        out += f'<p class="note">Best trial <b>{_e(best.id)}</b>: {_e(val + test)}.</p>'
     curves = [(t.id, list(t.history)) for t in tune.trials if t.history]
     if curves:
         out += _img(plots.trial_histories(curves), "validation accuracy per epoch per trial")
-    best_id = str(tune.best.get("id")) if tune.best and tune.best.get("id") is not None else None
     columns: tuple[Column, ...] = (("id", "trial", False), ("config", "config", False),
                                    ("val_pct", "val accuracy %", True), ("epochs", "epochs run", True),
                                    ("status", "status", False))
     rows = [{"id": t.id, "config": ", ".join(f"{k}={v}" for k, v in t.config.items()), "val_pct": _pct(t.val_accuracy),
-             "epochs": t.epochs_run, "status": t.status, "chosen": t.id == best_id} for t in tune.trials]
+             "epochs": t.epochs_run, "status": t.status, "chosen": best is not None and t.id == best.id}
+            for t in tune.trials]
     return out + (_table(columns, rows, row_class=_row_class) if rows else "<p>No trials.</p>") + "</section>"
 
 
@@ -447,7 +451,9 @@ def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None)
     rows = [_result_cells(r) for r in results_table(report)]
     emu_note = ('<p class="note"><span class="badge emu">EMULATED</span> rows (italic) ran under an emulator: their '
                 "latencies compare artifacts with each other on that target only and are not device speed.</p>")
-    body = [f"<h1>{_e(title)}</h1>", where, _header(report), _problems_section(report),
+    body = [f"<h1>{_e(title)}</h1>", where, _header(report), _problems_section(report)]
+    if report.artifacts:  # a tune-only report has none
+        body += [
             '<section id="results"><h2>Results (batch 1, 1 thread)</h2>',
             '<p class="note">× smaller: vs the fp32 model of the same format. Δ pp: accuracy minus the baseline\'s. '
             "Accuracy: as measured on that target (the artifact's own where not benchmarked). "
@@ -463,8 +469,8 @@ def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None)
             '<section id="layers"><h2>Chosen artifact: per-layer sparsity and precision</h2>', _layers_section(report),
             "</section>",
             '<section id="lineage"><h2>Lineage</h2><p class="note">stage → artifact it produced, nested under its parent.</p>',
-            _lineage_section(report), "</section>",
-            _search_section(report), _analysis_section(report), _tune_section(report)]
+            _lineage_section(report), "</section>"]
+    body += [_search_section(report), _analysis_section(report), _tune_section(report)]
     if report.benchmarks:
         benches = [_bench_cells(b, report.artifact(b.artifact_id)) for b in report.benchmarks]
         body += ['<section id="benchmarks"><h2>All benchmark rows</h2>',

@@ -66,11 +66,18 @@ def _tune(report: Report) -> list[str]:
                   + (f" at {tune.executor.address}" if tune.executor.address else "")
                   + (f", {tune.executor.nodes} node(s)" if tune.executor.nodes is not None else "")
                   + (f", {tune.executor.workers} worker(s)" if tune.executor.workers is not None else "") + ".", ""]
+    best = tune.best
+    if best is not None:
+        val = f"validation {best.val_accuracy * 100:.2f} %" if best.val_accuracy is not None else "no validation figure"
+        test = f", test {best.test_accuracy * 100:.2f} % (measured once, for the winner)" \
+            if best.test_accuracy is not None else ""
+        lines += [f"Best trial **{best.id}**: {val}{test}.", ""]
     lines += ["| trial | config | val accuracy | epochs | status |", "|---|---|---|---|---|"]
     for t in tune.trials:
         config = ", ".join(f"{k}={v}" for k, v in t.config.items())
         acc = f"{t.val_accuracy * 100:.2f} %" if t.val_accuracy is not None else "–"
-        lines.append(f"| {t.id} | {config} | {acc} | {t.epochs_run if t.epochs_run is not None else '–'} | {t.status} |")
+        mark = " **(best)**" if best is not None and t.id == best.id else ""
+        lines.append(f"| {t.id}{mark} | {config} | {acc} | {t.epochs_run if t.epochs_run is not None else '–'} | {t.status} |")
     return lines + [""]
 
 
@@ -87,14 +94,15 @@ def render_markdown(report: Report | Mapping[str, Any]) -> str:
     ]
     if report.warnings:
         lines += [f"**Warning:** {w}" for w in report.warnings] + [""]
-    lines += [
-        "Latency: p50/p90 at batch 1 with 1 thread; throughput: the best over the batch sizes and thread counts measured. "
-        "× smaller: against the fp32 model of the same format. Δ pp: test accuracy (on that target) against the "
-        "trained fp32 model. Worse than parent: see below.",
-        "",
-        render_table(report),
-        "",
-    ]
+    if report.artifacts:  # a tune-only report has none
+        lines += [
+            "Latency: p50/p90 at batch 1 with 1 thread; throughput: the best over the batch sizes and thread counts "
+            "measured. × smaller: against the fp32 model of the same format. Δ pp: test accuracy (on that target) "
+            "against the trained fp32 model. Worse than parent: see below.",
+            "",
+            render_table(report),
+            "",
+        ]
     if report.regressions:
         lines += ["## Worse than the model they were made from", ""]
         lines += [f"- {g.message}" for g in report.regressions] + [""]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
-from edgekit.report._fields import Json, Reader, pct, show
+from edgekit.report._fields import Json, Reader, pct, show, written
 from edgekit.report.sections import Analysis, Tune
 
 T = TypeVar("T")
@@ -480,7 +480,8 @@ class Report:
     seed: int | None = None
     config: Mapping[str, Any] | None = None
     out: str | None = None
-    present: frozenset[str] = frozenset()  # the top-level keys the dict had (to_dict writes those back)
+    present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """The top-level keys the dict had: ``to_dict`` writes those back."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     KEYS = ("report_version", "edgekit_version", "created", "command", "seconds", "dataset", "seed", "config",
@@ -535,8 +536,7 @@ class Report:
             "analysis": self.analysis.to_dict() if self.analysis else None,
             "tune": self.tune.to_dict() if self.tune else None, "out": self.out,
         }
-        keep = self.present or frozenset(k for k, v in values.items() if v is not None)
-        return {**{k: values[k] for k in self.KEYS if k in keep}, **self.extra}
+        return {**written(values, self.present), **self.extra}
 
     # ----------------------------------------------------------------- look-ups renderers share
     def artifact(self, artifact_id: str | None) -> ArtifactRecord | None:

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from edgekit.report._fields import Json, Reader, show
+from edgekit.report._fields import Json, Reader, show, written
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,16 @@ class LayerSensitivity:
     quant: QuantSensitivity | None = None
     protected: bool = False
     reason: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. prune_limit, int8_reason
+
+    KEYS = ("name", "op", "params", "macs", "prune", "structured", "quant", "protected", "reason")
 
     @classmethod
     def parse(cls, r: Reader) -> LayerSensitivity:
         return cls(name=r.str_("name", required=True) or "", op=r.str_("op") or "", params=r.int_("params"),
                    macs=r.int_("macs"), prune=_drops(r, "prune"), structured=_drops(r, "structured"),
                    quant=r.record("quant", QuantSensitivity.parse), protected=r.bool_("protected"),
-                   reason=r.str_("reason") or "")
+                   reason=r.str_("reason") or "", extra=r.extra(cls.KEYS))
 
     @property
     def worst_drop_pp(self) -> float:
@@ -77,7 +80,7 @@ class LayerSensitivity:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "op": self.op, "params": self.params, "macs": self.macs, "prune": dict(self.prune),
                 "structured": dict(self.structured), "quant": self.quant.to_dict() if self.quant else None,
-                "protected": self.protected, "reason": self.reason}
+                "protected": self.protected, "reason": self.reason, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ class Trial:
     val_accuracy: float | None = None
     epochs_run: int | None = None
     history: tuple[float, ...] = ()  # validation accuracy after each epoch
+    test_accuracy: float | None = None  # measured once, for the best trial only
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. restarts, error, recipe
+    present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """The keys the dict had: ``to_dict`` writes those back."""
+
+    KEYS = ("id", "status", "config", "val_accuracy", "epochs_run", "history", "test_accuracy")
 
     @classmethod
     def parse(cls, r: Reader) -> Trial:
@@ -127,11 +136,14 @@ class Trial:
             r.fail("id", f"expected a string or an integer, got {show(tid)}")
         return cls(id=str(tid), status=r.str_("status") or "", config=r.mapping("config") or {},
                    val_accuracy=r.num("val_accuracy"), epochs_run=r.int_("epochs_run"),
-                   history=tuple(float(x) for x in hist))
+                   history=tuple(float(x) for x in hist), test_accuracy=r.num("test_accuracy"),
+                   extra=r.extra(cls.KEYS), present=frozenset(k for k in cls.KEYS if r.has(k)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "config": dict(self.config), "val_accuracy": self.val_accuracy,
-                "epochs_run": self.epochs_run, "history": list(self.history), "status": self.status}
+        values = {"id": self.id, "config": dict(self.config), "val_accuracy": self.val_accuracy,
+                  "epochs_run": self.epochs_run, "history": list(self.history), "status": self.status,
+                  "test_accuracy": self.test_accuracy}
+        return {**written(values, self.present), **self.extra}
 
 
 @dataclass(frozen=True)
@@ -156,13 +168,13 @@ class Tune:
     """The tuning section (``edgekit tune``): trials, the best one, and the executor."""
 
     trials: tuple[Trial, ...] = ()
-    best: Mapping[str, Any] | None = None
+    best: Trial | None = None
     executor: Executor | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, r: Reader) -> Tune:
-        return cls(trials=r.records("trials", Trial.parse), best=r.mapping("best"),
+        return cls(trials=r.records("trials", Trial.parse), best=r.record("best", Trial.parse),
                    executor=r.record("executor", Executor.parse), extra=r.extra(("trials", "best", "executor")))
 
     @classmethod
@@ -170,5 +182,5 @@ class Tune:
         return cls.parse(Reader(data, "", source))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trials": [t.to_dict() for t in self.trials], "best": dict(self.best) if self.best is not None else None,
+        return {"trials": [t.to_dict() for t in self.trials], "best": self.best.to_dict() if self.best else None,
                 "executor": self.executor.to_dict() if self.executor else None, **self.extra}
