@@ -89,7 +89,7 @@ class _Runner:
             staged.mkdir(parents=True)
             path = staged / f"model{FORMATS[fmt]}"
             t0 = time.perf_counter()
-            output = stage.load()(parent, step.config, self.ctx, path)
+            output = stage.run(parent, step.config, self.ctx, path)
             metrics = {**output.metrics, "stage_seconds": round(time.perf_counter() - t0, 2)}
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
             if fmt != "keras":  # labels and preprocessing travel inside the exported file
