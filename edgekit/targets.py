@@ -58,12 +58,30 @@ class SshOptions:
 
 
 @dataclass(frozen=True)
+class McuOptions:
+    """A microcontroller's memory budgets; models are run on TensorFlow Lite Micro to measure their arena."""
+
+    ram_kb: int = field(metadata={"help": "on-chip RAM in KiB (tensor arena + runtime + application)"})
+    flash_kb: int = field(metadata={"help": "flash in KiB (model bytes + runtime code + application)"})
+    runtime: Literal["tflite-micro"] = field(default="tflite-micro", metadata={"help": "the interpreter the firmware links"})
+    runtime_ram_kb: int = field(default=16, metadata={"help": "estimated RAM the runtime needs besides the arena (interpreter, op resolver, stack)"})
+    runtime_flash_kb: int = field(default=100, metadata={"help": "estimated flash of the runtime's code (interpreter and the kernels a CNN uses)"})
+    cpu: str = field(default="", metadata={"help": "GCC -mcpu value for the cross-compile check (e.g. cortex-m4); empty: not an Arm core"})
+
+    def validate(self, where: str) -> None:
+        if self.ram_kb <= 0 or self.flash_kb <= 0:
+            raise ConfigError(f"{where}: ram_kb and flash_kb must be > 0")
+        if self.runtime_ram_kb < 0 or self.runtime_flash_kb < 0:
+            raise ConfigError(f"{where}: runtime_ram_kb and runtime_flash_kb must be >= 0")
+
+
+@dataclass(frozen=True)
 class Target:
     """A device profile."""
 
     name: str = field(metadata={"help": "profile name (must match the file name)"})
     description: str = field(default="", metadata={"help": "one line for `edgekit devices`"})
-    arch: Literal["x86_64", "aarch64"] = field(default="x86_64", metadata={"help": "CPU architecture of the device"})
+    arch: Literal["x86_64", "aarch64", "armv7e-m", "xtensa"] = field(default="x86_64", metadata={"help": "CPU architecture of the device"})
     location: Location = field(default="local", metadata={"help": "local | qemu (emulated) | ssh (remote board)"})
     runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={"help": "runtimes to benchmark with"})
     quant_preset: Preset = field(default="avx2", metadata={"help": "ONNX quantization preset that suits this hardware"})
@@ -74,6 +92,7 @@ class Target:
     onnxruntime: OrtOptions = field(default_factory=OrtOptions, metadata={"help": "ONNX Runtime settings"})
     qemu: QemuOptions | None = field(default=None, metadata={"help": "emulation settings (location = qemu)"})
     ssh: SshOptions | None = field(default=None, metadata={"help": "remote board settings (location = ssh)"})
+    mcu: McuOptions | None = field(default=None, metadata={"help": "microcontroller RAM/flash budgets (models checked on TFLite Micro)"})
     source: str = field(default="", metadata={"help": "(set by the loader) the file the profile came from"})
 
     @property

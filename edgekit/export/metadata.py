@@ -5,7 +5,7 @@
 * TFLite: the standard TFLite Support metadata (a ``ModelMetadata`` flatbuffer under
   ``TFLITE_METADATA`` with normalization, image input and a ``labels.txt`` packed onto
   the end of the file; see :mod:`edgekit.export.tflite_metadata`) for Android Studio,
-  the Task Library and TFLM tools, plus the entry ``edgekit_metadata`` whose buffer holds
+  the Task Library and TFLite Support, plus the entry ``edgekit_metadata`` whose buffer holds
   the JSON document above (lineage: artifact id, edgekit version, dataset, output kind).
   Readers take labels, input shape, colour and normalization from the standard form when
   it is there; files written before it (JSON entry only) still read the same.
