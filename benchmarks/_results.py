@@ -20,7 +20,7 @@ HEADER = "# Measured results\n\nEvery figure below was written by the script nam
 
 
 def machine_line() -> str:
-    from edgekit.bench.availability import cpu_model
+    from edgekit.runtime.host import cpu_model
 
     cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

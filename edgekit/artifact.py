@@ -17,12 +17,16 @@ from typing import Any, Literal, Mapping
 
 from edgekit import __version__
 from edgekit.errors import ConfigError
+from edgekit.formats import FORMATS as _FORMAT_SPECS
+from edgekit.formats import format_of
 
-Format = Literal["keras", "tflite", "onnx"]
+__all__ = ["ARTIFACT_JSON", "FORMATS", "PRECISIONS", "Artifact", "ModelMeta", "artifact_id", "canonical_json", "format_of"]
+
+Format = Literal["keras", "tflite", "onnx"]  # the names of edgekit.formats.FORMATS, for type checkers
 Precision = Literal["fp32", "fp16", "int8", "mixed"]
 
-FORMATS: dict[str, str] = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
-"""Model formats and the file suffix each is stored with (the one formats table)."""
+FORMATS: dict[str, str] = {name: s.suffix for name, s in _FORMAT_SPECS.items()}
+"""Model format → the file suffix edgekit stores it with (derived from :data:`edgekit.formats.FORMATS`)."""
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "mixed")
 
@@ -134,15 +138,3 @@ class Artifact:
             meta=ModelMeta.from_dict(d["meta"]) if d.get("meta") else None,
             name=d.get("name", ""),
         )
-
-
-def format_of(path: str | Path) -> Format:
-    """Infer a model format from a file name (a folder is a SavedModel → keras)."""
-    p = Path(path)
-    if p.is_dir() or p.suffix in (".keras", ".h5", ".hdf5"):
-        return "keras"
-    if p.suffix == ".tflite":
-        return "tflite"
-    if p.suffix == ".onnx":
-        return "onnx"
-    raise ConfigError(f"{p}: unknown model format (expected .onnx, .tflite, .keras, .h5 or a SavedModel folder)")

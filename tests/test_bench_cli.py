@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from _models import build_models
 
 from edgekit.cli import main
 
@@ -15,9 +15,6 @@ FAST = ["--min-runs", "5", "--min-seconds", "0.02", "--warmup-runs", "1"]
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _models import build_models
-
     return build_models(tmp_path_factory.mktemp("cli-models"))
 
 
@@ -74,3 +71,21 @@ def test_bench_bad_input_is_one_line_exit_2(models, tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
     assert (existing / "report.json").read_text() == "{}"
+
+
+def test_bench_fails_when_every_target_was_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10 item 11: a run in which nothing was benchmarked is not a success."""
+    from edgekit.bench.tiny import write_tiny_onnx
+
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    (devices / "far-board.toml").write_text('name = "far-board"\narch = "aarch64"\n')  # never this x86 machine
+    model = write_tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "run"
+    rc = main(["bench", str(model), "--dataset", "digits", "--test-limit", "20", "--target", "far-board",
+               "--devices-dir", str(devices), "--out", str(out), *FAST])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1
+    assert "nothing was benchmarked" in err and "far-board: needs an aarch64 CPU" in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "failed" and all(r["status"] == "skipped" for r in report["benchmarks"])

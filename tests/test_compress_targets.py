@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.bench.emulate import qemu_unavailable_reason
+from edgekit.locations.qemu import qemu_unavailable_reason
 from edgekit.config import CompressConfig
 from edgekit.pipeline import compress
 from edgekit.targets import get_target

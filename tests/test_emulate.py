@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
+from _models import build_models
 
 from edgekit.artifact import Artifact
 from edgekit.bench.api import Timing, benchmark
-from edgekit.bench.emulate import CORES, cpuinfo_text, qemu_unavailable_reason
 from edgekit.errors import UsageError
+from edgekit.locations.qemu import CORES, cpuinfo_text, qemu_unavailable_reason
 from edgekit.targets import get_target
 
 ARM = get_target("arm64-qemu")
@@ -31,9 +31,6 @@ def test_cpuinfo_matches_qemu_cpu() -> None:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _models import build_models
-
     return build_models(tmp_path_factory.mktemp("arm-models"))
 
 
@@ -63,7 +60,7 @@ def test_same_models_on_x86_and_emulated_arm64(models) -> None:  # noqa: ANN001
 @pytest.mark.arm64
 @needs_arm
 def test_guest_env_hides_host_python_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgekit.bench.emulate import guest_env, probe
+    from edgekit.locations.qemu import guest_env, probe
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # x86 packages must not leak into the guest
     assert "PYTHONPATH" not in guest_env(ARM) and guest_env(ARM)["QEMU_CPU"] == "neoverse-n1"

@@ -87,7 +87,7 @@ def test_sparse_encoding_shrinks_fp32_and_runs_on_litert(pruned80, trained) -> N
     assert len(data) < 0.4 * len(dense), (len(data), len(dense))  # raw bytes: 80 % zeros mostly gone
     assert len(gzip.compress(data)) < len(gzip.compress(dense))
     assert litert_problem(data) is None
-    from edgekit.bench.runner import LiteRTSession
+    from edgekit.runtime.sessions import LiteRTSession
 
     outs = []
     for blob in (dense, data):

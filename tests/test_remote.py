@@ -19,8 +19,8 @@ import pytest
 
 from edgekit.artifact import Artifact
 from edgekit.bench.api import Timing, benchmark
-from edgekit.bench.emulate import guest_command, qemu_unavailable_reason
-from edgekit.bench.remote import run_ssh, ssh_command, ssh_unavailable_reason
+from edgekit.locations.qemu import guest_command, qemu_unavailable_reason
+from edgekit.locations.ssh import run_ssh, ssh_command, ssh_unavailable_reason
 from edgekit.bench.tiny import tiny_data, write_tiny_onnx
 from edgekit.errors import TargetError
 from edgekit.targets import SshOptions, Target, get_target

@@ -9,7 +9,8 @@ import pytest
 
 from edgekit.artifact import Artifact
 from edgekit.bench.api import Timing, benchmark
-from edgekit.bench.runner import percentile, run_request
+from edgekit.runtime.measure import percentile
+from edgekit.runtime.runner import run_request
 from edgekit.bench.tiny import tiny_data, write_tiny_onnx
 from edgekit.targets import OrtOptions, Target
 

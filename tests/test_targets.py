@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bench.availability import cpu_flags, unavailable_reason
 from edgekit.errors import ConfigError, UsageError
+from edgekit.locations import unavailable_reason
+from edgekit.runtime.host import cpu_flags
 from edgekit.targets import get_target, load_profile, load_targets
 
 BUILTIN = ("x86-cpu", "x86-avx512-vnni", "nvidia-cuda", "nvidia-tensorrt", "arm64-qemu", "raspberry-pi-5",

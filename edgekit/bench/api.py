@@ -19,10 +19,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgekit.artifact import Artifact
-from edgekit.bench.availability import unavailable_reason
-from edgekit.bench.execute import run_on_target
 from edgekit.console import progress
 from edgekit.errors import TargetError
+from edgekit.locations import location_for
 from edgekit.targets import RUNTIME_FORMATS, Target
 
 log = logging.getLogger(__name__)
@@ -130,7 +129,8 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
     targets = list(targets)
     rows: list[dict[str, Any]] = []
     jobs = [(a, t) for a in artifacts for t in targets if _runtime_for(a, t)]
-    reasons = {t.name: unavailable_reason(t) for t in targets}
+    locations = {t.name: location_for(t) for t in targets}
+    reasons = {name: loc.unavailable_reason() for name, loc in locations.items()}
     first_preds: dict[str, tuple[str, list[int]]] = {}  # artifact id -> (target, predictions)
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp, progress("benchmarking", len(jobs)) as bar:
         tmpdir = Path(tmp)
@@ -150,7 +150,8 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
                 data["ref"] = ref
             np.savez(work / "data.npz", **data)
             try:
-                result = run_on_target(target, _request(artifact, runtime, target, work / "data.npz", timing, strict), work)
+                request = _request(artifact, runtime, target, work / "data.npz", timing, strict)
+                result = locations[target.name].run(request, work)
             except TargetError as e:
                 log.warning("%s on %s: %s", artifact.name or artifact.id, target.name, e)
                 rows += _blank_rows(artifact, target, runtime, "failed", str(e))

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgekit.bench.api import Timing
-    from edgekit.bench.files import benchmark_models
+    from edgekit.bench.files import benchmark_models, nothing_ran
     from edgekit.console import enable_progress
     from edgekit.errors import UsageError
 
@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         timing=Timing(warmup_runs=args.warmup_runs, min_runs=args.min_runs, min_seconds=args.min_seconds),
         out=out, force=args.force, command="edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     _print(report, out)
+    nothing = nothing_ran(report["benchmarks"])
+    if nothing:
+        print(f"edgekit: bench: {nothing}", file=sys.stderr)
+        return 1
     return 1 if any(r["status"] == "failed" for r in report["benchmarks"]) else 0
 
 

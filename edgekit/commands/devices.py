@@ -42,7 +42,7 @@ def _list(targets: dict, probe: bool) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from edgekit.bench.availability import unavailable_reason
+    from edgekit.locations import unavailable_reason
 
     table = Table(title="device profiles")
     for col in ("name", "where", "arch", "runtimes", "providers", "preset", "can run here"):
@@ -65,8 +65,8 @@ def _check(target) -> int:  # noqa: ANN001 - a Target
 
     from edgekit.artifact import Artifact
     from edgekit.bench.api import Timing, benchmark
-    from edgekit.bench.availability import unavailable_reason
     from edgekit.bench.tiny import tiny_data, write_tiny_onnx
+    from edgekit.locations import unavailable_reason
     from edgekit.errors import TargetError
 
     reason = unavailable_reason(target)
@@ -99,23 +99,7 @@ def _check(target) -> int:  # noqa: ANN001 - a Target
 def _setup(target, force: bool) -> int:  # noqa: ANN001 - a Target
     from rich.console import Console
 
-    console = Console()
-    if target.location == "qemu":
-        from edgekit.bench.emulate import probe, setup_arm64_sysroot
+    from edgekit.locations import location_for
 
-        root = setup_arm64_sysroot(target, force=force)
-        console.print(f"{target.name}: sysroot ready at {root}: {probe(target)}", markup=False)
-        return 0
-    if target.location == "ssh":
-        from edgekit.bench.remote import probe_board, ssh_unavailable_reason
-
-        reason = ssh_unavailable_reason(target, probe=False)
-        if reason:
-            from edgekit.errors import TargetError
-
-            raise TargetError(f"{target.name}: {reason}")
-        console.print(f"{target.name}: board answers: {probe_board(target)}", markup=False)
-        console.print("install what is missing on the board itself (pip install numpy onnxruntime)", markup=False)
-        return 0
-    console.print(f"{target.name}: a local profile, nothing to set up", markup=False)
+    Console().print(location_for(target).setup(force=force), markup=False)
     return 0

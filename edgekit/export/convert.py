@@ -204,7 +204,7 @@ SPARSE_ENCODABLE: dict[str, bool] = {
 
 def litert_problem(tflite: bytes) -> str | None:
     """None when LiteRT (default delegates) loads ``tflite`` and runs one batch-1 inference; else why not."""
-    from edgekit.bench.runner import LiteRTSession
+    from edgekit.runtime.sessions import LiteRTSession
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "model.tflite")

@@ -1,4 +1,4 @@
-"""Remote boards over SSH: copy the model, the runner and the evaluation data, run, read back JSON.
+"""The ``ssh`` location, remote boards: copy the model, the runner and the evaluation data, run, read back JSON.
 
 Every command is an argument list (no local shell). ssh joins the remote argv
 with spaces and hands it to the board's shell, so each remote argument is
@@ -19,6 +19,9 @@ from typing import Any
 
 from edgekit.errors import TargetError
 from edgekit.fsutil import write_json
+from edgekit.locations.base import Location
+from edgekit.locations.process import run_command
+from edgekit.runtime.archive import runner_archive
 from edgekit.targets import SshOptions, Target
 
 log = logging.getLogger(__name__)
@@ -70,8 +73,6 @@ def _python_argv(o: SshOptions) -> list[str]:
 
 
 def _call(target: Target, cmd: list[str], timeout_s: float, what: str) -> str:
-    from edgekit.bench.execute import run_command
-
     try:
         return run_command(cmd, timeout_s, f"{target.name}: {what}")
     except TargetError as e:
@@ -127,8 +128,6 @@ def ssh_unavailable_reason(target: Target, probe: bool = True) -> str | None:
 
 def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Copy the request's model and data with the runner to the board, run it there, return its result."""
-    from edgekit.bench.execute import RUNNER
-
     o = _ssh(target)
     reason = _local_reason(o)
     if reason:
@@ -146,7 +145,8 @@ def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str,
             staged_model.symlink_to(model.resolve())
         req = {**request, "model": f"{remote}/{model_name}", "data": f"{remote}/{data.name}"}
         req_file = write_json(workdir / "remote-request.json", req)
-        _call(target, scp_command(target, [RUNNER, req_file, staged_model, data], remote),
+        runner = runner_archive(workdir)
+        _call(target, scp_command(target, [runner, req_file, staged_model, data], remote),
               o.connect_timeout_s + o.timeout_s, "copying files")
         py = _python_argv(o)
         check = _call(target, ssh_command(target, *py, "-c", _PROBE), o.connect_timeout_s + 120, "probe")
@@ -157,7 +157,7 @@ def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str,
         if missing:
             raise TargetError(f"{target.name}: {missing}")
         result = f"{remote}/result.json"
-        _call(target, ssh_command(target, *py, f"{remote}/runner.py", f"{remote}/remote-request.json", result),
+        _call(target, ssh_command(target, *py, f"{remote}/{runner.name}", f"{remote}/remote-request.json", result),
               o.connect_timeout_s + o.timeout_s, "benchmark runner")
         text = _call(target, ssh_command(target, "cat", "--", result), o.connect_timeout_s + 60, "reading the result")
         try:
@@ -169,3 +169,22 @@ def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str,
             _call(target, ssh_command(target, "rm", "-rf", "--", remote), o.connect_timeout_s + 30, "cleaning up")
         except TargetError as e:
             log.warning("%s: could not remove %s on the board: %s", target.name, remote, e)
+
+
+class SshLocation(Location):
+    """A board reached over SSH (host keys verified, no password prompts)."""
+
+    kind = "ssh"
+
+    def unavailable_reason(self, probe: bool = True) -> str | None:
+        return ssh_unavailable_reason(self.target, probe=probe)
+
+    def setup(self, force: bool = False) -> str:
+        reason = ssh_unavailable_reason(self.target, probe=False)
+        if reason:
+            raise TargetError(f"{self.target.name}: {reason}")
+        return (f"{self.target.name}: board answers: {probe_board(self.target)}; install what is missing on the "
+                "board itself (pip install numpy onnxruntime)")
+
+    def run(self, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        return run_ssh(self.target, request, workdir)

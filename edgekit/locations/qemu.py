@@ -1,4 +1,4 @@
-"""Emulated ARM64: run the benchmark runner under qemu-user with an ARM64 Debian sysroot.
+"""The ``qemu`` location, emulated ARM64: run the benchmark runner under qemu-user with an ARM64 Debian sysroot.
 
 The sysroot (``edgekit devices setup arm64-qemu``) holds Debian bookworm's arm64
 ``python3.11`` (unpacked from the debs ``debootstrap --foreign`` fetches) and the
@@ -30,6 +30,9 @@ from typing import Any, Iterator
 
 from edgekit.errors import TargetError, UsageError
 from edgekit.fsutil import write_json, write_text
+from edgekit.locations.base import Location
+from edgekit.locations.process import run_and_read, run_command
+from edgekit.runtime.archive import runner_archive
 from edgekit.targets import QemuOptions, Target
 
 log = logging.getLogger(__name__)
@@ -151,8 +154,6 @@ def qemu_unavailable_reason(target: Target) -> str | None:
 
 def run_qemu(target: Target, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Run one benchmark request under qemu-user; returns the runner's result."""
-    from edgekit.bench.execute import RUNNER, run_and_read
-
     reason = qemu_unavailable_reason(target)
     if reason:
         raise TargetError(f"{target.name}: {reason}")
@@ -160,7 +161,8 @@ def run_qemu(target: Target, request: dict[str, Any], workdir: Path) -> dict[str
     req, res = workdir / "request.json", workdir / "result.json"
     write_json(req, request)
     timeout = float(request.get("timeout_s", 3600))
-    return run_and_read(guest_command(target, str(RUNNER), str(req), str(res)), res, timeout,
+    runner = runner_archive(workdir)
+    return run_and_read(guest_command(target, str(runner), str(req), str(res)), res, timeout,
                         env=guest_env(target), where=f"{target.name} (qemu {_qemu(target).cpu})")
 
 
@@ -169,8 +171,6 @@ def probe(target: Target, timeout_s: float = 300) -> dict[str, Any]:
     code = ("import json, platform, numpy, onnxruntime as o; print(json.dumps({'machine': platform.machine(), "
             "'python': platform.python_version(), 'numpy': numpy.__version__, 'onnxruntime': o.__version__, "
             "'providers': o.get_available_providers()}))")
-    from edgekit.bench.execute import run_command
-
     ensure_cpuinfo(sysroot_of(target), _qemu(target).cpu)
     out = run_command(guest_command(target, "-c", code), timeout_s, f"{target.name}: emulated python",
                       env=guest_env(target))
@@ -214,8 +214,6 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _run(cmd: list[str], what: str, timeout_s: float = SETUP_TIMEOUT_S) -> None:
-    from edgekit.bench.execute import run_command
-
     log.debug("%s: %s", what, " ".join(cmd))
     run_command(cmd, timeout_s, what)
 
@@ -228,10 +226,11 @@ def setup_arm64_sysroot(target: Target, force: bool = False) -> Path:
     """
     opts = _qemu(target)
     root = sysroot_of(target)
-    if shutil.which(opts.binary) is None:
-        raise TargetError(f"{target.name}: {opts.binary} not found (Debian: apt-get install qemu-user-static)")
-    if shutil.which("debootstrap") is None:
-        raise TargetError(f"{target.name}: debootstrap not found (Debian: apt-get install debootstrap)")
+    from edgekit.sysreqs import missing_message
+
+    missing = missing_message(target.name, opts.binary, "debootstrap")  # every missing package in one message
+    if missing:
+        raise TargetError(missing)
     if os.geteuid() != 0:
         raise TargetError(f"{target.name}: setting up {root} runs debootstrap, which needs root")
     cpuinfo_text(opts.cpu, 1)  # unknown core -> one-line error before any download
@@ -278,3 +277,19 @@ def _populate(build: Path, debs: Path, target: Target) -> None:
          f"pip install {' '.join(pins)} for {WHEEL_PLATFORM}")
     (build / "proc").mkdir(exist_ok=True)
     write_text(build / "proc" / "cpuinfo", cpuinfo_text(_qemu(target).cpu, os.cpu_count() or 1))
+
+
+class QemuLocation(Location):
+    """An emulated ARM64 machine on this host (latency is a relative figure, never device speed)."""
+
+    kind = "qemu"
+
+    def unavailable_reason(self, probe: bool = True) -> str | None:
+        return qemu_unavailable_reason(self.target)
+
+    def setup(self, force: bool = False) -> str:
+        root = setup_arm64_sysroot(self.target, force=force)
+        return f"{self.target.name}: sysroot ready at {root}: {probe(self.target)}"
+
+    def run(self, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        return run_qemu(self.target, request, workdir)

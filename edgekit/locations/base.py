@@ -1,0 +1,39 @@
+"""A location: *where* the benchmark runner runs (this machine, qemu, an SSH board).
+
+A location wraps one device profile and answers three questions: can it run from here
+(:meth:`Location.unavailable_reason`), what must be provisioned first (:meth:`Location.setup`),
+and what did the runner measure (:meth:`Location.run`). Adding a location (e.g. adb) is one
+module with one subclass, plus its row in :data:`edgekit.locations.LOCATIONS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgekit.targets import Target
+
+
+class Location(ABC):
+    """Where one device profile's benchmarks run."""
+
+    kind: ClassVar[str]  # the profile's ``location`` value
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    @abstractmethod
+    def unavailable_reason(self, probe: bool = True) -> str | None:
+        """``None`` when benchmarks can run there from here, else why not (one line); ``probe=False``: no network."""
+
+    def setup(self, force: bool = False) -> str:
+        """Provision what the location needs (idempotent; ``force`` redoes it); returns a one-line summary."""
+        return f"{self.target.name}: nothing to set up"
+
+    @abstractmethod
+    def run(self, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        """Run the benchmark runner on ``request`` (see :mod:`edgekit.runtime.runner`); return its JSON result.
+
+        ``workdir`` is an empty private folder holding the request's data; raises a one-line TargetError.
+        """
