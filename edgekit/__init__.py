@@ -35,6 +35,8 @@ _LAZY = {
     "benchmark_models": "edgekit.bench.files",
     "load_dataset": "edgekit.data.datasets",
     "EdgekitError": "edgekit.errors",
+    "tune": "edgekit.tuning",
+    "TuneResult": "edgekit.tuning",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("edgekit.commands.inspect", "show what a model file really contains"),
     "export": ("edgekit.commands.export", "convert a model file (e.g. .tflite to a C array)"),
     "doctor": ("edgekit.commands.doctor", "check versions, providers, GPU libraries, qemu and chromium; say what to fix"),
+    "tune": ("edgekit.commands.tune", "search training settings (Ray Tune + ASHA) and write a recipe for compress"),
 }
 
 
