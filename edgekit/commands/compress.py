@@ -21,8 +21,8 @@ examples:
   # the default pipeline: train, prune to 80 % sparsity, int8 TFLite + ONNX, benchmark on this CPU
   edgekit compress --dataset fashion-mnist --out runs/fm
 
-  # your Keras model and data, with float16 and dynamic-range TFLite files too
-  edgekit compress --model my.keras --data-dir data/ --quantization ptq-int8,ptq-float16,ptq-dynamic
+  # your Keras model and data, in every quantization mode
+  edgekit compress --model my.keras --data-dir data/ --quantization {modes}
 
   # the smallest model within 1 pp of the trained model's validation accuracy, also timed on emulated ARM64
   edgekit compress --dataset fashion-mnist --max-accuracy-drop 1.0 --targets x86-cpu,arm64-qemu
@@ -153,6 +153,9 @@ def _quantization_help() -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from edgekit.stages import quant_modes
+
+    p.epilog = EXAMPLES.replace("{modes}", ",".join(quant_modes()))
     p.description = f"{p.description or ''}\n\nquantization modes (--quantization):\n{_quantization_help()}".strip()
     from edgekit.config import GROUPS
 
