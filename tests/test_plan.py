@@ -143,3 +143,14 @@ def test_the_example_mode_is_in_the_cli(example_mode: str) -> None:
 
     help_text = build_parser()._subparsers._group_actions[0].choices["compress"].format_help()  # type: ignore[union-attr]
     assert example_mode in help_text and "--example-bits" in help_text and "example: int4 weights" in help_text
+
+
+def test_planning_imports_no_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom edgekit.config import CompressConfig\nfrom edgekit.plan import build_plan\n"
+            "build_plan(CompressConfig(structured=0.5, quantization=('ptq-int8', 'qat'), max_accuracy_drop=1.0))\n"
+            "assert 'tensorflow' not in sys.modules and 'onnxruntime' not in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -155,6 +155,7 @@ def _quantization_help() -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from edgekit.stages import quant_modes
 
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' and modes' line breaks
     p.epilog = EXAMPLES.replace("{modes}", ",".join(quant_modes()))
     p.description = f"{p.description or ''}\n\nquantization modes (--quantization):\n{_quantization_help()}".strip()
     from edgekit.config import GROUPS
