@@ -111,3 +111,13 @@ def test_tune_trial_ids_may_be_integers() -> None:
     t = Tune.from_dict({"trials": [{"id": 3, "history": [0.5, 0.6]}], "executor": {"kind": "ray", "nodes": 2}})
     assert t.trials[0].id == "3" and t.trials[0].history == (0.5, 0.6)
     assert t.executor is not None and t.executor.kind == "ray" and t.executor.nodes == 2
+
+
+def test_numpy_scalars_of_an_in_memory_report_are_accepted() -> None:
+    import numpy as np
+
+    b = BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "runs": np.int64(3),
+                            "accuracy": np.float32(0.5), "node_share": {"CPU": np.float64(1.0)}})
+    assert b.runs == 3 and type(b.runs) is int and b.accuracy == 0.5 and b.node_share == {"CPU": 1.0}
+    with pytest.raises(ReportError, match=r"node_share\.CPU: expected a number, got 'all'"):
+        BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "node_share": {"CPU": "all"}})

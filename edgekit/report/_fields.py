@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from edgekit.errors import ReportError
@@ -45,19 +46,11 @@ class Reader:
 
     def num(self, key: str) -> float | None:
         v = self._get(key, False)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(key, f"expected a number, got {show(v)}")
-        return float(v)
+        return None if v is None else self._number(key, v)
 
     def int_(self, key: str) -> int | None:
         v = self._get(key, False)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.fail(key, f"expected an integer, got {show(v)}")
-        return v
+        return None if v is None else self._integer(key, v)
 
     def bool_(self, key: str) -> bool:
         v = self._get(key, False)
@@ -82,6 +75,29 @@ class Reader:
         if not isinstance(v, list):
             self.fail(key, f"expected a list, got {show(v)}")
         return v
+
+    def _number(self, name: str, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy scalars too (an in-memory report)
+            self.fail(name, f"expected a number, got {show(v)}")
+        return float(v)
+
+    def _integer(self, name: str, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            self.fail(name, f"expected an integer, got {show(v)}")
+        return int(v)
+
+    def nums(self, key: str) -> tuple[float, ...]:
+        """A list of numbers (absent: empty)."""
+        return tuple(self._number(f"{key}[{i}]", v) for i, v in enumerate(self.list_(key)))
+
+    def ints(self, key: str) -> tuple[int, ...]:
+        """A list of integers (absent: empty)."""
+        return tuple(self._integer(f"{key}[{i}]", v) for i, v in enumerate(self.list_(key)))
+
+    def num_map(self, key: str) -> dict[str, float] | None:
+        """An object whose values are numbers (absent: None)."""
+        raw = self.mapping(key)
+        return None if raw is None else {str(k): self._number(f"{key}.{k}", v) for k, v in raw.items()}
 
     def strs(self, key: str) -> tuple[str, ...]:
         items = self.list_(key)

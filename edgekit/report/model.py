@@ -79,16 +79,12 @@ class BenchRow:
 
     @classmethod
     def parse(cls, r: Reader) -> BenchRow:
-        share = r.mapping("node_share")
-        for k, v in (share or {}).items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                r.fail(f"node_share.{k}", f"expected a number, got {show(v)}")
         return cls(
             artifact_id=r.str_("artifact_id", required=True) or "", target=r.str_("target", required=True) or "",
             status=r.str_("status", required=True) or "", reason=r.str_("reason") or "", runtime=r.str_("runtime"),
             emulated=r.bool_("emulated"), provider=r.str_("provider"),
             providers=r.strs("providers") if r.data.get("providers") is not None else None,
-            node_share={str(k): float(v) for k, v in share.items()} if share is not None else None, batch_size=r.int_("batch_size"),
+            node_share=r.num_map("node_share"), batch_size=r.int_("batch_size"),
             threads=r.int_("threads"), latency_ms=r.record("latency_ms", Latency.parse), runs=r.int_("runs"),
             reference_target=r.str_("reference_target"), extra=r.extra(cls.KEYS),
             **{k: r.num(k) for k in cls.NUMBERS})
@@ -306,13 +302,10 @@ class DatasetInfo:
 
     @classmethod
     def parse(cls, r: Reader) -> DatasetInfo:
-        shape = r.list_("input_shape")
-        for i, d in enumerate(shape):
-            if isinstance(d, bool) or not isinstance(d, int):
-                r.fail(f"input_shape[{i}]", f"expected an integer, got {show(d)}")
+        shape = r.ints("input_shape")
         return cls(name=r.str_("name") or "", source=r.str_("source"), train_size=r.int_("train_size"),
                    val_size=r.int_("val_size"), test_size=r.int_("test_size"),
-                   input_shape=tuple(shape) if r.has("input_shape") and shape else None, raw=dict(r.data))
+                   input_shape=shape or None, raw=dict(r.data))
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)

@@ -127,16 +127,12 @@ class Trial:
 
     @classmethod
     def parse(cls, r: Reader) -> Trial:
-        hist = r.list_("history")
-        for i, x in enumerate(hist):
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
-                r.fail(f"history[{i}]", f"expected a number, got {show(x)}")
         tid = r.data.get("id")
         if isinstance(tid, bool) or not isinstance(tid, (str, int)):
             r.fail("id", f"expected a string or an integer, got {show(tid)}")
         return cls(id=str(tid), status=r.str_("status") or "", config=r.mapping("config") or {},
                    val_accuracy=r.num("val_accuracy"), epochs_run=r.int_("epochs_run"),
-                   history=tuple(float(x) for x in hist), test_accuracy=r.num("test_accuracy"),
+                   history=r.nums("history"), test_accuracy=r.num("test_accuracy"),
                    extra=r.extra(cls.KEYS), present=frozenset(k for k in cls.KEYS if r.has(k)))
 
     def to_dict(self) -> dict[str, Any]:
