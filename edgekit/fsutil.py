@@ -127,3 +127,15 @@ def move_dir(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
     return dst
+
+
+def write_files(files: dict[Path, str | bytes]) -> list[Path]:
+    """Write several files as one step: every file goes to a temporary name first and the renames
+    happen only once all were written, so a full disk never leaves one file of a set without the others."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for target, data in files.items():
+            tmp = stack.enter_context(atomic_path(target))
+            tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return list(files)

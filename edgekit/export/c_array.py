@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import OutputExistsError, UsageError
-from edgekit.fsutil import write_text
+from edgekit.fsutil import write_files
 
 ALIGNMENT = 16  # TFLite Micro requires the model buffer to be 16-byte aligned
 BYTES_PER_LINE = 12
@@ -164,8 +164,7 @@ def write_c_array(model: Path, out_dir: Path, name: str | None = None, force: bo
     labels = meta.labels if meta else ()
     arena, note = _arena(model, arena_bytes, measure_arena)
     h_text, c_text = render_c_array(data, ident, labels, model.name, arena_bytes=arena, arena_note=note)
-    write_text(header, h_text)
-    write_text(source, c_text)
+    write_files({header: h_text, source: c_text})  # both or neither (a full disk leaves no lone header)
     return CArrayFiles(header, source, ident, len(data), labels, arena, note)
 
 
