@@ -131,3 +131,42 @@ def assert_runs_without_tensorflow(code: str) -> None:
 
     check = f"{code}\nimport sys\nassert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     subprocess.run([sys.executable, "-c", check], check=True, cwd=Path(__file__).parents[1])
+
+
+def build_compact_cnn(input_shape: tuple[int, ...] = (28, 28, 1), classes: int = 10, seed: int = 0):  # noqa: ANN201
+    """A compact MobileNet-like tf_keras model: Conv-BN-ReLU, a depthwise-separable block
+    (DepthwiseConv2D + BN + 1×1 Conv2D + BN), a SeparableConv2D, global average pooling and a Dense classifier.
+
+    Few weights and no over-parameterized Dense layer: the kind of model blind compression ruins (issue 8)."""
+    from edgekit._tf import keras, tf
+
+    tf().random.set_seed(seed)
+    k = keras()
+    inp = k.layers.Input(input_shape, name="input")
+    x = k.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem")(inp)
+    x = k.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = k.layers.ReLU(name="stem_relu")(x)
+    x = k.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw1")(x)
+    x = k.layers.BatchNormalization(momentum=0.9, name="dw1_bn")(x)
+    x = k.layers.ReLU(name="dw1_relu")(x)
+    x = k.layers.Conv2D(32, 1, use_bias=False, name="pw1")(x)
+    x = k.layers.BatchNormalization(momentum=0.9, name="pw1_bn")(x)
+    x = k.layers.ReLU(name="pw1_relu")(x)
+    x = k.layers.SeparableConv2D(64, 3, strides=2, padding="same", use_bias=False, name="sep2")(x)
+    x = k.layers.BatchNormalization(momentum=0.9, name="sep2_bn")(x)
+    x = k.layers.ReLU(name="sep2_relu")(x)
+    x = k.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = k.layers.Dense(classes, activation="softmax", name="classifier")(x)
+    return k.Model(inp, out, name="compact_cnn")
+
+
+def train_compact_cnn(dataset: str = "fashion-mnist", train_limit: int = 3000, epochs: int = 6, seed: int = 0):  # noqa: ANN201
+    """The compact model trained (seeded) on a slice of ``dataset``; returns (model, Dataset)."""
+    from edgekit.data.datasets import load_dataset
+    from edgekit.train.trainer import FitSettings, fit, seed_everything
+
+    seed_everything(seed)
+    ds = load_dataset(dataset, train_limit=train_limit, test_limit=1000, seed=seed, val_fraction=0.2)
+    model = build_compact_cnn(ds.input_shape, ds.num_classes, seed)
+    fit(model, ds.x_train, ds.y_train, FitSettings(epochs, 32, 3e-3), label="compact model")
+    return model, ds

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
@@ -336,11 +336,13 @@ def _validate(ratio: float | None, mac_budget: float | None, criterion: str, min
         raise UsageError(f"structured min_keep must be an integer >= 1, got {min_keep!r}")
 
 
-def _by_ratio(scores: dict[str, np.ndarray], ratio: float, min_keep: int) -> dict[str, np.ndarray]:
+def _by_ratio(scores: dict[str, np.ndarray], ratio: float, min_keep: int,
+              per_layer: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     chosen = {}
     for name, s in scores.items():
         total = len(s)
-        n_keep = max(min(min_keep, total), total - int(math.floor(ratio * total + 1e-9)))
+        r = (per_layer or {}).get(name, ratio)
+        n_keep = max(min(min_keep, total), total - int(math.floor(r * total + 1e-9)))
         chosen[name] = _top(s, n_keep)
     return chosen
 
@@ -381,6 +383,12 @@ def _by_budget(
     return choose(lo), True
 
 
+def removable_sources(model: Any) -> dict[str, str | None]:
+    """Every filter/unit source of ``model`` → None if its output channels can be removed, else why not."""
+    nodes = _graph(model)
+    return {name: _source_problem(nodes, name) for name, node in nodes.items() if node.kind in SOURCES}
+
+
 def prune_structured(
     model: Any,
     *,
@@ -388,20 +396,33 @@ def prune_structured(
     mac_budget: float | None = None,
     criterion: Criterion = "l1",
     min_keep: int = 1,
+    per_layer: Mapping[str, float] | None = None,
 ) -> StructuredResult:
     """Remove the least important Conv2D filters / Dense units and return a smaller model.
 
     ``ratio`` removes that fraction of the output channels of every prunable
     layer; ``mac_budget`` instead removes the globally least important channels
     (criterion divided by its layer's mean) until MACs <= mac_budget x the
-    original MACs. ``criterion``: ``l1``/``l2`` norm of each channel's weights,
+    original MACs. ``per_layer`` (layer name → fraction) overrides ``ratio`` for those
+    layers (``ratio`` defaults to 0 then), e.g. fractions chosen per layer from a
+    sensitivity analysis. ``criterion``: ``l1``/``l2`` norm of each channel's weights,
     or ``bn_scale`` (|gamma| of the BatchNormalization that follows; L1 where
     none does). ``min_keep`` channels always survive in each layer. The input
     model is not modified; the returned model is uncompiled.
     """
+    if per_layer and ratio is None and mac_budget is None:
+        ratio = 0.0
     _validate(ratio, mac_budget, criterion, min_keep)
+    if per_layer and mac_budget is not None:
+        raise UsageError("structured per_layer fractions go with ratio, not mac_budget")
+    for name, r in (per_layer or {}).items():
+        if not (isinstance(r, (int, float)) and 0.0 <= r < 1.0):
+            raise UsageError(f"structured per_layer.{name}: fraction must be in [0, 1), got {r!r}")
     started = time.perf_counter()
     nodes = _graph(model)
+    unknown = set(per_layer or {}) - set(nodes)
+    if unknown:
+        raise UsageError(f"structured per_layer: no layer named {sorted(unknown)[0]!r} in the model")
     skipped: list[dict[str, str]] = []
     scores: dict[str, np.ndarray] = {}
     labels: dict[str, str] = {}
@@ -417,7 +438,7 @@ def prune_structured(
     macs_before = count_macs(model)
     budget_met = True
     if ratio is not None:
-        chosen = _by_ratio(scores, float(ratio), min_keep)
+        chosen = _by_ratio(scores, float(ratio), min_keep, per_layer)
     else:
         chosen, budget_met = _by_budget(nodes, scores, float(mac_budget) * macs_before, min_keep)  # type: ignore[arg-type]
         if not budget_met:
@@ -428,6 +449,7 @@ def prune_structured(
     report: dict[str, Any] = {
         "method": "ratio" if ratio is not None else "mac_budget",
         "ratio": ratio,
+        "per_layer": dict(per_layer or {}),
         "mac_budget": mac_budget,
         "criterion": criterion,
         "min_keep": min_keep,

@@ -1,0 +1,5 @@
+"""Per-layer analysis of a Keras model before it is compressed (``edgekit analyze``).
+
+:mod:`edgekit.analyze.fakequant` simulates int8 on one layer or on all of them;
+:mod:`edgekit.analyze.sensitivity` measures what pruning, filter removal and int8 cost each layer.
+"""

@@ -1,0 +1,186 @@
+"""Simulated int8 on a tf_keras model, layer by layer, in float arithmetic.
+
+What a full-integer converter does to a weight layer is simulated the way
+TFLite and ONNX Runtime's static S8S8 recipe do it: weights symmetric int8
+(per output channel, or per tensor), the layer's input activation asymmetric
+8-bit per tensor over the range seen on calibration data (always including 0).
+Because per-channel scales absorb any per-channel factor, quantizing the
+unfolded kernel equals quantizing the kernel with BatchNorm folded in.
+
+:class:`FakeQuantModel` wraps every quantizable layer of a copy of the model so
+that any subset of layers can be switched to int8 without rebuilding it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import numpy as np
+
+from edgekit._tf import keras, tf
+from edgekit.models.files import copy_model
+
+log = logging.getLogger(__name__)
+
+QUANTIZABLE: tuple[str, ...] = ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+"""Weight layers whose int8 error is analysed (what the converters quantize with per-channel scales)."""
+
+KERNELS: dict[str, tuple[int, ...]] = {
+    # layer type → indices in get_weights() of the kernels that are quantized (biases stay int32 ≈ float)
+    "Conv2D": (0,),
+    "Dense": (0,),
+    "DepthwiseConv2D": (0,),
+    "SeparableConv2D": (0, 1),
+}
+
+
+def fake_quant_weight(kernel: np.ndarray, *, depthwise: bool = False, per_channel: bool = True) -> np.ndarray:
+    """Symmetric int8 (−127..127) round trip of a kernel; per output channel (last axes) or per tensor.
+
+    A depthwise kernel (h, w, in, multiplier) has one channel per (in, multiplier) pair.
+    """
+    w = np.asarray(kernel, np.float32)
+    if per_channel and w.ndim >= 2:
+        axes = (0, 1) if depthwise and w.ndim == 4 else tuple(range(w.ndim - 1))
+        peak = np.abs(w).max(axis=axes, keepdims=True)
+    else:
+        peak = np.abs(w).max()
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
+
+
+def activation_range(x: np.ndarray) -> tuple[float, float]:
+    """Calibration range of an activation, widened to include 0 (as both converters do)."""
+    return min(float(np.min(x)), 0.0), max(float(np.max(x)), 0.0)
+
+
+def fake_quant_activation(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Asymmetric 8-bit round trip of an activation over [lo, hi] (256 levels, integer zero point)."""
+    if hi <= lo:
+        return np.asarray(x, np.float32)
+    scale = (hi - lo) / 255.0
+    zero = np.round(-lo / scale)
+    q = np.clip(np.round(x / scale) + zero, 0, 255)
+    return ((q - zero) * scale).astype(np.float32)
+
+
+def quantized_weights(layer: Any, per_channel: bool = True) -> list[np.ndarray]:
+    """``layer.get_weights()`` with its kernels replaced by their int8 round trip."""
+    kind = type(layer).__name__
+    weights = layer.get_weights()
+    for i in KERNELS.get(kind, ()):
+        weights[i] = fake_quant_weight(weights[i], depthwise=(kind == "DepthwiseConv2D" or (kind == "SeparableConv2D" and i == 0)),
+                                       per_channel=per_channel)
+    return weights
+
+
+def snr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    """Signal-to-noise ratio of ``approx`` against ``reference`` in dB (inf when identical)."""
+    ref = np.asarray(reference, np.float64)
+    noise = float(np.square(ref - np.asarray(approx, np.float64)).sum())
+    signal = float(np.square(ref).sum())
+    if noise == 0.0:
+        return float("inf")
+    return 10.0 * float(np.log10(max(signal, 1e-30) / noise))
+
+
+def cosine(reference: np.ndarray, approx: np.ndarray) -> float:
+    """Cosine similarity of two tensors, flattened (1.0 when both are zero)."""
+    a, b = np.asarray(reference, np.float64).ravel(), np.asarray(approx, np.float64).ravel()
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 and nb == 0.0:
+        return 1.0
+    return float(a @ b / max(na * nb, 1e-30))
+
+
+def quantizable_layers(model: Any) -> list[Any]:
+    """The model's top-level weight layers that int8 conversion quantizes, in graph order."""
+    return [layer for layer in model.layers if type(layer).__name__ in QUANTIZABLE and layer.get_weights()]
+
+
+_PROBE: dict[str, type] = {}
+
+
+def _probe_type() -> type:
+    """A layer that fake-quantizes its input when switched on, then calls the wrapped layer."""
+    if "probe" in _PROBE:
+        return _PROBE["probe"]
+    k, t = keras(), tf()
+
+    class InputQuantProbe(k.layers.Layer):  # type: ignore[misc, name-defined]
+        def __init__(self, inner: Any, **kwargs: Any) -> None:
+            super().__init__(name=f"{inner.name}_int8_probe", **kwargs)
+            self.inner = inner
+            self.on = t.Variable(0.0, trainable=False)
+            self.lo = t.Variable(-1.0, trainable=False)
+            self.hi = t.Variable(1.0, trainable=False)
+
+        def call(self, x: Any) -> Any:
+            quant = t.quantization.fake_quant_with_min_max_vars(x, self.lo, self.hi, num_bits=8)
+            return self.inner(x + self.on * (quant - x))
+
+    _PROBE["probe"] = InputQuantProbe
+    return InputQuantProbe
+
+
+class FakeQuantModel:
+    """A copy of a model in which any set of quantizable layers runs as simulated int8."""
+
+    def __init__(self, model: Any, calibration: np.ndarray, per_channel: bool = True) -> None:
+        k = keras()
+        self.per_channel = per_channel
+        self.copy = copy_model(model)
+        layers = quantizable_layers(self.copy)
+        self.names = [layer.name for layer in layers]
+        probe = k.Model(self.copy.inputs, [layer.input for layer in layers])
+        inputs = probe.predict(calibration, batch_size=256, verbose=0) if layers else []
+        if len(layers) == 1:
+            inputs = [inputs]
+        self.inputs = {layer.name: np.asarray(x, np.float32) for layer, x in zip(layers, inputs)}
+        self.ranges = {name: activation_range(x) for name, x in self.inputs.items()}
+        self.float_weights = {layer.name: layer.get_weights() for layer in layers}
+        self.int8_weights = {layer.name: quantized_weights(layer, per_channel) for layer in layers}
+        self.layers = {layer.name: layer for layer in layers}
+        wrapper = _probe_type()
+        self.probes: dict[str, Any] = {}
+
+        def wrap(layer: Any) -> Any:
+            if layer.name not in self.layers:
+                return layer
+            p = wrapper(layer)
+            self.probes[layer.name] = p
+            return p
+
+        self.model = k.models.clone_model(self.copy, clone_function=wrap)
+        for name, p in self.probes.items():
+            lo, hi = self.ranges[name]
+            p.lo.assign(lo)
+            p.hi.assign(hi)
+
+    def set_int8(self, names: Iterable[str]) -> None:
+        """Run exactly ``names`` as int8 (weights and input); every other layer in float."""
+        chosen = set(names)
+        unknown = chosen - set(self.names)
+        if unknown:
+            raise KeyError(f"not a quantizable layer: {sorted(unknown)[0]}")
+        for name in self.names:
+            on = name in chosen
+            self.layers[name].set_weights(self.int8_weights[name] if on else self.float_weights[name])
+            self.probes[name].on.assign(1.0 if on else 0.0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(x, batch_size=256, verbose=0), np.float32)
+
+    def layer_error(self, name: str) -> tuple[float, float]:
+        """(SNR dB, cosine) of this layer's output with int8 weights and input against float, on its float
+        calibration inputs."""
+        layer, x = self.layers[name], self.inputs[name]
+        self.set_int8(())
+        ref = np.asarray(layer(x), np.float32)
+        layer.set_weights(self.int8_weights[name])
+        try:
+            approx = np.asarray(layer(fake_quant_activation(x, *self.ranges[name])), np.float32)
+        finally:
+            layer.set_weights(self.float_weights[name])
+        return snr_db(ref, approx), cosine(ref, approx)

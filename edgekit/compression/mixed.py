@@ -1,0 +1,312 @@
+"""Mixed precision: int8 everywhere except the layers whose int8 breaks the accuracy budget.
+
+Which layers stay in float comes from the sensitivity analysis
+(:func:`edgekit.analyze.decide.choose_int8_protection`, verified in simulated int8);
+the converted file is then verified on validation data and, while it breaks the
+budget, the next guiltiest layer is protected and the file remade.
+
+- TFLite: the converter's quantization debugger (``tf.lite.experimental.QuantizationDebugger``)
+  with ``denylisted_nodes``: the named ops run in float32 between DEQUANTIZE/QUANTIZE.
+- ONNX: ONNX Runtime ``quantize_static`` with ``nodes_to_exclude``: the named nodes get no Q/DQ.
+
+Every result records, per layer, which precision it got and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from edgekit.analyze.decide import DEFAULT_BUDGET_PP, next_int8_protection
+from edgekit.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_OPS_TFLITE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL")
+WEIGHT_OPS_ONNX = ("Conv", "MatMul", "Gemm", "ConvTranspose")
+
+
+def names_layer(node_name: str, layer: str) -> bool:
+    """Whether a converter node/tensor name belongs to Keras layer ``layer``.
+
+    Both converters name nodes by the TensorFlow scope, ``model/layer/Op`` (TFLite joins
+    fused ops' names with ';'), so the layer is one whole path segment."""
+    for part in node_name.split(";"):
+        segments = part.split("/")
+        if layer in segments[:-1]:
+            return True
+    return False
+
+
+@dataclass
+class MixedResult:
+    """A mixed-precision model file and how each layer was quantized."""
+
+    format: str
+    data: bytes | None  # None when the stage was dropped
+    layers: list[dict[str, str]] = field(default_factory=list)  # {"name", "precision", "reason"}
+    action: str = "applied"  # applied | backed_off | dropped
+    budget_pp: float = DEFAULT_BUDGET_PP
+    reference_val_accuracy: float = 0.0
+    val_accuracy: float = 0.0
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def precision(self) -> str:
+        """'int8' when every layer is int8, 'mixed' when some stay in float."""
+        return "mixed" if any(r["precision"] != "int8" for r in self.layers) else "int8"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "data"}
+        out["precision"] = self.precision
+        out["drop_pp"] = round((self.reference_val_accuracy - self.val_accuracy) * 100.0, 3)
+        return out
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+def _tflite_converter(model: Any, representative: np.ndarray) -> tuple[Any, Callable[[], Any]]:
+    from edgekit._tf import tf
+
+    t = tf()
+    rep = representative.astype(np.float32)
+
+    def gen() -> Any:
+        for i in range(len(rep)):
+            yield [rep[i: i + 1]]
+
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    return conv, gen
+
+
+def tflite_layer_precisions(data: bytes, layers: Sequence[str]) -> dict[str, str]:
+    """Precision of each Keras layer's weight op in a TFLite file: its input tensor type (int8, float32 …)."""
+    from edgekit.export.tflite_reader import parse_tflite
+
+    graph = parse_tflite(data).subgraphs[0]
+    out: dict[str, str] = {}
+    for op in graph.operators:
+        if op.op not in WEIGHT_OPS_TFLITE or not op.outputs:
+            continue
+        name = graph.tensors[op.outputs[0]].name
+        for layer in layers:
+            if layer not in out and names_layer(name, layer):
+                out[layer] = graph.tensors[op.inputs[0]].dtype
+    return out
+
+
+def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequence[str]) -> bytes:
+    """Full-integer TFLite (float I/O) with the weight ops of the ``denylist`` Keras layers left in float32."""
+    from edgekit._tf import quiet_native_output, tf
+    from edgekit.export.tflite_reader import parse_tflite
+
+    t = tf()
+    conv, gen = _tflite_converter(model, representative)
+    try:
+        with quiet_native_output(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            debugger = t.lite.experimental.QuantizationDebugger(
+                converter=conv, debug_dataset=gen, debug_options=t.lite.experimental.QuantizationDebugOptions())
+            graph = parse_tflite(debugger.calibrated_model).subgraphs[0]
+            nodes = [graph.tensors[op.outputs[0]].name for op in graph.operators
+                     if op.outputs and any(names_layer(graph.tensors[op.outputs[0]].name, n) for n in denylist)]
+            missing = [n for n in denylist if not any(names_layer(node, n) for node in nodes)]
+            if missing:
+                log.warning("TFLite mixed precision: no op found for layer(s) %s", ", ".join(missing))
+            debugger.options = t.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+            return bytes(debugger.get_nondebug_quantized_model())
+    except ExportError:
+        raise
+    except Exception as e:  # the converter raises assorted types
+        raise ExportError(f"TFLite mixed-precision conversion failed: {str(e).strip().splitlines()[0]}") from None
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+class _Reader:
+    def __init__(self, input_name: str, x: np.ndarray) -> None:
+        self._it = iter([{input_name: x[i: i + 1].astype(np.float32)} for i in range(len(x))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:  # pragma: no cover
+        pass
+
+
+def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
+    """Keras layer → names of its nodes in an ONNX file (tf2onnx keeps the TensorFlow scopes)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {layer: [n.name for n in graph.node if names_layer(n.name, layer)] for layer in layers}
+
+
+def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any, exclude_layers: Sequence[str]) -> list[str]:
+    """ONNX Runtime static QDQ quantization (settings ``cfg``: an ``OrtQuantConfig``) with every node of the
+    ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``). Returns the excluded node names."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    qtypes = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        except Exception as e:  # noqa: BLE001 - an optimisation only
+            log.debug("quant_pre_process failed (%s); quantizing the model as is", e)
+            pre = src
+        nodes = sorted({n for names in onnx_layer_nodes(pre, exclude_layers).values() for n in names})
+        input_name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
+        try:
+            quantize_static(
+                str(pre), str(dst), _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
+                activation_type=qtypes[cfg.activation_type], weight_type=qtypes[cfg.weight_type],
+                per_channel=cfg.per_channel, reduce_range=cfg.reduce_range, calibrate_method=methods[cfg.calibration],
+                nodes_to_exclude=nodes,
+                extra_options={"ActivationSymmetric": cfg.symmetric_activations, "WeightSymmetric": True,
+                               "DedicatedQDQPair": cfg.dedicated_qdq_pair})
+        except Exception as e:  # noqa: BLE001
+            raise ExportError(f"ONNX Runtime mixed-precision quantization of {src.name} failed: "
+                              f"{str(e).strip().splitlines()[0]}") from None
+    return nodes
+
+
+def onnx_layer_precisions(path: Path, layers: Sequence[str]) -> dict[str, str]:
+    """Precision of each Keras layer's weight node in a QDQ ONNX file: int8 when its weight comes through DequantizeLinear."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    out: dict[str, str] = {}
+    for node in graph.node:
+        if node.op_type not in WEIGHT_OPS_ONNX or len(node.input) < 2:
+            continue
+        for layer in layers:
+            if layer not in out and names_layer(node.name, layer):
+                weight = producers.get(node.input[1])
+                out[layer] = "int8" if weight is not None and weight.op_type == "DequantizeLinear" else "float32"
+    return out
+
+
+# --------------------------------------------------------------------------- budgeted
+
+
+def _records(layers: Sequence[Mapping[str, Any]], precisions: Mapping[str, str], protected: Mapping[str, str]) -> list[dict[str, str]]:
+    out = []
+    for row in layers:
+        name = row["name"]
+        got = precisions.get(name, "unknown")
+        if name in protected:
+            reason = protected[name]
+        elif got == "int8":
+            q = row.get("quant") or {}
+            reason = f"int8 alone costs {float(q.get('drop_pp', 0.0)):.2f} pp (SNR {q.get('snr_db')} dB)"
+        else:
+            reason = "the converter kept it in float"
+        out.append({"name": name, "precision": got, "reason": reason})
+    return out
+
+
+def _val_accuracy(data_path: Path, fmt: str, dataset: Any) -> float:
+    from edgekit.evaluate import predict_file
+
+    scores = predict_file(str(data_path), fmt, dataset.x_val)
+    return float((scores.argmax(axis=1) == dataset.y_val).mean())
+
+
+def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable[[bytes], dict[str, str]],
+              dataset: Any, analysis: Mapping[str, Any], budget_pp: float, reference: float,
+              max_attempts: int) -> MixedResult:
+    layers = analysis["layers"]
+    reasons = {r["name"]: r.get("int8_reason") or "protected by the sensitivity analysis" for r in layers if r.get("protected")}
+    protected = dict(reasons)
+    result = MixedResult(fmt, None, budget_pp=budget_pp, reference_val_accuracy=reference)
+    suffix = ".tflite" if fmt == "tflite" else ".onnx"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        for attempt in range(1, max_attempts + 1):
+            data = make(sorted(protected))
+            path.write_bytes(data)
+            acc = _val_accuracy(path, fmt, dataset)
+            drop = round((reference - acc) * 100.0, 3)
+            held = drop <= budget_pp + 1e-9
+            result.attempts.append({"protected": sorted(protected), "val_accuracy": round(acc, 6), "drop_pp": drop,
+                                    "bytes": len(data), "held": held})
+            if held:
+                result.data, result.val_accuracy = data, acc
+                result.action = "applied" if attempt == 1 else "backed_off"
+                result.layers = _records(layers, precisions(data), protected)
+                if attempt > 1:
+                    result.reason = f"int8 broke the budget; protected {len(protected) - len(reasons)} more layer(s)"
+                return result
+            nxt = next_int8_protection(layers, protected)
+            if nxt is None:
+                break
+            protected[nxt] = (f"the {fmt} file lost {drop:.2f} pp (> {budget_pp:g} pp) with this layer in int8; "
+                              "it is the guiltiest layer left")
+    result.action = "dropped"
+    result.reason = (f"int8 breaks the {budget_pp:g} pp budget even with {len(protected)} layer(s) kept in float "
+                     f"(last drop {result.attempts[-1]['drop_pp']:.2f} pp); use float16 or float32 instead")
+    return result
+
+
+def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
+                         reference_val_accuracy: float | None = None, calibration_samples: int = 500,
+                         max_attempts: int = 3) -> MixedResult:
+    """Int8 TFLite of a Keras ``model`` with the analysis' protected layers in float32, verified on validation data
+    against ``reference_val_accuracy`` (default: the model's own); protects more layers while it breaks the budget."""
+    from edgekit.compression.budget import val_accuracy
+
+    reference = val_accuracy(model, dataset) if reference_val_accuracy is None else float(reference_val_accuracy)
+    calib = dataset.calibration(calibration_samples)
+    names = [r["name"] for r in analysis["layers"]]
+
+    def make(denylist: list[str]) -> bytes:
+        if not denylist:
+            from edgekit.export.convert import keras2tflite
+
+            return keras2tflite(model, quantization="int8", representative=calib)
+        return keras2tflite_mixed(model, calib, denylist)
+
+    return _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
+                     reference, max_attempts)
+
+
+def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any], *, reference_val_accuracy: float,
+                       budget_pp: float = DEFAULT_BUDGET_PP, cfg: Any = None, max_attempts: int = 3) -> MixedResult:
+    """QDQ int8 ONNX of an fp32 ONNX file (exported from the analysed Keras model) with the protected layers'
+    nodes excluded; verified and backed off like :func:`budgeted_int8_tflite`."""
+    from edgekit.compression.quantize import OrtQuantConfig
+
+    cfg = cfg or OrtQuantConfig()
+    calib = dataset.calibration(cfg.calibration_samples)
+    names = [r["name"] for r in analysis["layers"]]
+
+    def make(exclude: list[str]) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            dst = Path(tmp) / "q.onnx"
+            onnx_quantize_mixed(Path(onnx_path), dst, calib, cfg, exclude)
+            return dst.read_bytes()
+
+    def precisions(data: bytes) -> dict[str, str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "q.onnx"
+            p.write_bytes(data)
+            return onnx_layer_precisions(p, names)
+
+    return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy), max_attempts)
