@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _mcu_models import standard_only_copy
 from _models import TinyModels, tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,16 +93,37 @@ def test_mcu_example_builds_and_runs(tiny: TinyModels, tmp_path: Path) -> None:
     out = subprocess.run([str(work / "firmware")], capture_output=True, text=True, check=True).stdout
     assert f"model: {tiny.tflite_int8.stat().st_size} bytes, identifier TFL3 at offset 4, 16-byte aligned" in out
     assert "labels (10): 0 1 2 3 4 5 6 7 8 9" in out
+    header = (work / "model_data.h").read_text()
+    if importlib.util.find_spec("tflite_micro") is not None:  # the arena is measured on TFLite Micro
+        arena = int(re.search(r"#define MODEL_DATA_ARENA_BYTES (\d+)u", header).group(1))
+        assert f"arena: {arena} bytes (measured on TFLite Micro)" in out
+    else:
+        assert "arena: 32768 bytes (NOT measured" in out
     assert "top class: 0" in out  # the STUB interpreter scores every class equally
+
+
+def _classify_without_edgekit(model: Path, images: Path) -> list[dict]:
+    """classify.py as on a device where edgekit is not installed (``import edgekit`` fails)."""
+    code = ("import runpy, sys; sys.modules['edgekit'] = None; "
+            f"sys.argv = ['classify.py', {str(model)!r}, {str(images)!r}, '--json']; "
+            f"runpy.run_path({str(CLASSIFY)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 @pytest.mark.parametrize("kind", ["tflite_int8", "onnx"])
 def test_python_iot_works_without_edgekit_installed(tiny: TinyModels, digit_pngs: Path, kind: str) -> None:
     """On a device with only the runtime, the metadata is read with LiteRT's schema or ONNX Runtime."""
-    code = ("import runpy, sys; sys.modules['edgekit'] = None; "
-            f"sys.argv = ['classify.py', {str(getattr(tiny, kind))!r}, {str(digit_pngs)!r}, '--json']; "
-            f"runpy.run_path({str(CLASSIFY)!r}, run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
-    assert proc.returncode == 0, proc.stderr
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    rows = _classify_without_edgekit(getattr(tiny, kind), digit_pngs)
     assert len(rows) == N_IMAGES and {r["label"] for r in rows} <= set(tiny.labels)
+
+
+def test_python_iot_reads_the_standard_metadata_alone(tiny: TinyModels, digit_pngs: Path, tmp_path: Path) -> None:
+    """A .tflite with only TFLite Support's metadata (labels.txt zipped on, NormalizationOptions) classifies the
+    same, with edgekit installed and without it."""
+    model = standard_only_copy(tiny.tflite_int8, tmp_path / "standard_only.tflite")
+    with_edgekit = _classify(str(model), str(digit_pngs))
+    standalone = _classify_without_edgekit(model, digit_pngs)
+    reference = _classify(str(tiny.tflite_int8), str(digit_pngs))
+    assert [r["label"] for r in with_edgekit] == [r["label"] for r in standalone] == [r["label"] for r in reference]

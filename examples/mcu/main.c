@@ -3,8 +3,9 @@
  *   edgekit export model.tflite --format c-array --name model_data --out .   (or: make MODEL=...)
  *
  * model_data.h/.c hold the model bytes (16-byte aligned), their length and the labels from the
- * model's metadata. The interpreter calls go through tflm_api.h; tflm_stubs.c implements them
- * with STUBS, so the printed scores are placeholders until real TFLM is linked in. */
+ * model's metadata, and MODEL_ARENA_BYTES, the tensor arena measured on TensorFlow Lite Micro.
+ * The interpreter calls go through tflm_api.h; tflm_stubs.c implements them with STUBS, so the
+ * printed scores are placeholders until real TFLM is linked in. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,15 @@
 #include "model_data.h"
 #include "tflm_api.h"
 
-#define ARENA_SIZE (32 * 1024) /* tune per model: TFLM reports the bytes it used */
+/* The tensor arena: edgekit's C-array export runs the model on TensorFlow Lite Micro's real kernels
+ * (the tflite-micro package) and writes the bytes it used as MODEL_ARENA_BYTES into model_data.h. */
+#ifdef MODEL_ARENA_BYTES
+#define ARENA_SIZE MODEL_ARENA_BYTES
+#define ARENA_SOURCE "measured on TFLite Micro"
+#else
+#define ARENA_SIZE (32 * 1024) /* not measured at export time: size it with arena_used_bytes() */
+#define ARENA_SOURCE "NOT measured (export with tflite-micro installed)"
+#endif
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 static _Alignas(16) unsigned char tensor_arena[ARENA_SIZE];
@@ -39,6 +48,7 @@ int main(void) {
   const float* scores;
 
   if (check_model() != 0) return 1;
+  printf("arena: %u bytes (%s)\n", (unsigned)ARENA_SIZE, ARENA_SOURCE);
   printf("labels (%u):", model_data_labels_count);
   for (i = 0; i < model_data_labels_count; i++) printf(" %s", model_data_labels[i]);
   printf("\n");
