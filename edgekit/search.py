@@ -5,7 +5,9 @@ search grid (``CompressConfig.search_*``). Accuracy is the *validation* accuracy
 test set is never used to choose); the drop is measured against the trained
 fp32 model. Latency is the p50 at batch 1, 1 thread, on the search target.
 Inside the budget (and the latency target, if any) the smallest file wins,
-then the fastest.
+then the fastest; a candidate that failed verification, is not smaller and not
+slower than the fp32 baseline of its format, or is worse than its parent
+(:mod:`edgekit.report.regressions`) is excluded, with the reason recorded.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from edgekit.artifact import Artifact
+from edgekit.formats import deployable_formats
 
-DEPLOYABLE = ("tflite", "onnx")
+DEPLOYABLE = deployable_formats()  # formats a device runtime executes (edgekit.formats)
 
 
 def _latency(rows: Iterable[dict[str, Any]], artifact_id: str, target: str) -> float | None:
@@ -43,6 +46,17 @@ def pareto_front(cands: list[dict[str, Any]]) -> list[str]:
     return front
 
 
+LATENCY_TOLERANCE = 1.05
+"""'Not slower' than the fp32 baseline: a batch-1 p50 at most 5 % above it (timing noise on a shared CPU),
+the same tolerance as :class:`edgekit.report.regressions.Tolerance`."""
+
+
+def _baselines(artifacts: list[Artifact], train_id: str) -> dict[str, Artifact]:
+    """The fp32 baseline file of each format: the plain export of the trained model."""
+    return {a.format: a for a in artifacts
+            if a.format in DEPLOYABLE and a.parent_id == train_id and a.stage.startswith("export.") and a.precision == "fp32"}
+
+
 def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, baseline_val: float) -> list[dict[str, Any]]:
     from edgekit.fsutil import file_bytes
 
@@ -57,32 +71,108 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
     return out
 
 
-def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any]) -> dict[str, Any]:
-    """The search section of the report: candidates, front, chosen id, and status."""
+def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: list[dict[str, Any]], target: str,
+               verification: dict[str, Any] | None = None) -> dict[str, str]:
+    """Candidate id → why it may not be chosen (a candidate absent here is eligible).
+
+    - it failed its verification against its parent (it leaves the search; the run goes on);
+    - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``;
+    - it is larger, slower (on ``target``) or less accurate (validation) than its parent
+      (:func:`edgekit.report.regressions.regressions_for_artifacts`).
+    """
+    from edgekit.report.regressions import regressions_for_artifacts
+
+    train = next(a for a in artifacts if a.stage == "train")
+    base = _baselines(artifacts, train.id)
+    by_id = {c["id"]: c for c in cands}
+    why: dict[str, str] = {}
+    for vid, v in (verification or {}).items():
+        if vid in by_id and v.get("status") not in (None, "ok"):
+            why[vid] = f"failed verification against its parent: {v.get('reason') or v.get('status')}"
+    for c in cands:
+        if c["id"] in why:
+            continue
+        b = base.get(c["format"])
+        if b is None:
+            continue
+        if c["id"] == b.id:
+            why[c["id"]] = f"the fp32 {c['format']} baseline itself"
+            continue
+        ref = by_id.get(b.id)
+        if ref is None:
+            continue
+        if c["bytes"] >= ref["bytes"]:
+            why[c["id"]] = f"not smaller than the fp32 {c['format']} baseline ({c['bytes']:,} ≥ {ref['bytes']:,} bytes)"
+        elif c["latency_ms"] is not None and ref["latency_ms"] is not None and \
+                c["latency_ms"] > ref["latency_ms"] * LATENCY_TOLERANCE:
+            why[c["id"]] = (f"slower than the fp32 {c['format']} baseline on {target} at batch 1 "
+                            f"(p50 {c['latency_ms']:.3f} vs {ref['latency_ms']:.3f} ms)")
+    for g in regressions_for_artifacts(artifacts, rows, metric="val_accuracy"):
+        if g.artifact_id in by_id and g.artifact_id not in why and (g.target is None or g.target == target):
+            why[g.artifact_id] = g.message
+    return why
+
+
+def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
+           verification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The search section of the report: candidates, front, chosen id, and status.
+
+    Only eligible candidates (see :func:`exclusions`) inside the budget (and the latency
+    target, if any) are chosen from; the smallest wins, then the fastest. When none is
+    eligible, the fp32 baseline of the smallest format is handed out (``fallback``), so
+    compression never makes the deliverable worse; with a latency target, nothing met
+    is a failure.
+    """
     target = cfg.target or (targets[0].name if targets else "")
     budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
     baseline = next(a for a in artifacts if a.stage == "train")
     cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
     front = pareto_front(cands)
-    ok = [c for c in cands if c["val_drop_pp"] <= budget + 1e-9
-          and (cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))]
-    ok.sort(key=lambda c: (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf")))
+    excluded = exclusions(artifacts, rows, cands, target, verification)
+
+    def meets(c: dict[str, Any]) -> bool:
+        return c["val_drop_pp"] <= budget + 1e-9 and (
+            cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
+
+    def order(c: dict[str, Any]) -> tuple[float, float]:
+        return (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf"))
+
+    ok = sorted((c for c in cands if meets(c) and c["id"] not in excluded), key=order)
     for c in cands:
         c["on_front"] = c["id"] in front
         c["within_budget"] = c in ok
+        if c["id"] in excluded:
+            c["excluded"] = excluded[c["id"]]
     goal = f"validation accuracy drop ≤ {budget:g} pp" + (
         f" and p50 ≤ {cfg.latency_target_ms:g} ms on {target}" if cfg.latency_target_ms is not None else "")
+    common = {"target": target, "budget_pp": budget, "latency_target_ms": cfg.latency_target_ms, "candidates": cands,
+              "front": front, "excluded": excluded}
     if not ok:
-        return {"status": "failed", "chosen_id": None, "target": target, "budget_pp": budget,
-                "latency_target_ms": cfg.latency_target_ms, "candidates": cands, "front": front,
-                "reason": f"no candidate met {goal} ({len(cands)} measured)",
+        base_ids = {a.id for a in _baselines(artifacts, baseline.id).values()}
+        fallback = sorted((c for c in cands if c["id"] in base_ids and meets(c)), key=order)
+        if fallback:
+            best = fallback[0]
+            reason = (f"no compressed candidate was eligible and met {goal} ({len(cands)} measured, "
+                      f"{len(excluded)} excluded); handing out the fp32 baseline")
+            return {"status": "ok", "chosen_id": best["id"], "fallback": True, **common, "reason": reason,
+                    "summary": f"{reason}: **{best['name']}** ({best['bytes'] / 1024:.1f} KB)."}
+        return {"status": "failed", "chosen_id": None, **common,
+                "reason": f"no candidate met {goal} ({len(cands)} measured, {len(excluded)} excluded)",
                 "summary": f"No candidate met {goal}; {len(front)} on the Pareto front."}
     best = ok[0]
-    return {"status": "ok", "chosen_id": best["id"], "target": target, "budget_pp": budget,
-            "latency_target_ms": cfg.latency_target_ms, "candidates": cands, "front": front, "reason": "",
+    return {"status": "ok", "chosen_id": best["id"], "fallback": False, **common, "reason": "",
             "summary": (f"Chose **{best['name']}** ({best['bytes'] / 1024:.1f} KB, validation drop {best['val_drop_pp']:+.2f} pp"
                         + (f", p50 {best['latency_ms']:.3f} ms" if best["latency_ms"] is not None else "")
-                        + f") among {len(ok)} of {len(cands)} candidates meeting {goal}; {len(front)} on the Pareto front.")}
+                        + f") among {len(ok)} of {len(cands)} candidates meeting {goal} and beating the fp32 baseline "
+                        f"of their format; {len(excluded)} excluded, {len(front)} on the Pareto front.")}
+
+
+def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -> list[dict[str, Any]]:
+    """Search recipes from a sensitivity analysis (``edgekit.analyze``) instead of the fixed grid: per-layer
+    sparsities and filter fractions at several shares of the budget (:func:`edgekit.analyze.decide.recipe_grid`)."""
+    from edgekit.analyze.decide import recipe_grid
+
+    return recipe_grid(analysis["layers"], float(budget_pp if budget_pp is not None else analysis["budget_pp"]))
 
 
 def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0) -> str | None:

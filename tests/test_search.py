@@ -62,3 +62,58 @@ def test_search_end_to_end_within_and_outside_budget(tmp_path: Path) -> None:
     assert not bad.ok and bad.report["search"]["status"] == "failed"
     assert bad.report["search"]["front"] and (tmp_path / "bad" / "report.json").is_file()
     assert any("no candidate met" in p for p in bad.report["problems"])
+
+
+def _child(tmp: Path, name: str, stage: str, fmt: str, precision: str, size: int, val: float, parent: str | None) -> Artifact:
+    path = tmp / f"{name}.{fmt}"
+    path.write_bytes(b"x" * size)
+    return Artifact(name, stage, fmt, precision, path, parent, {}, {"val_accuracy": val}, None, name)  # type: ignore[arg-type]
+
+
+def _rows(latencies: dict[str, float], target: str = "x86-cpu") -> list[dict]:
+    return [{"artifact_id": a, "target": target, "batch_size": 1, "threads": 1, "status": "ok", "latency_ms": {"p50": lat}}
+            for a, lat in latencies.items()]
+
+
+def test_chooser_excludes_failed_verification_larger_and_slower_than_the_fp32_baseline(tmp_path: Path) -> None:
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-onnx", "export.onnx", "onnx", "fp32", 100, 0.90, "base"),
+            _child(tmp_path, "base-tflite", "export.tflite", "tflite", "fp32", 200, 0.90, "base"),
+            _child(tmp_path, "int8-onnx", "quantize.ptq_int8", "onnx", "int8", 120, 0.90, "base-onnx"),  # larger
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.90, "base"),  # slower
+            _child(tmp_path, "broken-tflite", "quantize.ptq_int8", "tflite", "int8", 40, 0.90, "base"),  # fails parity
+            _child(tmp_path, "fp16-tflite", "quantize.ptq_float16", "tflite", "fp16", 100, 0.899, "base")]
+    rows = _rows({"base-onnx": 0.10, "base-tflite": 0.10, "int8-onnx": 0.05, "int8-tflite": 0.22, "broken-tflite": 0.05,
+                  "fp16-tflite": 0.101})
+    verification = {"broken-tflite": {"status": "failed", "reason": "top-1 agreement 90.00% < 97.0%"}}
+    s = choose(CompressConfig(max_accuracy_drop=1.0, target="x86-cpu"), arts, rows, [], verification=verification)
+    assert s["status"] == "ok" and s["chosen_id"] == "fp16-tflite" and not s["fallback"]
+    why = s["excluded"]
+    assert "verification" in why["broken-tflite"] and "not smaller" in why["int8-onnx"]
+    assert "slower than the fp32 tflite baseline" in why["int8-tflite"] and "baseline itself" in why["base-onnx"]
+    assert {c["id"]: c.get("excluded") for c in s["candidates"]}["int8-tflite"] == why["int8-tflite"]
+
+
+def test_chooser_never_picks_something_worse_than_its_parent(tmp_path: Path) -> None:
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-onnx", "export.onnx", "onnx", "fp32", 100, 0.90, "base"),
+            _child(tmp_path, "pruned", "prune.magnitude", "keras", "fp32", 1000, 0.899, "base"),
+            _child(tmp_path, "pruned-onnx", "export.onnx", "onnx", "fp32", 90, 0.899, "pruned"),
+            _child(tmp_path, "pruned-int8-onnx", "quantize.ptq_int8", "onnx", "int8", 30, 0.892, "pruned-onnx")]
+    rows = _rows({"base-onnx": 0.10, "pruned-onnx": 0.10, "pruned-int8-onnx": 0.09})
+    s = choose(CompressConfig(max_accuracy_drop=1.0, target="x86-cpu"), arts, rows, [])
+    # the int8 file is within the budget against the baseline but 0.7 pp below its parent: never chosen
+    assert "less accurate" in s["excluded"]["pruned-int8-onnx"] and s["chosen_id"] == "pruned-onnx"
+
+
+def test_chooser_hands_out_the_fp32_baseline_when_nothing_beats_it(tmp_path: Path) -> None:
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-onnx", "export.onnx", "onnx", "fp32", 100, 0.90, "base"),
+            _child(tmp_path, "base-tflite", "export.tflite", "tflite", "fp32", 90, 0.90, "base"),
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.85, "base")]
+    s = choose(CompressConfig(max_accuracy_drop=1.0, target="x86-cpu"), arts, _rows({"base-onnx": 0.1, "base-tflite": 0.1, "int8-tflite": 0.05}), [])
+    assert s["status"] == "ok" and s["fallback"] and s["chosen_id"] == "base-tflite"
+    assert "fp32 baseline" in s["reason"]
+    late = choose(CompressConfig(max_accuracy_drop=1.0, latency_target_ms=0.01, target="x86-cpu"), arts,
+                  _rows({"base-onnx": 0.1, "base-tflite": 0.1, "int8-tflite": 0.05}), [])
+    assert late["status"] == "failed" and late["chosen_id"] is None
