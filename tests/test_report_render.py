@@ -50,6 +50,7 @@ def test_markdown_flags_regressions_and_the_status_says_so() -> None:
     assert "## Worse than the model they were made from" in md
     assert "- tfl8 (int8 tflite) slower than ptfl32 (fp32 tflite) on x86-cpu: p50 0.074 vs 0.033 ms" in md
     assert "| tfl8 **(chosen)** | tflite | int8 |" in md and "| slower |" in md
+    assert "| ★ | ✓ | not smaller than the fp32 tflite baseline |" in md  # the search's exclusion, said
 
 
 def test_html_has_every_section_and_labels_emulation() -> None:

@@ -42,12 +42,13 @@ SEARCH_COLUMNS: tuple[Column, ...] = (
     ("label", "candidate", False), ("format", "format", False), ("precision", "precision", False),
     ("size_kb", "size KB", True), ("val_pct", "val accuracy %", True), ("val_drop_pp", "val drop pp", True),
     ("latency_ms", "p50 ms", True), ("front", "Pareto front", False), ("budget", "within budget", False),
+    ("excluded", "not eligible because", False),
 )
 LAYER_COLUMNS: tuple[Column, ...] = (
     ("name", "layer", False), ("op", "op", False), ("dtype", "weight dtype", False),
     ("params", "params", True), ("zeros", "zero weights %", True), ("macs", "MACs", True),
 )
-WRAP_KEYS = frozenset({"reason", "config"})
+WRAP_KEYS = frozenset({"reason", "config", "excluded"})
 """Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
 
 
@@ -284,12 +285,13 @@ def _search_section(report: Report) -> str:
     rows = [{"label": c.label, "format": c.format, "precision": c.precision, "size_kb": c.bytes / 1024,
              "val_pct": c.val_accuracy * 100, "val_drop_pp": c.val_drop_pp, "latency_ms": c.latency_ms,
              "front": "★" if c.id in front else "", "budget": "✓" if c.within_budget else "",
-             "chosen": c.id == search.chosen_id} for c in search.candidates]
+             "excluded": c.excluded, "chosen": c.id == search.chosen_id} for c in search.candidates]
     target = search.target or "the search target"
     out = '<section id="search"><h2>Accuracy-budget search</h2>'
     summary = (search.summary or search.reason).replace("**", "")
     if summary:
-        out += f'<p class="{"bad" if search.status == "failed" else "note"}">{_e(summary)}</p>'
+        cls = "bad" if search.status == "failed" else "warn" if search.fallback else "note"
+        out += f'<p class="{cls}">{_e(summary)}</p>'
     pts = [plots.Point(c.label, c.latency_ms, c.val_accuracy, c.precision, c.format)
            for c in search.candidates if c.latency_ms is not None]
     if pts:
@@ -298,7 +300,8 @@ def _search_section(report: Report) -> str:
                     "search candidates")
     out += ('<p class="note">Validation accuracy (the test set is never used to choose). ★: on the Pareto front over '
             "accuracy, size and latency (the plot's orange line is the 2-D accuracy/latency front). "
-            "Green row: chosen.</p>")
+            "Not eligible: failed verification, not smaller or slower than the fp32 file of its format, or worse "
+            "than its parent. Green row: chosen.</p>")
     return out + _table(SEARCH_COLUMNS, rows, row_class=_row_class) + "</section>"
 
 

@@ -126,13 +126,14 @@ def render_markdown(report: Report | Mapping[str, Any]) -> str:
         lines += ["## Accuracy-budget search", "", s.summary, "",
                   "Validation accuracy (never the test set) against the trained fp32 model; p50 at batch 1, 1 thread on "
                   f"{s.target}. ★ = Pareto front (accuracy, size, latency), ✓ = within the budget.", "",
-                  "| candidate | format | precision | KB | val accuracy | val drop pp | p50 ms | front | budget |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| candidate | format | precision | KB | val accuracy | val drop pp | p50 ms | front | budget | "
+                  "not eligible because |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for c in sorted(s.candidates, key=lambda c: c.bytes):
             mark = " **(chosen)**" if c.id == s.chosen_id else ""
             lines.append(f"| {c.name}{mark} | {c.format} | {c.precision} | {c.bytes / 1024:.1f} | "
                          f"{c.val_accuracy * 100:.2f} % | {c.val_drop_pp:+.2f} | {_fmt(c.latency_ms, '.3f')} | "
-                         f"{'★' if c.on_front else ''} | {'✓' if c.within_budget else ''} |")
+                         f"{'★' if c.on_front else ''} | {'✓' if c.within_budget else ''} | {c.excluded} |")
         lines.append("")
     lines += _analysis(report) + _tune(report)
     if report.problems:

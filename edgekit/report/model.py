@@ -347,10 +347,11 @@ class SearchCandidate:
     latency_ms: float | None = None
     on_front: bool = False
     within_budget: bool = False
+    excluded: str = ""  # why the search may not choose it ("" = eligible)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     KEYS = ("id", "name", "format", "precision", "bytes", "val_accuracy", "val_drop_pp", "latency_ms", "on_front",
-            "within_budget")
+            "within_budget", "excluded")
 
     @classmethod
     def parse(cls, r: Reader) -> SearchCandidate:
@@ -364,14 +365,18 @@ class SearchCandidate:
                    precision=r.str_("precision") or "", bytes=need(r.int_("bytes"), "bytes"),
                    val_accuracy=need(r.num("val_accuracy"), "val_accuracy"),
                    val_drop_pp=need(r.num("val_drop_pp"), "val_drop_pp"), latency_ms=r.num("latency_ms"),
-                   on_front=r.bool_("on_front"), within_budget=r.bool_("within_budget"), extra=r.extra(cls.KEYS))
+                   on_front=r.bool_("on_front"), within_budget=r.bool_("within_budget"),
+                   excluded=r.str_("excluded") or "", extra=r.extra(cls.KEYS))
 
     @property
     def label(self) -> str:
         return f"{self.name or self.id}.{self.format}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in self.KEYS}, **self.extra}
+        out = {k: getattr(self, k) for k in self.KEYS}
+        if not self.excluded:  # written only for an excluded candidate
+            del out["excluded"]
+        return {**out, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -387,21 +392,34 @@ class SearchResult:
     front: tuple[str, ...] = ()
     reason: str = ""
     summary: str = ""
+    fallback: bool | None = None  # True: nothing compressed was eligible, the fp32 baseline is handed out
+    excluded: Mapping[str, str] = field(default_factory=dict)  # candidate id -> why it may not be chosen
     extra: Mapping[str, Any] = field(default_factory=dict)
+    present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """The keys the dict had: ``to_dict`` writes those back."""
 
-    KEYS = ("status", "chosen_id", "target", "budget_pp", "latency_target_ms", "candidates", "front", "reason", "summary")
+    KEYS = ("status", "chosen_id", "target", "budget_pp", "latency_target_ms", "candidates", "front", "reason", "summary",
+            "fallback", "excluded")
 
     @classmethod
     def parse(cls, r: Reader) -> SearchResult:
+        excluded = r.mapping("excluded") or {}
+        for k, v in excluded.items():
+            if not isinstance(v, str):
+                r.fail(f"excluded.{k}", f"expected a string, got {show(v)}")
+        fallback = r.bool_("fallback") if r.data.get("fallback") is not None else None
         return cls(status=r.str_("status") or "ok", chosen_id=r.str_("chosen_id"), target=r.str_("target") or "",
                    budget_pp=r.num("budget_pp"), latency_target_ms=r.num("latency_target_ms"),
                    candidates=r.records("candidates", SearchCandidate.parse), front=r.strs("front"),
-                   reason=r.str_("reason") or "", summary=r.str_("summary") or "", extra=r.extra(cls.KEYS))
+                   reason=r.str_("reason") or "", summary=r.str_("summary") or "", fallback=fallback,
+                   excluded={str(k): v for k, v in excluded.items()}, extra=r.extra(cls.KEYS),
+                   present=frozenset(k for k in cls.KEYS if r.has(k)))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.KEYS}
-        out.update(candidates=[c.to_dict() for c in self.candidates], front=list(self.front))
-        return {**out, **self.extra}
+        values = {k: getattr(self, k) for k in self.KEYS}
+        values.update(candidates=[c.to_dict() for c in self.candidates], front=list(self.front),
+                      excluded=dict(self.excluded) if self.excluded or "excluded" in self.present else None)
+        return {**written(values, self.present), **self.extra}
 
 
 @dataclass(frozen=True)
