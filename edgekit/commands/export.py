@@ -2,35 +2,16 @@
 
     edgekit export model.tflite --format c-array [--out DIR] [--name NAME] [--force]
 
-Formats come from :data:`EXPORT_FORMATS` (one table: name → input suffix, help, writer).
+Formats come from :data:`edgekit.export.exporters.EXPORT_FORMATS` (the library's one table);
+this module only parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-
-@dataclass(frozen=True)
-class ExportFormat:
-    suffixes: tuple[str, ...]  # model files this format accepts
-    help: str
-    write: Callable[[argparse.Namespace], list[Path]]  # returns the files written
-
-
-def _c_array(args: argparse.Namespace) -> list[Path]:
-    from edgekit.export.c_array import write_c_array
-
-    out = write_c_array(args.model, args.out or args.model.parent, name=args.name, force=args.force)
-    return [out.header, out.source]
-
-
-EXPORT_FORMATS: dict[str, ExportFormat] = {
-    "c-array": ExportFormat((".tflite",), "NAME.h/NAME.c with a 16-byte aligned array, its length and the labels",
-                            _c_array),
-}
+from edgekit.export.exporters import EXPORT_FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,13 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgekit.errors import UsageError
+    from edgekit.export.exporters import export_model
 
-    fmt = EXPORT_FORMATS[args.format]
-    if args.model.suffix not in fmt.suffixes:
-        raise UsageError(f"{args.model}: --format {args.format} takes {' or '.join(fmt.suffixes)} files")
-    if not args.model.is_file():
-        raise UsageError(f"{args.model}: no such file")
-    for path in fmt.write(args):
+    for path in export_model(args.model, args.format, args.out, name=args.name, force=args.force):
         print(path)
     return 0

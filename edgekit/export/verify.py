@@ -2,7 +2,8 @@
 
 Tolerances live in one table, by the child's precision: fp32 exports must
 match to 1e-4 and agree on ≥ 99.9 % of top-1 answers; quantized models are
-held to a top-1 agreement floor and their accuracy delta is recorded.
+held to a top-1 agreement floor and their accuracy delta is recorded. A format
+may override an entry (``parity`` in :data:`edgekit.formats.FORMATS`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ TOLERANCES: dict[str, dict[str, float | None]] = {
     "mixed": {"max_abs_diff": None, "min_agreement": 0.97},
     "int8": {"max_abs_diff": None, "min_agreement": 0.97},
 }
+
+
+def tolerance(precision: str, fmt: str | None = None) -> dict[str, float | None]:
+    """The parity limits for a child of ``precision`` (and format ``fmt``: its overrides apply)."""
+    tol = dict(TOLERANCES[precision])
+    if fmt is not None:
+        from edgekit.formats import spec
+
+        tol.update(spec(fmt).parity.get(precision, {}))
+    return tol
 
 
 @dataclass(frozen=True)
@@ -39,9 +50,10 @@ class Parity:
         return asdict(self)
 
 
-def check_parity(child: np.ndarray, parent: np.ndarray, y: np.ndarray, precision: str, parent_id: str) -> Parity:
-    """Compare child and parent scores (N × classes) on labelled inputs ``y``."""
-    tol = TOLERANCES[precision]
+def check_parity(child: np.ndarray, parent: np.ndarray, y: np.ndarray, precision: str, parent_id: str,
+                 fmt: str | None = None) -> Parity:
+    """Compare child and parent scores (N × classes) on labelled inputs ``y`` (``fmt``: the child's format)."""
+    tol = tolerance(precision, fmt)
     child_top1, parent_top1 = child.argmax(axis=1), parent.argmax(axis=1)
     max_abs = float(np.abs(child.astype(np.float64) - parent.astype(np.float64)).max()) if child.size else 0.0
     agreement = float((child_top1 == parent_top1).mean())
