@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgekit.errors import ConfigError, UsageError
+from edgekit.formats import runtime_formats
 from edgekit.schema import from_mapping
 
 BUILTIN_PACKAGE = "edgekit.devices"
@@ -27,8 +28,8 @@ Runtime = Literal["onnxruntime", "litert"]
 Location = Literal["local", "qemu", "ssh"]
 Preset = Literal["avx2", "avx512_vnni", "arm64", "tensorrt"]
 
-RUNTIME_FORMATS: dict[str, str] = {"onnxruntime": "onnx", "litert": "tflite"}
-"""Which model format each runtime executes (the one runtimes table)."""
+RUNTIME_FORMATS: dict[str, str] = runtime_formats()
+"""Which model format each runtime executes (derived from :data:`edgekit.formats.FORMATS`)."""
 
 
 @dataclass(frozen=True)
