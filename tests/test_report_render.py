@@ -19,6 +19,12 @@ from edgekit.report.write import regenerate, write_reports
 from fixtures.report_records import ARM, CUDA, X86, analysis, sample_report, tune
 
 
+@pytest.fixture(scope="module")
+def full_page() -> str:
+    """report.html of the sample report with every optional section (rendered once: plots take a while)."""
+    return render_html(sample_report(analysis=analysis(), tune=tune()), Path("runs/x"))
+
+
 def test_results_table_one_row_per_artifact_and_target() -> None:
     rows = {(r.artifact.id, r.target): r for r in results_table(sample_report())}
     assert set(rows) == {("base", None), ("pruned", None), ("tfl32", X86), ("onnx32", X86), ("onnx32", CUDA),
@@ -35,11 +41,10 @@ def test_results_table_one_row_per_artifact_and_target() -> None:
     assert rows[("base", None)].accuracy_pct == pytest.approx(96.0) and rows[("base", None)].p50 is None
 
 
-def test_markdown_and_html_draw_the_same_table() -> None:
+def test_markdown_and_html_draw_the_same_table(full_page: str) -> None:
     report = sample_report()
     md_rows = [line for line in render_table(report).splitlines()[2:]]
-    page = render_html(report)
-    results = page.split('id="results"')[1].split("</section>")[0]
+    results = full_page.split('id="results"')[1].split("</section>")[0]
     assert len(md_rows) == len(results_table(report)) == results.count("<tr class=") 
 
 
@@ -53,8 +58,8 @@ def test_markdown_flags_regressions_and_the_status_says_so() -> None:
     assert "| ★ | ✓ | not smaller than the fp32 tflite baseline |" in md  # the search's exclusion, said
 
 
-def test_html_has_every_section_and_labels_emulation() -> None:
-    page = render_html(sample_report(analysis=analysis(), tune=tune()), Path("runs/x"))
+def test_html_has_every_section_and_labels_emulation(full_page: str) -> None:
+    page = full_page
     for section in ("problems", "results", "regressions", "latency", "sizes", "layers", "lineage", "search",
                     "analysis", "tune", "benchmarks", "environment"):
         assert f'id="{section}"' in page, section
@@ -69,9 +74,8 @@ def test_html_has_every_section_and_labels_emulation() -> None:
     assert "learning_rate=0.001, batch_size=64" in page and "<th>executor</th><td>local</td>" in page  # tune
 
 
-def test_analysis_lists_the_guilty_layers_first() -> None:
-    page = render_html(sample_report(analysis=analysis()))
-    section = page.split('id="analysis"')[1].split("</section>")[0]
+def test_analysis_lists_the_guilty_layers_first(full_page: str) -> None:
+    section = full_page.split('id="analysis"')[1].split("</section>")[0]
     assert section.index("conv1") < section.index("dense1")
     md = render_markdown(sample_report(analysis=analysis(), tune=tune()))
     assert "## Per-layer sensitivity (budget 1 pp)" in md and "| conv1 | Conv2D | 288 | +2.50 | 31.0 | yes |" in md
@@ -124,8 +128,8 @@ def test_partial_reports_render(strip: str) -> None:
     assert render_markdown(r).startswith("# edgekit report")
 
 
-def test_html_fetches_nothing_from_the_network() -> None:
-    page = render_html(sample_report(analysis=analysis(), tune=tune()))
+def test_html_fetches_nothing_from_the_network(full_page: str) -> None:
+    page = full_page
     assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", page, re.I)
     assert not re.search(r"@import", page)
