@@ -92,3 +92,29 @@ def test_validation_metric_for_the_chooser(tmp_path: Path) -> None:
     acc = next(g for g in regs if g.kind == "less_accurate")
     assert "validation accuracy 93.00 vs 95.00 %" in acc.message
     assert acc.value == pytest.approx(93.0)
+
+
+def test_build_report_records_regressions_and_warns_about_the_chosen_artifact(tmp_path: Path) -> None:
+    """build_report (what compress and bench call) puts the regressions in report.json and the chosen one's in warnings."""
+    from edgekit.data.datasets import load_dataset
+    from edgekit.report.build import build_report
+    from edgekit.report.model import Report
+
+    def art(id: str, fmt: str, precision: str, parent: str | None, size: int, acc: float, stage: str) -> Artifact:
+        path = tmp_path / "models" / f"{id}.{fmt}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bytes(range(256)) * (size // 256))
+        return Artifact(id=id, stage=stage, format=fmt, precision=precision, path=path, parent_id=parent,
+                        metrics={"accuracy": acc, "val_accuracy": acc}, name=id)
+
+    arts = [art("k", "keras", "fp32", None, 4096, 0.95, "train"), art("t32", "tflite", "fp32", "k", 3840, 0.95, "export.tflite"),
+            art("t8", "tflite", "int8", "k", 1024, 0.95, "quantize.ptq_int8")]
+    rows = [row("t32", X86, 0.033, acc=0.95).to_dict(), row("t8", X86, 0.074, acc=0.95).to_dict()]
+    data = build_report(cfg=None, dataset=load_dataset("digits", train_limit=100, test_limit=50), artifacts=arts,
+                        run_dir=tmp_path, verification={}, audits={}, benchmarks=rows, targets=[], search=None,
+                        command="test", seconds=1.0, chosen_id="t8")
+    report = Report.from_dict(data)
+    assert [(g.artifact_id, g.kind, g.reference_id) for g in report.regressions] == [("t8", "slower", "t32")]
+    assert data["warnings"] == ["the chosen artifact is worse than its parent: t8 (int8 tflite) slower than t32 "
+                                "(fp32 tflite) on x86-cpu: p50 0.074 vs 0.033 ms (batch 1, 1 thread)"]
+    assert data["status"] == "ok" and "analysis" not in data and "tune" not in data
