@@ -72,7 +72,10 @@ def load_yaml_bounded(path: str | Path, *, max_bytes: int = MAX_BYTES, max_nodes
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader already refuses control characters
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0][:100]})") from None
     try:
         node = loader.get_single_node()
         if node is None:

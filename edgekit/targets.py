@@ -149,6 +149,8 @@ def load_profile(path: Path) -> Target:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     target = from_mapping(Target, {**data, "source": str(path)}, str(path))
     if target.name != path.stem:
         raise ConfigError(f"{path}: name {target.name!r} does not match the file name {path.stem!r}")

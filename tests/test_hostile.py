@@ -257,7 +257,7 @@ CASES: list[Case] = [
     C("out-symlink-force", ["compress", *T, "--out", "link", "--force"], 2, "not a folder",
       both(folder("real", with_report=True), lambda d: (d / "link").symlink_to(d / "real"))),
     C("export-out-existing-file", ["export", "m.tflite", "--format", "c-array", "--out", "afile"], 2, "not a folder",
-      both(tflite_stub(), write("afile", "x"))),
+      both(tflite_stub(), write("afile", "x")), owner="FORMATS"),
     C("export-missing-model", ["export", "nothing.tflite", "--format", "c-array"], 2, "nothing.tflite"),
     C("export-wrong-suffix", ["export", "m.onnx", "--format", "c-array"], 2, "m.onnx", write("m.onnx", b"x")),
     C("export-exists-no-force", ["export", "m.tflite", "--format", "c-array", "--out", "c"], 2, "already exists",

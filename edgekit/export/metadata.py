@@ -92,8 +92,10 @@ def read_metadata(path: Path) -> ModelMeta | None:
     if doc is None:
         return None
     try:
+        if not isinstance(doc, dict):
+            raise TypeError(f"a JSON object was expected, got {type(doc).__name__}")
         return ModelMeta.from_dict(doc)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise ModelError(f"{path}: malformed edgekit metadata ({e})") from None
 
 
