@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from edgekit.artifact import ModelMeta
 from edgekit.errors import ModelError
-from edgekit.export.tflite_reader import TFLiteModel, _Table
+from edgekit.export.tflite_reader import Table, TFLiteModel, flatbuffer_root
 
 METADATA_NAME = "TFLITE_METADATA"
 """The metadata entry name every TFLite Support reader looks for."""
@@ -164,7 +164,7 @@ def packed_files(raw: bytes) -> dict[str, bytes]:
         return {}
 
 
-def _files(t: _Table, slot: int) -> list[tuple[str, int]]:
+def _files(t: Table, slot: int) -> list[tuple[str, int]]:
     return [(f.string(0), int(f.scalar(2, "b"))) for f in t.tables(slot)]
 
 
@@ -175,9 +175,8 @@ def read_standard_metadata(model: TFLiteModel, where: str = "model") -> Standard
     data = model.buffer_bytes(model.metadata[METADATA_NAME])
     if len(data) < 8 or data[4:8] != METADATA_IDENTIFIER:
         raise ModelError(f"{where}: {METADATA_NAME} is not a ModelMetadata flatbuffer (no 'M001' identifier)")
-    buf = memoryview(data)
     try:
-        root = _Table(buf, struct.unpack_from("<I", buf, 0)[0])
+        root = flatbuffer_root(data)
         mean: tuple[float, ...] = ()
         std: tuple[float, ...] = ()
         color, label_file = "", ""

@@ -101,6 +101,16 @@ class _Table:
         return int(self.scalar(type_field, "B")), self.table(value_field)
 
 
+Table = _Table
+"""A flatbuffer table reader (also used for the TFLite Support ``ModelMetadata`` buffer)."""
+
+
+def flatbuffer_root(data: bytes) -> _Table:
+    """The root table of any flatbuffer ``data`` (no identifier check)."""
+    buf = memoryview(data)
+    return _Table(buf, struct.unpack_from("<I", buf, 0)[0])
+
+
 @dataclass
 class Quantization:
     scale: list[float] = field(default_factory=list)
