@@ -13,15 +13,6 @@ MAX_NODES = 20_000
 MAX_DEPTH = 32
 
 
-def short_repr(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, without building the whole repr of a huge value."""
-    if isinstance(value, (list, tuple, dict, set)) and len(value) > limit:
-        value = type(value).__name__ + f" of {len(value)} items"
-        return value
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _expanded_size(node: Any, what: str, max_nodes: int, max_depth: int) -> int:
     """Nodes in the document once aliases are expanded (memoised per node, so a bomb costs little)."""
     sizes: dict[int, int] = {}

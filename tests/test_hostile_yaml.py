@@ -9,7 +9,7 @@ import pytest
 
 from edgekit.config import make_config
 from edgekit.errors import ConfigError
-from edgekit.safe_yaml import load_yaml_bounded, short_repr
+from edgekit.safe_yaml import load_yaml_bounded
 
 
 def alias_bomb(key: str = "sparsity", levels: int = 9) -> str:
@@ -60,9 +60,3 @@ def test_too_large(tmp_path: Path) -> None:
 def test_small_alias_use_is_fine(tmp_path: Path) -> None:
     data = load_yaml_bounded(_write(tmp_path, "a: &q [ptq-int8]\nquantization: *q\n"))
     assert data == {"a": ["ptq-int8"], "quantization": ["ptq-int8"]}
-
-
-def test_short_repr() -> None:
-    assert short_repr("x" * 500, 20).endswith("…") and len(short_repr("x" * 500, 20)) == 20
-    assert short_repr(list(range(10**5))) == "list of 100000 items"
-    assert short_repr(3) == "3"
