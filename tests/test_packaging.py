@@ -14,7 +14,7 @@ import pytest
 
 import edgekit.targets as targets_mod
 from edgekit.errors import ConfigError
-from edgekit.targets import builtin_devices_dir, load_targets
+from edgekit.targets import builtin_devices_dir, default_target_name, load_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_DIR_ENV = "EDGEKIT_TEST_WHEEL_DIR"  # .ci/run builds the wheel the way users do and names its folder here
@@ -80,7 +80,9 @@ def test_wheel_install_runs_outside_the_repo(tmp_path: Path) -> None:
     where = subprocess.run([str(py), "-c", "import edgekit; print(edgekit.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(venv), where
+    here = default_target_name()  # x86-cpu on CI
     assert "x86-cpu" in edgekit("devices", "--no-probe")
+    assert f"{here}: ok" in edgekit("devices", "check", here)  # the runner archive, built from the wheel's files
     out = work / "run"
     # exit 1 is allowed: a model trained for one epoch on 300 images may miss the int8 agreement floor
     edgekit("compress", "--dataset", "digits", "--epochs", "1", "--train-limit", "300", "--test-limit", "100",
