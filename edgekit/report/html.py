@@ -96,6 +96,10 @@ def _fmt(key: str, v: Any) -> str:
             return f"{v:+.2f}"
         if key == "x_smaller":
             return f"{v:.2f}×"
+        if key == "cosine":
+            return f"{v:.4f}"
+        if key == "snr_db":
+            return f"{v:.1f}"
         if key in ("p50", "p90", "p99", "std", "latency_ms"):
             return f"{v:.3f}" if v < 10 else f"{v:.1f}"
         if key in ("size_kb", "throughput"):

@@ -212,7 +212,10 @@ def trial_histories(curves: Sequence[tuple[str, Sequence[float]]]) -> str:
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for label, history in curves:
         ax.plot(range(1, len(history) + 1), [h * 100 for h in history], marker="o", markersize=3, linewidth=1.2,
-                label=str(label))
+                label=f"trial {label}")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("Tuning trials: validation accuracy per epoch")
