@@ -201,3 +201,10 @@ def test_bad_report_json_is_one_line_exit_2(tmp_path: Path, content: str | None,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(tmp_path / "report.json") in err
     assert not (tmp_path / "report.html").exists() and not (tmp_path / "report.md").exists()
+
+
+def test_an_older_report_says_regressions_were_not_checked() -> None:
+    data = sample_report().to_dict()
+    del data["regressions"]
+    assert "Not checked: this report.json was written by an edgekit" in render_html(Report.from_dict(data))
+    assert "None: no artifact is larger" in render_html(Report.from_dict({**data, "regressions": []}))

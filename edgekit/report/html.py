@@ -170,6 +170,10 @@ def _problems_section(report: Report) -> str:
 
 
 def _regressions_section(report: Report) -> str:
+    if not report.regressions_checked:
+        return ('<section id="regressions"><h2>Worse than the model they were made from</h2>'
+                "<p>Not checked: this report.json was written by an edgekit that did not look for regressions.</p>"
+                "</section>")
     if not report.regressions:
         return ('<section id="regressions"><h2>Worse than the model they were made from</h2>'
                 "<p>None: no artifact is larger, slower or less accurate than its parent.</p></section>")

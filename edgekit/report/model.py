@@ -569,5 +569,10 @@ class Report:
         names = [t.name for t in self.targets]
         return names or list(dict.fromkeys(b.target for b in self.benchmarks))
 
+    @property
+    def regressions_checked(self) -> bool:
+        """False for a report.json written before edgekit looked for regressions (it has no ``regressions`` key)."""
+        return not self.present or "regressions" in self.present
+
     def regressions_of(self, artifact_id: str) -> list[Regression]:
         return [g for g in self.regressions if g.artifact_id == artifact_id]
