@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -29,27 +30,141 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("edgekit.commands.report", "regenerate a run's report, or compare two runs"),
     "inspect": ("edgekit.commands.inspect", "show what a model file really contains"),
     "export": ("edgekit.commands.export", "convert a model file (e.g. .tflite to a C array)"),
+    "analyze": ("edgekit.commands.analyze", "per-layer sensitivity of a Keras model to pruning and int8 (validation data)"),
     "doctor": ("edgekit.commands.doctor", "check versions, providers, GPU libraries, qemu and chromium; say what to fix"),
     "tune": ("edgekit.commands.tune", "search training settings (Ray Tune + ASHA) and write a recipe for compress"),
 }
 
 
+EXAMPLES: dict[str, str] = {
+    # name: worked examples ending the command's --help (a command module's own EXAMPLES wins)
+    "bench": """\
+examples:
+  # time and score a model on this machine's CPU profile
+  edgekit bench runs/fm/models/pruned-int8-onnx.onnx --dataset fashion-mnist
+
+  # several files on several targets (emulated ARM64 latency is not device speed)
+  edgekit bench a.onnx b.tflite --target x86-cpu --target arm64-qemu
+
+  # on the GPU, failing instead of silently falling back to the CPU provider
+  edgekit bench model.onnx --target nvidia-cuda --strict
+
+  # on your own data, into a chosen folder
+  edgekit bench model.tflite --data-dir data/ --test-limit 1000 --out runs/bench-mine
+""",
+    "devices": """\
+examples:
+  # every profile, and whether it can run here
+  edgekit devices
+
+  # why a profile cannot run here, and what to install
+  edgekit devices check arm64-qemu
+
+  # fetch the ARM64 sysroot the emulated target needs
+  edgekit devices setup arm64-qemu
+
+  # your own profiles too, without connecting to SSH boards
+  edgekit devices --devices-dir my-boards/ --no-probe
+""",
+    "report": """\
+examples:
+  # rewrite report.md / report.html of a run from its report.json
+  edgekit report runs/fm
+
+  # compare two runs: settings, artifacts and benchmark rows side by side
+  edgekit report runs/fm runs/fm-struct50 --out runs/compare
+
+  # replace an earlier comparison
+  edgekit report runs/a runs/b --out runs/compare --force
+""",
+    "inspect": """\
+examples:
+  # what a file really holds: format, precision, sparsity, size, metadata
+  edgekit inspect runs/fm/models/pruned-int8-tflite.tflite
+
+  # with the per-layer table
+  edgekit inspect model.onnx --layers
+
+  # as JSON, for scripts
+  edgekit inspect model.keras --json
+""",
+    "export": """\
+examples:
+  # a C array for a microcontroller build
+  edgekit export runs/fm/models/pruned-int8-tflite.tflite --format c-array --out firmware/
+
+  # choose the symbol and file names
+  edgekit export model.tflite --format c-array --name digits_model
+
+  # overwrite files written before
+  edgekit export model.tflite --format c-array --out firmware/ --force
+""",
+    "doctor": """\
+examples:
+  # what is installed, what works, and what to fix
+  edgekit doctor
+
+  # list ONNX Runtime providers without loading a model in each
+  edgekit doctor --no-load
+
+  # the same check before a benchmark in CI, failing the job on a problem
+  edgekit doctor && edgekit bench model.onnx --target x86-cpu
+""",
+    "analyze": """\
+examples:
+  # per-layer sensitivity of your model to pruning and int8, on Fashion-MNIST's validation split
+  edgekit analyze runs/fm/models/baseline.keras --dataset fashion-mnist
+
+  # a tighter accuracy budget and your own sparsity levels
+  edgekit analyze model.keras --data-dir data/ --budget 0.5 --sparsities 0.5,0.8,0.9
+
+  # as JSON, for scripts
+  edgekit analyze model.keras --dataset digits --json
+""",
+    "tune": """\
+examples:
+  # eight trials on a local Ray, then compress with the best settings
+  edgekit tune --dataset fashion-mnist --trials 8 --out runs/tune-fm
+  edgekit compress --recipe runs/tune-fm/recipe.yaml
+
+  # start from a recipe, with your own search space, on two cores
+  edgekit tune --recipe base.yaml --space space.yaml --workers 2
+
+  # on an existing Ray cluster sharing one cache folder
+  edgekit tune --ray-address head:6379 --cache-dir /shared/edgekit-cache
+""",
+}
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump; a mistyped choice gets a suggestion
+        m = _INVALID_CHOICE.search(message)
+        if m:
+            from edgekit.schema import suggest
+
+            choices = [c.strip().strip("'") for c in m.group("choices").split(",")]
+            message += suggest(m.group("value"), choices, cutoff=0)
         self.exit(2, f"edgekit: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="edgekit", description="Take a Keras image model to the edge.")
+    parser = _Parser(prog="edgekit", description="Take a Keras image model to the edge.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="Run 'edgekit COMMAND --help' for a command's options and worked examples.")
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        command = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=getattr(command, "EXAMPLES", None) or EXAMPLES.get(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        command.add_arguments(p)
     return parser
 
 

@@ -98,3 +98,65 @@ def test_unknown_target_is_named_exit_2(tmp_path: Path) -> None:
     r = edgekit("compress", "--targets", "x86-cpu,pi-zero", cwd=tmp_path)
     assert r.returncode == 2 and "unknown device profile 'pi-zero'" in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--quantization", "bogus"], "did you mean ptq-int8?"),
+    (["--quantization", "ptq-int9"], "did you mean ptq-int8?"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--qat-epochs", "-3"], "--qat-epochs must be at least 1, got -3"),
+    (["--image-size", "0"], "--image-size must be at least 1, got 0"),
+    (["--per-layer-sparsity", "conv1=5.0"], "--per-layer-sparsity.conv1 must be in [0, 1), got 5.0"),
+    (["--recipe", "{per_layer}"], "per-layer-sparsity.conv1 must be in [0, 1), got 5.0"),
+    (["--prune-schedule", "bogus"], "--prune-schedule: 'bogus' is not one of polynomial, constant"),
+    (["--learning-rate", "nan"], "--learning-rate must be finite"),
+    (["--learning-rate", "-0.001"], "--learning-rate must be in (0, 1)"),
+    (["--max-accuracy-drop", "nan"], "--max-accuracy-drop must be finite"),
+    (["--bench-min-seconds", "inf"], "--bench-min-seconds must be finite"),
+    (["--bench-min-seconds", "nan"], "--bench-min-seconds must be finite"),
+    (["--mac-budget", "5"], "--mac-budget must be in [0, 1], got 5.0"),
+    (["--structured-criterion", "bogus"], "--structured-criterion: 'bogus' is not one of l1, l2, bn_scale"),
+    (["--calibration", "bogus"], "--calibration: 'bogus' is not one of minmax, entropy, percentile"),
+    (["--recipe", "{calibration}"], "calibration.yaml.calibration: 'bogus' is not one of"),
+    (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+])
+def test_bad_flag_values_one_line_exit_2_nothing_written(tmp_path: Path, args: list[str], expected: str) -> None:
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "per_layer.yaml").write_text("per_layer_sparsity: {conv1: 5.0}\n")
+    (recipes / "calibration.yaml").write_text("calibration: bogus\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = [a.format(per_layer=recipes / "per_layer.yaml", calibration=recipes / "calibration.yaml") for a in args]
+    before = snapshot(tmp_path)
+    r = edgekit("compress", "--dataset", "digits", *args, cwd=work)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgekit: error:") and expected in lines[0], r.stderr
+    assert snapshot(tmp_path) == before and not (work / "runs").exists()
+
+
+def test_compress_help_groups_flags_and_ends_with_examples(tmp_path: Path) -> None:
+    r = edgekit("compress", "--help", cwd=tmp_path)
+    assert r.returncode == 0
+    for group in ("data:", "training:", "pruning:", "quantization:", "search:", "targets and benchmark:", "output:"):
+        assert f"\n{group}\n" in r.stdout, group
+    tail = r.stdout[r.stdout.index("\nexamples:\n"):]
+    assert 3 <= tail.count("\n  edgekit compress ") <= 5
+    assert "ptq-int8" in r.stdout and "pqat" in r.stdout  # the registered modes, with what they do
+
+
+def test_every_command_help_ends_with_examples() -> None:
+    from edgekit.cli import COMMANDS, build_parser
+
+    subcommands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command in COMMANDS:
+        text = subcommands[command].format_help()
+        assert "\nexamples:\n" in text and 3 <= text.count(f"\n  edgekit {command}") <= 5, command
+
+
+def test_a_mistyped_choice_suggests_the_closest(tmp_path: Path) -> None:
+    r = edgekit("devices", "lst", cwd=tmp_path)
+    assert r.returncode == 2 and "did you mean list?" in r.stderr
+    r = edgekit("compres", cwd=tmp_path)
+    assert r.returncode == 2 and "did you mean compress?" in r.stderr
