@@ -5,6 +5,11 @@ Sources: ONNX Runtime's quantization guide ("Data type selection", and the FAQ "
 use reduce-range and per-channel quantization?"), Optimum's ``AutoQuantizationConfig``
 and TensorRT's "Explicit Quantization" guide. All presets write QDQ graphs with int8
 weight initializers feeding DequantizeLinear (the file is int8-sized on disk).
+
+The CPU presets keep ``float_thin_convs`` on: ONNX Runtime's int8 convolution is slower than its fp32
+one when a layer reduces over fewer than ``THIN_CONV_DEPTH`` values (a first layer on 1-channel images),
+so that layer stays float and the rest is laid out the way ORT fuses it (see
+:mod:`edgekit.compression.quantize`; measured by ``benchmarks/int8_speed.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ PRESETS: dict[str, OrtQuantConfig] = {
     # TensorRT (explicit quantization from Q/DQ nodes): int8 is symmetric only — zero point 0 for
     # activations and weights — and each Q/DQ pair should feed one consumer (DedicatedQDQPair,
     # as Optimum sets). Pre-quantized int8 weights behind DequantizeLinear are accepted.
+    # The float-first-layer layout is a CPU-kernel workaround; TensorRT picks its own kernels per layer, so
+    # it gets every layer in Q/DQ form.
     "tensorrt": OrtQuantConfig(activation_type="int8", weight_type="int8", per_channel=True, reduce_range=False,
-                               symmetric_activations=True, dedicated_qdq_pair=True),
+                               symmetric_activations=True, dedicated_qdq_pair=True, float_thin_convs=False),
 }
 """Preset name → ONNX Runtime static quantization settings (the one presets table)."""
