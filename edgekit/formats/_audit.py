@@ -10,8 +10,8 @@ Counting rules (the same for every format):
   their kernel is traced back through Dequantize/Densify/Cast to what is stored.
 * **sparsity** is the fraction of kernel elements that are exactly zero (for
   quantized kernels: the stored value equals the zero point).
-* **MACs** are multiply-accumulates of those layers for one sample (batch = 1):
-  :func:`kernel_macs` for ONNX and TFLite kernels, :func:`edgekit.models.flops.layer_macs` for Keras layers.
+* **MACs** are multiply-accumulates of those layers for one sample (batch = 1), counted in one
+  place: :func:`edgekit.models.flops.kernel_macs` (Keras layers through :func:`~edgekit.models.flops.layer_macs`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgekit.fsutil import file_bytes
+from edgekit.models.flops import kernel_macs
+
+__all__ = ["FLOAT_PRECISIONS", "INT8_DTYPES", "count_zeros", "gzip_bytes", "kernel_macs", "layer_row", "prod", "summarise"]
 
 INT8_DTYPES = ("int8", "uint8", "int4", "uint4")
 FLOAT_PRECISIONS: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "fp16"}
@@ -58,14 +61,6 @@ def prod(dims: Iterable[int]) -> int:
     return int(math.prod(int(d) for d in dims))
 
 
-def batch1(shape: list[Any]) -> list[int]:
-    """A shape for one sample: the batch axis and unknown dims become 1."""
-    out = [int(d) if isinstance(d, (int, np.integer)) and d > 0 else 1 for d in shape]
-    if out:
-        out[0] = 1
-    return out
-
-
 def count_zeros(values: np.ndarray, zero_point: np.ndarray | None = None, axis: int = 0) -> int:
     """Elements whose real value is zero: ``q == zero_point`` when quantized, ``w == 0`` otherwise."""
     if zero_point is None or zero_point.size == 0:
@@ -92,40 +87,6 @@ def layer_row(name: str, op: str, dtype: str | None, params: int, stored: int, z
         "sparsity": round(zeros / params, 6) if params else 0.0,
         "macs": int(macs),
     }
-
-
-def kernel_macs(rule: str, out_shape: list[Any], w_shape: list[Any], act_shape: list[Any], *, trans_b: int = 0) -> int:
-    """MACs for one sample of a conv/dense-like op: output elements × the kernel elements each one reads.
-
-    ``rule`` names the kernel layout (TFLite: ``conv_ohwi``, ``conv3d``, ``depthwise_1hwc``, ``dense_oi``,
-    ``tconv_ohwi``; ONNX: ``conv_oihw``, ``tconv_iohw``, ``gemm``; both: ``matmul``); ``act_shape`` is the
-    activation input (a transposed convolution scatters every input pixel through the kernel).
-    """
-    out = batch1(out_shape)
-    w = [int(d) if isinstance(d, (int, np.integer)) and d > 0 else 1 for d in w_shape]
-    if not out:
-        return 0
-    if rule == "conv_ohwi" and len(w) == 4:  # TFLite [O, H, W, I]
-        return prod(out[1:]) * prod(w[1:])
-    if rule == "conv3d" and len(w) == 5:  # TFLite [kd, kh, kw, in, out]
-        return prod(out[1:]) * prod(w[:-1])
-    if rule == "depthwise_1hwc" and len(w) == 4:  # TFLite [1, H, W, C]
-        return prod(out[1:]) * w[1] * w[2]
-    if rule == "dense_oi" and len(w) == 2:  # TFLite [O, I]
-        return prod(out[1:-1]) * w[0] * w[1]
-    if rule == "tconv_ohwi" and len(w) == 4:
-        return prod(batch1(act_shape)[1:]) * prod(w[:3])
-    if rule == "conv_oihw" and w:  # ONNX [O, I/g, k...]
-        return prod(out[1:]) * prod(w[1:])
-    if rule == "tconv_iohw" and w:  # ONNX [I, O/g, k...]
-        return prod(batch1(act_shape)[1:]) * prod(w[1:])
-    if rule == "gemm" and len(w) >= 2:
-        return prod(out[1:]) * (w[1] if trans_b else w[0])
-    if rule == "matmul":
-        a = batch1(act_shape)
-        k = a[-1] if len(a) > 1 else (w[0] if w else 0)
-        return prod(out[1:]) * k
-    return 0
 
 
 def summarise(fmt: str, path: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], ops: Counter,

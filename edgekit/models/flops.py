@@ -1,4 +1,7 @@
-"""Parameter and multiply-accumulate (MAC) counts of tf_keras models, for one image.
+"""Parameter and multiply-accumulate (MAC) counts, for one image: the one place MACs are counted.
+
+:func:`kernel_macs` is the rule for every format (Keras layers, TFLite and ONNX kernels);
+:func:`layer_macs` applies it to a tf_keras layer and the shapes it is given.
 
 MACs count the multiplications of convolutions and dense layers (batch 1);
 bias additions, activations, normalisation and pooling count 0 MACs.
@@ -9,19 +12,77 @@ layer by layer.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Sequence
 
 Shape = Sequence[int | None]
 
 
+def _known(d: Any) -> int:
+    """A dimension as an int; an unknown one (None, a symbolic name, <= 0) counts as 1."""
+    try:
+        v = operator.index(d)
+    except TypeError:
+        return 1
+    return v if v > 0 else 1
+
+
+def _prod(dims: Sequence[int]) -> int:
+    return int(math.prod(int(d) for d in dims))
+
+
+def _batch1(shape: Sequence[Any]) -> list[int]:
+    """A shape for one sample: the batch axis and unknown dims become 1."""
+    out = [_known(d) for d in shape]
+    if out:
+        out[0] = 1
+    return out
+
+
+def kernel_macs(rule: str, out_shape: list[Any], w_shape: list[Any], act_shape: list[Any], *, trans_b: int = 0) -> int:
+    """MACs for one sample of a conv/dense-like op: output elements × the kernel elements each one reads.
+
+    ``rule`` names the kernel layout (Keras: ``conv_hwio``, ``depthwise_hwcm``, ``dense_io``; TFLite:
+    ``conv_ohwi``, ``conv3d``, ``depthwise_1hwc``, ``dense_oi``, ``tconv_ohwi``; ONNX: ``conv_oihw``,
+    ``tconv_iohw``, ``gemm``; all: ``matmul``); ``act_shape`` is the activation input (a transposed
+    convolution scatters every input pixel through the kernel). This is the one MAC rule of edgekit.
+    """
+    out = _batch1(out_shape)
+    w = [_known(d) for d in w_shape]
+    if not out:
+        return 0
+    if rule == "conv_hwio" and w:  # Keras [k..., I/groups, O]
+        return _prod(out[1:]) * _prod(w[:-1])
+    if rule == "depthwise_hwcm" and len(w) == 4:  # Keras [H, W, C, multiplier]
+        return _prod(out[1:]) * w[0] * w[1]
+    if rule == "dense_io" and len(w) == 2:  # Keras [I, O]
+        return _prod(out[1:]) * w[0]
+    if rule == "conv_ohwi" and len(w) == 4:  # TFLite [O, H, W, I]
+        return _prod(out[1:]) * _prod(w[1:])
+    if rule == "conv3d" and len(w) == 5:  # TFLite [kd, kh, kw, in, out]
+        return _prod(out[1:]) * _prod(w[:-1])
+    if rule == "depthwise_1hwc" and len(w) == 4:  # TFLite [1, H, W, C]
+        return _prod(out[1:]) * w[1] * w[2]
+    if rule == "dense_oi" and len(w) == 2:  # TFLite [O, I]
+        return _prod(out[1:-1]) * w[0] * w[1]
+    if rule == "tconv_ohwi" and len(w) == 4:
+        return _prod(_batch1(act_shape)[1:]) * _prod(w[:3])
+    if rule == "conv_oihw" and w:  # ONNX [O, I/g, k...]
+        return _prod(out[1:]) * _prod(w[1:])
+    if rule == "tconv_iohw" and w:  # ONNX [I, O/g, k...]
+        return _prod(_batch1(act_shape)[1:]) * _prod(w[1:])
+    if rule == "gemm" and len(w) >= 2:
+        return _prod(out[1:]) * (w[1] if trans_b else w[0])
+    if rule == "matmul":
+        a = _batch1(act_shape)
+        k = a[-1] if len(a) > 1 else (w[0] if w else 0)
+        return _prod(out[1:]) * k
+    return 0
+
+
 def _dims(shape: Shape) -> list[int]:
     """The non-batch dimensions of a tensor shape (unknown sizes count as 1)."""
     return [int(d) if d is not None else 1 for d in list(shape)[1:]]
-
-
-def _spatial(shape: Shape) -> int:
-    """Positions a per-channel operation visits: the product of all but the channel axis."""
-    return math.prod(_dims(shape)[:-1]) if len(_dims(shape)) > 1 else 1
 
 
 def layer_macs(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
@@ -35,20 +96,20 @@ def layer_macs(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
         return 0
     c_in = _dims(input_shape)[-1]
     c_out = _dims(output_shape)[-1]
-    positions = _spatial(output_shape)
+    out = [1, *_dims(output_shape)]
     if kind == "DepthwiseConv2D":
         kh, kw = layer.kernel_size
-        return positions * c_out * kh * kw
+        return kernel_macs("depthwise_hwcm", out, [kh, kw, c_in, c_out // max(c_in, 1)], input_shape)
     if kind == "SeparableConv2D":
         kh, kw = layer.kernel_size
         mid = c_in * int(layer.depth_multiplier)
-        return positions * mid * kh * kw + positions * mid * c_out
+        return (kernel_macs("depthwise_hwcm", [*out[:-1], mid], [kh, kw, c_in, int(layer.depth_multiplier)], input_shape)
+                + kernel_macs("conv_hwio", out, [1, 1, mid, c_out], input_shape))
     if kind in ("Conv2D", "Conv1D", "Conv3D"):
-        kernel = math.prod(int(k) for k in layer.kernel_size)
         groups = int(getattr(layer, "groups", 1) or 1)
-        return positions * c_out * kernel * (c_in // groups)
+        return kernel_macs("conv_hwio", out, [*(int(k) for k in layer.kernel_size), c_in // groups, c_out], input_shape)
     if kind == "Dense":
-        return positions * c_in * c_out
+        return kernel_macs("dense_io", out, [c_in, c_out], input_shape)
     return 0
 
 
