@@ -187,8 +187,9 @@ def get_stage(name: str) -> Stage:
 
 
 def quant_modes() -> dict[str, Stage]:
-    """Quantization mode name (``--quantization``, recipes) → its stage."""
-    return {s.mode: s for s in stages().values() if s.mode}
+    """Quantization mode name (``--quantization``, recipes) → its stage; the default modes first."""
+    modes = [s for s in stages().values() if s.mode]
+    return {s.mode: s for s in sorted(modes, key=lambda s: not s.default)}
 
 
 def parity_stages() -> frozenset[str]:
