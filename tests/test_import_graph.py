@@ -103,3 +103,12 @@ def test_runner_modules_import_nothing_else_of_edgekit() -> None:
     shipped = {f"edgekit.runtime.{n.removesuffix('.py')}".removesuffix(".__init__") for n in SHIPPED}
     for mod in shipped:
         assert graph[mod] <= shipped, f"{mod} imports {sorted(graph[mod] - shipped)}, which the runner archive lacks"
+
+
+def test_runtime_is_a_leaf_package() -> None:
+    """bench, evaluate and export use edgekit.runtime; it uses nothing else of edgekit (nothing imports upward)."""
+    graph = _edges(_modules(PACKAGE))
+    for mod, deps in graph.items():
+        if mod == "edgekit.runtime" or mod.startswith("edgekit.runtime."):
+            upward = sorted(d for d in deps if not d.startswith("edgekit.runtime"))
+            assert not upward, f"{mod} imports {upward}"
