@@ -132,7 +132,7 @@ class CompressConfig(Checked):
                                                   help="search grid: quantization modes")
     # output
     cache: bool = option(True, group="output", help="reuse finished stages from the artifact cache")
-    # stage fields without a flat key, by recipe section (the nested form): {"qat": {"learning_rate": 5e-5}}
+    # stage fields without a flat key, by recipe section (the nested form), e.g. {section: {field: value}}
     stage_settings: dict[str, dict[str, Any]] = option(default_factory=dict,
                                                        help="per-stage settings that have no flat key, by section")
 

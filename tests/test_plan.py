@@ -157,3 +157,14 @@ def test_planning_imports_no_tensorflow() -> None:
             "assert 'tensorflow' not in sys.modules and 'onnxruntime' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_mode_name_is_written_in_its_own_module_only() -> None:
+    import inspect
+    import re
+
+    package = Path(inspect.getsourcefile(CompressConfig) or "").parent  # type: ignore[arg-type]
+    sources = {p: p.read_text() for p in package.rglob("*.py")}
+    for mode, stage in quant_modes().items():
+        quoted = re.compile(r"[\"']" + re.escape(mode) + r"[\"'-]")
+        assert [p for p, text in sources.items() if quoted.search(text)] == [Path(inspect.getsourcefile(stage.run))], mode  # type: ignore[arg-type]
