@@ -84,4 +84,4 @@ def cross_compile_example(tflite_path: str | Path, *, cpu: str = "cortex-m4", wo
         elf = work / f"firmware-{cpu}.elf"
         return {"cpu": cpu, "toolchain": version[0] if version else "", "model": sizes.get(f"model_data-{cpu}.o"),
                 "firmware": sizes.get(elf.name), "arena_bytes": files.arena_bytes,
-                "elf": str(elf) if work_dir is not None else "", "size_output": proc.stdout.strip()}
+                "elf": str(elf) if work_dir is not None else "", "size_output": proc.stdout.strip("\n")}
