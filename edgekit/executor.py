@@ -10,7 +10,8 @@ targets). Three kinds, one API::
 
 ``kind`` is ``inprocess``, ``local`` (a Ray started here and shut down at the end)
 or ``ray`` (an existing cluster). :meth:`Executor.info` is the ``executor`` object of
-``report.json``. Files travel by content hash (:meth:`Executor.share` →
+``report.json``. Data every task reads go once through the object store
+(:meth:`Executor.put` → :class:`Shared`); files travel by content hash (:meth:`Executor.share` →
 :class:`FileRef`): a worker finds them in the shared cache folder
 (``EDGEKIT_CACHE_DIR``, passed to every worker) or, when that folder is not
 shared, fetches the bytes from Ray's object store; never by a node-local path.
@@ -78,6 +79,22 @@ class FileRef:
         if hashlib.sha256(payload).hexdigest() != self.sha256:
             raise UsageError(f"{self.name}: object-store copy does not match its hash {self.sha256[:12]}")
         return write_bytes(target, payload)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A value put once where every worker can read it (Ray's object store; in process, the value itself)."""
+
+    ref: Any
+    in_store: bool
+
+    def get(self) -> Any:
+        """The value (on a worker: fetched from the object store once per process, zero-copy for NumPy)."""
+        if not self.in_store:
+            return self.ref
+        import ray
+
+        return ray.get(self.ref)
 
 
 class Executor:
@@ -181,6 +198,15 @@ class Executor:
                     results[i] = cause
                 submit(k)  # the next item under this key (one at a time per key)
         return [results[i] for i in range(len(items))]
+
+    # ---- data every task reads
+    def put(self, value: Any) -> Shared:
+        """Share ``value`` (e.g. a Dataset's arrays) with every task once, instead of once per item."""
+        if self.kind == "inprocess":
+            return Shared(value, False)
+        import ray
+
+        return Shared(ray.put(value), True)
 
     # ---- files by content
     def share(self, path: str | os.PathLike[str]) -> FileRef:

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from edgekit.errors import UsageError
-from edgekit.executor import FileRef, open_executor, resolve_address
+from edgekit.executor import FileRef, Shared, open_executor, resolve_address
 
 ray = pytest.importorskip("ray", reason="needs Ray: pip install -e '.[dev]' (ray[tune])")
 pytestmark = pytest.mark.ray
@@ -81,6 +81,11 @@ def read_shared(ref: FileRef) -> bytes:
     return ref.local_path().read_bytes()
 
 
+def row_sum(item: tuple[Shared, int]) -> float:
+    shared, row = item
+    return float(shared.get()[row].sum())
+
+
 # ---- tests
 
 def test_address_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,6 +102,7 @@ def test_inprocess_needs_no_ray() -> None:
     with open_executor(workers=0) as ex:
         assert ex.info() == {"kind": "inprocess", "address": "", "nodes": 1, "workers": 1}
         assert ex.map(square, range(5)) == [0, 1, 4, 9, 16]
+        assert ex.put([1, 2]).get() == [1, 2]
 
 
 def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
@@ -113,6 +119,11 @@ def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
             ex.map(fail_on_odd, [1])
         ref = ex.share(data)
         assert ex.map(read_shared, [ref]) == [data.read_bytes()]
+        import numpy as np
+
+        table = np.arange(12.0).reshape(3, 4)
+        shared = ex.put(table)  # once into the object store, read by every task
+        assert ex.map(row_sum, [(shared, r) for r in range(3)]) == [float(v) for v in table.sum(axis=1)]
     assert not ray.is_initialized()  # the embedded Ray is shut down at the end
 
 

@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgekit.config import make_config
+    from edgekit.console import enable_progress
 
     if args.cache_dir:
         os.environ["EDGEKIT_CACHE_DIR"] = os.path.abspath(args.cache_dir)
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {key: getattr(args, key) for _, key, *_ in FLAGS + SWITCHES if getattr(args, key) is not None}
     cfg = make_config(args.recipe, overrides)
+    enable_progress(not args.quiet)
     command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = tune(cfg, args.out, trials=args.trials, space=args.space, ray_address=args.ray_address,
                   workers=args.workers, force=args.force, command=command)

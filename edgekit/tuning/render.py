@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -14,23 +14,32 @@ def _pct(v: Any) -> str:
     return f"{v * 100:.2f} %" if isinstance(v, (int, float)) else "–"
 
 
-def trials_markdown(report: Mapping[str, Any]) -> str:
-    """The trials table alone (Markdown)."""
-    t = report["tune"]
-    best = t["best"]
-    ex = t["executor"]
-    lines = [
-        "# edgekit tune", "",
-        f"Best trial **{best['id']}**: validation {_pct(best['val_accuracy'])}, test {_pct(best['test_accuracy'])} "
-        f"(test evaluated once, for the winner). Recipe: `{best['recipe_file']}`.", "",
-        f"Executor: {ex['kind']} {ex['address']}, {ex['nodes']} node(s), {ex['workers']} worker(s); "
-        f"{len(t['trials'])} trials in {t['wall_s']:.0f} s; scheduler ASHA (max {t['scheduler']['max_t']} epochs).", "",
-        "| trial | status | epochs | val accuracy | config |", "|---|---|---|---|---|",
-    ]
-    for r in t["trials"]:
+def trials_table(trials: Sequence[Mapping[str, Any]], best_id: str) -> list[str]:
+    """Markdown rows: one per trial, the best one marked."""
+    lines = ["| trial | status | epochs run | val accuracy | config |", "|---|---|---|---|---|"]
+    for r in trials:
         cfg = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["config"].items())
-        mark = " **(best)**" if r["id"] == best["id"] else ""
+        mark = " **(best)**" if r["id"] == best_id else ""
         lines.append(f"| {r['id']}{mark} | {r['status']} | {r['epochs_run']} | {_pct(r['val_accuracy'])} | {cfg} |")
+    return lines
+
+
+def summary_lines(report: Mapping[str, Any]) -> list[str]:
+    """The winner and where the trials ran (Markdown paragraphs)."""
+    t = report["tune"]
+    best, ex, sched = t["best"], t["executor"], t["scheduler"]
+    return [
+        f"Best trial **{best['id']}** (chosen on validation accuracy only): validation {_pct(best['val_accuracy'])}, "
+        f"**test {_pct(best['test_accuracy'])}** (test evaluated once, for the winner). Recipe: `{best['recipe_file']}`.", "",
+        f"Executor: {ex['kind']} {ex['address']}, {ex['nodes']} node(s), {ex['workers']} worker(s); "
+        f"{len(t['trials'])} trials in {t['wall_s']:.0f} s; ASHA (max {sched['max_t']} epochs, grace "
+        f"{sched['grace_period']}, reduction factor {sched['reduction_factor']}).", "",
+    ]
+
+
+def trials_markdown(report: Mapping[str, Any]) -> str:
+    """The summary and the trials table (Markdown)."""
+    lines = ["# edgekit tune", "", *summary_lines(report), *trials_table(report["tune"]["trials"], report["tune"]["best"]["id"])]
     for w in report.get("warnings", []):
         lines += ["", f"**Warning:** {w}"]
     return "\n".join(lines) + "\n"

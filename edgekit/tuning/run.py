@@ -20,6 +20,7 @@ import numpy as np
 
 from edgekit import __version__
 from edgekit.config import CompressConfig
+from edgekit.console import progress
 from edgekit.errors import OutputExistsError, SearchError, UsageError
 from edgekit.tuning.space import Domain, load_space, max_epochs
 from edgekit.tuning.trial import METRIC, MODEL_FILE, TrialSetup, run_trial
@@ -116,6 +117,18 @@ def _recorder() -> Any:
         def __init__(self) -> None:
             self.history: dict[str, list[float]] = {}
             self.restarts: dict[str, int] = {}
+            self.bar: Any = None  # the progress bar (set while the trials run)
+
+        def __getstate__(self) -> dict[str, Any]:  # Tune pickles its callbacks: never the progress bar
+            return {**self.__dict__, "bar": None}
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.advance()
+
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.advance()
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
             hist = self.history.setdefault(trial.trial_id, [])
@@ -124,6 +137,10 @@ def _recorder() -> Any:
                 self.restarts[trial.trial_id] = self.restarts.get(trial.trial_id, 0) + 1
                 del hist[epoch - 1:]
             hist.append(float(result[METRIC]))
+            log.debug("trial %s epoch %d: val accuracy %.4f", _trial_number(trial.trial_id), epoch, hist[-1])
+            best = max(h[-1] for h in self.history.values() if h)
+            if self.bar is not None:
+                self.bar.update(description=f"tune (best val {best:.4f})")
 
     return Recorder()
 
@@ -225,7 +242,7 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
         setup = TrialSetup(base=base, seed=cfg.seed, input_shape=ds.input_shape, num_classes=ds.num_classes,
                            model=ex.share(cfg.model) if cfg.model else None, trust_model=cfg.trust_model)
         trainable = rtune.with_resources(rtune.with_parameters(run_trial, data=data, setup=setup), {"cpu": 1})
-        top = max(max_epochs(domains), int(base["epochs"]))
+        top = max_epochs(domains) if "epochs" in domains else int(base["epochs"])
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=top, grace_period=min(grace_period, top),
                                   reduction_factor=reduction_factor)
         recorder = _recorder()
@@ -242,7 +259,9 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
         try:
-            grid = tuner.fit()
+            with progress("tune", trials) as bar:
+                recorder.bar = bar
+                grid = tuner.fit()
             rows, best_result = _collect(grid, recorder, base)
             if best_result is None:
                 raise SearchError(f"none of the {trials} trials finished its epochs (see report errors)")
