@@ -32,7 +32,7 @@ def audit_model(path: str | Path, *, trust_model: bool = False) -> dict[str, Any
         raise ModelError(f"{p}: no such model file")
     fmt = spec(format_of(p))
     if p.is_file() and p.stat().st_size == 0:
-        raise ModelError(f"{p}: empty file, not a {fmt.name} model")
+        raise ModelError(f"{p}: empty file (0 bytes), not a {fmt.name} model file")
     try:
         return fmt.handler().audit(p, trust_model=trust_model)
     except (EdgekitError, MemoryError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -46,9 +47,15 @@ def test_missing_builtin_profiles_are_an_error_not_an_empty_list(monkeypatch: py
 def _wheel(tmp: Path) -> Path:
     prebuilt = os.environ.get(WHEEL_DIR_ENV)
     folder = Path(prebuilt) if prebuilt else tmp / "dist"
-    if not prebuilt:  # offline: the installed setuptools builds it
+    if not prebuilt:  # offline: the installed setuptools builds it, from a copy (a stale ./build would leak into it)
+        src = tmp / "src"
+        for name in ("pyproject.toml", "README.md"):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+        for name in ("edgekit", "devices"):
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                        "-w", str(folder), str(ROOT)], check=True, timeout=600)
+                        "-w", str(folder), str(src)], check=True, timeout=600)
     wheels = sorted(folder.glob("edgekit-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
