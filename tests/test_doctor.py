@@ -63,3 +63,15 @@ def test_no_gpu_libraries_named(monkeypatch: pytest.MonkeyPatch) -> None:
     checks = {c.name: c for c in doctor.check_gpu_libs()}
     assert checks["cuDNN"].status == doctor.FAIL and "cudnn" in checks["cuDNN"].fix
     assert checks["TensorRT"].status == doctor.WARN
+
+
+def test_devices_setup_names_every_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`edgekit devices setup arm64-qemu` used to name one missing package per attempt."""
+    from edgekit.errors import TargetError
+    from edgekit.locations.qemu import setup_arm64_sysroot
+    from edgekit.targets import get_target
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(TargetError) as e:
+        setup_arm64_sysroot(get_target("arm64-qemu"))
+    assert "apt-get install qemu-user-static debootstrap" in str(e.value)
