@@ -20,7 +20,8 @@ profiler and its ``optimized_model_filepath`` dump; ``benchmarks/int8_speed.py``
    short fine-tuning, so the int8 zero point is -2…-18 instead of -128: half the int8 range is wasted
    on values a ReLU never produces, and ORT cannot fold ``Relu → QuantizeLinear`` into the int8 conv,
    so every QAT layer ran as DequantizeLinear → float Conv → QuantizeLinear (0.2–0.4× of fp32).
-   :func:`relu_ranges_from_zero` starts those ranges at 0 before conversion.
+   :func:`relu_ranges_from_zero` starts those ranges at 0 before QAT fine-tuning (a ReLU's batch
+   minimum is 0, so the moving average keeps them there and the int8 file matches the trained model).
 
 S8S8 against U8S8 and per-channel against per-tensor made no measurable difference here: ORT
 rewrites S8S8 QDQ graphs to U8S8 kernels on x86 itself. The QOperator format with int8 activations
@@ -383,7 +384,9 @@ def relu_ranges_from_zero(model: Any) -> int:
     TFMOT initialises post-activation ranges at [-6, 6] and moves them by a moving average, so after a
     short fine-tuning a ReLU output still has min ≈ -2…-5: the int8 zero point is -2…-18 instead of
     -128, half the codes are never used, and ONNX Runtime cannot fold the ReLU into the int8 conv.
-    A ReLU output is never negative, so min = 0 loses nothing. Returns the number of ranges changed.
+    A ReLU output is never negative, so min = 0 loses nothing. Call it on the QAT model before
+    fine-tuning: the moving average of a ReLU's batch minimum (0) then keeps it at 0, and the converted
+    int8 model computes what the fine-tuned model computed. Returns the number of ranges changed.
     """
     changed = 0
     for layer in _all_layers(model):

@@ -53,6 +53,8 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
 
     seed_everything(ctx.seed)
     model = qat_model(ctx.keras_model(parent), preserve_sparsity)
+    from edgekit.compression.quantize import relu_ranges_from_zero  # INT8: ReLU ranges from 0 while training,
+    relu_ranges_from_zero(model)  # so the int8 zero point is -128 and ORT folds the ReLU into the int8 layer
     ds = ctx.dataset
     from_logits = outputs_logits(parent)
     fit(model, ds.x_train, ds.y_train, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits),
@@ -60,8 +62,6 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     # The converter takes the learned ranges from the fake-quant layers; the representative
     # samples only fill ranges QAT did not learn (e.g. the model input).
     calib = ds.calibration(cfg.calibration_samples)
-    from edgekit.compression.quantize import relu_ranges_from_zero  # INT8: zero point -128 after a ReLU
-    relu_ranges_from_zero(model)
     sparsity = float(parent.metrics.get("sparsity", 0.0))
     data, encoding = keras2tflite_encoded(model, sparsity, quantization="int8", representative=calib)
     write_bytes(out, data)

@@ -1,0 +1,121 @@
+"""Bare timing loops shared by the issue 8 benchmarks: one ONNX Runtime session / LiteRT interpreter per
+file, 1 thread, float32 batch in → float32 scores out, p50 of ``perf_counter_ns`` around each call.
+
+Every model of a table is timed interleaved in one process (round-robin per repeat), so a ratio
+between two rows compares them under the same machine load. Input quantization of an integer-I/O
+TFLite model is inside the timed region (none of edgekit's models has integer I/O by default).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def ort_predict(path: str | Path, threads: int = 1) -> Predict:
+    """A bare ``session.run`` closure on the CPU provider (default graph optimizations)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return sess.run(None, {name: x})[0]
+
+    return run
+
+
+def litert_predict(path: str | Path, batch: int, threads: int = 1) -> Predict:
+    """A bare ``set_tensor / invoke / get_tensor`` closure (default XNNPACK delegate), sized for ``batch``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    it = Interpreter(model_path=str(path), num_threads=threads)
+    inp = it.get_input_details()[0]
+    it.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    out = it.get_output_details()[0]
+    in_q = inp["quantization"] if inp["dtype"] != np.float32 else None
+    out_q = out["quantization"] if out["dtype"] != np.float32 else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if in_q is not None:
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / in_q[0] + in_q[1]), info.min, info.max).astype(inp["dtype"])
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        y = it.get_tensor(out["index"])
+        return (y.astype(np.float32) - out_q[1]) * out_q[0] if out_q is not None else y
+
+    return run
+
+
+def predictor(path: str | Path, batch: int) -> Predict:
+    return ort_predict(path) if str(path).endswith(".onnx") else litert_predict(path, batch)
+
+
+def p50_us(fn: Predict, x: np.ndarray, runs: int, warmup: int = 20) -> float:
+    for _ in range(warmup):
+        fn(x)
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn(x)
+        samples.append(time.perf_counter_ns() - t0)
+    return statistics.median(samples) / 1e3
+
+
+def interleaved(paths: dict[str, Path], batches: tuple[int, ...] = (1, 32), repeats: int = 3,
+                runs: dict[int, int] | None = None, seed: int = 0,
+                extra: dict[str, Callable[[int], Predict]] | None = None) -> dict[tuple[str, int], list[float]]:
+    """p50 (µs) of every model at every batch size, ``repeats`` times round-robin in this process.
+
+    ``extra`` adds named closures made per batch size (e.g. another harness on the same file).
+    Returns {(name, batch): [p50 of repeat 1, 2, …]}.
+    """
+    runs = runs or {1: 400, 32: 60}
+    rng = np.random.default_rng(seed)
+    result: dict[tuple[str, int], list[float]] = {}
+    for batch in batches:
+        x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+        fns = {name: predictor(p, batch) for name, p in paths.items()}
+        fns.update({name: make(batch) for name, make in (extra or {}).items()})
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                result.setdefault((name, batch), []).append(p50_us(fn, x, runs.get(batch, 100)))
+        del fns
+    return result
+
+
+def ratios(times: dict[tuple[str, int], list[float]], slow: str, fast: str, batch: int) -> list[float]:
+    """Per-repeat speed-up of ``fast`` over ``slow`` (slow p50 ÷ fast p50), from the same round."""
+    return [a / b for a, b in zip(times[(slow, batch)], times[(fast, batch)])]
+
+
+def top1(path: str | Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
+    """Top-1 predictions of a model file over ``x`` (ONNX Runtime or LiteRT, float32 in)."""
+    preds = []
+    fn = predictor(path, batch)
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        if len(chunk) < batch:  # LiteRT interpreters are sized for one batch: pad the last chunk
+            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *x.shape[1:]), x.dtype)])
+        preds.append(np.asarray(fn(chunk)).reshape(batch, -1).argmax(1)[: len(x[i:i + batch])])
+    return np.concatenate(preds)
+
+
+def spread(values: list[float]) -> str:
+    """median (min–max) of a list of ratios."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
