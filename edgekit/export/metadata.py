@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import __version__
-from edgekit.artifact import ModelMeta, format_of
+from edgekit.artifact import ModelMeta
 from edgekit.errors import ExportError, ModelError
+from edgekit.formats import format_of, spec
 from edgekit.fsutil import write_bytes
 
 log = logging.getLogger(__name__)
@@ -46,44 +47,55 @@ def metadata_document(meta: ModelMeta, artifact_id: str) -> dict[str, Any]:
 def embed_metadata(path: Path, meta: ModelMeta, artifact_id: str) -> None:
     """Embed ``meta`` (and the producing edgekit version and ``artifact_id``) into an .onnx or .tflite file.
 
-    The file is rewritten atomically; an existing edgekit entry is replaced.
+    The file is rewritten atomically; an existing edgekit entry is replaced. The format's handler
+    (:mod:`edgekit.formats`) picks the writer below: :func:`embed_onnx` or :func:`embed_tflite`.
     """
     path = Path(path)
-    doc = json.dumps(metadata_document(meta, artifact_id), sort_keys=True)
-    fmt = format_of(path)
+    fmt = spec(format_of(path))
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     mode = path.stat().st_mode & 0o777
-    if fmt == "onnx":
-        _embed_onnx(path, doc, list(meta.labels))
-    elif fmt == "tflite":
-        write_bytes(path, _tflite_with_standard_metadata(path.read_bytes(), meta, artifact_id, doc.encode(), str(path)))
-    else:
-        raise ExportError(f"{path}: metadata can only be embedded in .onnx or .tflite files")
+    fmt.handler().embed_metadata(path, meta, artifact_id)
     os.chmod(path, mode)  # the atomic rewrite must not change who may read the model
+
+
+def embed_onnx(path: Path, meta: ModelMeta, artifact_id: str) -> None:
+    """ONNX: the document under ``metadata_props`` key ``edgekit``, plus the conventional ``labels``."""
+    _embed_onnx(path, json.dumps(metadata_document(meta, artifact_id), sort_keys=True), list(meta.labels))
+
+
+def embed_tflite(path: Path, meta: ModelMeta, artifact_id: str) -> None:
+    """TFLite: the standard TFLite Support metadata plus the ``edgekit_metadata`` JSON entry."""
+    doc = json.dumps(metadata_document(meta, artifact_id), sort_keys=True)
+    write_bytes(path, _tflite_with_standard_metadata(path.read_bytes(), meta, artifact_id, doc.encode(), str(path)))
 
 
 def read_metadata_dict(path: Path) -> dict[str, Any] | None:
     """The embedded edgekit metadata document of an .onnx or .tflite file, or None when there is none."""
     path = Path(path)
-    fmt = format_of(path)
-    if fmt == "tflite":
-        from edgekit.export.tflite_reader import read_tflite
+    return spec(format_of(path)).handler().read_metadata_dict(path)
 
-        model = read_tflite(path)
-        doc = None
-        if TFLITE_NAME in model.metadata:
-            doc = _parse_doc(model.buffer_bytes(model.metadata[TFLITE_NAME]).decode("utf-8", "replace"), path)
-        return _merge_standard(model, doc, path)
-    if fmt == "onnx":
-        props = _onnx_props(path)
-        if ONNX_KEY in props:
-            return _parse_doc(props[ONNX_KEY], path)
-        if ONNX_LABELS_KEY in props:  # a foreign model with only conventional labels
-            labels = _parse_doc(props[ONNX_LABELS_KEY], path)
-            return {"labels": labels} if isinstance(labels, list) else None
-        return None
-    return None  # Keras files carry no edgekit metadata
+
+def read_tflite_dict(path: Path) -> dict[str, Any] | None:
+    """The edgekit document of a .tflite file (the standard metadata merged in), or None."""
+    from edgekit.export.tflite_reader import read_tflite
+
+    model = read_tflite(path)
+    doc = None
+    if TFLITE_NAME in model.metadata:
+        doc = _parse_doc(model.buffer_bytes(model.metadata[TFLITE_NAME]).decode("utf-8", "replace"), path)
+    return _merge_standard(model, doc, path)
+
+
+def read_onnx_dict(path: Path) -> dict[str, Any] | None:
+    """The edgekit document of an .onnx file (or only its conventional ``labels``), or None."""
+    props = _onnx_props(path)
+    if ONNX_KEY in props:
+        return _parse_doc(props[ONNX_KEY], path)
+    if ONNX_LABELS_KEY in props:  # a foreign model with only conventional labels
+        labels = _parse_doc(props[ONNX_LABELS_KEY], path)
+        return {"labels": labels} if isinstance(labels, list) else None
+    return None
 
 
 def read_metadata(path: Path) -> ModelMeta | None:

@@ -114,14 +114,14 @@ def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
 
 
 def embed_metadata(path: Path, meta: ModelMeta, artifact_id: str) -> None:
-    """Embed ``meta`` in the file (the TFLite metadata and edgekit's JSON entry; see :mod:`edgekit.export.metadata`)."""
-    from edgekit.export.metadata import embed_metadata as embed
+    """Embed ``meta`` in the file (see :mod:`edgekit.export.metadata`; callers use its ``embed_metadata``)."""
+    from edgekit.export.metadata import embed_tflite
 
-    embed(path, meta, artifact_id)
+    embed_tflite(path, meta, artifact_id)
 
 
 def read_metadata_dict(path: Path) -> dict[str, Any] | None:
     """The embedded edgekit metadata document, or None."""
-    from edgekit.export.metadata import read_metadata_dict as read
+    from edgekit.export.metadata import read_tflite_dict
 
-    return read(path)
+    return read_tflite_dict(path)
