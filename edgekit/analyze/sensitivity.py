@@ -184,7 +184,7 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
         if row["protected"]:
             row["int8_reason"] = protected[row["name"]]
         notes = [protected[row["name"]] + ": kept in higher precision"] if row["protected"] else []
-        if row["prune_limit"] == 0.0:
+        if cfg.sparsities and row["prune_limit"] == 0.0:
             notes.append(f"magnitude pruning at {min(cfg.sparsities):g} alone breaks the budget")
         row["reason"] = "; ".join(notes)
     rows.sort(key=lambda r: (not r["protected"], -guilt(r)))

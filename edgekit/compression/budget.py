@@ -112,7 +112,8 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
         log.info("%s attempt %d: %s → validation drop %.2f pp (%s)", stage, len(decision.attempts), choice,
                  _drop(ref, acc), "holds" if held else "breaks the budget")
         if held:
-            best = (model, choice, acc)
+            if best is None or _removed(layers, choice, kind) > _removed(layers, best[1], kind):
+                best = (model, choice, acc)
             lo = spend
             spend = spend * 2 if hi is None else (spend + hi) / 2
         else:
@@ -131,8 +132,15 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
     broken = [a for a in decision.attempts if not a["held"]]
     if broken:
         decision.reason = (f"{len(broken)} bolder choice(s) broke the budget after fine-tuning "
-                           f"(worst {max(a['drop_pp'] for a in broken):.2f} pp); kept the boldest that held")
+                           f"(worst {max(a['drop_pp'] for a in broken):.2f} pp); kept the held choice that removes the most")
     return model, decision
+
+
+def _removed(layers: list[dict[str, Any]], choice: dict[str, float], kind: str) -> float:
+    """What a choice removes: parameters (magnitude) or MACs (structured), summed over its layers."""
+    key = "params" if kind == "prune" else "macs"
+    rows = {r["name"]: r for r in layers}
+    return sum(float(rows[n].get(key) or 0) * level for n, level in choice.items())
 
 
 def _user_value(stage: str, parent: Any, dataset: Any, model: Any, value: float, what: str, budget_pp: float,
