@@ -175,13 +175,24 @@ def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -
     return recipe_grid(analysis["layers"], float(budget_pp if budget_pp is not None else analysis["budget_pp"]))
 
 
-def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0) -> str | None:
-    """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy."""
+def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: list[dict[str, Any]] | None = None,
+                   target: str = "", verification: dict[str, Any] | None = None) -> str | None:
+    """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy.
+
+    With benchmark ``rows`` (and the ``target`` they were measured on) or ``verification``, the same
+    exclusions as the search apply (:func:`exclusions`), falling back to the fp32 baseline.
+    """
     baseline = next((a for a in artifacts if a.stage == "train"), None)
     if baseline is None:
         return None
     base_val = float(baseline.metrics["val_accuracy"])
-    ok = [a for a in artifacts if a.format in DEPLOYABLE and (base_val - float(a.metrics["val_accuracy"])) * 100 <= max_drop_pp]
     from edgekit.fsutil import file_bytes
 
+    excluded: dict[str, str] = {}
+    if rows is not None or verification is not None:
+        cands = candidates(artifacts, rows or [], target, base_val)
+        excluded = exclusions(artifacts, rows or [], cands, target, verification)
+        excluded = {k: v for k, v in excluded.items() if "baseline itself" not in v}
+    ok = [a for a in artifacts if a.format in DEPLOYABLE and a.id not in excluded
+          and (base_val - float(a.metrics["val_accuracy"])) * 100 <= max_drop_pp]
     return min(ok, key=lambda a: file_bytes(a.path)).id if ok else None

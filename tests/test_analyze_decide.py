@@ -115,3 +115,11 @@ def test_sensitivity_config_rejects_bad_levels() -> None:
         SensitivityConfig(sparsities=(0.5, 1.0)).validate()
     with pytest.raises(UsageError, match="budget_pp"):
         SensitivityConfig(budget_pp=-1).validate()
+
+
+def test_explicit_value_note_says_plainly_whether_the_budget_breaks() -> None:
+    from edgekit.compression.budget import explicit_value_note
+
+    assert explicit_value_note("sparsity", 0.8, 19.0, 1.0) == (
+        "sparsity 0.8 was set explicitly; validation drop 19.00 pp breaks the 1 pp budget")
+    assert explicit_value_note("structured ratio", 0.25, 0.4, 1.0).endswith("is within the 1 pp budget")

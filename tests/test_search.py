@@ -117,3 +117,14 @@ def test_chooser_hands_out_the_fp32_baseline_when_nothing_beats_it(tmp_path: Pat
     late = choose(CompressConfig(max_accuracy_drop=1.0, latency_target_ms=0.01, target="x86-cpu"), arts,
                   _rows({"base-onnx": 0.1, "base-tflite": 0.1, "int8-tflite": 0.05}), [])
     assert late["status"] == "failed" and late["chosen_id"] is None
+
+
+def test_default_choice_applies_the_same_exclusions_when_given_rows(tmp_path: Path) -> None:
+    from edgekit.search import default_choice
+
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-tflite", "export.tflite", "tflite", "fp32", 90, 0.90, "base"),
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.90, "base")]
+    assert default_choice(arts) == "int8-tflite"  # without rows: the smallest within 1 pp
+    slow = _rows({"base-tflite": 0.1, "int8-tflite": 0.2})
+    assert default_choice(arts, rows=slow, target="x86-cpu") == "base-tflite"  # int8 is slower: the fp32 file
