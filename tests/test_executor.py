@@ -172,3 +172,55 @@ def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
     assert result == [0, 1, 4, 9]
     runs = [p.name for p in markers.iterdir()]
     assert len(runs) > 4  # the killed task ran again
+
+
+def _tune_on(cluster: str, tmp_path: Path, name: str) -> dict:
+    import json
+
+    from edgekit.cli import main
+
+    space = tmp_path / "space.yaml"
+    space.write_text("epochs: 2\nbatch_size: [64, 128]\n")
+    out = tmp_path / name
+    assert main(["-q", "tune", "--dataset", "digits", "--train-limit", "400", "--test-limit", "100", "--trials", "2",
+                 "--space", str(space), "--ray-address", cluster, "--out", str(out)]) == 0
+    assert (out / "recipe.yaml").is_file()
+    return json.loads((out / "report.json").read_text())["tune"]
+
+
+@pytest.mark.slow
+def test_tune_on_the_cluster_survives_a_killed_trial(cluster: str, tmp_path: Path) -> None:
+    """edgekit tune --ray-address runs on both nodes; a trial whose worker is SIGKILLed is restarted and
+    the run chooses the same winner and recipe as an undisturbed run."""
+    clean = _tune_on(cluster, tmp_path, "clean")
+    assert clean["executor"] == {"kind": "ray", "address": cluster, "nodes": 2, "workers": 2}
+    assert {t["status"] for t in clean["trials"]} <= {"completed", "stopped"}  # ASHA may stop the worse one
+
+    killed: list[int] = []
+
+    port = cluster.rsplit(":", 1)[1]
+
+    def trial_pids() -> list[str]:  # trial actors (Ray names them ray::ImplicitFunc) of this cluster's raylets only
+        raylets = subprocess.run(["pgrep", "-f", f"raylet.*ekray-{port}/"], capture_output=True, text=True).stdout.split()
+        return [pid for r in raylets for pid in subprocess.run(["pgrep", "-P", r, "-f", "ray::ImplicitFunc"],
+                                                                 capture_output=True, text=True).stdout.split()]
+
+    def killer() -> None:  # the first trial process that appears on the cluster
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            found = trial_pids()
+            if found:
+                time.sleep(3.0)  # well inside the trial: TensorFlow loading or training
+                os.kill(int(found[0]), signal.SIGKILL)
+                killed.append(int(found[0]))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    disturbed = _tune_on(cluster, tmp_path, "killed")
+    thread.join(timeout=5)
+    assert killed, "no trial process was killed"
+    assert sum(t["restarts"] for t in disturbed["trials"]) >= 1
+    assert {t["status"] for t in disturbed["trials"]} <= {"completed", "stopped"}
+    assert disturbed["best"]["id"] == clean["best"]["id"]
+    assert disturbed["best"]["recipe"] == clean["best"]["recipe"]

@@ -12,9 +12,10 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -130,11 +131,14 @@ def _recorder() -> Any:
             if self.bar is not None:
                 self.bar.advance()
 
+        def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            self.restarts[trial.trial_id] = self.restarts.get(trial.trial_id, 0) + 1  # its worker died; restarted
+            log.warning("trial %s failed (its worker died?); restarting it", _trial_number(trial.trial_id))
+
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
             hist = self.history.setdefault(trial.trial_id, [])
             epoch = int(result.get("epoch", len(hist) + 1))
-            if epoch <= len(hist):  # the trial was restarted after a failure
-                self.restarts[trial.trial_id] = self.restarts.get(trial.trial_id, 0) + 1
+            if epoch <= len(hist):  # the trial was restarted after a failure: its history starts again
                 del hist[epoch - 1:]
             hist.append(float(result[METRIC]))
             log.debug("trial %s epoch %d: val accuracy %.4f", _trial_number(trial.trial_id), epoch, hist[-1])
@@ -143,6 +147,19 @@ def _recorder() -> Any:
                 self.bar.update(description=f"tune (best val {best:.4f})")
 
     return Recorder()
+
+
+@contextmanager
+def _quiet_ray_tune() -> Iterator[None]:
+    """Ray Tune logs each failed trial's traceback; edgekit logs one line and records the error (unless -v)."""
+    tune_log = logging.getLogger("ray.tune")
+    saved = tune_log.level
+    if not log.isEnabledFor(logging.DEBUG):
+        tune_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        tune_log.setLevel(saved)
 
 
 def _trial_number(trial_id: str) -> int:
@@ -259,7 +276,7 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
         try:
-            with progress("tune", trials) as bar:
+            with progress("tune", trials) as bar, _quiet_ray_tune():
                 recorder.bar = bar
                 grid = tuner.fit()
             rows, best_result = _collect(grid, recorder, base)
