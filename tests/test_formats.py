@@ -49,6 +49,12 @@ def test_empty_onnx_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert not (tmp_path / "run").exists()
 
 
+def test_bytes_that_parse_as_an_empty_onnx_model_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "hollow-proto.onnx"
+    path.write_bytes(b"\x08\x07")  # field 1 (ir_version) = 7: a valid ModelProto without a graph
+    _one_line_exit_2(["inspect", str(path)], capsys, "hollow-proto.onnx: not an ONNX model")
+
+
 def test_onnx_initializer_with_dims_but_no_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import onnx
 

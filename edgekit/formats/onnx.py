@@ -51,6 +51,8 @@ def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
         model = onnx.load(str(path))
     except Exception as e:  # DecodeError, ValueError, OSError
         raise ModelError(f"{path}: not a readable ONNX model ({e})") from None
+    if not model.graph.node or not model.graph.output:  # protobuf reads many byte strings as an empty model
+        raise ModelError(f"{path}: not an ONNX model (no graph nodes or outputs)")
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # shape inference is best effort: MACs may then be 0
