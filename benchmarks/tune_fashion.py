@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None, help="local Ray CPUs (default: all cores)")
     ap.add_argument("--ray-address", default=None)
     ap.add_argument("--space", default=None, help="YAML search space (default: edgekit's)")
+    ap.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs before a trial may be stopped")
     ap.add_argument("--slice", type=int, default=None, help="train on the first N images (a quick end-to-end check)")
     ap.add_argument("--no-compress", action="store_true", help="only tune")
     ap.add_argument("--reuse", action="store_true", help="read the existing runs instead of running")
@@ -61,6 +62,8 @@ def main() -> int:
         tune_cmd += ["--space", space]
     if args.workers:
         tune_cmd += ["--workers", str(args.workers)]
+    if args.grace_period != 1:
+        tune_cmd += ["--grace-period", str(args.grace_period)]
     if args.ray_address:
         tune_cmd += ["--ray-address", args.ray_address]
     compress_cmd = ["edgekit", "compress", "--recipe", str(out / "tune" / "recipe.yaml"), "--dataset", "fashion-mnist",
@@ -80,8 +83,7 @@ def main() -> int:
     best = t["best"]
     lines = [
         "## `edgekit tune` on Fashion-MNIST (issue 9)", "",
-        f"Command: `{shlex.join(tune_cmd)}` (written by `python benchmarks/tune_fashion.py"
-        f"{' --trials ' + str(args.trials) if args.trials != 12 else ''}`)", "",
+        f"Command: `{shlex.join(tune_cmd)}` (written by `python benchmarks/tune_fashion.py {shlex.join(sys.argv[1:])}`)", "",
         f"Machine: {machine_line()}. Tune wall time with start-up: {f'{tune_s:.0f} s' if tune_s else 'see below'}.", "",
         *summary_lines(report),
         f"Goal: test ≥ {GOAL_TUNED * 100:.1f} %: **{'met' if best['test_accuracy'] >= GOAL_TUNED else 'not met'}** "

@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing recipe/report in --out")
     p.add_argument("--recipe", help="YAML recipe with compress's keys: the fixed settings trials start from")
     p.add_argument("--space", help="YAML search space (keys replace the default space's)")
+    p.add_argument("--grace-period", type=int, default=1,
+                   help="epochs every trial runs before ASHA may stop it (default 1; larger favours long schedules)")
     p.add_argument("--ray-address", help="HOST:PORT of an existing Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--workers", type=int, help="local Ray: CPUs to use (default: all cores)")
     p.add_argument("--cache-dir", help="shared cache folder every node reads (sets EDGEKIT_CACHE_DIR)")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     enable_progress(not args.quiet)
     command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = tune(cfg, args.out, trials=args.trials, space=args.space, ray_address=args.ray_address,
-                  workers=args.workers, force=args.force, command=command)
+                  workers=args.workers, force=args.force, command=command, grace_period=args.grace_period)
     if not args.quiet:
         from edgekit.tuning.render import trials_markdown
 

@@ -229,6 +229,8 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
         validate()
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
+    if grace_period < 1:
+        raise UsageError(f"--grace-period must be at least 1, got {grace_period}")
     if workers == 0:
         raise UsageError("--workers must be at least 1 for tune (trials run on Ray)")
     out_path = Path(out) if out else Path("runs") / time.strftime("tune-%Y%m%d-%H%M%S")
