@@ -97,9 +97,9 @@ def _expand_paths(options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def _request(artifact: Artifact, runtime: str, target: Target, data: Path, timing: Timing,
-             strict: bool | None) -> dict[str, Any]:
+             strict: bool | None, host_paths: bool) -> dict[str, Any]:
     ort_opts = target.onnxruntime
-    options = _expand_paths(ort_opts.provider_options) if target.location == "local" else ort_opts.provider_options
+    options = _expand_paths(ort_opts.provider_options) if host_paths else ort_opts.provider_options
     return {
         "model": str(artifact.path), "data": str(data), "runtime": runtime,
         "providers": list(ort_opts.providers), "provider_options": options,
@@ -150,8 +150,9 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
                 data["ref"] = ref
             np.savez(work / "data.npz", **data)
             try:
-                request = _request(artifact, runtime, target, work / "data.npz", timing, strict)
-                result = locations[target.name].run(request, work)
+                where = locations[target.name]
+                request = _request(artifact, runtime, target, work / "data.npz", timing, strict, where.host_paths)
+                result = where.run(request, work)
             except TargetError as e:
                 log.warning("%s on %s: %s", artifact.name or artifact.id, target.name, e)
                 rows += _blank_rows(artifact, target, runtime, "failed", str(e))

@@ -42,14 +42,14 @@ def _list(targets: dict, probe: bool) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from edgekit.locations import unavailable_reason
+    from edgekit.locations import location_for
 
     table = Table(title="device profiles")
     for col in ("name", "where", "arch", "runtimes", "providers", "preset", "can run here"):
         table.add_column(col, overflow="fold")
     for name, t in sorted(targets.items()):
-        reason = unavailable_reason(t, probe_remote=probe)
-        where = t.location + (f" {t.ssh.host}" if t.ssh else f" {t.qemu.cpu}" if t.qemu else "")
+        location = location_for(t)
+        reason, where = location.unavailable_reason(probe=probe), location.where()
         providers = ", ".join(p.removesuffix("ExecutionProvider") for p in t.onnxruntime.providers)
         table.add_row(name, where, t.arch, ", ".join(t.runtimes), providers, t.quant_preset,
                       "[green]yes[/]" if reason is None else f"[red]no[/]: {escape(reason)}")

@@ -19,9 +19,14 @@ class Location(ABC):
     """Where one device profile's benchmarks run."""
 
     kind: ClassVar[str]  # the profile's ``location`` value
+    host_paths: ClassVar[bool] = False  # request paths are read on this machine (``~`` is expanded here)
 
     def __init__(self, target: Target) -> None:
         self.target = target
+
+    def where(self) -> str:
+        """A few words for listings: the kind and the machine it names."""
+        return self.kind
 
     @abstractmethod
     def unavailable_reason(self, probe: bool = True) -> str | None:

@@ -17,6 +17,7 @@ class LocalLocation(Location):
     """Benchmarks on this machine's CPU/GPU."""
 
     kind = "local"
+    host_paths = True
 
     def unavailable_reason(self, probe: bool = True) -> str | None:
         target = self.target

@@ -284,6 +284,9 @@ class QemuLocation(Location):
 
     kind = "qemu"
 
+    def where(self) -> str:
+        return f"qemu {_qemu(self.target).cpu}"
+
     def unavailable_reason(self, probe: bool = True) -> str | None:
         return qemu_unavailable_reason(self.target)
 

@@ -176,6 +176,9 @@ class SshLocation(Location):
 
     kind = "ssh"
 
+    def where(self) -> str:
+        return f"ssh {_ssh(self.target).host}"
+
     def unavailable_reason(self, probe: bool = True) -> str | None:
         return ssh_unavailable_reason(self.target, probe=probe)
 
