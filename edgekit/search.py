@@ -196,3 +196,26 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     ok = [a for a in artifacts if a.format in DEPLOYABLE and a.id not in excluded
           and (base_val - float(a.metrics["val_accuracy"])) * 100 <= max_drop_pp]
     return min(ok, key=lambda a: file_bytes(a.path)).id if ok else None
+
+
+def verification_outcome(verification: dict[str, Any], names: dict[str, str], search: dict[str, Any] | None,
+                         chosen_id: str | None) -> tuple[list[str], list[str]]:
+    """Split failed verifications into run problems and warnings.
+
+    In a search, a candidate that failed verification only leaves the search: its failure is a
+    warning, unless it is the chosen artifact (never, by :func:`choose`). Without a search every
+    failure stays a problem (the run fails), as before. ``names``: artifact id → name.
+    Returns (problems, warnings), each a list of 'name: reason' lines.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    excluded = (search or {}).get("excluded", {})
+    for aid, v in verification.items():
+        if v.get("status") in (None, "ok"):
+            continue
+        line = f"{names.get(aid, aid)}: {v.get('reason') or v.get('status')}"
+        if search is not None and aid != chosen_id and aid in excluded:
+            warnings.append(line + " (left the search)")
+        else:
+            problems.append(line)
+    return problems, warnings

@@ -128,3 +128,15 @@ def test_default_choice_applies_the_same_exclusions_when_given_rows(tmp_path: Pa
     assert default_choice(arts) == "int8-tflite"  # without rows: the smallest within 1 pp
     slow = _rows({"base-tflite": 0.1, "int8-tflite": 0.2})
     assert default_choice(arts, rows=slow, target="x86-cpu") == "base-tflite"  # int8 is slower: the fp32 file
+
+
+def test_a_failed_candidate_is_a_warning_in_a_search_and_a_problem_without_one() -> None:
+    from edgekit.search import verification_outcome
+
+    verification = {"a": {"status": "failed", "reason": "top-1 agreement 90.00% < 97.0%"}, "b": {"status": "ok"}}
+    names = {"a": "pruned-int8-onnx", "b": "pruned-int8-tflite"}
+    search = {"excluded": {"a": "failed verification against its parent: ..."}, "chosen_id": "b"}
+    problems, warnings = verification_outcome(verification, names, search, "b")
+    assert problems == [] and warnings == ["pruned-int8-onnx: top-1 agreement 90.00% < 97.0% (left the search)"]
+    problems, warnings = verification_outcome(verification, names, None, "b")
+    assert problems == ["pruned-int8-onnx: top-1 agreement 90.00% < 97.0%"] and warnings == []
