@@ -11,17 +11,28 @@ dir=/tmp/ekray-$port   # short: Ray's socket paths live under it
 # a throw-away cluster on the loopback: no token (Ray 2.60 enables token auth by default)
 export RAY_USAGE_STATS_ENABLED=0 RAY_DISABLE_DOCKER_CPU_WARNING=1 RAY_AUTH_MODE=disabled
 
-pids() { pgrep -f -- "$dir" || true; }
+py=${PYTHON:-python}   # the interpreter the tests run (its Ray, not whichever `ray` is first on PATH)
+ray_cli() { "$py" -m ray.scripts.scripts "$@"; }
+# every process of this cluster: those naming $dir, and all their descendants (Ray renames its agents and workers)
+pids() {
+    local todo found=""
+    todo=$(pgrep -f -- "$dir" || true)
+    while [ -n "$todo" ]; do
+        found="$found $todo"
+        todo=$(for p in $todo; do pgrep -P "$p" || true; done)
+    done
+    echo $found
+}
 
 case "$cmd" in
 start)
     mkdir -p "$dir"
-    ray start --head --port "$port" --num-cpus 1 --node-ip-address 127.0.0.1 --include-dashboard=false \
+    ray_cli start --head --port "$port" --num-cpus 1 --node-ip-address 127.0.0.1 --include-dashboard=false \
         --temp-dir "$dir" --disable-usage-stats >"$dir/head.log" 2>&1
-    ray start --address "127.0.0.1:$port" --num-cpus 1 --node-ip-address 127.0.0.1 \
+    ray_cli start --address "127.0.0.1:$port" --num-cpus 1 --node-ip-address 127.0.0.1 \
         --temp-dir "$dir" --disable-usage-stats >"$dir/worker.log" 2>&1
     for _ in $(seq 60); do   # wait until the cluster sees both nodes
-        n=$(python -c "import ray; ray.init(address='127.0.0.1:$port', logging_level='ERROR', log_to_driver=False); print(sum(1 for x in ray.nodes() if x['Alive']))" 2>/dev/null || echo 0)
+        n=$("$py" -c "import ray; ray.init(address='127.0.0.1:$port', logging_level='ERROR', log_to_driver=False); print(sum(1 for x in ray.nodes() if x['Alive']))" 2>/dev/null || echo 0)
         [ "$n" -ge 2 ] && { echo "127.0.0.1:$port"; exit 0; }
         sleep 1
     done
@@ -32,7 +43,6 @@ stop)
     p=$(pids)
     [ -n "$p" ] && kill $p 2>/dev/null || true
     sleep 2
-    p=$(pids)
     [ -n "$p" ] && kill -9 $p 2>/dev/null || true
     rm -rf "$dir"
     ;;

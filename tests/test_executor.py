@@ -35,13 +35,15 @@ def cluster() -> Iterator[str]:
     """A real Ray cluster: a head and one worker node, separate `ray start` processes (.ci/ray-cluster.sh)."""
     port = _free_port()
     script = ROOT / ".ci" / "ray-cluster.sh"
-    started = subprocess.run(["bash", str(script), "start", str(port)], capture_output=True, text=True, timeout=180)
+    env = {**os.environ, "PYTHON": sys.executable}
+    started = subprocess.run(["bash", str(script), "start", str(port)], capture_output=True, text=True, timeout=180,
+                             env=env)
     try:
         if started.returncode != 0:
             pytest.fail(f"ray-cluster.sh start failed: {started.stderr.strip()[-500:]}")
         yield started.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run(["bash", str(script), "stop", str(port)], capture_output=True, timeout=60)
+        subprocess.run(["bash", str(script), "stop", str(port)], capture_output=True, timeout=60, env=env)
 
 
 # ---- what the tasks run (module-level so Ray workers can import them by reference)
