@@ -52,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from edgekit.analyze.sensitivity import SensitivityConfig
     from edgekit.errors import OutputExistsError, UsageError
 
+    if not args.budget >= 0:
+        raise UsageError(f"--budget must not be negative, got {args.budget:g}")
+    if args.calibration_samples < 1:
+        raise UsageError(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
     defaults = SensitivityConfig()
     cfg = SensitivityConfig(sparsities=args.sparsities or defaults.sparsities,
                             structured=args.structured or defaults.structured,
                             calibration_samples=args.calibration_samples, budget_pp=args.budget)
-    cfg.validate("--")
+    cfg.validate("analyze")
     if args.out.exists() and not args.out.is_dir():
         raise OutputExistsError(f"{args.out}: exists and is not a folder")
     existing = [p for p in (args.out / "analysis.json", args.out / "analysis.html") if p.exists()]
