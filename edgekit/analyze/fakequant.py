@@ -95,8 +95,20 @@ def cosine(reference: np.ndarray, approx: np.ndarray) -> float:
 
 
 def quantizable_layers(model: Any) -> list[Any]:
-    """The model's top-level weight layers that int8 conversion quantizes, in graph order."""
-    return [layer for layer in model.layers if type(layer).__name__ in QUANTIZABLE and layer.get_weights()]
+    """The model's top-level weight layers that int8 conversion quantizes, in graph order.
+
+    A layer called more than once (shared weights) is left out: it has no single input to measure.
+    Layers inside a nested model (a backbone used as one layer) are not reached.
+    """
+    out = []
+    for layer in model.layers:
+        if type(layer).__name__ not in QUANTIZABLE or not layer.get_weights():
+            continue
+        if len(getattr(layer, "_inbound_nodes", ())) > 1:
+            log.info("int8 analysis: %s is shared (called %d times); left out", layer.name, len(layer._inbound_nodes))
+            continue
+        out.append(layer)
+    return out
 
 
 _PROBE: dict[str, type] = {}
