@@ -35,6 +35,18 @@ def _run(command: list[str]) -> tuple[int, float]:
     return code, time.perf_counter() - start
 
 
+def _rewrite_recipe(tune_dir: Path) -> None:
+    """recipe.yaml again from report.json's winner, with the keys compress accepts now (it may have gained some)."""
+    from edgekit.tuning.run import recipe_of, recipe_text
+
+    report = json.loads((tune_dir / "report.json").read_text())
+    best = report["tune"]["best"]
+    base = {k: v for k, v in report["config"].items() if k != "model"}
+    recipe, unsupported = recipe_of({**base, **best["config"]}, report["seed"])
+    (tune_dir / "recipe.yaml").write_text(recipe_text(recipe, unsupported, best, tune_dir))
+    print(f"rewrote {tune_dir / 'recipe.yaml'}: {recipe}; not expressible: {unsupported}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12)
@@ -46,6 +58,8 @@ def main() -> int:
     ap.add_argument("--slice", type=int, default=None, help="train on the first N images (a quick end-to-end check)")
     ap.add_argument("--no-compress", action="store_true", help="only tune")
     ap.add_argument("--reuse", action="store_true", help="read the existing runs instead of running")
+    ap.add_argument("--skip-tune", action="store_true",
+                    help="reuse the tune run, rewrite its recipe.yaml with what compress accepts now, run compress")
     args = ap.parse_args()
     out = Path(args.out)
     limits: list[str] = []
@@ -69,14 +83,16 @@ def main() -> int:
     compress_cmd = ["edgekit", "compress", "--recipe", str(out / "tune" / "recipe.yaml"), "--dataset", "fashion-mnist",
                     "--out", str(out / "compress"), "--force", *limits]
     tune_s = compress_s = None
-    if not args.reuse:
+    if args.skip_tune:
+        _rewrite_recipe(out / "tune")
+    elif not args.reuse:
         code, tune_s = _run(tune_cmd)
         if code != 0:
             print(f"edgekit tune exited with {code}")
             return code
-        if not args.no_compress:
-            code, compress_s = _run(compress_cmd)
-            print(f"edgekit compress exited with {code}")
+    if not args.reuse and not args.no_compress:
+        code, compress_s = _run(compress_cmd)
+        print(f"edgekit compress exited with {code}")
 
     report = json.loads((out / "tune" / "report.json").read_text())
     t = report["tune"]

@@ -121,6 +121,10 @@ def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
             ex.map(fail_on_odd, [1])
         ref = ex.share(data)
         assert ex.map(read_shared, [ref]) == [data.read_bytes()]
+        cached = ref.local_path()
+        cached.unlink()  # as on a node that does not share the cache folder: the bytes come from the object store
+        assert ex.map(read_shared, [ref]) == [data.read_bytes()]
+        assert cached.read_bytes() == data.read_bytes()  # and land in that node's cache, under their hash
         import numpy as np
 
         table = np.arange(12.0).reshape(3, 4)

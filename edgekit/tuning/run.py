@@ -176,7 +176,8 @@ def _evaluate_test(checkpoint: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(predict(model, x), axis=1) == y))
 
 
-def _recipe_text(recipe: Mapping[str, Any], unsupported: Mapping[str, Any], best: Mapping[str, Any], out: Path) -> str:
+def recipe_text(recipe: Mapping[str, Any], unsupported: Mapping[str, Any], best: Mapping[str, Any], out: Path) -> str:
+    """recipe.yaml: a header naming the winner, the settings compress cannot take yet as comments, the keys."""
     import yaml
 
     lines = [
@@ -307,7 +308,7 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
         "out": str(out_path),
     }
     best_text = dict(best, trials=len(rows))
-    _write_outputs(out_path, _recipe_text(recipe, unsupported, best_text, out_path), report)
+    _write_outputs(out_path, recipe_text(recipe, unsupported, best_text, out_path), report)
     log.info("tune: best trial %s, val %.4f, test %.4f (%d trials, %.0f s)", best["id"], best["val_accuracy"],
              test_accuracy, len(rows), seconds)
     return TuneResult(rows, best, recipe, report, out_path, unsupported)
