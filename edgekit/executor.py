@@ -16,6 +16,20 @@ or ``ray`` (an existing cluster). :meth:`Executor.info` is the ``executor`` obje
 (``EDGEKIT_CACHE_DIR``, passed to every worker) or, when that folder is not
 shared, fetches the bytes from Ray's object store; never by a node-local path.
 A task whose worker process dies is retried (``max_retries``).
+
+How a fan-out plugs in (``fn`` must be a module-level function; items and results pickle)::
+
+    # the --max-accuracy-drop search: one task per candidate chain, the baseline trained once first
+    with open_executor(address, workers=workers) as ex:
+        data = ex.put(dataset)                       # once into the object store
+        results = ex.map(run_candidate, [(data, chain_steps, baseline_id) for chain_steps in chains])
+        report["executor"] = ex.info()
+    # run_candidate runs on a worker: dataset = data.get(); parents come from the artifact cache by id
+    # (EDGEKIT_CACHE_DIR on shared storage), so a cached stage is never recomputed; it returns Artifact records.
+
+    # bench over targets: one benchmark per board at a time, a board that drops fails only its rows
+    rows = ex.map(bench_target, jobs, key=lambda job: job.board, return_exceptions=True)
+    # model files travel as ex.share(path) -> FileRef; the worker opens ref.local_path()
 """
 
 from __future__ import annotations
@@ -106,7 +120,7 @@ class Executor:
         self.address = address
         self.max_retries = max_retries
         self.cpus_per_task = cpus_per_task
-        self._remote_cache: dict[int, Any] = {}
+        self._remote_cache: dict[Callable[..., Any], Any] = {}
 
     # ---- where it runs
     @property
@@ -159,10 +173,10 @@ class Executor:
     def _remote(self, fn: Callable[..., Any]) -> Any:
         import ray
 
-        remote = self._remote_cache.get(id(fn))
+        remote = self._remote_cache.get(fn)
         if remote is None:
             remote = ray.remote(num_cpus=self.cpus_per_task, max_retries=self.max_retries)(fn)
-            self._remote_cache[id(fn)] = remote
+            self._remote_cache[fn] = remote
         return remote
 
     def _map_ray(self, fn: Callable[[T], R], items: list[T], key: Callable[[T], Hashable] | None,
