@@ -175,3 +175,16 @@ def test_compress_with_budgeted_prune_and_ptq_mixed(compact: tuple[Any, Any], tm
         layers = {r["name"] for r in by_name[name]["metrics"]["mixed"]["layers"]}
         assert layers == LAYERS, name
     assert by_name["budgeted"]["val_accuracy"] >= by_name["baseline"]["val_accuracy"] - 0.01 - 1e-9
+
+
+def test_16x8_is_the_last_resort_before_int8_is_dropped(compact: tuple[Any, Any], analysis: dict[str, Any]) -> None:
+    from edgekit.compression.mixed import budgeted_int8_tflite
+
+    model, ds = compact
+    bare = {**analysis, "layers": [{**r, "protected": False} for r in analysis["layers"]]}
+    result = budgeted_int8_tflite(model, ds, bare, budget_pp=0.0, calibration_samples=64, max_attempts=1)
+    assert result.action in ("applied", "fallback_16x8", "dropped")
+    if result.action != "applied":  # the one int8 attempt broke the zero budget: 16x8 was tried next
+        assert result.attempts[-1]["protected"] == "16x8"
+    if result.action == "fallback_16x8":
+        assert {r["precision"] for r in result.layers} == {"int16x8"} and result.data

@@ -6,7 +6,8 @@ the converted file is then verified on validation data and, while it breaks the
 budget, the next guiltiest layer is protected and the file remade.
 
 - TFLite: the converter's quantization debugger (``tf.lite.experimental.QuantizationDebugger``)
-  with ``denylisted_nodes``: the named ops run in float32 between DEQUANTIZE/QUANTIZE.
+  with ``denylisted_nodes``: the named ops run in float32 between DEQUANTIZE/QUANTIZE; when that
+  cannot hold the budget, the converter's 16x8 mode (int16 activations, int8 weights) is tried last.
 - ONNX: ONNX Runtime ``quantize_static`` with ``nodes_to_exclude``: the named nodes get no Q/DQ.
 
 Every result records, per layer, which precision it got and why.
@@ -51,7 +52,7 @@ class MixedResult:
     format: str
     data: bytes | None  # None when the stage was dropped
     layers: list[dict[str, str]] = field(default_factory=list)  # {"name", "precision", "reason"}
-    action: str = "applied"  # applied | backed_off | dropped
+    action: str = "applied"  # applied | backed_off | fallback_16x8 (TFLite) | dropped
     budget_pp: float = DEFAULT_BUDGET_PP
     reference_val_accuracy: float = 0.0
     val_accuracy: float = 0.0
@@ -260,7 +261,8 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
             protected[nxt] = (f"the {fmt} file lost {drop:.2f} pp (> {budget_pp:g} pp) with this layer in int8; "
                               "it is the guiltiest layer left")
     result.action = "dropped"
-    result.reason = (f"int8 breaks the {budget_pp:g} pp budget even with {len(protected)} layer(s) kept in float "
+    result.reason = (f"int8 breaks the {budget_pp:g} pp budget even with {len(result.attempts[-1]['protected'])} "
+                     f"layer(s) kept in float "
                      f"(last drop {result.attempts[-1]['drop_pp']:.2f} pp); use float16 or float32 instead")
     return result
 
@@ -283,8 +285,48 @@ def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], 
             return keras2tflite(model, quantization="int8", representative=calib)
         return keras2tflite_mixed(model, calib, denylist)
 
-    return _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
-                     reference, max_attempts)
+    result = _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
+                       reference, max_attempts)
+    if result.action == "dropped":
+        _try_16x8(model, calib, dataset, result, names)
+    return result
+
+
+def keras2tflite_16x8(model: Any, representative: np.ndarray) -> bytes:
+    """TFLite with int16 activations and int8 weights everywhere (the converter's 16x8 mode, float I/O)."""
+    from edgekit._tf import quiet_native_output, tf
+
+    t = tf()
+    conv, _ = _tflite_converter(model, representative)
+    conv.target_spec.supported_ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    try:
+        with quiet_native_output(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bytes(conv.convert())
+    except Exception as e:  # noqa: BLE001 - the converter raises assorted types
+        raise ExportError(f"TFLite 16x8 conversion failed: {str(e).strip().splitlines()[0]}") from None
+
+
+def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, names: Sequence[str]) -> None:
+    """Last resort before dropping int8: 16-bit activations for the whole model (kept only if it holds the budget)."""
+    try:
+        data = keras2tflite_16x8(model, calib)
+    except ExportError as e:
+        log.info("16x8 fallback unavailable: %s", e)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.tflite"
+        path.write_bytes(data)
+        acc = _val_accuracy(path, "tflite", dataset)
+    drop = round((result.reference_val_accuracy - acc) * 100.0, 3)
+    held = drop <= result.budget_pp + 1e-9
+    result.attempts.append({"protected": "16x8", "val_accuracy": round(acc, 6), "drop_pp": drop, "bytes": len(data),
+                            "held": held})
+    if held:
+        result.data, result.val_accuracy, result.action = data, acc, "fallback_16x8"
+        result.layers = [{"name": n, "precision": "int16x8", "reason": "int8 activations broke the budget; "
+                          "16-bit activations with int8 weights hold it"} for n in names]
+        result.reason += "; 16x8 (int16 activations, int8 weights) holds the budget and is used instead"
 
 
 def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any], *, reference_val_accuracy: float,
