@@ -1,8 +1,8 @@
 """Bare timing loops shared by the issue 8 benchmarks: one ONNX Runtime session / LiteRT interpreter per
 file, 1 thread, float32 batch in → float32 scores out, p50 of ``perf_counter_ns`` around each call.
 
-Every model of a table is timed interleaved in one process (round-robin per repeat), so a ratio
-between two rows compares them under the same machine load. Input quantization of an integer-I/O
+Every model of a table is timed interleaved in one process (models take turns in blocks of 10 calls),
+so a ratio between two rows compares them under the same machine load. Input quantization of an integer-I/O
 TFLite model is inside the timed region (none of edgekit's models has integer I/O by default).
 """
 
@@ -78,11 +78,12 @@ def p50_us(fn: Predict, x: np.ndarray, runs: int, warmup: int = 20) -> float:
 
 
 def interleaved(paths: dict[str, Path], batches: tuple[int, ...] = (1, 32), repeats: int = 3,
-                runs: dict[int, int] | None = None, seed: int = 0,
-                extra: dict[str, Callable[[int], Predict]] | None = None) -> dict[tuple[str, int], list[float]]:
-    """p50 (µs) of every model at every batch size, ``repeats`` times round-robin in this process.
+                runs: dict[int, int] | None = None, seed: int = 0, block: int = 10) -> dict[tuple[str, int], list[float]]:
+    """p50 (µs) of every model at every batch size, ``repeats`` times, interleaved in this process.
 
-    ``extra`` adds named closures made per batch size (e.g. another harness on the same file).
+    Within a repeat the models take turns in blocks of ``block`` calls until each has ``runs[batch]``
+    samples, so every model's samples are spread over the same stretch of time: on a machine shared
+    with other jobs, a load change hits all rows alike instead of whichever model ran then.
     Returns {(name, batch): [p50 of repeat 1, 2, …]}.
     """
     runs = runs or {1: 400, 32: 60}
@@ -91,10 +92,20 @@ def interleaved(paths: dict[str, Path], batches: tuple[int, ...] = (1, 32), repe
     for batch in batches:
         x = rng.random((batch, 28, 28, 1), dtype=np.float32)
         fns = {name: predictor(p, batch) for name, p in paths.items()}
-        fns.update({name: make(batch) for name, make in (extra or {}).items()})
+        for fn in fns.values():
+            for _ in range(20):
+                fn(x)
+        n = runs.get(batch, 100)
         for _ in range(repeats):
-            for name, fn in fns.items():
-                result.setdefault((name, batch), []).append(p50_us(fn, x, runs.get(batch, 100)))
+            samples: dict[str, list[int]] = {name: [] for name in fns}
+            for _ in range(-(-n // block)):
+                for name, fn in fns.items():
+                    for _ in range(block):
+                        t0 = time.perf_counter_ns()
+                        fn(x)
+                        samples[name].append(time.perf_counter_ns() - t0)
+            for name, s in samples.items():
+                result.setdefault((name, batch), []).append(statistics.median(s) / 1e3)
         del fns
     return result
 

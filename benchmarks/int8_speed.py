@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
              "", f"Machine: {machine_line()}.", "",
              f"Reference CNN on Fashion-MNIST ({len(ds.x_train)} training, {len(x_test)} test images). "
              "p50 of bare `session.run` / `invoke` loops, 1 thread, float32 in → float32 out, all files "
-             f"interleaved in one process, {args.repeats} repeats; speed-up = fp32 parent p50 ÷ int8 p50, "
+             f"interleaved in one process (blocks of 10 calls), {args.repeats} repeats; speed-up = fp32 parent p50 ÷ int8 p50, "
              "median (min–max) over the repeats. *before*: edgekit's int8 settings before this change; "
              "*after*: with `float_thin_convs` (ONNX PTQ), `relu_ranges_from_zero` before QAT/PQAT fine-tuning and "
              "`ort_fast_qdq` (QAT/PQAT ONNX). Agreement: top-1 agreement with the fp32 file of the same format (PTQ) "
@@ -229,11 +229,20 @@ def main(argv: list[str] | None = None) -> int:
         prof, graph = _onnx_profile(rows[name]["path"], 32)
         total = sum(t for _, t in prof)
         lines.append(f"- `{name}`: {total:.0f} µs in kernels — " + ", ".join(f"{op} {t:.0f}" for op, t in prof))
-    lines += ["", "LiteRT (ai-edge-litert, default XNNPACK delegate): partitions after delegation and the ops left "
+    lines += ["", "Reading: in *ptq-before* the first QLinearConv (1 input channel × 3×3: 9 MACs per output) is the "
+              "costliest node, several times the fp32 Conv of the same layer; *after*, that layer and its MaxPool run "
+              "as fp32 NCHWc nodes and the first QuantizeLinear follows the pool. In *qat-before*, `Relu → "
+              "QuantizeLinear` with a zero point above -128 (TFMOT's [-6, 6] start) kept every conv as "
+              "DequantizeLinear → FusedConv (float) → QuantizeLinear, and ORT's QDQ propagation moved a "
+              "QuantizeLinear in front of pool 1, which then ran as the int8 NCHW `MaxPool` (the slowest node).",
+              "", "LiteRT (ai-edge-litert, default XNNPACK delegate): partitions after delegation and the ops left "
               "to LiteRT's builtin kernels:", ""]
     for name in ("struct50-pruned50-fp32.tflite", "struct50-pruned50-ptq.tflite", "struct50-pruned50-qat-after.tflite"):
         parts, cpu = _litert_partitions(rows[name]["path"])
         lines.append(f"- `{name}`: {parts} XNNPACK partition(s); builtin kernels: {', '.join(cpu) or 'none'}")
+    lines += ["", "XNNPACK takes every op of the int8 files except the int8 SOFTMAX (it has no quantized softmax), "
+              "so an int8 file runs as XNNPACK → builtin SOFTMAX → XNNPACK (DEQUANTIZE); on this x86 that split costs "
+              "less than int8 saves (table above), so the TFLite converter settings are unchanged."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.results:
