@@ -79,7 +79,7 @@ def test_first_conv_and_pool_run_in_float_and_the_rest_in_int8(quantized: dict[s
     # which would make it a slow int8 NCHW MaxPool); pool 2 runs as ORT's int8 NHWC MaxPool
     assert types.index("MaxPool") < types.index("QuantizeLinear")
     assert ("NhwcMaxPool", "com.microsoft") in ops and ("QGemm", "com.microsoft") in ops
-    before = _run(quantized["before"], x, tmp_path / "opt-before.onnx")
+    _run(quantized["before"], x, tmp_path / "opt-before.onnx")
     before_ops = [n.op_type for n in onnx.load(tmp_path / "opt-before.onnx").graph.node]
     assert before_ops.count("QLinearConv") == 2
 
