@@ -4,7 +4,8 @@ and ``prune.budgeted`` (per-layer pruning levels chosen from the sensitivity ins
 Each stage measures the per-layer int8 sensitivity of its Keras parent (simulated int8, validation
 data; :mod:`edgekit.analyze.sensitivity`), keeps the guilty layers in float32 and verifies the
 converted file on validation data, protecting the next guiltiest layer while the budget is broken
-(:mod:`edgekit.compression.mixed`). The budget is measured against the parent Keras model and
+(:mod:`edgekit.compression.mixed`); when nothing holds, the TFLite file is float16 and the ONNX file
+fp32, with the reason (the run goes on). The budget is measured against the parent Keras model and
 follows ``--max-accuracy-drop`` when that is set. The artifact's metrics record, per layer, the
 precision it got and why (``metrics["mixed"]["layers"]``).
 """
@@ -65,7 +66,6 @@ def run_mixed_tflite(parent: Artifact | None, cfg: MixedConfig, ctx: Context, ou
     assert parent is not None
     from edgekit.compression.budget import val_accuracy
     from edgekit.compression.mixed import budgeted_int8_tflite
-    from edgekit.errors import ExportError
     from edgekit.fsutil import write_bytes
 
     model = ctx.keras_model(parent)
@@ -73,8 +73,11 @@ def run_mixed_tflite(parent: Artifact | None, cfg: MixedConfig, ctx: Context, ou
     result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
                                   reference_val_accuracy=val_accuracy(model, ctx.dataset),
                                   calibration_samples=cfg.calibration_samples, max_attempts=cfg.max_attempts)
-    if result.data is None:
-        raise ExportError(f"ptq-mixed: {result.reason}")
+    if result.data is None:  # int8 dropped: the stage still hands over a file, in float16, and says why
+        from edgekit.export.convert import keras2tflite
+
+        result.data = keras2tflite(model, quantization="float16")
+        result.layers = [{"name": r["name"], "precision": "float16", "reason": result.reason} for r in analysis["layers"]]
     write_bytes(out, result.data)
     return StageOutput(_metrics(parent, result, analysis))
 
@@ -87,7 +90,6 @@ def run_mixed_onnx(parent: Artifact | None, cfg: MixedConfig, ctx: Context, out:
 
     from edgekit.compression.budget import val_accuracy
     from edgekit.compression.mixed import budgeted_int8_onnx
-    from edgekit.errors import ExportError
     from edgekit.export.convert import keras2onnx
     from edgekit.fsutil import write_bytes
 
@@ -100,8 +102,10 @@ def run_mixed_onnx(parent: Artifact | None, cfg: MixedConfig, ctx: Context, out:
         result = budgeted_int8_onnx(fp32, ctx.dataset, analysis, budget_pp=cfg.budget_pp, cfg=onnx_cfg,
                                     reference_val_accuracy=val_accuracy(model, ctx.dataset),
                                     max_attempts=cfg.max_attempts)
-    if result.data is None:
-        raise ExportError(f"ptq-mixed (ONNX): {result.reason}")
+        if result.data is None:  # int8 dropped: the fp32 file, said plainly (the chooser never picks it)
+            result.data = fp32.read_bytes()
+            result.layers = [{"name": r["name"], "precision": "float32", "reason": result.reason}
+                             for r in analysis["layers"]]
     write_bytes(out, result.data)
     return StageOutput(_metrics(parent, result, analysis))
 
