@@ -71,7 +71,8 @@ def _alive(pid: int) -> bool:
 
 
 def clean_stale(parent: Path) -> list[Path]:
-    """Remove ``.NAME.partial-PID`` / ``.NAME.old-PID`` folders in ``parent`` whose process is gone."""
+    """Remove ``.NAME.partial-PID`` / ``.NAME.old-PID`` folders in ``parent`` whose process is gone
+    (an old run whose replacement never arrived is renamed back to ``NAME`` instead)."""
     removed = []
     try:
         entries = list(parent.iterdir())
@@ -80,6 +81,11 @@ def clean_stale(parent: Path) -> list[Path]:
     for p in entries:
         m = _LEFTOVER.match(p.name)
         if m and p.is_dir() and not p.is_symlink() and int(m.group(2)) != os.getpid() and not _alive(int(m.group(2))):
+            original = parent / p.name[1:].rsplit(".", 1)[0]
+            if m.group(1) == "old" and not original.exists() and not original.is_symlink():
+                os.rename(p, original)  # killed between moving the old run aside and renaming the new one in
+                log.warning("restored %s (an interrupted run had moved it aside)", original)
+                continue
             shutil.rmtree(p, ignore_errors=True)
             log.info("removed %s (left by an interrupted run)", p)
             removed.append(p)

@@ -155,13 +155,21 @@ def test_clean_stale_partials(tmp_path: Path) -> None:
     dead = _dead_pid()
     stale = [tmp_path / f".run.partial-{dead}", tmp_path / f".other.old-{dead}"]
     alive = [tmp_path / f".run.partial-{os.getppid()}", tmp_path / f".run.partial-{os.getpid()}"]
-    keep = [tmp_path / f"run.partial-{dead}", tmp_path / "run"]
+    keep = [tmp_path / f"run.partial-{dead}", tmp_path / "run", tmp_path / "other"]
     for p in stale + alive + keep:
         p.mkdir()
     (tmp_path / f".file.partial-{dead}").write_text("not a folder")
     assert sorted(clean_stale(tmp_path)) == sorted(stale)
     for p in alive + keep:
         assert p.exists()
+
+
+def test_clean_stale_restores_an_old_run_whose_replacement_never_arrived(tmp_path: Path) -> None:
+    old = tmp_path / f".run.old-{_dead_pid()}"
+    old.mkdir()
+    (old / "report.json").write_text("{}")
+    assert clean_stale(tmp_path) == []
+    assert (tmp_path / "run" / "report.json").is_file() and not old.exists()
 
 
 SLEEPY = '''
