@@ -123,3 +123,17 @@ def test_explicit_value_note_says_plainly_whether_the_budget_breaks() -> None:
     assert explicit_value_note("sparsity", 0.8, 19.0, 1.0) == (
         "sparsity 0.8 was set explicitly; validation drop 19.00 pp breaks the 1 pp budget")
     assert explicit_value_note("structured ratio", 0.25, 0.4, 1.0).endswith("is within the 1 pp budget")
+
+
+def test_quantizable_layers_skip_shared_layers_but_not_layers_reused_by_a_clone() -> None:
+    from edgekit._tf import keras
+    from edgekit.analyze.fakequant import quantizable_layers
+
+    k = keras()
+    inp = k.layers.Input((4,))
+    shared = k.layers.Dense(4, name="shared")
+    model = k.Model(inp, k.layers.Dense(2, name="head")(shared(shared(inp))))
+    assert [layer.name for layer in quantizable_layers(model)] == ["head"]
+    plain = k.Sequential([k.layers.Input((4,)), k.layers.Dense(3, name="a"), k.layers.Dense(2, name="b")])
+    k.models.clone_model(plain, clone_function=lambda layer: layer)  # the clone calls the same layer objects again
+    assert [layer.name for layer in quantizable_layers(plain)] == ["a", "b"]

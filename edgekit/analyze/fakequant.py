@@ -104,11 +104,21 @@ def quantizable_layers(model: Any) -> list[Any]:
     for layer in model.layers:
         if type(layer).__name__ not in QUANTIZABLE or not layer.get_weights():
             continue
-        if len(getattr(layer, "_inbound_nodes", ())) > 1:
-            log.info("int8 analysis: %s is shared (called %d times); left out", layer.name, len(layer._inbound_nodes))
+        calls = _calls(model, layer)
+        if calls > 1:
+            log.info("int8 analysis: %s is shared (called %d times); left out", layer.name, calls)
             continue
         out.append(layer)
     return out
+
+
+def _calls(model: Any, layer: Any) -> int:
+    """How often ``model`` itself calls ``layer`` (nodes left over from other graphs, e.g. a clone, do not count)."""
+    own = getattr(model, "_network_nodes", None)
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if own is None:
+        return len(nodes)
+    return sum(1 for i in range(len(nodes)) if f"{layer.name}_ib-{i}" in own)
 
 
 _PROBE: dict[str, type] = {}
