@@ -243,6 +243,9 @@ CASES: list[Case] = [
     C("recipe-bad-type", ["compress", "--recipe", "r.yaml", *T], 2, "sparsity", write("r.yaml", "sparsity: high\n")),
     C("recipe-missing", ["compress", "--recipe", "none.yaml", *T], 2, "none.yaml"),
     C("recipe-is-a-folder", ["compress", "--recipe", "rdir", *T], 2, "rdir", folder("rdir")),
+    C("recipe-huge-value", ["compress", "--recipe", "r.yaml", *QUICK], 2, "dataset",
+      write("r.yaml", 'dataset: "' + "a" * 500_000 + '"\n')),
+    C("recipe-huge-key", ["compress", "--recipe", "r.yaml", *T], 2, "r.yaml", write("r.yaml", "k" * 500_000 + ": 1\n")),
     C("recipe-too-large", ["compress", "--recipe", "r.yaml", *T], 2, "larger than", write("r.yaml", "# x\n" * 400_000)),
     # ---- the run folder (items 6, 8, 12)
     C("out-under-a-file", ["compress", *T, "--out", "f/run"], 2, "is a file", write("f", "x")),
@@ -347,6 +350,7 @@ def run_case(case: Case, tmp_path: Path, *extra: str) -> subprocess.CompletedPro
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     assert len(lines) == 1, f"expected one stderr line, got {len(lines)}:\n{r.stderr[-3000:]}"
     assert lines[0].startswith("edgekit: error:"), lines[0]
+    assert len(lines[0]) < 1000, f"a {len(lines[0])}-character error line"  # messages quote truncated values
     assert case.words.lower() in lines[0].lower(), lines[0]
     assert r.returncode == case.code, f"exit {r.returncode}: {lines[0]}"
     assert _snapshot(work) == before, "files under the case folder changed"

@@ -470,7 +470,7 @@ def load_dataset(name: str | None = None, *, data_dir: str | Path | None = None,
     if test_limit is not None and test_limit < 1:
         raise UsageError(f"--test-limit must be at least 1, got {test_limit}")
     if color not in ("grayscale", "rgb"):
-        raise UsageError(f"--color must be grayscale or rgb, got {color!r}")
+        raise UsageError(f"--color must be grayscale or rgb, got {_short(repr(color))}")
     kw = dict(train_limit=train_limit, test_limit=test_limit, seed=seed, val_fraction=val_fraction)
     if data_dir is not None:
         folder = Path(data_dir)
@@ -484,5 +484,5 @@ def load_dataset(name: str | None = None, *, data_dir: str | Path | None = None,
             raw, name = _load_digits(), FALLBACK_DATASET
         return prepare(raw, name, **kw)
     if name not in DATASETS:
-        raise UsageError(f"--dataset: unknown dataset {name!r} (choose from {', '.join(DATASETS)})")
+        raise UsageError(f"--dataset: unknown dataset {_short(repr(name))} (choose from {', '.join(DATASETS)})")
     return prepare(DATASETS[name](), name, **kw)
