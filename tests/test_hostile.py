@@ -7,8 +7,8 @@ here and checks the same five things:
 - nothing that existed before is changed (every file under the case folder keeps its bytes);
 - no marker file is created by code stored in a model file.
 
-Every case fails before training, so the whole catalogue trains nothing. Cases whose fix belongs
-to another part of edgekit are marked ``xfail(strict=False)`` with the owner while they fail.
+Every case fails before training, so the whole catalogue trains nothing. A case names the part of
+edgekit that owns its fix; owners listed in XFAIL_OWNERS get ``xfail(strict=False)`` while a fix lands.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Case:
     code: int
     words: str  # expected inside the one stderr line (a file, field or flag name)
     setup: Callable[[Path], None] | None = None
-    owner: str = ""  # set while another part of edgekit still owes the fix
+    owner: str = ""  # the part of edgekit that owns the fix (see XFAIL_OWNERS)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -364,8 +364,8 @@ def _param(case: Case) -> object:
     return pytest.param(case, id=case.id, marks=marks)
 
 
-XFAIL_OWNERS = {"STAGES", "FORMATS", "LEAD", "REPORT"}
-"""Owners whose fixes were still landing when this catalogue was written; their failing cases xfail."""
+XFAIL_OWNERS: set[str] = set()
+"""Owners whose fixes are still landing (their failing cases xfail); empty once every fix is in."""
 
 
 def test_catalogue_is_large_enough() -> None:

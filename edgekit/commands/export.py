@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgekit.export.exporters import export_model
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        from edgekit.errors import UsageError
+
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
     for path in export_model(args.model, args.format, args.out, name=args.name, force=args.force):
         print(path)
     return 0
