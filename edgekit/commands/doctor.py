@@ -16,6 +16,15 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
+EXAMPLES = """\
+examples:
+  # everything, including loading a tiny model in each ONNX Runtime provider
+  edgekit doctor
+
+  # only list the providers (faster; a provider that is present may still fail to load)
+  edgekit doctor --no-load
+"""
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
 CORE = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
