@@ -16,8 +16,10 @@ from typing import Any, Iterator
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path in ``target``'s folder; rename it onto ``target`` on success."""
+    """Yield a temporary path in ``target``'s folder; rename it onto ``target`` on success.
+    On failure the temporary file and any folder created for it are removed."""
     target = Path(target)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
     os.close(fd)
@@ -34,6 +36,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
             shutil.rmtree(tmp_path, ignore_errors=True)
         else:
             tmp_path.unlink(missing_ok=True)
+        for folder in created:  # innermost first; only folders this call made and left empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
 
 

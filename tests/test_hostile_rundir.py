@@ -247,3 +247,10 @@ def test_enospc_is_one_line(tmp_path: Path) -> None:
     finally:
         del os.environ[FAULT_ENV]
     assert "No space left" in str(e.value) and list(tmp_path.iterdir()) == []
+    os.environ[FAULT_ENV] = str(tmp_path)
+    try:
+        with pytest.raises(OSError):
+            write_text(tmp_path / "new" / "deeper" / "x.txt", "hello")
+    finally:
+        del os.environ[FAULT_ENV]
+    assert list(tmp_path.iterdir()) == []  # the folders made for the file are gone too
