@@ -190,8 +190,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         where = f"{e.filename}: " if e.filename else ""
-        return f"{where}{e.strerror}"
-    return " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        text = f"{where}{e.strerror}"
+    else:
+        text = f"{type(e).__name__}: {e}"
+    return " ".join(text.split())[:300]  # one line, even for a file name with a newline in it
 
 
 def main(argv: Sequence[str] | None = None) -> int:

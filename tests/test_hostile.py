@@ -227,6 +227,8 @@ CASES: list[Case] = [
     C("png-decompression-bomb", D + ["imgs", *QUICK], 2, "bomb.png", images(bomb=True)),
     C("png-corrupt", D + ["imgs", *QUICK], 2, "broken.png", images(corrupt=True)),
     C("image-folder-empty", D + ["imgs", *QUICK], 2, "no images", images(empty=True)),
+    C("data-file-name-with-newline", D + ["a\nb.npz", *QUICK], 2, "NaN",
+      npz("a\nb.npz", x_train=_with(_floats(40), (0, 0, 0), np.nan))),
     C("data-dir-missing", D + ["nowhere", *QUICK], 2, "nowhere"),
     C("data-dir-plain-file", D + ["data.csv", *QUICK], 2, "data.csv", write("data.csv", "1,2,3\n")),
     # ---- recipes (items 4, 13)
