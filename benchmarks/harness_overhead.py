@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.results:
-        update_section(SECTION, text)
+        update_section(SECTION, text, Path(args.results))
     return 0 if worst <= GOAL else 1
 
 
