@@ -14,12 +14,12 @@ import importlib
 import logging
 import os
 import re
-import signal
 import sys
 import traceback
 from typing import Sequence
 
 from edgekit import __version__
+from edgekit import interrupts
 from edgekit.errors import EdgekitError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -179,14 +179,6 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     logging.getLogger("edgekit").setLevel(logging.DEBUG if verbose else logging.INFO if not quiet else logging.ERROR)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, CI cancellation, ``docker stop``), unwound like Ctrl-C so every cleanup runs."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         where = f"{e.filename}: " if e.filename else ""
@@ -194,6 +186,15 @@ def _one_line(e: BaseException) -> str:
     else:
         text = f"{type(e).__name__}: {e}"
     return " ".join(text.split())[:300]  # one line, even for a file name with a newline in it
+
+
+def _interrupted(terminated: bool | None = None) -> int:
+    import signal
+
+    if terminated is None:
+        terminated = interrupts.received() == signal.SIGTERM
+    print("edgekit: terminated" if terminated else "edgekit: interrupted", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,38 +210,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = bool(getattr(args, "debug", False)) or os.environ.get("EDGEKIT_DEBUG", "") not in ("", "0")
     _setup_logging(args.verbose, args.quiet)
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (main() called from a worker)
-        pass
+    restore = interrupts.install()  # SIGTERM unwinds like Ctrl-C; a swallowed interrupt is re-raised later
     try:
         module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
     except EdgekitError as e:
         if debug:
             traceback.print_exc()
+        if interrupts.received():  # the interrupt surfaced as a failure of the step it stopped
+            return _interrupted()
         print(f"edgekit: error: {e}", file=sys.stderr)
         return e.exit_code
-    except Terminated:
+    except KeyboardInterrupt as e:
         if debug:
             traceback.print_exc()
-        print("edgekit: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        if debug:
-            traceback.print_exc()
-        print("edgekit: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(isinstance(e, interrupts.Terminated))
     except Exception as e:  # a file-system fault or a bug: one line; --debug shows where
         if debug:
             traceback.print_exc()
+        if interrupts.received():
+            return _interrupted()
         hint = "" if debug else " (--debug shows the traceback)"
         print(f"edgekit: error: {_one_line(e)}{hint}", file=sys.stderr)
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import interrupts
 from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache
@@ -90,6 +91,7 @@ class _Runner:
             path = staged / f"model{FORMATS[fmt]}"
             t0 = time.perf_counter()
             output = stage.run(parent, step.config, self.ctx, path)
+            interrupts.check()  # a Ctrl-C that a library swallowed still stops the run here
             metrics = {**output.metrics, "stage_seconds": round(time.perf_counter() - t0, 2)}
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
             if fmt != "keras":  # labels and preprocessing travel inside the exported file

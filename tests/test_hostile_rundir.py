@@ -254,3 +254,31 @@ def test_enospc_is_one_line(tmp_path: Path) -> None:
     finally:
         del os.environ[FAULT_ENV]
     assert list(tmp_path.iterdir()) == []  # the folders made for the file are gone too
+
+
+SWALLOWER = """
+import os, signal, time
+
+def add_arguments(p):
+    p.add_argument("then")
+
+def run(args):
+    try:  # a library with a bare except (tf2onnx has several) eats the KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    except:  # noqa: E722
+        pass
+    if args.then == "fails":
+        from edgekit.errors import ExportError
+        raise ExportError("conversion failed half-way")
+    from edgekit import interrupts
+    interrupts.check()
+    return 0
+"""
+
+
+@pytest.mark.parametrize("then", ["check", "fails"])
+def test_a_swallowed_interrupt_still_stops_the_run(tmp_path: Path, then: str) -> None:
+    """Item 10: Ctrl-C during an export went unheeded (tf2onnx's bare except: ate the KeyboardInterrupt)."""
+    r = _with_command(tmp_path, SWALLOWER, "extra", then)
+    assert r.returncode == 130 and r.stderr.strip() == "edgekit: interrupted", r.stderr

@@ -97,3 +97,19 @@ def test_damaged_cache_entry_is_recomputed(tmp_path: Path) -> None:
     assert second.returncode == first.returncode, second.stderr[-2000:]
     assert second.stderr.count("is damaged") == 1 and model.parent.name in second.stderr
     assert _shas(tmp_path / "b") == _shas(tmp_path / "a")  # recomputed, same bytes
+
+
+def test_sigint_during_an_export_stops_the_run(tmp_path: Path) -> None:
+    """Item 10: SIGINT during an export once went unheeded (tf2onnx swallows KeyboardInterrupt) and the run
+    finished; now it stops with exit 130 and leaves nothing but the cache."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    proc = _start(out, cache)
+    deadline = time.monotonic() + 600
+    while not (cache / "artifacts").is_dir() or not any((cache / "artifacts").iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its exports"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "edgekit: interrupted", err[-2000:]
+    assert {p.name for p in tmp_path.iterdir()} == {"cache"}

@@ -23,6 +23,9 @@ examples:
 
   # only list the providers (faster; a provider that is present may still fail to load)
   edgekit doctor --no-load
+
+  # in CI: fail the job when something edgekit needs is broken (exit 1 on any FAIL row)
+  edgekit doctor || exit 1
 """
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"

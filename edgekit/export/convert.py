@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edgekit import interrupts
 from edgekit._tf import quiet_native_output, tf
 from edgekit.errors import ExportError
 
@@ -103,7 +104,9 @@ def keras2onnx(model: Any, input_shape: tuple[int, ...], *, opset: int = ONNX_OP
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     except Exception as e:
+        interrupts.check()
         raise ExportError(f"ONNX conversion (tf2onnx.from_keras) failed: {str(e).strip().splitlines()[0]}") from None
+    interrupts.check()  # tf2onnx's bare except: clauses swallow a Ctrl-C raised inside them
     canonical_node_names(proto)
     return proto.SerializeToString()
 
@@ -128,7 +131,9 @@ def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
                 warnings.simplefilter("ignore", UserWarning)
                 proto, _ = tf2onnx.convert.from_tflite(path, opset=opset)
         except Exception as e:
+            interrupts.check()
             raise ExportError(f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
+    interrupts.check()
     _rename_input(proto, INPUT_NAME)
     canonical_node_names(proto)
     return _with_symbolic_batch(proto)
