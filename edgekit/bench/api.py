@@ -31,7 +31,8 @@ ROW_FIELDS = (
     "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
     "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement",
 )
-"""The fields every benchmark row carries (report.json's ``benchmarks``)."""
+"""The fields every benchmark row carries (report.json's ``benchmarks``); a microcontroller row
+(location ``tflm``) also has ``mcu``: the TFLM check and the RAM/flash fit, and no latency."""
 
 CPU_PROVIDER = "CPUExecutionProvider"
 
@@ -47,6 +48,8 @@ class Timing:
 
 
 def _runtime_for(artifact: Artifact, target: Target) -> str | None:
+    if target.mcu is not None:  # a microcontroller runs .tflite files on its interpreter (location tflm)
+        return target.mcu.runtime if artifact.format == "tflite" else None
     for runtime in target.runtimes:
         if RUNTIME_FORMATS[runtime] == artifact.format:
             return runtime
@@ -105,7 +108,7 @@ def _request(artifact: Artifact, runtime: str, target: Target, data: Path, timin
         "providers": list(ort_opts.providers), "provider_options": options,
         "strict": ort_opts.strict if strict is None else strict, "batch_sizes": list(target.batch_sizes),
         "threads": list(target.threads), "timing": dataclasses.asdict(timing), "return_predictions": True,
-        "timeout_s": target.ssh.timeout_s if target.ssh else 3600,
+        "timeout_s": target.ssh.timeout_s if target.ssh else 3600, "precision": artifact.precision,
     }
 
 

@@ -51,8 +51,11 @@ def _list(targets: dict, probe: bool) -> int:
         location = location_for(t)
         reason, where = location.unavailable_reason(probe=probe), location.where()
         providers = ", ".join(p.removesuffix("ExecutionProvider") for p in t.onnxruntime.providers)
-        table.add_row(name, where, t.arch, ", ".join(t.runtimes), providers, t.quant_preset,
-                      "[green]yes[/]" if reason is None else f"[red]no[/]: {escape(reason)}")
+        runtimes, yes = ", ".join(t.runtimes), "[green]yes[/]"
+        if t.mcu is not None:  # a microcontroller: its int8 files run on TFLM's kernels here, budgets checked
+            runtimes, providers, yes = t.mcu.runtime, "", "[green]yes[/] (on TFLM's kernels here: fit and accuracy, no latency)"
+        table.add_row(name, where, t.arch, runtimes, providers, t.quant_preset,
+                      yes if reason is None else f"[red]no[/]: {escape(reason)}")
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)

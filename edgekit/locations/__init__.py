@@ -1,4 +1,4 @@
-"""Locations: where a device profile's benchmark runner runs (``local``, ``qemu``, ``ssh``).
+"""Locations: where a device profile's benchmark runner runs (``local``, ``qemu``, ``ssh``, ``tflm``).
 
 Each is one class in its own module (see :class:`edgekit.locations.base.Location`);
 :data:`LOCATIONS` maps a profile's ``location`` to it.
@@ -11,9 +11,10 @@ from edgekit.locations.base import Location
 from edgekit.locations.local import LocalLocation
 from edgekit.locations.qemu import QemuLocation
 from edgekit.locations.ssh import SshLocation
+from edgekit.locations.tflm import TflmLocation
 from edgekit.targets import Target
 
-LOCATIONS: dict[str, type[Location]] = {cls.kind: cls for cls in (LocalLocation, QemuLocation, SshLocation)}
+LOCATIONS: dict[str, type[Location]] = {cls.kind: cls for cls in (LocalLocation, QemuLocation, SshLocation, TflmLocation)}
 """A profile's ``location`` value → the class that runs benchmarks there."""
 
 

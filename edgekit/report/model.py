@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
 from edgekit.report._fields import Json, Reader, pct, show, written
+from edgekit.report.mcu import McuFit, McuTarget
 from edgekit.report.sections import Analysis, Tune
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ class BenchRow:
     top1_agreement: float | None = None
     reference_target: str | None = None
     target_agreement: float | None = None
+    mcu: McuFit | None = None  # a microcontroller row (location tflm): TFLM check and RAM/flash fit
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     NUMBERS = ("throughput_per_s", "seconds", "session_create_ms", "first_inference_ms", "peak_rss_mb", "accuracy",
@@ -86,8 +88,8 @@ class BenchRow:
             providers=r.strs("providers") if r.data.get("providers") is not None else None,
             node_share=r.num_map("node_share"), batch_size=r.int_("batch_size"),
             threads=r.int_("threads"), latency_ms=r.record("latency_ms", Latency.parse), runs=r.int_("runs"),
-            reference_target=r.str_("reference_target"), extra=r.extra(cls.KEYS),
-            **{k: r.num(k) for k in cls.NUMBERS})
+            reference_target=r.str_("reference_target"), mcu=r.record("mcu", McuFit.parse),
+            extra=r.extra((*cls.KEYS, "mcu")), **{k: r.num(k) for k in cls.NUMBERS})
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "benchmark row") -> BenchRow:
@@ -112,6 +114,8 @@ class BenchRow:
             elif k == "node_share":
                 v = dict(v) if v is not None else None
             out[k] = v
+        if self.mcu is not None:  # written only for a microcontroller row
+            out["mcu"] = self.mcu.to_dict()
         return {**out, **self.extra}
 
 
@@ -483,6 +487,7 @@ class Report:
     search: SearchResult | None = None
     analysis: Analysis | None = None
     tune: Tune | None = None
+    mcu: tuple[McuTarget, ...] = ()  # one per microcontroller target of the run
     report_version: int | None = None
     edgekit_version: str | None = None
     created: str | None = None
@@ -497,7 +502,7 @@ class Report:
 
     KEYS = ("report_version", "edgekit_version", "created", "command", "seconds", "dataset", "seed", "config",
             "environment", "targets", "baseline_id", "chosen_id", "artifacts", "benchmarks", "status", "problems",
-            "warnings", "regressions", "search", "analysis", "tune", "out")
+            "warnings", "regressions", "search", "analysis", "tune", "mcu", "out")
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "report.json") -> Report:
@@ -514,6 +519,7 @@ class Report:
             regressions=r.records("regressions", Regression.parse), baseline_id=r.str_("baseline_id"),
             chosen_id=r.str_("chosen_id"), search=r.record("search", SearchResult.parse),
             analysis=r.record("analysis", Analysis.parse), tune=r.record("tune", Tune.parse),
+            mcu=r.records("mcu", McuTarget.parse),
             report_version=r.int_("report_version"), edgekit_version=r.str_("edgekit_version"),
             created=r.str_("created"), command=r.str_("command"), seconds=r.num("seconds"), seed=r.int_("seed"),
             config=r.mapping("config"), out=r.str_("out"), present=frozenset(k for k in cls.KEYS if r.has(k)),
@@ -545,7 +551,8 @@ class Report:
             "regressions": [g.to_dict() for g in self.regressions],
             "search": self.search.to_dict() if self.search else None,
             "analysis": self.analysis.to_dict() if self.analysis else None,
-            "tune": self.tune.to_dict() if self.tune else None, "out": self.out,
+            "tune": self.tune.to_dict() if self.tune else None, "mcu": [m.to_dict() for m in self.mcu] if self.mcu or "mcu" in self.present else None,
+            "out": self.out,
         }
         return {**written(values, self.present), **self.extra}
 
