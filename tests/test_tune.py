@@ -143,3 +143,20 @@ def test_tune_writes_a_recipe_compress_accepts(tmp_path: Path) -> None:
                  "--test-limit", "200", "--sparsity", "0", "--quantization", "ptq-float16", "--no-bench",
                  "--out", str(run)]) == 0
     assert json.loads((run / "report.json").read_text())["status"] == "ok"
+
+
+def test_tuned_settings_reach_the_train_stage(tmp_path: Path) -> None:
+    """A tuned recipe's training settings compress has no flat key for go in the train: section and reach TrainConfig."""
+    from edgekit.config import make_config
+    from edgekit.tuning.run import recipe_of, recipe_text
+
+    recipe, unsupported = recipe_of({"epochs": 4, "batch_size": 128, "learning_rate": 1.5e-3, "lr_schedule": "cosine",
+                                     "warmup_epochs": 1, "label_smoothing": 0.1, "weight_decay": 0.004,
+                                     "augment_strength": 0.5, "freeze_layers": 0}, seed=0)
+    assert not unsupported
+    f = tmp_path / "recipe.yaml"
+    best = {"id": "3", "trials": 4, "val_accuracy": 0.9, "test_accuracy": 0.9}
+    f.write_text(recipe_text(recipe, unsupported, best, tmp_path))
+    train = make_config(f).stage_config("train")
+    assert (train.lr_schedule, train.warmup_epochs, train.label_smoothing, train.weight_decay) == ("cosine", 1, 0.1, 0.004)
+    assert train.augment and train.augment_strength == 0.5 and train.epochs == 4 and train.batch_size == 128

@@ -7,6 +7,22 @@ import os
 import shlex
 import sys
 
+EXAMPLES = """\
+examples:
+  # tune the reference CNN on Fashion-MNIST on this machine's cores, then compress from the winner
+  edgekit tune --dataset fashion-mnist --trials 12 --out runs/tuned
+  edgekit compress --recipe runs/tuned/recipe.yaml --dataset fashion-mnist
+
+  # your own search space (keys replace the default's), ASHA stops no trial before epoch 3
+  edgekit tune --dataset fashion-mnist --space space.yaml --grace-period 3 --out runs/tuned
+
+  # fine-tune your model (which layers to freeze is searched too)
+  edgekit tune --model my.keras --data-dir data/ --trials 8 --out runs/tuned-mine
+
+  # on an existing Ray cluster (`ray start --head` there), with a cache folder every node shares
+  edgekit tune --dataset fashion-mnist --ray-address 10.0.0.5:6379 --cache-dir /shared/edgekit --out runs/tuned
+"""
+
 # flag → (config key, type): the data, model and training options shared with ``compress``;
 # help texts come from CompressConfig's field metadata.
 FLAGS: list[tuple[str, str, type]] = [

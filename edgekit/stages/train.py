@@ -23,6 +23,13 @@ class TrainConfig(Checked):
     trust_model: bool = option(False, help="allow Lambda layers / custom code in the model", key="trust_model")
     dataset: str = option("", help="dataset fingerprint", runtime=True)
     seed: int = option(0, help="seed for Python, NumPy and TensorFlow", ge=0, flag="seed", group="data")
+    # what edgekit tune searches (recipe section ``train:``); the defaults are the reference recipe
+    lr_schedule: str = option("constant", help="learning-rate schedule, per step", choices=("constant", "cosine"))
+    warmup_epochs: int = option(0, help="linear learning-rate warm-up, in epochs", ge=0)
+    label_smoothing: float = option(0.0, help="label smoothing of the cross-entropy", ge=0, lt=1)
+    weight_decay: float = option(0.0, help="AdamW decoupled weight decay (0 = Adam)", ge=0)
+    augment_strength: float = option(1.0, help="with augment: scales the shift/rotation/zoom factors", ge=0, le=5)
+    freeze_layers: int = option(0, help="fine-tuning: freeze this many leading layers that hold weights", ge=0)
 
 
 @register_stage("train", TrainConfig, consumes={"": "keras"}, precision="fp32", group="training",
@@ -46,7 +53,10 @@ def run_train(parent: Artifact | None, cfg: TrainConfig, ctx: Context, out: Path
     history = {}
     if cfg.epochs > 0:
         history = fit(model, ds.x_train, ds.y_train,
-                      FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
+                      FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits,
+                                  lr_schedule=cfg.lr_schedule, warmup_epochs=cfg.warmup_epochs,
+                                  label_smoothing=cfg.label_smoothing, weight_decay=cfg.weight_decay,
+                                  augment_strength=cfg.augment_strength, freeze_layers=cfg.freeze_layers),
                       validation=(ds.x_val, ds.y_val), label="training")
     save_keras(model, out)
     return StageOutput({"history": history, "output": "logits" if from_logits else "softmax"}, model)

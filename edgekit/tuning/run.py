@@ -97,7 +97,8 @@ def recipe_of(keys: Mapping[str, Any], seed: int) -> tuple[dict[str, Any], dict[
         if k in flat:
             recipe[k] = v
         elif k in nested:
-            recipe.setdefault(nested[k], {})[k] = v
+            if v != TRAINING_DEFAULTS.get(k):  # the section holds only what differs from the reference recipe
+                recipe.setdefault(nested[k], {})[k] = v
         elif v != TRAINING_DEFAULTS.get(k):
             unsupported[k] = v
     return recipe, unsupported
