@@ -17,6 +17,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args, get_origin
 
+from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 from edgekit.errors import ConfigError, FieldError, UsageError
 from edgekit.schema import Checked, coerce, flag_name, hints, option, short, suggest
 from edgekit.stages import Stage, get_stage, quant_modes, stages
@@ -38,10 +39,16 @@ def flag_owners() -> dict[str, tuple[Stage, dataclasses.Field[Any]]]:
     return owners
 
 
-def stage_setting(key: str) -> Any:
-    """A ``CompressConfig`` field whose default, range, choices and help are those of the stage field owning ``key``."""
+def stage_setting(key: str, unset: bool = False) -> Any:
+    """A ``CompressConfig`` field whose default, range, choices and help are those of the stage field owning ``key``.
+
+    ``unset``: the default is None ("not given"), so an explicit value can be told from the default.
+    """
     stage, f = flag_owners()[key]
     meta = {k: v for k, v in f.metadata.items() if k not in ("key", "runtime")}
+    if unset:
+        meta.setdefault("group", stage.group)
+        return dataclasses.field(default=None, metadata=meta)
     meta.setdefault("group", stage.group)
     tp = hints(stage.config_type)[f.name]
     if get_origin(tp) is Literal:
@@ -93,10 +100,10 @@ class CompressConfig(Checked):
                                "Keras 3 accepted)")
     trust_model: bool = option(False, group="training", help="allow Lambda layers / custom code when loading --model")
     # pruning
-    structured: float = stage_setting("structured")
+    structured: float | None = stage_setting("structured", unset=True)
     structured_criterion: str = stage_setting("structured_criterion")
     mac_budget: float = stage_setting("mac_budget")
-    sparsity: float = stage_setting("sparsity")
+    sparsity: float | None = stage_setting("sparsity", unset=True)
     sparsity_pattern: str = stage_setting("sparsity_pattern")
     prune_schedule: str = stage_setting("prune_schedule")
     prune_epochs: int = stage_setting("prune_epochs")
@@ -119,8 +126,10 @@ class CompressConfig(Checked):
                                       help="seconds per benchmark cell, at least")
     bench: bool = option(True, group="targets and benchmark", help="run the benchmark")
     # search
-    max_accuracy_drop: float | None = option(None, group="search", ge=0,
-                                             help="search recipes within this validation-accuracy drop (pp)")
+    max_accuracy_drop: float = option(DEFAULT_BUDGET_PP, group="search", ge=0,
+                                      help="the run's accuracy budget: validation-accuracy drop (pp) against the "
+                                      "trained model that pruning and quantization may spend, always checked")
+    search: bool = option(False, group="search", help="search the recipe grid (search_*) within the budget")
     latency_target_ms: float | None = option(None, group="search", gt=0,
                                              help="search: p50 latency goal at batch 1, 1 thread")
     target: str = option("", group="search", help="search: the device profile the latency target refers to")
@@ -184,6 +193,14 @@ class CompressConfig(Checked):
             return stage.configure(values, self) if stage.configure else stage.config_type(**values)
         except FieldError as e:
             raise FieldError(_stage_label(stage, e.field), e.problem) from None
+
+    def explicit_pruning(self) -> list[str]:
+        """The pruning flags the user set (``--sparsity``, ``--structured``, ``--mac-budget``,
+        ``--per-layer-sparsity``, ``--sparsity-pattern``); none set: the budgeted prune decides."""
+        given = {"sparsity": self.sparsity is not None, "structured": self.structured is not None,
+                 "mac_budget": bool(self.mac_budget), "per_layer_sparsity": bool(self.per_layer_sparsity),
+                 "sparsity_pattern": bool(self.sparsity_pattern)}
+        return [flag_name(k) for k, v in given.items() if v]
 
     def replace(self, **changes: Any) -> "CompressConfig":
         return dataclasses.replace(self, **changes)

@@ -96,12 +96,18 @@ class _Runner:
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
             if fmt != "keras":  # labels and preprocessing travel inside the exported file
                 embed_metadata(path, meta, a_id)
-            artifact = Artifact(a_id, stage.name, fmt, stage.output_precision(parent), path,  # type: ignore[arg-type]
+            precision = str(metrics.get("precision") or stage.output_precision(parent))  # a stage may say (int8/mixed)
+            artifact = Artifact(a_id, stage.name, fmt, precision, path,  # type: ignore[arg-type]
                                 parent.id if parent else None, config, metrics, meta, step.name)
             artifact = self.cache.put(artifact, staged, into=self.staging / ".stages")
             if output.model is not None:
                 self.ctx.models[a_id] = output.model
         self.by_step[step.name] = artifact
+        self.ctx.artifacts[artifact.id] = artifact
+        if stage.name == "train":  # the budget's reference: later stages measure their drop against it
+            from edgekit.compression.budget import val_accuracy
+
+            self.ctx.reference_val_accuracy = val_accuracy(self.ctx.keras_model(artifact), self.ctx.dataset)
         return artifact
 
 
@@ -223,14 +229,106 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
                             val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
              for a in artifacts]
-    from edgekit.search import choose, default_choice
-
-    search = choose(cfg, final, bench_rows, targets) if cfg.max_accuracy_drop is not None else None
-    chosen = search["chosen_id"] if search else default_choice(final)
+    search = _choose(cfg, final, bench_rows, targets, verification)
+    chosen = search["chosen_id"]
     report = build_report(cfg=cfg, dataset=dataset, artifacts=final, run_dir=staging, verification=verification,
-                          audits=audits, benchmarks=bench_rows, targets=targets, search=search, chosen_id=chosen,
-                          command=command, seconds=time.time() - started)
+                          audits=audits, benchmarks=bench_rows, targets=targets, search=search if cfg.search else None,
+                          chosen_id=chosen, command=command, seconds=time.time() - started,
+                          analysis=_analysis(final, ctx))
+    _judge(report, cfg, final, verification, search)
     report["out"] = str(out_path)
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 
+
+
+def _choose(cfg: CompressConfig, final: list[Artifact], rows: list[dict[str, Any]], targets: list[Target],
+            verification: dict[str, Any]) -> dict[str, Any]:
+    """The chosen artifact: smaller than, and not slower than, the fp32 baseline of its format on the target, inside
+    the budget, verified (:func:`edgekit.search.choose`; with ``search`` off the candidates are the plan's files)."""
+    from edgekit.search import choose
+
+    return choose(cfg, final, rows, targets, verification=verification)
+
+
+def _analysis(final: list[Artifact], ctx: Any) -> dict[str, Any] | None:
+    """Per-layer sensitivity for the report: the budgeted prune's analysis, or one made now of the trained model;
+    with the layers each int8 file kept out of int8, and why (``protected``)."""
+    pruned = next((a for a in final if a.stage == "prune.budgeted" and "analysis" in a.metrics), None)
+    if pruned is not None:
+        analysis = dict(pruned.metrics["analysis"])
+    else:
+        train = next((a for a in final if a.stage == "train"), None)
+        if train is None:
+            return None
+        from edgekit.analyze.sensitivity import analyze_dataset
+
+        analysis = analyze_dataset(ctx.keras_model(train), ctx.dataset)
+    kept: dict[str, list[str]] = {}  # layer → "file: precision (why)" for every int8 file that kept it out of int8
+    for a in final:
+        for r in a.metrics.get("int8", {}).get("layers", []):
+            if r["precision"] not in ("int8", "unknown"):
+                kept.setdefault(r["name"], []).append(f"{a.name}: {r['precision']} ({r['reason']})")
+    rows = []
+    for row in analysis.get("layers", []):
+        row = {**row, "simulated_protection": bool(row.get("protected"))}
+        row["protected"] = row["name"] in kept
+        if kept.get(row["name"]):
+            row["reason"] = "; ".join(kept[row["name"]])
+        rows.append(row)
+    return {**analysis, "layers": rows}
+
+
+def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], verification: dict[str, Any],
+           search: dict[str, Any]) -> None:
+    """The run's status: a candidate that failed verification leaves the choice (a warning, not a failed run);
+    nothing eligible hands out the fp32 baseline (a warning); an explicit pruning value that breaks the budget
+    makes the run 'over_budget'. Also the 'budget' section: what each budgeted stage decided, and why."""
+    from edgekit.compression.budget import explicit_value_note
+    from edgekit.search import verification_outcome
+
+    names = {a.id: a.name for a in final}
+    problems, warnings = verification_outcome(verification, names, {**search, "excluded": {
+        aid: v for aid, v in verification.items() if v.get("status") not in (None, "ok")}}, search["chosen_id"])
+    problems += [search["reason"]] if search["status"] == "failed" else []
+    if search.get("fallback"):
+        warnings.append(f"{search['reason']} ({names.get(search['chosen_id'] or '', '?')})")
+    ref = next((float(a.metrics["val_accuracy"]) for a in final if a.stage == "train"), None)
+    over: list[str] = []
+    budget: dict[str, Any] = {"budget_pp": cfg.max_accuracy_drop, "explicit": [], "pruning": {}, "int8": {}}
+    budget["excluded"] = {names.get(k, k): v for k, v in search.get("excluded", {}).items()}
+    for a in final:
+        if a.stage == "prune.budgeted":
+            budget["pruning"][a.name] = a.metrics.get("budget", {})
+            for kind, d in a.metrics.get("budget", {}).items():
+                if d.get("action") in ("backed_off", "dropped"):
+                    warnings.append(f"{a.name}: {kind} pruning {d['action'].replace('_', ' ')}: {d.get('reason', '')}")
+        if "int8" in a.metrics:
+            rec = a.metrics["int8"]
+            budget["int8"][a.name] = {k: rec.get(k) for k in ("precision", "action", "reason", "drop_pp")}
+            if rec.get("action") not in (None, "applied"):
+                warnings.append(f"{a.name}: int8 {str(rec['action']).replace('_', ' ')}: {rec.get('reason', '')}")
+    if ref is not None and not cfg.search:  # a search's grid values are its own candidates, not the user's
+        for a in final:
+            if a.stage not in ("prune.magnitude", "prune.structured") or "val_accuracy" not in a.metrics:
+                continue
+            drop = round((ref - float(a.metrics["val_accuracy"])) * 100.0, 3)
+            what, value = _explicit_value(cfg, a)
+            note = explicit_value_note(what, value, drop, cfg.max_accuracy_drop)
+            budget["explicit"].append({"step": a.name, "what": what, "value": value, "drop_pp": drop, "note": note})
+            if drop > cfg.max_accuracy_drop + 1e-9:
+                over.append(f"{a.name}: {note}")
+    report["budget"] = budget
+    report["warnings"] = list(report.get("warnings", [])) + warnings + over
+    report["problems"] = problems
+    report["status"] = "failed" if problems else "over_budget" if over else "ok"
+
+
+def _explicit_value(cfg: CompressConfig, a: Artifact) -> tuple[str, float]:
+    if a.stage == "prune.structured":
+        return ("MAC budget", float(cfg.mac_budget)) if cfg.mac_budget else ("structured ratio", float(cfg.structured or 0))
+    if cfg.sparsity_pattern:
+        return f"sparsity pattern {cfg.sparsity_pattern}, sparsity", float(a.metrics.get("sparsity", 0.0))
+    if cfg.per_layer_sparsity:
+        return "per-layer sparsity, overall", float(a.metrics.get("sparsity", 0.0))
+    return "sparsity", float(cfg.sparsity or 0.0)

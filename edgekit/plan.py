@@ -31,12 +31,14 @@ class Step:
 def build_plan(cfg: CompressConfig, *, dataset_fingerprint: str = "", model_sha256: str = "") -> list[Step]:
     """The steps of one compress run, in execution order.
 
-    With ``max_accuracy_drop`` set, the steps of every recipe of the search grid
-    (structured ratio × sparsity × quantization mode, from the ``search_*`` settings)
-    are merged; steps shared by several recipes appear once.
+    Without explicit pruning values the pruning step is the budgeted prune (named ``pruned``).
+    With ``search`` set, the steps of every recipe of the search grid (structured ratio × sparsity ×
+    quantization mode, from the ``search_*`` settings) are merged; steps shared by several recipes
+    appear once. (The grid is fixed here because the plan is built before any model is trained; the
+    budget, ``max_accuracy_drop``, applies with or without a search.)
     """
     variants = [cfg]
-    if cfg.max_accuracy_drop is not None:
+    if cfg.search:
         variants = [cfg.replace(structured=r, sparsity=s, quantization=(q,))
                     for r in cfg.search_structured for s in cfg.search_sparsity for q in cfg.search_quantization]
     steps: dict[str, Step] = {}

@@ -155,26 +155,7 @@ def test_analyze_cli_writes_json_and_html_and_refuses_to_overwrite(compact: tupl
     assert again.returncode == 2 and "already exists" in again.stderr and again.stderr.count("\n") == 1
 
 
-def test_compress_with_budgeted_prune_and_ptq_mixed(compact: tuple[Any, Any], tmp_path: Path) -> None:
-    """The registered stages in a real compress run: the pruning holds the budget against the trained
-    model, and the mixed-precision files record every layer's precision."""
-    from edgekit.config import CompressConfig
-    from edgekit.pipeline import compress
-
-    model, _ = compact
-    path = tmp_path / "compact.keras"
-    model.save(path)
-    cfg = CompressConfig(model=str(path), dataset="fashion-mnist", train_limit=2000, test_limit=500, epochs=1,
-                         sparsity=0.0, prune_epochs=1, quantization=("ptq-mixed",), bench=False,
-                         stage_settings={"prune_budget": {"enabled": True, "max_attempts": 2}})
-    run = compress(cfg, tmp_path / "run")
-    by_name = {a["name"]: a for a in run.report["artifacts"]}
-    budget = by_name["budgeted"]["metrics"]["budget"]
-    assert budget["magnitude"]["drop_pp"] <= 1.0 and budget["structured"]["drop_pp"] <= 1.0
-    for name in ("budgeted-mixed-tflite", "budgeted-mixed-onnx"):
-        layers = {r["name"] for r in by_name[name]["metrics"]["mixed"]["layers"]}
-        assert layers == LAYERS, name
-    assert by_name["budgeted"]["val_accuracy"] >= by_name["baseline"]["val_accuracy"] - 0.01 - 1e-9
+# The budgeted prune and budget-aware int8 in a real compress run: tests/test_closed_loop.py (the default now).
 
 
 def test_16x8_is_the_last_resort_before_int8_is_dropped(compact: tuple[Any, Any], analysis: dict[str, Any]) -> None:

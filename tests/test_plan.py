@@ -24,7 +24,7 @@ def test_default_plan_steps_and_configs() -> None:
         ("baseline", "train", None, "baseline"),
         ("baseline-tflite", "export.tflite", "baseline", "baseline"),
         ("baseline-onnx", "export.onnx", "baseline", "baseline"),
-        ("pruned", "prune.magnitude", "baseline", ""),
+        ("pruned", "prune.budgeted", "baseline", ""),  # the default pruning is budgeted, under the familiar name
         ("pruned-tflite", "export.tflite", "pruned", ""),
         ("pruned-onnx", "export.onnx", "pruned", ""),
         ("pruned-int8-tflite", "quantize.ptq_int8", "pruned", ""),
@@ -36,13 +36,25 @@ def test_default_plan_steps_and_configs() -> None:
                                    # the training settings edgekit tune searches (issue 9), at the reference defaults
                                    "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0.0,
                                    "weight_decay": 0.0, "augment_strength": 1.0, "freeze_layers": 0}
-    assert configs["pruned"] == {"sparsity": 0.8, "schedule": "polynomial", "pattern": "", "per_layer": {}, "epochs": 3,
-                                 "batch_size": 64, "learning_rate": 1e-3, "augment": False}
+    assert configs["pruned"] == {"enabled": True, "budget_pp": 1.0, "structured": True, "calibration_samples": 256,
+                                 "max_attempts": 3, "epochs": 3, "batch_size": 64, "learning_rate": 1e-3}
     assert configs["baseline-tflite"] == {"sparse_encoding": True} and configs["baseline-onnx"] == {"opset": 17}
     int8 = configs["pruned-int8-onnx"]
     assert int8 == configs["pruned-int8-tflite"]
     assert (int8["calibration_samples"], int8["int8_io"], int8["onnx"]["calibration"],
-            int8["onnx"]["calibration_samples"], int8["onnx"]["per_channel"]) == (500, False, "minmax", 500, True)
+            int8["onnx"]["calibration_samples"], int8["onnx"]["per_channel"], int8["budget_pp"]) == (
+        500, False, "minmax", 500, True, 1.0)
+
+
+def test_an_explicit_pruning_value_replaces_the_budgeted_prune() -> None:
+    for given in ({"sparsity": 0.8}, {"structured": 0.25}, {"mac_budget": 0.5}, {"sparsity_pattern": "2:4"},
+                  {"per_layer_sparsity": {"dense": 0.5}}, {"sparsity": 0.0}):
+        stages = [s.stage for s in build_plan(CompressConfig(**given))]  # type: ignore[arg-type]
+        assert "prune.budgeted" not in stages, given
+    assert "prune.magnitude" not in [s.stage for s in build_plan(CompressConfig(structured=0.5))]  # no blind 80 %
+    off = make_config(overrides={"budgeted_prune": False})
+    assert [s.name for s in build_plan(off)][3:] == ["baseline-int8-tflite", "baseline-int8-onnx"]
+    assert CompressConfig(max_accuracy_drop=0.3).stage_config("prune.budgeted").budget_pp == 0.3
 
 
 def test_every_mode_fans_out_with_its_declared_step_names() -> None:
@@ -59,7 +71,7 @@ def test_every_mode_fans_out_with_its_declared_step_names() -> None:
 
 
 def test_flat_settings_reach_every_stage_that_shares_them() -> None:
-    plan = {s.name: s.config for s in build_plan(CompressConfig(structured=0.5, batch_size=32, prune_epochs=2,
+    plan = {s.name: s.config for s in build_plan(CompressConfig(structured=0.5, sparsity=0.8, batch_size=32, prune_epochs=2,
                                                                  quantization=("qat",), calibration_samples=100))}
     assert {plan[n].batch_size for n in ("baseline", "structured", "structured-pruned", "structured-pruned-qat-tflite")} == {32}
     assert plan["structured"].epochs == plan["structured-pruned"].epochs == 2
@@ -67,14 +79,15 @@ def test_flat_settings_reach_every_stage_that_shares_them() -> None:
 
 
 def test_search_grid_merges_shared_steps() -> None:
-    cfg = CompressConfig(max_accuracy_drop=1.0, search_structured=(0.0, 0.5), search_sparsity=(0.0, 0.8),
+    cfg = CompressConfig(search=True, search_structured=(0.0, 0.5), search_sparsity=(0.0, 0.8),
                          search_quantization=("ptq-int8", "ptq-dynamic"))
     got = names(cfg)
     assert len(got) == len(set(got))
     assert {"baseline-int8-onnx", "baseline-dynamic-tflite", "pruned80", "pruned80-int8-onnx", "structured50",
             "structured50-pruned80-dynamic-tflite", "structured50-int8-tflite"} <= set(got)
     assert not any(n.startswith(("structured0", "pruned0")) for n in got)
-    default_grid = names(CompressConfig(max_accuracy_drop=1.0))
+    default_grid = names(CompressConfig(search=True))
+    assert "structured25" not in names(CompressConfig(max_accuracy_drop=0.5))  # the budget alone starts no grid
     assert "structured25-pruned80-float16-tflite" in default_grid and not any("qat" in n for n in default_grid)
 
 
@@ -156,7 +169,7 @@ def test_planning_imports_no_tensorflow() -> None:
     import sys
 
     code = ("import sys\nfrom edgekit.config import CompressConfig\nfrom edgekit.plan import build_plan\n"
-            "build_plan(CompressConfig(structured=0.5, quantization=('ptq-int8', 'qat'), max_accuracy_drop=1.0))\n"
+            "build_plan(CompressConfig(structured=0.5, quantization=('ptq-int8', 'qat'), search=True))\n"
             "assert 'tensorflow' not in sys.modules and 'onnxruntime' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -47,7 +47,7 @@ SMALL_GRID = dict(dataset="digits", epochs=3, prune_epochs=1, search_structured=
 
 
 def test_search_end_to_end_within_and_outside_budget(tmp_path: Path) -> None:
-    ok = compress(CompressConfig(max_accuracy_drop=10.0, **SMALL_GRID), tmp_path / "ok")
+    ok = compress(CompressConfig(search=True, max_accuracy_drop=10.0, **SMALL_GRID), tmp_path / "ok")
     s = ok.report["search"]
     assert ok.ok and s["status"] == "ok" and ok.report["chosen_id"] == s["chosen_id"]
     names = {c["name"] for c in s["candidates"]}
@@ -58,7 +58,7 @@ def test_search_end_to_end_within_and_outside_budget(tmp_path: Path) -> None:
     assert "Accuracy-budget search" in (ok.out / "report.md").read_text()
 
     # an impossible latency target: no candidate, the run fails, the front is still reported
-    bad = compress(CompressConfig(max_accuracy_drop=10.0, latency_target_ms=1e-6, **SMALL_GRID), tmp_path / "bad")
+    bad = compress(CompressConfig(search=True, max_accuracy_drop=10.0, latency_target_ms=1e-6, **SMALL_GRID), tmp_path / "bad")
     assert not bad.ok and bad.report["search"]["status"] == "failed"
     assert bad.report["search"]["front"] and (tmp_path / "bad" / "report.json").is_file()
     assert any("no candidate met" in p for p in bad.report["problems"])

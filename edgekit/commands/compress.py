@@ -18,14 +18,19 @@ from typing import Any, Callable, Iterable, Literal, get_args, get_origin
 
 EXAMPLES = """\
 examples:
-  # the default pipeline: train, prune to 80 % sparsity, int8 TFLite + ONNX, benchmark on this CPU
+  # the default closed loop: train, prune per layer inside a 1 pp validation-accuracy budget, int8 TFLite +
+  # ONNX verified against it (guilty layers kept in float), benchmark on this CPU, hand out the smallest
+  # file that is not slower than fp32
   edgekit compress --dataset fashion-mnist --out runs/fm
+
+  # an explicit value is honoured; past the budget the run ends over_budget (exit 1)
+  edgekit compress --dataset fashion-mnist --sparsity 0.8 --structured 0.25
 
   # your Keras model and data, in every quantization mode
   edgekit compress --model my.keras --data-dir data/ --quantization {modes}
 
-  # the smallest model within 1 pp of the trained model's validation accuracy, also timed on emulated ARM64
-  edgekit compress --dataset fashion-mnist --max-accuracy-drop 1.0 --targets x86-cpu,arm64-qemu
+  # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64
+  edgekit compress --dataset fashion-mnist --search --max-accuracy-drop 0.5 --targets x86-cpu,arm64-qemu
 
   # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it
   edgekit compress --recipe examples/recipes/smallest.yaml --sparsity 0.7
@@ -183,6 +188,12 @@ def run(args: argparse.Namespace) -> int:
 
         print(render_table(result.report))
         print(f"\nwrote {result.out}/report.md, report.json, report.html and models/ ({result.report['status']})")
+    for warning in result.report.get("warnings", []):
+        print(f"edgekit: warning: {' '.join(str(warning).split())}", file=sys.stderr)
     for problem in result.report.get("problems", []):
         print(f"edgekit: {problem}", file=sys.stderr)
+    status = result.report["status"]
+    why = {"over_budget": f": an explicit pruning value breaks the {result.report['config']['max_accuracy_drop']:g} pp "
+           "accuracy budget (see the warnings)", "failed": ": see the problems above"}.get(status, "")
+    print(f"edgekit: status {status}{why}", file=sys.stderr)
     return 0 if result.ok else 1

@@ -8,7 +8,7 @@ budget, the next guiltiest layer is protected and the file remade.
 - TFLite: the converter's quantization debugger (``tf.lite.experimental.QuantizationDebugger``)
   with ``denylisted_nodes``: the named ops run in float32 between DEQUANTIZE/QUANTIZE; when that
   cannot hold the budget, the converter's 16x8 mode (int16 activations, int8 weights) is tried last.
-- ONNX: ONNX Runtime ``quantize_static`` with ``nodes_to_exclude``: the named nodes get no Q/DQ.
+- ONNX: edgekit's ``ort_quantize_static`` (fast settings) with ``nodes_to_exclude``: the named nodes get no Q/DQ.
 
 Every result records, per layer, which precision it got and why.
 """
@@ -135,17 +135,6 @@ def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequenc
 # --------------------------------------------------------------------------- ONNX
 
 
-class _Reader:
-    def __init__(self, input_name: str, x: np.ndarray) -> None:
-        self._it = iter([{input_name: x[i: i + 1].astype(np.float32)} for i in range(len(x))])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._it, None)
-
-    def rewind(self) -> None:  # pragma: no cover
-        pass
-
-
 def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
     """Keras layer → names of its nodes in an ONNX file (tf2onnx keeps the TensorFlow scopes)."""
     import onnx
@@ -155,35 +144,16 @@ def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
 
 
 def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any, exclude_layers: Sequence[str]) -> list[str]:
-    """ONNX Runtime static QDQ quantization (settings ``cfg``: an ``OrtQuantConfig``) with every node of the
-    ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``). Returns the excluded node names."""
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """ONNX Runtime static QDQ quantization with edgekit's fast settings
+    (:func:`edgekit.compression.quantize.ort_quantize_static`, settings ``cfg``: an ``OrtQuantConfig``) with every
+    node of the ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``). Returns the excluded node names."""
+    from edgekit.compression.quantize import ort_quantize_static
 
-    qtypes = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
-    with tempfile.TemporaryDirectory() as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        try:
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        except Exception as e:  # noqa: BLE001 - an optimisation only
-            log.debug("quant_pre_process failed (%s); quantizing the model as is", e)
-            pre = src
-        nodes = sorted({n for names in onnx_layer_nodes(pre, exclude_layers).values() for n in names})
-        input_name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
-        try:
-            quantize_static(
-                str(pre), str(dst), _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
-                activation_type=qtypes[cfg.activation_type], weight_type=qtypes[cfg.weight_type],
-                per_channel=cfg.per_channel, reduce_range=cfg.reduce_range, calibrate_method=methods[cfg.calibration],
-                nodes_to_exclude=nodes,
-                extra_options={"ActivationSymmetric": cfg.symmetric_activations, "WeightSymmetric": True,
-                               "DedicatedQDQPair": cfg.dedicated_qdq_pair})
-        except Exception as e:  # noqa: BLE001
-            raise ExportError(f"ONNX Runtime mixed-precision quantization of {src.name} failed: "
-                              f"{str(e).strip().splitlines()[0]}") from None
+    nodes = sorted({n for names in onnx_layer_nodes(src, exclude_layers).values() for n in names})
+    try:
+        ort_quantize_static(Path(src), Path(dst), calibration, cfg, nodes_to_exclude=nodes)
+    except ExportError as e:
+        raise ExportError(f"mixed precision: {e}") from None
     return nodes
 
 

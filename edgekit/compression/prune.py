@@ -35,7 +35,7 @@ NM_AXIS: dict[str, int] = {
 class MagnitudePruneConfig(Checked):
     """Settings of the ``prune.magnitude`` stage (registered in :mod:`edgekit.stages.prune`)."""
 
-    sparsity: float = option(0.8, help="magnitude-pruning target sparsity (0 = off)", ge=0, lt=1, flag="sparsity")
+    sparsity: float = option(0.0, help="magnitude-pruning target sparsity (0 = off; default: the budgeted prune chooses per layer)", ge=0, lt=1, flag="sparsity")
     schedule: Literal["polynomial", "constant"] = option("polynomial", help="sparsity schedule while fine-tuning",
                                                          flag="prune_schedule")
     pattern: str = option("", help="N:M sparsity such as 2:4 (at most N non-zeros in every M consecutive "

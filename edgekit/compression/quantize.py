@@ -34,7 +34,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -84,8 +84,11 @@ class _Reader:
         pass
 
 
-def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQuantConfig) -> int:
+def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQuantConfig,
+                        nodes_to_exclude: Sequence[str] | None = None) -> int:
     """Quantize ONNX model ``src`` into QDQ model ``dst`` (written atomically by the caller's dst path).
+
+    ``nodes_to_exclude``: node names left in float (mixed precision, :mod:`edgekit.compression.mixed`).
 
     Returns the number of calibration samples used (entropy/percentile: at most ``HISTOGRAM_MAX_SAMPLES``).
     """
@@ -113,7 +116,7 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
                 str(pre), str(dst), _Reader(input_name, calibration),
                 quant_format=QuantFormat.QDQ, activation_type=qtypes[cfg.activation_type],
                 weight_type=qtypes[cfg.weight_type], per_channel=cfg.per_channel, reduce_range=cfg.reduce_range,
-                calibrate_method=methods[cfg.calibration],
+                calibrate_method=methods[cfg.calibration], nodes_to_exclude=list(nodes_to_exclude or []),
                 extra_options={"ActivationSymmetric": cfg.symmetric_activations, "WeightSymmetric": True,
                                "DedicatedQDQPair": cfg.dedicated_qdq_pair},
             )

@@ -509,8 +509,8 @@ class Report:
         """Check and type a parsed report.json; a bad field raises ReportError naming ``source`` and the field."""
         r = Reader(data, "", source)
         status = r.str_("status") or "ok"
-        if status not in ("ok", "failed"):
-            r.fail("status", f"expected ok or failed, got {show(status)}")
+        if status not in ("ok", "failed", "over_budget"):
+            r.fail("status", f"expected ok, failed or over_budget, got {show(status)}")
         report = cls(
             artifacts=r.records("artifacts", ArtifactRecord.parse), benchmarks=r.records("benchmarks", BenchRow.parse),
             targets=r.records("targets", TargetInfo.parse), dataset=r.record("dataset", DatasetInfo.parse) or DatasetInfo(),

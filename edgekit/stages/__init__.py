@@ -41,6 +41,15 @@ class Context:
     workdir: Path  # where a stage writes its output before the cache takes it
     seed: int = 0
     models: dict[str, Any] = field(default_factory=dict)  # artifact id → in-memory Keras model
+    artifacts: dict[str, Artifact] = field(default_factory=dict)  # artifact id → artifact made so far in this run
+    reference_val_accuracy: float | None = None  # the trained model's validation accuracy: budgets are cumulative
+
+    def keras_ancestor(self, artifact: Artifact) -> Artifact | None:
+        """The nearest Keras artifact at or above ``artifact`` among those made in this run."""
+        current: Artifact | None = artifact
+        while current is not None and current.format != "keras":
+            current = self.artifacts.get(current.parent_id) if current.parent_id else None
+        return current
 
     def keras_model(self, artifact: Artifact) -> Any:
         """The Keras model of ``artifact``, loaded once."""

@@ -1,4 +1,5 @@
-"""The pruning stages: ``prune.structured`` (a smaller model) and ``prune.magnitude`` (TFMOT zeros).
+"""The pruning stages: ``prune.budgeted`` (the default: per-layer levels inside the accuracy budget),
+``prune.structured`` (a smaller model) and ``prune.magnitude`` (TFMOT zeros), the last two for explicit values.
 
 ``MagnitudePruneConfig`` lives with its pruning code in :mod:`edgekit.compression.prune`.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from edgekit.artifact import Artifact
 from edgekit.compression.prune import MagnitudePruneConfig
@@ -74,3 +75,69 @@ def run_magnitude(parent: Artifact | None, cfg: MagnitudePruneConfig, ctx: Conte
     return StageOutput({"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
                         "schedule": cfg.schedule, "pattern": cfg.pattern,
                         "layers": pruning_report(model, cfg.pattern)}, model)
+
+
+@dataclass(frozen=True)
+class BudgetedPruneConfig(Checked):
+    """Settings of ``prune.budgeted``, the default pruning: per-layer filter fractions and sparsities chosen from
+    the sensitivity inside the accuracy budget. Off as soon as any explicit pruning value is given."""
+
+    enabled: bool = option(True, help="prune with per-layer levels chosen from the sensitivity inside the "
+                           "accuracy budget (verified after fine-tuning; backed off or dropped when broken); "
+                           "any explicit --sparsity/--structured/--mac-budget/--per-layer-sparsity/"
+                           "--sparsity-pattern replaces it", flag="budgeted_prune")
+    budget_pp: float = option(1.0, help="validation accuracy the pruned model may lose against the trained model, pp",
+                              ge=0, key="max_accuracy_drop")
+    structured: bool = option(True, help="also remove filters (structured), before the magnitude pruning")
+    calibration_samples: int = option(256, help="training images that calibrate the analysis' simulated int8", ge=1)
+    max_attempts: int = option(3, help="fine-tuning runs per pruning kind while searching the levels", ge=1)
+    epochs: int = option(3, help="fine-tuning epochs of each attempt", ge=1, key="prune_epochs")
+    batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
+    learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")
+
+
+def _budgeted_config(settings: dict[str, Any], cfg: Any) -> BudgetedPruneConfig:
+    """On unless disabled or replaced by an explicit pruning value (``CompressConfig.explicit_pruning``)."""
+    enabled = bool(settings.pop("enabled", True)) and not cfg.explicit_pruning()
+    return BudgetedPruneConfig(enabled=enabled, **settings)
+
+
+@register_stage("prune.budgeted", BudgetedPruneConfig, consumes={"keras": "keras"}, precision="fp32",
+                section="prune_budget", configure=_budgeted_config,
+                description="structured and magnitude pruning with per-layer levels chosen from the sensitivity "
+                "inside the accuracy budget (the default when no pruning value is given)",
+                prune=Prune(15, active=lambda c: c.enabled, label=lambda c, search: "pruned"))
+def run_budgeted_prune(parent: Artifact | None, cfg: BudgetedPruneConfig, ctx: Context, out: Path) -> StageOutput:
+    """Analysis → budgeted structured → budgeted magnitude, each verified on validation data against the trained
+    model; a kind that breaks the budget is backed off or dropped (the next one starts from the last model that held)."""
+    assert parent is not None
+    from edgekit.analyze.sensitivity import SensitivityConfig, analyze_dataset
+    from edgekit.compression.budget import budgeted_magnitude_prune, budgeted_structured, val_accuracy
+    from edgekit.compression.prune import kernel_sparsity, pruning_report
+    from edgekit.models.files import save_keras
+    from edgekit.train.trainer import seed_everything
+
+    seed_everything(ctx.seed)
+    ds, logits = ctx.dataset, outputs_logits(parent)
+    model = ctx.keras_model(parent)
+    ref = ctx.reference_val_accuracy if ctx.reference_val_accuracy is not None else val_accuracy(model, ds)
+    analysis = analyze_dataset(model, ds, SensitivityConfig(budget_pp=cfg.budget_pp,
+                                                            calibration_samples=cfg.calibration_samples))
+    decisions: dict[str, Any] = {}
+    if cfg.structured:
+        model, d = budgeted_structured(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
+                                       epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                       from_logits=logits, max_attempts=cfg.max_attempts)
+        decisions["structured"] = d.to_dict()
+        if d.action != "dropped":  # the magnitude levels are measured on the model they will prune
+            analysis = {**analyze_dataset(model, ds, SensitivityConfig(structured=(), budget_pp=cfg.budget_pp,
+                                                                       calibration_samples=cfg.calibration_samples)),
+                        "before_structured": analysis}
+    model, d = budgeted_magnitude_prune(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
+                                        cfg=MagnitudePruneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                                                 learning_rate=cfg.learning_rate),
+                                        from_logits=logits, max_attempts=cfg.max_attempts)
+    decisions["magnitude"] = d.to_dict()
+    save_keras(model, out)
+    return StageOutput({"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
+                        "budget": decisions, "analysis": analysis, "layers": pruning_report(model)}, model)

@@ -23,12 +23,18 @@ def _sparsity(parent: Artifact) -> float:
 
 @dataclass(frozen=True)
 class PtqInt8Config(Checked):
-    """Settings of ``quantize.ptq_int8`` (TFLite converter from Keras, ONNX Runtime QDQ from ONNX)."""
+    """Settings of ``quantize.ptq_int8`` (TFLite converter from Keras, ONNX Runtime QDQ from ONNX), budget-aware."""
 
     calibration_samples: int = option(500, help="training images used to calibrate", ge=1, flag="calibration_samples")
     int8_io: bool = option(False, help="TFLite int8: integer model input/output instead of float", flag="int8_io")
     onnx: OrtQuantConfig = option(default_factory=OrtQuantConfig, help="ONNX Runtime quantization settings "
                                   "(from --preset, --calibration and --calibration-samples)")
+    budget_pp: float = option(1.0, help="validation accuracy the int8 file may lose against the trained model "
+                              "(cumulative, pp); when broken, the guiltiest layers stay in float", ge=0,
+                              key="max_accuracy_drop")
+    analysis_samples: int = option(256, help="training images that calibrate the simulated int8 of the analysis "
+                                   "(run only when int8 breaks the budget)", ge=1)
+    max_attempts: int = option(4, help="conversions tried while protecting more layers", ge=1)
 
 
 def _ptq_int8_config(settings: dict[str, Any], cfg: Any) -> PtqInt8Config:
@@ -45,24 +51,133 @@ def _ptq_int8_config(settings: dict[str, Any], cfg: Any) -> PtqInt8Config:
 @register_stage("quantize.ptq_int8", PtqInt8Config, consumes={"keras": "tflite", "onnx": "onnx"}, precision="int8",
                 mode="ptq-int8", parity=True, default=True, search=True, configure=_ptq_int8_config,
                 steps=(Emit("int8-tflite", input="keras"), Emit("int8-onnx", input="onnx")),
-                description="full-integer post-training quantization (TFLite and ONNX)")
+                description="full-integer post-training quantization (TFLite and ONNX), verified against the "
+                "accuracy budget; layers whose int8 breaks it stay in float (precision 'mixed')")
 def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out: Path) -> StageOutput:
+    """int8 with the fast settings, verified on validation data against the trained model's accuracy; only when
+    that breaks the budget are the guiltiest layers (per-layer sensitivity) kept in float, one more per attempt
+    (:mod:`edgekit.compression.mixed`). Metrics: per-layer precision and why (``metrics["int8"]``); the precision
+    is 'int8' when every weight layer is int8, 'mixed' otherwise (fp16/fp32 when int8 cannot hold the budget)."""
     assert parent is not None
-    from edgekit.compression.quantize import ort_quantize_static
-    from edgekit.export.convert import keras2tflite_encoded
-    from edgekit.fsutil import atomic_path, write_bytes
+    from edgekit.compression.mixed import MixedResult, onnx_layer_precisions, tflite_layer_precisions
+    from edgekit.fsutil import write_bytes
 
+    keras_parent = ctx.keras_ancestor(parent)
+    model = ctx.keras_model(keras_parent) if keras_parent is not None else None
+    names = _weight_layers(model) if model is not None else []
     calib = ctx.dataset.calibration(cfg.calibration_samples)
+    extra: dict[str, Any] = {}
     if parent.format == "onnx":
         onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
-        with atomic_path(out, suffix=".onnx") as tmp:
-            used = ort_quantize_static(parent.path, tmp, calib, onnx_cfg)
-        return StageOutput({**inherited_metrics(parent), "calibration": onnx_cfg.calibration,
-                            "calibration_samples_used": used})
-    data, encoding = keras2tflite_encoded(ctx.keras_model(parent), _sparsity(parent), quantization="int8",
-                                          representative=calib, int8_io=cfg.int8_io)
-    write_bytes(out, data)
-    return StageOutput({**inherited_metrics(parent), **encoding, "int8_io": cfg.int8_io})
+        data, used = _ort_int8(parent.path, calib, onnx_cfg)
+        extra = {"calibration": onnx_cfg.calibration, "calibration_samples_used": used}
+        precisions = lambda d: _with_file(d, ".onnx", lambda p: onnx_layer_precisions(p, names))  # noqa: E731
+    else:
+        from edgekit.export.convert import keras2tflite_encoded
+
+        data, extra = keras2tflite_encoded(model, _sparsity(parent), quantization="int8", representative=calib,
+                                           int8_io=cfg.int8_io)
+        extra = {**extra, "int8_io": cfg.int8_io}
+        precisions = lambda d: tflite_layer_precisions(d, names)  # noqa: E731
+    fmt = parent.format if parent.format == "onnx" else "tflite"
+    ref = ctx.reference_val_accuracy
+    result = MixedResult(fmt, data, budget_pp=cfg.budget_pp, reference_val_accuracy=ref or 0.0)
+    if ref is not None:
+        result.val_accuracy = _with_file(data, f".{fmt}", lambda p: _val_accuracy(p, fmt, ctx.dataset))
+        drop = round((ref - result.val_accuracy) * 100.0, 3)
+        result.attempts.append({"protected": [], "val_accuracy": round(result.val_accuracy, 6), "drop_pp": drop,
+                                "bytes": len(data), "held": drop <= cfg.budget_pp + 1e-9})
+    if ref is None or result.attempts[-1]["held"] or model is None or cfg.int8_io:
+        got = precisions(data)
+        result.layers = [{"name": n, "precision": got.get(n, "unknown"), "reason": _plain_reason(got.get(n), fmt, ref)}
+                         for n in names]
+    else:  # int8 broke the budget: protect the guiltiest layers
+        result = _protected(fmt, model, parent, cfg, ctx, result)
+    write_bytes(out, result.data)  # type: ignore[arg-type]
+    record = result.to_dict()
+    record["precision"] = _label(result)
+    return StageOutput({**inherited_metrics(parent), **extra, "int8": record, "precision": record["precision"]})
+
+
+def _weight_layers(model: Any) -> list[str]:
+    from edgekit.analyze.fakequant import quantizable_layers
+
+    return [layer.name for layer in quantizable_layers(model)]
+
+
+def _with_file(data: bytes, suffix: str, fn: Any) -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        path.write_bytes(data)
+        return fn(path)
+
+
+def _val_accuracy(path: Path, fmt: str, dataset: Any) -> float:
+    from edgekit.evaluate import predict_file
+
+    return float((predict_file(str(path), fmt, dataset.x_val).argmax(axis=1) == dataset.y_val).mean())
+
+
+def _ort_int8(src: Path, calib: Any, onnx_cfg: OrtQuantConfig, exclude: list[str] | None = None) -> tuple[bytes, int]:
+    from edgekit.compression.quantize import ort_quantize_static
+
+    def make(tmp: Path) -> tuple[bytes, int]:
+        used = ort_quantize_static(src, tmp, calib, onnx_cfg, nodes_to_exclude=exclude)
+        return tmp.read_bytes(), used
+
+    return _with_file(b"", ".onnx", make)  # type: ignore[no-any-return]
+
+
+def _plain_reason(precision: str | None, fmt: str, ref: float | None) -> str:
+    if precision == "int8":
+        return "int8 holds the budget" if ref is not None else "int8 (no budget check: no trained reference)"
+    if precision in ("float32", "float16") and fmt == "onnx":
+        return "kept in float for speed: ONNX Runtime's int8 kernels are slower on thin convolutions"
+    return "the converter kept it in float" if precision else "no weight op found for this layer"
+
+
+def _label(result: Any) -> str:
+    """'int8' when every layer found is int8, 'mixed' otherwise; fp16/fp32 when int8 was dropped."""
+    if result.action == "dropped":
+        return "fp16" if result.format == "tflite" else "fp32"
+    known = [r["precision"] for r in result.layers if r["precision"] != "unknown"]
+    return "int8" if all(p == "int8" for p in known) else "mixed"
+
+
+def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: Context, first: Any) -> Any:
+    """int8 with the guiltiest layers kept in float while the file breaks the budget (the first, plain attempt
+    included in the record); when nothing holds, the float16 TFLite / fp32 ONNX file, with the reason."""
+    from edgekit.analyze.sensitivity import SensitivityConfig, analyze_dataset
+    from edgekit.compression.mixed import budgeted_int8_onnx, budgeted_int8_tflite
+
+    analysis = analyze_dataset(model, ctx.dataset, SensitivityConfig(sparsities=(), structured=(),
+                                                                     budget_pp=cfg.budget_pp,
+                                                                     calibration_samples=cfg.analysis_samples))
+    ref = float(ctx.reference_val_accuracy)  # type: ignore[arg-type]
+    if fmt == "onnx":
+        onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
+        result = budgeted_int8_onnx(parent.path, ctx.dataset, analysis, reference_val_accuracy=ref,
+                                    budget_pp=cfg.budget_pp, cfg=onnx_cfg, max_attempts=cfg.max_attempts)
+    else:
+        result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
+                                      reference_val_accuracy=ref, calibration_samples=cfg.calibration_samples,
+                                      max_attempts=cfg.max_attempts)
+    result.attempts = first.attempts + result.attempts
+    if result.action == "applied":
+        result.action = "backed_off"  # the plain int8 file broke the budget first
+        result.reason = result.reason or "int8 broke the budget; the layers the sensitivity names stay in float"
+    if result.data is None:  # int8 dropped: still a file, in float16 (TFLite) or fp32 (ONNX), and why
+        if fmt == "onnx":
+            result.data = parent.path.read_bytes()
+        else:
+            from edgekit.export.convert import keras2tflite_encoded
+
+            result.data, _ = keras2tflite_encoded(model, _sparsity(parent), quantization="float16")
+        kept = "float16" if fmt == "tflite" else "float32"
+        result.layers = [{"name": r["name"], "precision": kept, "reason": result.reason} for r in analysis["layers"]]
+    return result
 
 
 @dataclass(frozen=True)
