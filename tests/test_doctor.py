@@ -75,3 +75,12 @@ def test_devices_setup_names_every_missing_package(monkeypatch: pytest.MonkeyPat
     with pytest.raises(TargetError) as e:
         setup_arm64_sysroot(get_target("arm64-qemu"))
     assert "apt-get install qemu-user-static debootstrap" in str(e.value)
+
+
+def test_cache_check(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "c"))
+    assert doctor.check_cache().status == doctor.OK
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "file" / "c"))
+    check = doctor.check_cache()
+    assert check.status == doctor.FAIL and "EDGEKIT_CACHE_DIR" in check.fix

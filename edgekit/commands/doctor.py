@@ -203,8 +203,21 @@ def check_system() -> list[Check]:
     return checks
 
 
+def check_cache() -> Check:
+    from edgekit.cache import default_cache_dir
+
+    root = default_cache_dir()
+    base = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        return Check("artifact cache", FAIL, f"{root}: {base} is not a writable folder",
+                     "set EDGEKIT_CACHE_DIR to a writable folder")
+    entries = sum(1 for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else 0
+    return Check("artifact cache", OK, f"{root} ({entries} entries)")
+
+
 def run_checks(load: bool = True) -> list[Check]:
-    return [*check_versions(), check_legacy_keras(), *check_providers(load), *check_gpu_libs(), *check_system()]
+    return [*check_versions(), check_legacy_keras(), *check_providers(load), *check_gpu_libs(), *check_system(),
+            check_cache()]
 
 
 def run(args: argparse.Namespace) -> int:
