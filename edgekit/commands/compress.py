@@ -23,16 +23,14 @@ examples:
   # file that is not slower than fp32
   edgekit compress --dataset fashion-mnist --out runs/fm
 
-  # an explicit value is honoured; past the budget the run ends over_budget (exit 1)
-  edgekit compress --dataset fashion-mnist --sparsity 0.8 --structured 0.25
-
   # your Keras model and data, in every quantization mode
   edgekit compress --model my.keras --data-dir data/ --quantization {modes}
 
   # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64
   edgekit compress --dataset fashion-mnist --search --max-accuracy-drop 0.5 --targets x86-cpu,arm64-qemu
 
-  # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it
+  # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it; an explicit
+  # pruning value is honoured, and past the budget the run ends over_budget (exit 1)
   edgekit compress --recipe examples/recipes/smallest.yaml --sparsity 0.7
 
   # a one-minute smoke run

@@ -510,7 +510,7 @@ class Report:
         r = Reader(data, "", source)
         status = r.str_("status") or "ok"
         if status not in ("ok", "failed", "over_budget"):
-            r.fail("status", f"expected ok, failed or over_budget, got {show(status)}")
+            r.fail("status", f"expected ok or failed (or over_budget), got {show(status)}")
         report = cls(
             artifacts=r.records("artifacts", ArtifactRecord.parse), benchmarks=r.records("benchmarks", BenchRow.parse),
             targets=r.records("targets", TargetInfo.parse), dataset=r.record("dataset", DatasetInfo.parse) or DatasetInfo(),
