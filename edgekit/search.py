@@ -23,7 +23,8 @@ DEPLOYABLE = deployable_formats()  # formats a device runtime executes (edgekit.
 def _latency(rows: Iterable[dict[str, Any]], artifact_id: str, target: str) -> float | None:
     for r in rows:
         if (r["artifact_id"], r["target"], r["batch_size"], r["threads"], r["status"]) == (artifact_id, target, 1, 1, "ok"):
-            return float(r["latency_ms"]["p50"])
+            lat = r.get("latency_ms")  # a microcontroller row (TFLM on the host) has none
+            return float(lat["p50"]) if lat and lat.get("p50") is not None else None
     return None
 
 
@@ -72,13 +73,14 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
 
 
 def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: list[dict[str, Any]], target: str,
-               verification: dict[str, Any] | None = None) -> dict[str, str]:
+               verification: dict[str, Any] | None = None, off_device: Iterable[str] = ()) -> dict[str, str]:
     """Candidate id → why it may not be chosen (a candidate absent here is eligible).
 
     - it failed its verification against its parent (it leaves the search; the run goes on);
     - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``;
     - it is larger, slower (on ``target``) or less accurate (validation) than its parent
-      (:func:`edgekit.report.regressions.regressions_for_artifacts`).
+      (:func:`edgekit.report.regressions.regressions_for_artifacts`), unless that parent is in ``off_device``
+      (it cannot go on the run's microcontroller targets, e.g. a sparse fp32 file: no comparison there).
     """
     from edgekit.report.regressions import regressions_for_artifacts
 
@@ -107,7 +109,10 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
                 c["latency_ms"] > ref["latency_ms"] * LATENCY_TOLERANCE:
             why[c["id"]] = (f"slower than the fp32 {c['format']} baseline on {target} at batch 1 "
                             f"(p50 {c['latency_ms']:.3f} vs {ref['latency_ms']:.3f} ms)")
+    skip = set(off_device)
     for g in regressions_for_artifacts(artifacts, rows, metric="val_accuracy"):
+        if g.reference_id in skip:
+            continue
         if g.artifact_id in by_id and g.artifact_id not in why and (g.target is None or g.target == target):
             why[g.artifact_id] = g.message
     return why
@@ -128,7 +133,10 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     baseline = next(a for a in artifacts if a.stage == "train")
     cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
     front = pareto_front(cands)
-    excluded = exclusions(artifacts, rows, cands, target, verification)
+    unfit = _mcu_filter(artifacts, rows, targets)
+    excluded = exclusions(artifacts, rows, cands, target, verification, off_device=unfit)
+    for aid, why in unfit.items():
+        excluded.setdefault(aid, why)
 
     def meets(c: dict[str, Any]) -> bool:
         return c["val_drop_pp"] <= budget + 1e-9 and (
@@ -149,7 +157,7 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
               "front": front, "excluded": excluded}
     if not ok:
         base_ids = {a.id for a in _baselines(artifacts, baseline.id).values()}
-        fallback = sorted((c for c in cands if c["id"] in base_ids and meets(c)), key=order)
+        fallback = sorted((c for c in cands if c["id"] in base_ids and c["id"] not in unfit and meets(c)), key=order)
         if fallback:
             best = fallback[0]
             reason = (f"no compressed candidate was eligible and met {goal} ({len(cands)} measured, "
@@ -176,11 +184,12 @@ def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -
 
 
 def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: list[dict[str, Any]] | None = None,
-                   target: str = "", verification: dict[str, Any] | None = None) -> str | None:
+                   target: str = "", verification: dict[str, Any] | None = None, targets: Iterable[Any] = ()) -> str | None:
     """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy.
 
     With benchmark ``rows`` (and the ``target`` they were measured on) or ``verification``, the same
-    exclusions as the search apply (:func:`exclusions`), falling back to the fp32 baseline.
+    exclusions as the search apply (:func:`exclusions`), falling back to the fp32 baseline. With
+    microcontroller ``targets``, only artifacts that fit them all qualify (:func:`_mcu_filter`).
     """
     baseline = next((a for a in artifacts if a.stage == "train"), None)
     if baseline is None:
@@ -189,13 +198,23 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     from edgekit.fsutil import file_bytes
 
     excluded: dict[str, str] = {}
+    unfit = _mcu_filter(artifacts, rows or [], targets)
     if rows is not None or verification is not None:
         cands = candidates(artifacts, rows or [], target, base_val)
-        excluded = exclusions(artifacts, rows or [], cands, target, verification)
+        excluded = exclusions(artifacts, rows or [], cands, target, verification, off_device=unfit)
         excluded = {k: v for k, v in excluded.items() if "baseline itself" not in v}
+    excluded = {**unfit, **excluded}
     ok = [a for a in artifacts if a.format in DEPLOYABLE and a.id not in excluded
           and (base_val - float(a.metrics["val_accuracy"])) * 100 <= max_drop_pp]
     return min(ok, key=lambda a: file_bytes(a.path)).id if ok else None
+
+
+def _mcu_filter(artifacts: list[Artifact], rows: list[dict[str, Any]], targets: Iterable[Any]) -> dict[str, str]:
+    """Artifact id → why it cannot go on a microcontroller target of the run (:func:`edgekit.mcu.mcu_exclusions`)."""
+    from edgekit.mcu import is_mcu, mcu_exclusions
+
+    targets = list(targets)
+    return mcu_exclusions(artifacts, rows, targets) if any(is_mcu(t) for t in targets) else {}
 
 
 def verification_outcome(verification: dict[str, Any], names: dict[str, str], search: dict[str, Any] | None,

@@ -98,6 +98,11 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
         "warnings": warnings,
         "regressions": [g.to_dict() for g in regressions],
     }
+    from edgekit.mcu import report_section
+
+    mcu = report_section(targets, artifacts, chosen_id)  # microcontroller targets: budgets, cross-compiled size
+    if mcu:
+        report["mcu"] = mcu
     for key, section in (("search", search), ("analysis", analysis), ("tune", tune)):
         if section is not None:
             report[key] = section

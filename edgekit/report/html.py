@@ -313,6 +313,48 @@ def _search_section(report: Report) -> str:
     return out + _table(SEARCH_COLUMNS, rows, row_class=_row_class) + "</section>"
 
 
+MCU_COLUMNS: tuple[Column, ...] = (
+    ("name", "artifact", False), ("precision", "precision", False), ("tflm", "TFLM", False),
+    ("agree_pct", "agree with LiteRT %", True), ("arena_kb", "arena KB", True), ("ram_kb", "RAM need KB", True),
+    ("ram_margin_kb", "RAM margin KB", True), ("flash_kb", "flash need KB", True),
+    ("flash_margin_kb", "flash margin KB", True), ("fits", "fits", False), ("reason", "why not", False),
+)
+
+
+def _mcu_section(report: Report) -> str:
+    """Microcontroller targets: the fit of every .tflite file (TFLM on this host) and the cross-compiled size."""
+    from edgekit.report.mcu import NOTE, fit_rows
+
+    out = ""
+    for sec in report.mcu:
+        def kb(n: int | None) -> float | None:
+            return None if n is None else n / 1024
+
+        rows = []
+        for b in fit_rows(report, sec.target):
+            m, a = b.mcu, report.artifact(b.artifact_id)
+            assert m is not None
+            rows.append({"name": a.label if a else b.artifact_id, "precision": a.precision if a else None,
+                         "tflm": m.tflm_status, "agree_pct": _pct(m.tflm_agreement), "arena_kb": kb(m.arena_bytes),
+                         "ram_kb": kb(m.ram_needed_bytes), "ram_margin_kb": kb(m.ram_margin_bytes),
+                         "flash_kb": kb(m.flash_needed_bytes), "flash_margin_kb": kb(m.flash_margin_bytes),
+                         "fits": m.fits, "reason": m.reason or (b.reason if not b.ok else ""),
+                         "status": "ok" if m.fits else "skipped", "chosen": b.artifact_id == report.chosen_id})
+        budget = f"{sec.ram_kb} KB RAM, {sec.flash_kb} KB flash" if sec.ram_kb is not None else "budgets unknown"
+        out += (f'<section id="mcu-{_e(sec.target)}"><h2>Microcontroller: {_e(sec.target)} ({_e(budget)}, '
+                f'{_e(sec.runtime)})</h2><p class="note">{_e(NOTE)} Green row: chosen artifact.</p>'
+                + _table(MCU_COLUMNS, rows, row_class=_row_class))
+        cc = sec.cross_compile
+        if cc is not None:
+            out += (f'<p class="note">Cross-compiled examples/mcu for {_e(cc.cpu or sec.cpu or "the MCU")}: '
+                    f'{_e(cc.status)}{_e(f" ({cc.reason})" if cc.reason else "")}'
+                    f'{_e(f", {cc.toolchain}" if cc.toolchain else "")}.</p>')
+            if cc.size_output:
+                out += f"<pre>{_e(cc.size_output)}</pre>"
+        out += "</section>"
+    return out
+
+
 def _drops_text(drops: Mapping[str, float]) -> str:
     return ", ".join(f"{float(k) * 100:g} %: {v:+.2f}" for k, v in sorted(drops.items(), key=lambda kv: float(kv[0])))
 
@@ -481,7 +523,7 @@ def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None)
             "</section>",
             '<section id="lineage"><h2>Lineage</h2><p class="note">stage → artifact it produced, nested under its parent.</p>',
             _lineage_section(report), "</section>"]
-    body += [_search_section(report), _analysis_section(report), _tune_section(report)]
+    body += [_search_section(report), _mcu_section(report), _analysis_section(report), _tune_section(report)]
     if report.benchmarks:
         benches = [_bench_cells(b, report.artifact(b.artifact_id)) for b in report.benchmarks]
         body += ['<section id="benchmarks"><h2>All benchmark rows</h2>',

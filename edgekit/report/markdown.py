@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from edgekit.report.mcu import render_markdown as mcu_markdown
 from edgekit.report.model import Report
 from edgekit.report.table import results_table
 
@@ -135,7 +136,7 @@ def render_markdown(report: Report | Mapping[str, Any]) -> str:
                          f"{c.val_accuracy * 100:.2f} % | {c.val_drop_pp:+.2f} | {_fmt(c.latency_ms, '.3f')} | "
                          f"{'★' if c.on_front else ''} | {'✓' if c.within_budget else ''} | {c.excluded} |")
         lines.append("")
-    lines += _analysis(report) + _tune(report)
+    lines += _analysis(report) + _tune(report) + mcu_markdown(report)
     if report.problems:
         lines += ["## Problems", ""] + [f"- {p}" for p in report.problems] + [""]
     return "\n".join(lines)
