@@ -35,15 +35,21 @@ def _run(command: list[str]) -> tuple[int, float]:
     return code, time.perf_counter() - start
 
 
+def _current_recipe(report: dict) -> tuple[dict, dict]:
+    """The winner's recipe with the keys compress accepts now, and what it cannot express yet."""
+    from edgekit.tuning.run import recipe_of
+
+    base = {k: v for k, v in report["config"].items() if k != "model"}
+    return recipe_of({**base, **report["tune"]["best"]["config"]}, report["seed"])
+
+
 def _rewrite_recipe(tune_dir: Path) -> None:
     """recipe.yaml again from report.json's winner, with the keys compress accepts now (it may have gained some)."""
-    from edgekit.tuning.run import recipe_of, recipe_text
+    from edgekit.tuning.run import recipe_text
 
     report = json.loads((tune_dir / "report.json").read_text())
-    best = report["tune"]["best"]
-    base = {k: v for k, v in report["config"].items() if k != "model"}
-    recipe, unsupported = recipe_of({**base, **best["config"]}, report["seed"])
-    (tune_dir / "recipe.yaml").write_text(recipe_text(recipe, unsupported, best, tune_dir))
+    recipe, unsupported = _current_recipe(report)
+    (tune_dir / "recipe.yaml").write_text(recipe_text(recipe, unsupported, report["tune"]["best"], tune_dir))
     print(f"rewrote {tune_dir / 'recipe.yaml'}: {recipe}; not expressible: {unsupported}")
 
 
@@ -95,17 +101,18 @@ def main() -> int:
         print(f"edgekit compress exited with {code}")
 
     report = json.loads((out / "tune" / "report.json").read_text())
+    recipe, unsupported = _current_recipe(report)
     t = report["tune"]
     best = t["best"]
     lines = [
         "## `edgekit tune` on Fashion-MNIST (issue 9)", "",
         f"Command: `{shlex.join(tune_cmd)}` (written by `python benchmarks/tune_fashion.py {shlex.join(sys.argv[1:])}`)", "",
-        f"Machine: {machine_line()}. Tune wall time with start-up: {f'{tune_s:.0f} s' if tune_s else 'see below'}.", "",
+        f"Machine: {machine_line()}." + (f" Tune wall time with start-up: {tune_s:.0f} s." if tune_s else ""), "",
         *summary_lines(report),
         f"Goal: test ≥ {GOAL_TUNED * 100:.1f} %: **{'met' if best['test_accuracy'] >= GOAL_TUNED else 'not met'}** "
         "(the reference recipe scores about 89.7–90.1 %).", "",
-        f"Recipe: `{json.dumps(best['recipe'])}`"
-        + (f"; settings compress cannot express yet: `{json.dumps(best['unsupported'])}`" if best.get("unsupported") else ""),
+        f"Recipe (`{out / 'tune' / 'recipe.yaml'}`): `{json.dumps(recipe)}`"
+        + (f"; settings compress cannot express yet: `{json.dumps(unsupported)}`" if unsupported else ""),
         "", *trials_table(t["trials"], best["id"]),
     ]
     compressed = out / "compress" / "report.json"
@@ -114,8 +121,9 @@ def main() -> int:
         arts = {a["id"]: a for a in rep.get("artifacts", [])}
         chosen = arts.get(rep.get("chosen_id") or "")
         base = next((a for a in rep.get("artifacts", []) if a.get("stage") == "train"), None)
+        seconds = compress_s or rep.get("seconds")
         lines += ["", f"Then: `{shlex.join(compress_cmd)}`"
-                  f"{f' ({compress_s:.0f} s)' if compress_s else ''}, status {rep.get('status')}."]
+                  f"{f' ({seconds:.0f} s)' if seconds else ''}, status {rep.get('status')}."]
         if chosen and base:
             acc = chosen.get("accuracy") or 0.0
             lines.append(f"Trained fp32 {base['accuracy'] * 100:.2f} %; chosen compressed artifact **{chosen['name']}** "
