@@ -80,7 +80,7 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
         extra = {**extra, "int8_io": cfg.int8_io}
         precisions = lambda d: tflite_layer_precisions(d, names)  # noqa: E731
     fmt = parent.format if parent.format == "onnx" else "tflite"
-    ref = ctx.reference_val_accuracy
+    ref, note = _reference(ctx, model, cfg.budget_pp)
     result = MixedResult(fmt, data, budget_pp=cfg.budget_pp, reference_val_accuracy=ref or 0.0)
     if ref is not None:
         result.val_accuracy = _with_file(data, f".{fmt}", lambda p: _val_accuracy(p, fmt, ctx.dataset))
@@ -92,11 +92,28 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
         result.layers = [{"name": n, "precision": got.get(n, "unknown"), "reason": _plain_reason(got.get(n), fmt, ref)}
                          for n in names]
     else:  # int8 broke the budget: protect the guiltiest layers
-        result = _protected(fmt, model, parent, cfg, ctx, result)
+        result = _protected(fmt, model, parent, cfg, ctx, result, ref)
     write_bytes(out, result.data)  # type: ignore[arg-type]
     record = result.to_dict()
+    if note:
+        record["reference"] = note
     record["precision"] = _label(result)
     return StageOutput({**inherited_metrics(parent), **extra, "int8": record, "precision": record["precision"]})
+
+
+def _reference(ctx: Context, model: Any, budget_pp: float) -> tuple[float | None, str]:
+    """The validation accuracy int8 is held to: the trained model's (the budget is cumulative), unless the Keras
+    parent already breaks the budget (an explicit pruning value, flagged on its own): then the parent's."""
+    ref = ctx.reference_val_accuracy
+    if ref is None or model is None:
+        return ref, ""
+    from edgekit.compression.budget import val_accuracy
+
+    parent = val_accuracy(model, ctx.dataset)
+    if (ref - parent) * 100.0 > budget_pp + 1e-9:
+        return parent, (f"the parent already loses {(ref - parent) * 100.0:.2f} pp (> {budget_pp:g} pp, an explicit "
+                        "value); int8 is held to the budget against its parent")
+    return ref, ""
 
 
 def _weight_layers(model: Any) -> list[str]:
@@ -146,7 +163,8 @@ def _label(result: Any) -> str:
     return "int8" if all(p == "int8" for p in known) else "mixed"
 
 
-def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: Context, first: Any) -> Any:
+def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: Context, first: Any,
+               ref: float) -> Any:
     """int8 with the guiltiest layers kept in float while the file breaks the budget (the first, plain attempt
     included in the record); when nothing holds, the float16 TFLite / fp32 ONNX file, with the reason."""
     from edgekit.analyze.sensitivity import SensitivityConfig, analyze_dataset
@@ -155,7 +173,6 @@ def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: 
     analysis = analyze_dataset(model, ctx.dataset, SensitivityConfig(sparsities=(), structured=(),
                                                                      budget_pp=cfg.budget_pp,
                                                                      calibration_samples=cfg.analysis_samples))
-    ref = float(ctx.reference_val_accuracy)  # type: ignore[arg-type]
     if fmt == "onnx":
         onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
         result = budgeted_int8_onnx(parent.path, ctx.dataset, analysis, reference_val_accuracy=ref,
