@@ -1,6 +1,7 @@
-"""Issue 2's figures: the default `edgekit compress` on the full Fashion-MNIST.
+"""Issue 2's figures: the default `edgekit compress` on the full Fashion-MNIST (and issue 8's goals for the
+chosen artifact: ≥ 10× smaller, ≥ 2× faster at batch 1, within 0.5 pp).
 
-Runs the command below, checks the issue's goals and writes the table into
+Runs the command below, checks the issues' goals and writes the table into
 benchmarks/RESULTS.md and README.md (section "pipeline-fashion").
 
     python benchmarks/pipeline_fashion.py [--out runs/fm]
@@ -38,6 +39,7 @@ def main() -> int:
         ratio = a["bytes"] / arts[f"baseline-{fmt}"]["bytes"]
         checks.append((f"pruned int8 {fmt}: accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
         checks.append((f"pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
+    checks += chosen_checks(report)
     body = "\n".join([
         "## The default pipeline on Fashion-MNIST (issue 2)", "",
         f"Command: `{' '.join(command)}` (written by `python benchmarks/pipeline_fashion.py`)", "",
@@ -50,6 +52,33 @@ def main() -> int:
     update_section("pipeline-fashion", body, README_PATH)
     print(body)
     return 0 if all(ok for _, ok in checks) else 1
+
+
+def _p50(report: dict, artifact_id: str) -> float | None:
+    """Batch-1, 1-thread p50 (ms) of an artifact on the run's first target."""
+    target = report["targets"][0]["name"] if report.get("targets") else ""
+    for b in report["benchmarks"]:
+        if (b["artifact_id"], b["target"], b["batch_size"], b["threads"], b["status"]) == (artifact_id, target, 1, 1, "ok"):
+            return float(b["latency_ms"]["p50"])
+    return None
+
+
+def chosen_checks(report: dict) -> list[tuple[str, bool]]:
+    """Issue 8's goals for the artifact the default run hands out: ≥ 10× smaller and ≥ 2× faster (batch 1, its
+    runtime) than the fp32 baseline of its format, within 0.5 pp test accuracy."""
+    arts = {a["id"]: a for a in report["artifacts"]}
+    chosen = arts.get(report.get("chosen_id") or "")
+    if chosen is None:
+        return [("issue 8: an artifact was chosen", False)]
+    base = next(a for a in report["artifacts"] if a["name"] == f"baseline-{chosen['format']}")
+    ratio = base["bytes"] / chosen["bytes"]
+    drop = (arts[report["baseline_id"]]["accuracy"] - chosen["accuracy"]) * 100
+    lat, base_lat = _p50(report, chosen["id"]), _p50(report, base["id"])
+    speed = base_lat / lat if lat and base_lat else 0.0
+    name = f"issue 8, chosen {chosen['name']} ({chosen['precision']})"
+    return [(f"{name}: {ratio:.2f}× smaller than {base['name']} (goal ≥ 10×)", ratio >= 10),
+            (f"{name}: {speed:.2f}× faster at batch 1, 1 thread (p50 {lat} vs {base_lat} ms; goal ≥ 2×)", speed >= 2),
+            (f"{name}: test accuracy {-drop:+.2f} pp against the trained model (goal within 0.5 pp)", drop <= 0.5)]
 
 
 if __name__ == "__main__":
