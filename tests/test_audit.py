@@ -24,6 +24,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 @pytest.mark.parametrize("kind", ["keras", "tflite", "onnx", "tflite_int8", "onnx_int8"])
+@pytest.mark.slow
 def test_macs_and_kernels_agree_across_formats(tiny: TinyModels, kind: str) -> None:
     a = audit_model(getattr(tiny, kind))
     assert a["macs"] == EXPECTED_MACS
@@ -34,6 +35,7 @@ def test_macs_and_kernels_agree_across_formats(tiny: TinyModels, kind: str) -> N
 
 
 @pytest.mark.parametrize("kind", ["tflite_int8", "onnx_int8"])
+@pytest.mark.slow
 def test_int8_models_store_int8_weights(tiny: TinyModels, kind: str) -> None:
     a = audit_model(getattr(tiny, kind))
     assert a["precision"] == "int8"
@@ -43,6 +45,7 @@ def test_int8_models_store_int8_weights(tiny: TinyModels, kind: str) -> None:
     assert a["metadata"]["labels"] == list(tiny.labels)
 
 
+@pytest.mark.slow
 def test_a_float_model_named_int8_is_reported_as_float(tiny: TinyModels, tmp_path: Path) -> None:
     liar = tmp_path / "model_int8.tflite"
     shutil.copyfile(tiny.tflite, liar)
@@ -51,6 +54,7 @@ def test_a_float_model_named_int8_is_reported_as_float(tiny: TinyModels, tmp_pat
     assert a["ops"]["CONV_2D"] == 2 and a["ops"]["FULLY_CONNECTED"] == 1
 
 
+@pytest.mark.slow
 def test_onnx_sparsity_is_measured_in_the_file(tiny: TinyModels, tmp_path: Path) -> None:
     import onnx
     from onnx import numpy_helper
@@ -70,6 +74,7 @@ def test_onnx_sparsity_is_measured_in_the_file(tiny: TinyModels, tmp_path: Path)
     assert a["sparsity"] == pytest.approx(3000 / KERNEL_PARAMS, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_tflite_sparse_tensors_count_stored_values(tiny: TinyModels, tmp_path: Path) -> None:
     from edgekit._tf import keras, tf
 
@@ -93,6 +98,7 @@ def test_tflite_sparse_tensors_count_stored_values(tiny: TinyModels, tmp_path: P
     assert dense["params"] == 4000 and dense["stored_elements"] < 1000
 
 
+@pytest.mark.slow
 def test_gzip_bytes_matches_gzip(tiny: TinyModels) -> None:
     data = tiny.tflite.read_bytes()
     assert abs(gzip_bytes(tiny.tflite) - len(gzip.compress(data, 9, mtime=0))) < 64
@@ -107,12 +113,14 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         audit_model(bad)
 
 
+@pytest.mark.slow
 def test_audit_of_onnx_and_tflite_does_not_import_tensorflow(tiny: TinyModels) -> None:
     assert_runs_without_tensorflow(
         f"from edgekit.audit import audit_model; audit_model({str(tiny.onnx_int8)!r}); audit_model({str(tiny.tflite_int8)!r})"
     )
 
 
+@pytest.mark.slow
 def test_float16_and_dynamic_quantized_models(tiny: TinyModels, tmp_path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

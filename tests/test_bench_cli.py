@@ -31,6 +31,7 @@ def test_devices_check_runs_a_tiny_model(capsys: pytest.CaptureFixture[str]) -> 
     assert "x86-cpu: ok" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_bench_reports_rows_and_gpu_skip(models, tmp_path: Path) -> None:  # noqa: ANN001
     import onnxruntime as ort
 
@@ -61,6 +62,7 @@ def test_bench_reports_rows_and_gpu_skip(models, tmp_path: Path) -> None:  # noq
     (["bench", "{onnx}", "--test-limit", "0"], "--test-limit"),
     (["bench", "{onnx}", "--out", "{existing}"], "already exists"),
 ])
+@pytest.mark.slow
 def test_bench_bad_input_is_one_line_exit_2(models, tmp_path: Path, capsys: pytest.CaptureFixture[str],  # noqa: ANN001
                                             argv: list[str], needle: str) -> None:
     existing = tmp_path / "existing"

@@ -63,6 +63,7 @@ def _build_and_run(folder: Path, name: str, model: Path, std: str) -> str:
 @needs_cc
 @pytest.mark.parametrize("std", ["c11", "c99", pytest.param("c++11", marks=pytest.mark.skipif(
     CXX is None, reason="needs a C++ compiler (`c++`, e.g. apt-get install g++)"))])
+@pytest.mark.slow
 def test_c_array_compiles_and_embeds_the_file(tiny: TinyModels, tmp_path: Path, std: str) -> None:
     model = tmp_path / "tiny-int8 model.tflite"  # a name that is not a C identifier
     shutil.copyfile(tiny.tflite_int8, model)
@@ -75,6 +76,7 @@ def test_c_array_compiles_and_embeds_the_file(tiny: TinyModels, tmp_path: Path, 
 
 
 @needs_cc
+@pytest.mark.slow
 def test_model_without_labels_and_odd_label_text(tiny: TinyModels, tmp_path: Path) -> None:
     from edgekit.artifact import ModelMeta
     from edgekit.export.metadata import embed_metadata
@@ -89,6 +91,7 @@ def test_model_without_labels_and_odd_label_text(tiny: TinyModels, tmp_path: Pat
     assert _build_and_run(tmp_path, "m", raw, "c11").strip().endswith('labels: say "hi" back\\slash wh??=t ünï')
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_and_bad_input(tiny: TinyModels, tmp_path: Path) -> None:
     write_c_array(tiny.tflite, tmp_path)
     with pytest.raises(OutputExistsError, match="--force"):

@@ -43,7 +43,7 @@ def test_version(tmp_path: Path) -> None:
 
 
 def _bad_data_dirs(root: Path) -> dict[str, Path]:
-    from tests.test_datasets import idx_bytes, write_idx_dir
+    from test_datasets import idx_bytes, write_idx_dir  # tests/ is on sys.path (pytest's rootdir-less test folder)
 
     magic = write_idx_dir(root / "magic", gz=False)
     (magic / "train-images-idx3-ubyte").write_bytes(b"\x12\x34\x56\x78" + b"\0" * 100)

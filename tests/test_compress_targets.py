@@ -14,6 +14,7 @@ REASON = qemu_unavailable_reason(ARM)
 
 pytestmark = [
     pytest.mark.arm64,
+    pytest.mark.slow,  # compress trains (epochs=1)
     pytest.mark.skipif(REASON is not None, reason=f"needs the ARM64 sysroot (`edgekit devices setup arm64-qemu`): {REASON}"),
 ]
 

@@ -26,6 +26,7 @@ def _fixed_batch_tflite(tiny: TinyModels) -> bytes:
     return bytes(t.lite.TFLiteConverter.from_concrete_functions([fn], model).convert())
 
 
+@pytest.mark.slow
 def test_fixed_batch_tflite_gets_a_symbolic_batch(tiny: TinyModels) -> None:
     data = _fixed_batch_tflite(tiny)
     sess = ort.InferenceSession(tflite2onnx(data), providers=["CPUExecutionProvider"])
@@ -39,6 +40,7 @@ def test_fixed_batch_tflite_gets_a_symbolic_batch(tiny: TinyModels) -> None:
     np.testing.assert_allclose(out, predict_file(str(tiny.tflite), "tflite", x), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_dynamic_batch_int8_tflite_converts_with_int8_weights(tiny: TinyModels) -> None:
     import onnx
 
@@ -49,6 +51,7 @@ def test_dynamic_batch_int8_tflite_converts_with_int8_weights(tiny: TinyModels) 
     assert model.graph.input[0].name == "input"
 
 
+@pytest.mark.slow
 def test_litert_problem_names_what_fails(tiny: TinyModels) -> None:
     assert litert_problem(tiny.tflite.read_bytes()) is None
     assert litert_problem(b"not a model") is not None

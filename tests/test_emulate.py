@@ -36,6 +36,7 @@ def models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 @pytest.mark.arm64
 @needs_arm
+@pytest.mark.slow
 def test_same_models_on_x86_and_emulated_arm64(models) -> None:  # noqa: ANN001
     arts = [Artifact(id=p.stem, stage="external", format="onnx", precision=prec, path=p, parent_id=None)
             for p, prec in ((models.onnx, "fp32"), (models.onnx_int8, "int8"))]

@@ -17,7 +17,7 @@ import pytest
 
 from _browser import Browser, chromium_missing_reason
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # every test uses the model trained below
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "examples" / "web"

@@ -47,6 +47,7 @@ def _classify(*args: str, stdin: bytes | None = None) -> list[dict]:
 
 
 @pytest.mark.parametrize("kind", ["tflite", "onnx", "tflite_int8", "onnx_int8"])
+@pytest.mark.slow
 def test_python_iot_classifies_a_folder_of_pngs(tiny: TinyModels, digit_pngs: Path, kind: str) -> None:
     rows = _classify(str(getattr(tiny, kind)), str(digit_pngs))
     assert len(rows) == N_IMAGES
@@ -56,6 +57,7 @@ def test_python_iot_classifies_a_folder_of_pngs(tiny: TinyModels, digit_pngs: Pa
     assert all(0.0 <= r["confidence"] <= 1.0 and r["latency_ms"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_python_iot_reads_stdin_npy_and_raw(tiny: TinyModels) -> None:
     pixels = np.round(tiny.x_test[:8] * 255).astype(np.uint8)  # (8, 28, 28, 1)
     buf = io.BytesIO()
@@ -66,6 +68,7 @@ def test_python_iot_reads_stdin_npy_and_raw(tiny: TinyModels) -> None:
     assert len(from_npy) == 8 and from_npy[0]["input"] == "stdin[0]"
 
 
+@pytest.mark.slow
 def test_python_iot_text_output_and_errors(tiny: TinyModels, digit_pngs: Path, tmp_path: Path) -> None:
     one = sorted(digit_pngs.iterdir())[0]
     proc = subprocess.run([sys.executable, str(CLASSIFY), str(tiny.tflite), str(one)], capture_output=True,
@@ -83,6 +86,7 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make")
 
 
 @needs_cc
+@pytest.mark.slow
 def test_mcu_example_builds_and_runs(tiny: TinyModels, tmp_path: Path) -> None:
     work = tmp_path / "mcu"
     shutil.copytree(MCU, work, ignore=shutil.ignore_patterns("firmware", "model_data.*"))
@@ -113,12 +117,14 @@ def _classify_without_edgekit(model: Path, images: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("kind", ["tflite_int8", "onnx"])
+@pytest.mark.slow
 def test_python_iot_works_without_edgekit_installed(tiny: TinyModels, digit_pngs: Path, kind: str) -> None:
     """On a device with only the runtime, the metadata is read with LiteRT's schema or ONNX Runtime."""
     rows = _classify_without_edgekit(getattr(tiny, kind), digit_pngs)
     assert len(rows) == N_IMAGES and {r["label"] for r in rows} <= set(tiny.labels)
 
 
+@pytest.mark.slow
 def test_python_iot_reads_the_standard_metadata_alone(tiny: TinyModels, digit_pngs: Path, tmp_path: Path) -> None:
     """A .tflite with only TFLite Support's metadata (labels.txt zipped on, NormalizationOptions) classifies the
     same, with edgekit installed and without it."""

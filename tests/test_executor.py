@@ -30,6 +30,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Tests using it are slow: starting a two-node cluster takes ~30 s, too much for the fast tier's 2 minutes.
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A real Ray cluster: a head and one worker node, separate `ray start` processes (.ci/ray-cluster.sh)."""
@@ -142,6 +143,7 @@ def test_same_key_never_overlaps() -> None:
     assert b0 >= a1 or a0 >= b1
 
 
+@pytest.mark.slow
 def test_cluster_map_matches_local(cluster: str) -> None:
     with open_executor(workers=2) as ex:
         local = [r[0] for r in ex.map(node_and_square, range(8))]
@@ -153,6 +155,7 @@ def test_cluster_map_matches_local(cluster: str) -> None:
     assert ray.is_initialized() is False
 
 
+@pytest.mark.slow
 def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
     """SIGKILL one worker process while it runs a task: Ray retries the task, the result is unchanged."""
     markers = tmp_path / "markers"

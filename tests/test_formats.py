@@ -83,6 +83,7 @@ def _mutants(data: bytes, n: int, seed: int) -> list[bytes]:
 
 
 @pytest.mark.parametrize("kind", ["onnx", "tflite", "onnx_int8", "tflite_int8"])
+@pytest.mark.slow
 def test_byte_mutated_files_never_crash_inspect(tiny: TinyModels, tmp_path: Path, kind: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     src: Path = getattr(tiny, kind)

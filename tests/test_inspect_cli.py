@@ -17,6 +17,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 @pytest.mark.parametrize("kind", ["onnx_int8", "tflite_int8"])
+@pytest.mark.slow
 def test_inspect_int8_model_prints_labels_and_int8_share(tiny: TinyModels, kind: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(getattr(tiny, kind)), "--layers"]) == 0
@@ -29,6 +30,7 @@ def test_inspect_int8_model_prints_labels_and_int8_share(tiny: TinyModels, kind:
     assert "MACs" in out and "76,872" in out
 
 
+@pytest.mark.slow
 def test_inspect_json(tiny: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(tiny.tflite), "--json"]) == 0
     audit = json.loads(capsys.readouterr().out)
@@ -36,6 +38,7 @@ def test_inspect_json(tiny: TinyModels, capsys: pytest.CaptureFixture[str]) -> N
     assert audit["metadata"]["labels"] == list(tiny.labels)
 
 
+@pytest.mark.slow
 def test_inspect_keras(tiny: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(tiny.keras)]) == 0
     out = capsys.readouterr().out
@@ -52,6 +55,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "unknown model format" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_inspect_does_not_import_tensorflow(tiny: TinyModels) -> None:
     assert_runs_without_tensorflow(
         "import contextlib, io\nfrom edgekit.cli import main\n"

@@ -44,6 +44,7 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("kind", ["tflite", "onnx", "tflite_int8", "onnx_int8"])
+@pytest.mark.slow
 def test_round_trip(tiny: TinyModels, kind: str) -> None:
     path = getattr(tiny, kind)
     meta = read_metadata(path)
@@ -52,17 +53,20 @@ def test_round_trip(tiny: TinyModels, kind: str) -> None:
     assert doc is not None and doc["edgekit_version"] and doc["artifact_id"].startswith("test")
 
 
+@pytest.mark.slow
 def test_model_without_metadata_reads_none(tiny: TinyModels) -> None:
     assert read_metadata(tiny.folder / "tiny_raw.tflite") is None
     assert read_metadata(tiny.folder / "tiny_raw.onnx") is None
 
 
+@pytest.mark.slow
 def test_embedding_keeps_outputs_identical(tiny: TinyModels) -> None:
     x = tiny.x_test[:1]
     np.testing.assert_array_equal(_litert(tiny.folder / "tiny_raw.tflite", x), _litert(tiny.tflite, x))
     np.testing.assert_array_equal(_ort(tiny.folder / "tiny_raw.onnx", x), _ort(tiny.onnx, x))
 
 
+@pytest.mark.slow
 def test_tflite_buffers_stay_16_byte_aligned(tiny: TinyModels) -> None:
     for path in (tiny.tflite, tiny.tflite_int8):
         model = read_tflite(path)
@@ -70,6 +74,7 @@ def test_tflite_buffers_stay_16_byte_aligned(tiny: TinyModels) -> None:
         assert [start % 16 for start, n in model.buffer_spans if n] == [0] * sum(1 for _, n in model.buffer_spans if n)
 
 
+@pytest.mark.slow
 def test_re_embedding_replaces_the_entry(tiny: TinyModels, tmp_path: Path) -> None:
     for src in (tiny.tflite, tiny.onnx):
         path = tmp_path / src.name
@@ -83,6 +88,7 @@ def test_re_embedding_replaces_the_entry(tiny: TinyModels, tmp_path: Path) -> No
     assert len(read_tflite(tmp_path / tiny.tflite.name).buffer_spans) == len(read_tflite(tiny.tflite).buffer_spans)
 
 
+@pytest.mark.slow
 def test_onnx_conventional_labels_key(tiny: TinyModels) -> None:
     import onnx
 
@@ -90,6 +96,7 @@ def test_onnx_conventional_labels_key(tiny: TinyModels) -> None:
     assert props["labels"] == '["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]'
 
 
+@pytest.mark.slow
 def test_bad_files_fail_with_one_line(tmp_path: Path, tiny: TinyModels) -> None:
     bogus = tmp_path / "bogus.tflite"
     bogus.write_bytes(b"not a model at all")
@@ -102,6 +109,7 @@ def test_bad_files_fail_with_one_line(tmp_path: Path, tiny: TinyModels) -> None:
         embed_metadata(tiny.keras, ModelMeta(labels=("a",), input_shape=(1,)), "x")
 
 
+@pytest.mark.slow
 def test_reading_does_not_import_tensorflow(tiny: TinyModels) -> None:
     assert_runs_without_tensorflow(
         f"from edgekit.export.metadata import read_metadata; assert read_metadata({str(tiny.tflite)!r}).labels; "

@@ -12,6 +12,8 @@ import pytest
 from edgekit.config import CompressConfig
 from edgekit.pipeline import compress
 
+pytestmark = pytest.mark.slow  # every test here trains (compress runs with epochs ≥ 1)
+
 FAST_BENCH = dict(bench_min_runs=3, bench_min_seconds=0.01)
 
 

@@ -33,6 +33,7 @@ def test_the_table() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.slow
 def test_each_preset_quantizes_and_keeps_accuracy(tiny: TinyModels, tmp_path: Path, name: str) -> None:
     src, dst = tiny.folder / "tiny_raw.onnx", tmp_path / f"{name}.onnx"
     ort_quantize_static(src, dst, tiny.x_calib, PRESETS[name])

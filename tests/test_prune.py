@@ -45,6 +45,7 @@ def test_nm_blocks_check() -> None:
     assert parse_pattern("2:4") == (2, 4) and parse_pattern("4:2") is None and parse_pattern("x") is None
 
 
+@pytest.mark.slow
 def test_bad_settings_are_usage_errors(trained) -> None:
     with pytest.raises(UsageError, match="pattern"):
         MagnitudePruneConfig(pattern="4:4").validate()
@@ -54,11 +55,13 @@ def test_bad_settings_are_usage_errors(trained) -> None:
         prune(trained, per_layer={"nope": 0.5})
 
 
+@pytest.mark.slow
 def test_polynomial_schedule_reaches_the_target(pruned80) -> None:
     assert kernel_sparsity(pruned80) == pytest.approx(0.8, abs=0.01)
     assert all(v["sparsity"] == pytest.approx(0.8, abs=0.01) for v in pruning_report(pruned80).values())
 
 
+@pytest.mark.slow
 def test_constant_schedule_and_per_layer_sparsity(trained) -> None:
     model = prune(trained, sparsity=0.5, schedule="constant", per_layer={"dense1": 0.9, "conv1": 0.0})
     layers = pruning_report(model)
@@ -67,6 +70,7 @@ def test_constant_schedule_and_per_layer_sparsity(trained) -> None:
     assert layers["dense1"]["sparsity"] == pytest.approx(0.9, abs=0.01)
 
 
+@pytest.mark.slow
 def test_two_four_pattern_holds_along_input_channels(trained) -> None:
     model = prune(trained, pattern="2:4")
     report = pruning_report(model, "2:4")
@@ -79,6 +83,7 @@ def test_two_four_pattern_holds_along_input_channels(trained) -> None:
         assert not nm_blocks_ok(kernel, 2, 4, kernel.ndim - 1)
 
 
+@pytest.mark.slow
 def test_sparse_encoding_shrinks_fp32_and_runs_on_litert(pruned80, trained) -> None:
     _, ds = trained
     dense = keras2tflite(pruned80)
@@ -98,6 +103,7 @@ def test_sparse_encoding_shrinks_fp32_and_runs_on_litert(pruned80, trained) -> N
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sparse_encoding_is_refused_for_int8_and_low_sparsity(pruned80, trained) -> None:
     _, ds = trained
     calib = ds.calibration(50)

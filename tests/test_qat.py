@@ -13,6 +13,8 @@ from edgekit.audit import audit_model
 from edgekit.config import CompressConfig
 from edgekit.pipeline import compress
 
+pytestmark = pytest.mark.slow  # every test here trains (compress runs with epochs ≥ 1)
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgekit.artifact import Artifact
 from edgekit.config import CompressConfig
 from edgekit.pipeline import compress
@@ -46,6 +48,7 @@ SMALL_GRID = dict(dataset="digits", epochs=3, prune_epochs=1, search_structured=
                   search_quantization=("ptq-int8",), bench_min_runs=3, bench_min_seconds=0.01)
 
 
+@pytest.mark.slow
 def test_search_end_to_end_within_and_outside_budget(tmp_path: Path) -> None:
     ok = compress(CompressConfig(search=True, max_accuracy_drop=10.0, **SMALL_GRID), tmp_path / "ok")
     s = ok.report["search"]

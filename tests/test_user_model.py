@@ -43,6 +43,7 @@ def edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd, timeout=900)
 
 
+@pytest.mark.slow
 def test_keras3_model_through_compress(keras3_models: tuple[Path, Path], tmp_path: Path) -> None:
     plain, _ = keras3_models
     r = edgekit("compress", "--model", str(plain), "--dataset", "digits", "--epochs", "2", "--prune-epochs", "1",
