@@ -193,5 +193,6 @@ def run(args: argparse.Namespace) -> int:
     status = result.report["status"]
     why = {"over_budget": f": an explicit pruning value breaks the {result.report['config']['max_accuracy_drop']:g} pp "
            "accuracy budget (see the warnings)", "failed": ": see the problems above"}.get(status, "")
-    print(f"edgekit: status {status}{why}", file=sys.stderr)
+    if status != "ok" or not args.quiet:
+        print(f"edgekit: status {status}{why}", file=sys.stderr)
     return 0 if result.ok else 1

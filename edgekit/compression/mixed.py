@@ -163,15 +163,17 @@ def onnx_layer_precisions(path: Path, layers: Sequence[str]) -> dict[str, str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     producers = {o: n for n in graph.node for o in n.output}
-    out: dict[str, str] = {}
+    seen: dict[str, set[str]] = {}
     for node in graph.node:
         if node.op_type not in WEIGHT_OPS_ONNX or len(node.input) < 2:
             continue
         for layer in layers:
-            if layer not in out and names_layer(node.name, layer):
+            if names_layer(node.name, layer):
                 weight = producers.get(node.input[1])
-                out[layer] = "int8" if weight is not None and weight.op_type == "DequantizeLinear" else "float32"
-    return out
+                seen.setdefault(layer, set()).add(
+                    "int8" if weight is not None and weight.op_type == "DequantizeLinear" else "float32")
+    # a layer with several weight nodes (SeparableConv2D: depthwise + pointwise) in both precisions is 'mixed'
+    return {layer: kinds.pop() if len(kinds) == 1 else "mixed" for layer, kinds in seen.items()}
 
 
 # --------------------------------------------------------------------------- budgeted

@@ -150,8 +150,9 @@ def _ort_int8(src: Path, calib: Any, onnx_cfg: OrtQuantConfig, exclude: list[str
 def _plain_reason(precision: str | None, fmt: str, ref: float | None) -> str:
     if precision == "int8":
         return "int8 holds the budget" if ref is not None else "int8 (no budget check: no trained reference)"
-    if precision in ("float32", "float16") and fmt == "onnx":
-        return "kept in float for speed: ONNX Runtime's int8 kernels are slower on thin convolutions"
+    if precision in ("float32", "float16", "mixed") and fmt == "onnx":
+        part = "its thin convolution" if precision == "mixed" else "it"
+        return f"{part} kept in float for speed: ONNX Runtime's int8 kernels are slower on thin convolutions"
     return "the converter kept it in float" if precision else "no weight op found for this layer"
 
 
