@@ -24,7 +24,7 @@ def main() -> int:
     ap.add_argument("--out", default="runs/search-fm")
     ap.add_argument("--reuse", action="store_true", help="read an existing run's report.json instead of running")
     args = ap.parse_args()
-    command = ["edgekit", "compress", "--dataset", "fashion-mnist", "--max-accuracy-drop", args.budget,
+    command = ["edgekit", "compress", "--dataset", "fashion-mnist", "--search", "--max-accuracy-drop", args.budget,
                "--out", args.out, "--force"]
     if not args.reuse:
         code = subprocess.run(command, check=False).returncode
