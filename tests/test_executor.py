@@ -30,7 +30,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Tests using it are slow: starting a two-node cluster takes ~30 s, too much for the fast tier's 2 minutes.
+# Tests that start Ray are slow: an embedded Ray takes ~15 s to start and a two-node cluster ~30 s, too much for
+# the fast tier's 2 minutes.
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A real Ray cluster: a head and one worker node, separate `ray start` processes (.ci/ray-cluster.sh)."""
@@ -108,6 +109,7 @@ def test_inprocess_needs_no_ray() -> None:
         assert ex.put([1, 2]).get() == [1, 2]
 
 
+@pytest.mark.slow
 def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
     data = tmp_path / "model.bin"
     data.write_bytes(b"edgekit" * 100)
@@ -134,6 +136,7 @@ def test_local_ray_map_errors_and_files(tmp_path: Path) -> None:
     assert not ray.is_initialized()  # the embedded Ray is shut down at the end
 
 
+@pytest.mark.slow
 def test_same_key_never_overlaps() -> None:
     """key= is the per-board lock: two jobs on one board run one after the other, other boards alongside."""
     items = [("pi-1", "a", 1.0), ("pi-1", "b", 1.0), ("pi-2", "c", 1.0)]
