@@ -285,7 +285,9 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
                 grid = tuner.fit()
             rows, best_result = _collect(grid, recorder, base)
             if best_result is None:
-                raise SearchError(f"none of the {trials} trials finished its epochs (see report errors)")
+                errors = [f"trial {r['id']}: {r['error']}" for r in rows if r.get("error")]
+                raise SearchError(f"none of the {trials} trials finished its epochs"
+                                  + (f" ({len(errors)} failed; {errors[0]})" if errors else ""))
             test_accuracy = _evaluate_test(best_result.checkpoint, ds.x_test, ds.y_test)
         finally:
             shutil.rmtree(storage / name, ignore_errors=True)
