@@ -46,8 +46,10 @@ def edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_keras3_model_through_compress(keras3_models: tuple[Path, Path], tmp_path: Path) -> None:
     plain, _ = keras3_models
-    r = edgekit("compress", "--model", str(plain), "--dataset", "digits", "--epochs", "2", "--prune-epochs", "1",
-                "--sparsity", "0.5", "--bench-min-runs", "3", "--bench-min-seconds", "0.01", "--out", "run", cwd=tmp_path)
+    # 4 epochs: over seeds 0-11 this model's baseline scores 0.83-0.91 on digits (at 2 epochs 0.47-0.76), far above 0.5.
+    r = edgekit("compress", "--model", str(plain), "--dataset", "digits", "--epochs", "4", "--prune-epochs", "1",
+                "--sparsity", "0.5", "--max-accuracy-drop", "100",  # end to end, not the budget: an explicit
+                "--bench-min-runs", "3", "--bench-min-seconds", "0.01", "--out", "run", cwd=tmp_path)  # 0.5 drops ~9 pp
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     arts = {a["name"]: a for a in report["artifacts"]}
