@@ -62,7 +62,8 @@ def test_int8_files_are_really_int8_and_smaller(run) -> None:
     onnx_art = by_name(run.report, "pruned-int8-onnx")
     model = onnx.load(str(run.out / onnx_art["path"]))
     weights = [i for i in model.graph.initializer if len(i.dims) >= 2]
-    assert weights and all(i.data_type == onnx.TensorProto.INT8 for i in weights)
+    floats = [list(i.dims) for i in weights if i.data_type != onnx.TensorProto.INT8]
+    assert weights and floats in ([], [[32, 1, 3, 3]])  # but conv1 (1 input channel) stays float: OrtQuantConfig.float_thin_convs
     for fmt in ("tflite", "onnx"):
         assert by_name(run.report, f"pruned-int8-{fmt}")["bytes"] <= 0.30 * by_name(run.report, f"baseline-{fmt}")["bytes"]
     from ai_edge_litert.interpreter import Interpreter
