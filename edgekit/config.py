@@ -139,6 +139,12 @@ class CompressConfig(Checked):
                                                 help="search grid: magnitude sparsities")
     search_quantization: tuple[str, ...] = option(default_factory=_search_modes, choices=mode_names, group="search",
                                                   help="search grid: quantization modes")
+    workers: int | None = option(None, group="search", ge=0,
+                                 help="run the plan's independent chains (the search's candidates) in parallel on a "
+                                 "local Ray with N workers (0: in process); default: one after another, no Ray")
+    ray_address: str | None = option(None, group="search",
+                                     help="run the chains on this Ray cluster (HOST:PORT); EDGEKIT_CACHE_DIR must be "
+                                     "a folder every node shares")
     # output
     cache: bool = option(True, group="output", help="reuse finished stages from the artifact cache")
     # stage fields without a flat key, by recipe section (the nested form), e.g. {section: {field: value}}

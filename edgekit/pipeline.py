@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import interrupts
+from edgekit import fanout, interrupts
 from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache
@@ -212,7 +212,12 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     ctx = Context(dataset, workdir=staging / ".work", seed=cfg.seed)
     meta = ModelMeta(labels=dataset.labels, input_shape=dataset.input_shape, color=cfg.color, dataset=dataset.name)
     runner = _Runner(ctx, ArtifactCache(enabled=cfg.cache), staging, meta)
-    made = [runner.run(step) for step in steps]
+    executor: dict[str, Any] | None = None  # where the chains ran: only with --workers/--ray-address (issue 9)
+    if fanout.wanted(cfg.workers, cfg.ray_address):
+        made, executor = fanout.run_plan(runner, steps, cache=cfg.cache, workers=cfg.workers,
+                                         ray_address=cfg.ray_address)
+    else:
+        made = [runner.run(step) for step in steps]
     # Keras models made in this run are in memory; cached ones load from the cache copy.
     artifacts = _copy_into_run(made, staging / "models")
     scores = _evaluate(made, ctx)
@@ -237,6 +242,8 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
                           analysis=_analysis(final, ctx))
     _judge(report, cfg, final, verification, search)
     report["out"] = str(out_path)
+    if executor is not None:
+        report["executor"] = executor
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 
