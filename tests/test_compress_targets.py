@@ -14,14 +14,15 @@ REASON = qemu_unavailable_reason(ARM)
 
 pytestmark = [
     pytest.mark.arm64,
-    pytest.mark.slow,  # compress trains (epochs=1)
+    pytest.mark.slow,  # compress trains
     pytest.mark.skipif(REASON is not None, reason=f"needs the ARM64 sysroot (`edgekit devices setup arm64-qemu`): {REASON}"),
 ]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    cfg = CompressConfig(dataset="digits", epochs=1, prune_epochs=1, sparsity=0.5, targets=("x86-cpu", "arm64-qemu"),
+    # 3 epochs: at 1 the reference CNN scores 0.51-0.81 on digits over seeds 0-7, no margin above the 0.5 asserted below.
+    cfg = CompressConfig(dataset="digits", epochs=3, prune_epochs=1, sparsity=0.5, targets=("x86-cpu", "arm64-qemu"),
                          bench_min_runs=3, bench_min_seconds=0.01)
     return compress(cfg, tmp_path_factory.mktemp("targets") / "run")
 
