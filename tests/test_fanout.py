@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from _fanout import search_slice
 
 from edgekit.config import CompressConfig
 from edgekit.errors import UsageError
 from edgekit.fanout import split, wanted
-from edgekit.fsutil import sha256_file
 from edgekit.plan import build_plan
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -51,18 +50,6 @@ def test_only_asked_for() -> None:
     assert CompressConfig().workers is None and CompressConfig().ray_address is None  # default: no fan-out
 
 
-def _search(out: Path, **extra: object) -> dict:
-    import edgekit
-
-    cfg = CompressConfig(dataset="fashion-mnist", train_limit=600, test_limit=200, epochs=1, prune_epochs=1,
-                         search=True, search_structured=(0.0,), search_sparsity=(0.0, 0.8),
-                         search_quantization=("ptq-int8",), bench=False, **extra)  # type: ignore[arg-type]
-    result = edgekit.compress(cfg, out)
-    report = json.loads((out / "report.json").read_text())
-    files = {a.name: (a.id, sha256_file(a.path)) for a in result.artifacts}
-    return {"chosen": report["search"]["chosen_id"], "files": files, "executor": report.get("executor")}
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.skipif(not FASHION.is_dir(), reason="needs Debian's dataset-fashion-mnist package")
@@ -70,10 +57,10 @@ def test_search_on_two_workers_matches_in_process(tmp_path: Path, monkeypatch: p
     pytest.importorskip("ray")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-a"))  # separate caches: both runs compute
-    plain = _search(tmp_path / "plain")
+    plain = search_slice(tmp_path / "plain")
     assert plain["executor"] is None  # without --workers/--ray-address the report is as before
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-b"))
-    fanned = _search(tmp_path / "fanned", workers=2)
+    fanned = search_slice(tmp_path / "fanned", workers=2)
     assert fanned["executor"] == {"kind": "local", "address": fanned["executor"]["address"], "nodes": 1, "workers": 2}
     assert fanned["chosen"] == plain["chosen"]
     assert fanned["files"] == plain["files"]  # same artifact ids and the same bytes
