@@ -106,8 +106,11 @@ def test_mixed_precision_keeps_protected_layers_in_float(compact: tuple[Any, Any
     onnx_path = tmp_path / "m.onnx"
     onnx_path.write_bytes(keras2onnx(model, ds.input_shape))
     onx = budgeted_int8_onnx(onnx_path, ds, forced, budget_pp=100.0, reference_val_accuracy=ref)
-    got = {r["name"]: r["precision"] for r in onx.layers}
-    assert got["pw1"] == "float32" and got["stem"] == "int8" and onx.precision == "mixed"
+    got = {r["name"]: r for r in onx.layers}
+    assert got["pw1"]["precision"] == "float32" and got["pw1"]["reason"] == "forced by the test" and onx.precision == "mixed"
+    # the others are int8 unless ORT's layout pass keeps a thin conv in float (OrtQuantConfig.float_thin_convs: stem, dw1)
+    assert all(r["precision"] == "int8" or r["reason"] == "the converter kept it in float"
+               for n, r in got.items() if n != "pw1") and got["classifier"]["precision"] == "int8"
 
 
 def test_a_tiny_budget_protects_layers_until_it_holds(compact: tuple[Any, Any]) -> None:
