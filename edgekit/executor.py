@@ -278,6 +278,10 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
     resolved = resolve_address(address)
     if workers == 0 and resolved is None:
         return Executor("inprocess", max_retries=max_retries, cpus_per_task=cpus_per_task)
+    if resolved is None:
+        # The embedded Ray listens on loopback only. Left alone, Ray binds to the host's network address;
+        # with this (read when ray is first imported) its node address is 127.0.0.1, as on Windows/macOS.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
