@@ -121,6 +121,7 @@ class Executor:
         self.max_retries = max_retries
         self.cpus_per_task = cpus_per_task
         self._remote_cache: dict[Callable[..., Any], Any] = {}
+        self._saved_environ: dict[str, str] | None = None  # os.environ before Ray started; restored by close()
 
     # ---- where it runs
     @property
@@ -248,6 +249,10 @@ class Executor:
         if ray.is_initialized():
             ray.shutdown()
         self._remote_cache.clear()
+        if self._saved_environ is not None:  # Ray leaves its settings (auth mode, node address …) in os.environ
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
 
     def __enter__(self) -> "Executor":
         return self
@@ -278,6 +283,7 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
     resolved = resolve_address(address)
     if workers == 0 and resolved is None:
         return Executor("inprocess", max_retries=max_retries, cpus_per_task=cpus_per_task)
+    saved_environ = dict(os.environ)
     if resolved is None:
         # The embedded Ray listens on loopback only. Left alone, Ray binds to the host's network address;
         # with this (read when ray is first imported) its node address is 127.0.0.1, as on Windows/macOS.
@@ -304,6 +310,7 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
         except ConnectionError as e:
             raise UsageError(f"--ray-address {resolved}: cannot connect to a Ray cluster ({e})") from None
         ex = Executor("ray", resolved, max_retries=max_retries, cpus_per_task=cpus_per_task)
+    ex._saved_environ = saved_environ
     log.debug("executor %s at %s ready in %.1f s", ex.kind, ex.address, time.perf_counter() - started)
     return ex
 
