@@ -97,6 +97,7 @@ def _wrapper(path: Path, argv: list[str], env: str = "") -> str:
 
 
 @pytest.mark.arm64
+@pytest.mark.slow  # a whole benchmark under emulation, over a real sshd (~10 s)
 @pytest.mark.skipif(QEMU_REASON is not None, reason=f"needs the ARM64 sysroot: {QEMU_REASON}")
 def test_benchmark_on_ssh_board_running_emulated_arm64(sshd: dict, tmp_path: Path) -> None:
     python = _wrapper(sshd["dir"] / "arm-python", guest_command(ARM)[:-1], env="QEMU_CPU=neoverse-n1 ")
