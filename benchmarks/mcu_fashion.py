@@ -33,17 +33,10 @@ SECTION = "mcu-fashion"
 
 
 def _litert_top1(path: Path, x: np.ndarray) -> list[int]:
-    from ai_edge_litert.interpreter import Interpreter
+    """LiteRT's top-1 for each image, through edgekit's own inference path."""
+    from edgekit.evaluate import predict_file
 
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    preds = []
-    for i in range(len(x)):
-        it.set_tensor(inp["index"], x[i:i + 1])
-        it.invoke()
-        preds.append(int(np.argmax(it.get_tensor(out["index"]))))
-    return preds
+    return [int(p) for p in predict_file(str(path), "tflite", x).argmax(1)]
 
 
 def _kb(n: int | None) -> str:
