@@ -2,7 +2,7 @@
 
     python benchmarks/closed_loop_compact.py [--train-limit 6000] [--epochs 8] [--budget 1.0] [--model M.keras]
 
-Trains the compact BatchNorm + depthwise-separable + global-pooling test model (tests/_models.py) on a
+Trains the compact BatchNorm + depthwise-separable + global-pooling test model (tests/helpers/models.py) on a
 seeded Fashion-MNIST slice (or loads --model), runs the per-layer sensitivity analysis, then compares
 on the same model: magnitude pruning at a blind 80 % against the budgeted per-layer sparsities,
 structured removal of a blind 25 % of filters against budgeted per-layer fractions, and full int8
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _compact_builder() -> Any:
-    spec = importlib.util.spec_from_file_location("edgekit_test_models", ROOT / "tests" / "_models.py")
+    spec = importlib.util.spec_from_file_location("edgekit_test_models", ROOT / "tests" / "helpers" / "models.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _models import TinyModels, assert_runs_without_tensorflow, tiny_models
+from tests.helpers.models import TinyModels, assert_runs_without_tensorflow, tiny_models
 from edgekit.audit import audit_model, gzip_bytes
 from edgekit.errors import ModelError
 

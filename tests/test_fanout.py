@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _fanout import search_slice
+from tests.helpers.fanout import search_slice
 
 from edgekit.config import CompressConfig
 from edgekit.errors import UsageError

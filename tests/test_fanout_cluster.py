@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from _fanout import search_slice, search_slice_cli
+from tests.helpers.fanout import search_slice, search_slice_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
@@ -30,7 +30,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     First without the Ray settings an embedded Ray of an earlier test left in os.environ (RAY_AUTH_MODE=token,
     RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, ...): inherited, they broke the cluster's start, or made the driver's RPCs
     unreadable to the cluster's workers (auth disabled), so that every task failed with OwnerDiedError."""
-    from test_executor import _ray_cluster  # tests/ is on sys.path
+    from tests.test_executor import _ray_cluster
 
     for name in [k for k in os.environ if k.startswith("RAY_") or k == "PYTHONBREAKPOINT"]:
         monkeypatch.delenv(name)

@@ -1,0 +1,57 @@
+"""tflite2onnx: a TFLite model with a fixed batch of 1 becomes an ONNX model that runs at batch 32,
+with the input named ``input``; keras2tflite's sparse option and litert_problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.helpers.models import TinyModels, tiny_models
+from edgekit.export.convert import litert_problem, tflite2onnx
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return tiny_models(tmp_path_factory.getbasetemp())
+
+
+def _fixed_batch_tflite(tiny: TinyModels) -> bytes:
+    from edgekit._tf import tf
+    from edgekit.models.files import load_keras_file
+
+    t = tf()
+    model = load_keras_file(tiny.keras)
+    fn = t.function(lambda x: model(x)).get_concrete_function(t.TensorSpec((1, 28, 28, 1), t.float32))
+    return bytes(t.lite.TFLiteConverter.from_concrete_functions([fn], model).convert())
+
+
+@pytest.mark.slow
+def test_fixed_batch_tflite_gets_a_symbolic_batch(tiny: TinyModels) -> None:
+    data = _fixed_batch_tflite(tiny)
+    sess = ort.InferenceSession(tflite2onnx(data), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    assert inp.name == "input" and not isinstance(inp.shape[0], int), inp.shape
+    x = tiny.x_test[:32]
+    out = sess.run(None, {"input": x})[0]
+    assert out.shape == (32, 10)
+    from edgekit.evaluate import predict_file
+
+    np.testing.assert_allclose(out, predict_file(str(tiny.tflite), "tflite", x), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_dynamic_batch_int8_tflite_converts_with_int8_weights(tiny: TinyModels) -> None:
+    import onnx
+
+    model = onnx.load_from_string(tflite2onnx(tiny.tflite_int8.read_bytes()))
+    inits = {i.name: i for i in model.graph.initializer}
+    dq = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert any(t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2 for t in dq)
+    assert model.graph.input[0].name == "input"
+
+
+@pytest.mark.slow
+def test_litert_problem_names_what_fails(tiny: TinyModels) -> None:
+    assert litert_problem(tiny.tflite.read_bytes()) is None
+    assert litert_problem(b"not a model") is not None

@@ -1,0 +1,1 @@
+"""Shared test builders: tiny and compact models, MCU models, report records, the Ray search slice, a headless browser."""
