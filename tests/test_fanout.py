@@ -58,7 +58,8 @@ def test_search_on_two_workers_matches_in_process(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-a"))  # separate caches: both runs compute
     plain = search_slice(tmp_path / "plain")
-    assert plain["executor"] is None  # without --workers/--ray-address the report is as before
+    # without --workers/--ray-address every stage ran in this process (issue 9: every report records it)
+    assert plain["executor"] == {"kind": "inprocess", "address": "", "nodes": 1, "workers": 1}
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-b"))
     fanned = search_slice(tmp_path / "fanned", workers=2)
     assert fanned["executor"] == {"kind": "local", "address": fanned["executor"]["address"], "nodes": 1, "workers": 2}

@@ -11,6 +11,7 @@ from typing import Any
 from edgekit import __version__
 from edgekit.artifact import Artifact
 from edgekit.audit import gzip_bytes
+from edgekit.executor import Executor
 from edgekit.fsutil import file_bytes, sha256_file
 from edgekit.report.model import ArtifactRecord, BenchRow
 from edgekit.report.regressions import find_regressions
@@ -61,13 +62,14 @@ def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | N
 def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
                  audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any], search: dict[str, Any] | None,
                  command: str, seconds: float, chosen_id: str | None = None, analysis: dict[str, Any] | None = None,
-                 tune: dict[str, Any] | None = None) -> dict[str, Any]:
+                 tune: dict[str, Any] | None = None, executor: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report dict for a compress run (``edgekit bench`` builds the same shape).
 
     ``regressions`` lists every artifact that is larger, slower or less accurate than its parent
     (:func:`edgekit.report.regressions.find_regressions`); ``warnings`` repeats those of the chosen
     artifact, so the run's status line says so. ``analysis`` (``edgekit analyze``) and ``tune``
-    (``edgekit tune``) are optional sections, written only when given.
+    (``edgekit tune``) are optional sections, written only when given. ``executor`` (where the run's
+    parallel work ran, :meth:`edgekit.executor.Executor.info`) is always written: in process by default.
     """
     records = [artifact_record(a, run_dir, verification.get(a.id), audits.get(a.id)) for a in artifacts]
     regressions = find_regressions([ArtifactRecord.from_dict(r) for r in records],
@@ -97,6 +99,7 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
         "problems": problems + ([search["reason"]] if search and search.get("status") == "failed" else []),
         "warnings": warnings,
         "regressions": [g.to_dict() for g in regressions],
+        "executor": executor if executor is not None else Executor("inprocess").info(),
     }
     from edgekit.mcu import report_section
 

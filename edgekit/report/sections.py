@@ -5,6 +5,7 @@ Both are optional in report.json; renderers draw them only when present.
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -144,7 +145,7 @@ class Trial:
 
 @dataclass(frozen=True)
 class Executor:
-    """Where the tuning trials ran."""
+    """Where a run's parallel work ran: report.json's ``executor`` (and the tune section's)."""
 
     kind: str = ""
     address: str | None = None
@@ -157,6 +158,32 @@ class Executor:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
+
+
+EXECUTOR_KINDS = {"inprocess": "in this process", "local": "on an embedded Ray on this machine",
+                  "ray": "on a Ray cluster"}
+"""How each ``executor.kind`` (:mod:`edgekit.executor`) reads in the "Where it ran" section."""
+
+
+def where_it_ran(ex: Executor) -> str:
+    """One sentence: the executor's kind, address, nodes and workers (report.json's ``executor``)."""
+    where = EXECUTOR_KINDS.get(ex.kind, f"on executor {ex.kind or 'unknown'!r}")
+    counts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((ex.nodes, "node"), (ex.workers, "worker"))
+              if n is not None]
+    return (f"Ran {where}" + (f" at {ex.address}" if ex.address else "")
+            + (f" ({', '.join(counts)})" if counts else "") + ".")
+
+
+def where_it_ran_markdown(ex: Executor | None) -> list[str]:
+    """report.md's "Where it ran" section (nothing for a report without an executor)."""
+    return [] if ex is None else ["## Where it ran", "", where_it_ran(ex), ""]
+
+
+def where_it_ran_html(ex: Executor | None) -> str:
+    """report.html's "Where it ran" section (empty for a report without an executor)."""
+    if ex is None:
+        return ""
+    return f'<section id="executor"><h2>Where it ran</h2><p>{html.escape(where_it_ran(ex))}</p></section>'
 
 
 @dataclass(frozen=True)
