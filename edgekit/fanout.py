@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgekit.analyze.parallel import analysis_executor
 from edgekit.artifact import Artifact, ModelMeta
 from edgekit.cache import ArtifactCache
 from edgekit.errors import UsageError
@@ -113,10 +114,11 @@ def run_plan(runner: StepRunner, steps: list[Step], *, cache: bool, workers: int
         raise UsageError("--workers/--ray-address need the artifact cache (workers read and write it): drop --no-cache")
     prefix, chains = split(steps)
     ctx = runner.ctx
-    for step in prefix:
-        runner.run(step)
-    parents = tuple((s.name, runner.by_step[s.name].id) for s in prefix)
     with open_executor(ray_address, workers=workers) as ex:
+        with analysis_executor(ex):  # the budgeted prune's per-layer sensitivity analysis fans out too
+            for step in prefix:
+                runner.run(step)
+        parents = tuple((s.name, runner.by_step[s.name].id) for s in prefix)
         info = ex.info()
         log.info("fan-out: %d chain(s) on %s (%d node(s), %d worker(s)), cache %s", len(chains), info["kind"],
                  info["nodes"], info["workers"], cache_root())

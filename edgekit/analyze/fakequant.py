@@ -112,6 +112,11 @@ def quantizable_layers(model: Any) -> list[Any]:
     return out
 
 
+def find_layer(model: Any, name: str) -> Any:
+    """The layer called ``name`` in ``model`` (a name from :func:`quantizable_layers`)."""
+    return model.get_layer(name)
+
+
 def _calls(model: Any, layer: Any) -> int:
     """How often ``model`` itself calls ``layer`` (nodes left over from other graphs, e.g. a clone, do not count)."""
     own = getattr(model, "_network_nodes", None)

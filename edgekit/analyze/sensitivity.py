@@ -120,20 +120,56 @@ def _rounded(v: float, digits: int = 3) -> float | None:
     return None if not np.isfinite(v) else round(float(v), digits)
 
 
+def measure_layer(model: Any, fq: Any, layer: Any, x_val: np.ndarray, y_val: np.ndarray, base_acc: float,
+                  cfg: SensitivityConfig, problem: str | None, cost: dict[str, Any], bar: Any = None) -> dict[str, Any]:
+    """One row of the table: ``layer``'s pruning, filter-removal and int8 drops (the model is left unchanged).
+
+    ``problem``: why its filters cannot be removed (None: they can); ``cost``: its params/MACs row.
+    """
+    name = layer.name
+    prune = prune_drops(model, x_val, y_val, base_acc, layer, cfg.sparsities)
+    if bar is not None:
+        bar.advance(len(cfg.sparsities))
+    structured = {} if problem else structured_drops(model, x_val, y_val, base_acc, name, cfg.structured)
+    if bar is not None:
+        bar.advance(len(cfg.structured))
+    fq.set_int8([name])
+    q_acc = accuracy(fq.predict(x_val), y_val)
+    snr, cos = fq.layer_error(name)
+    if bar is not None:
+        bar.advance()
+    row: dict[str, Any] = {
+        "name": name, "op": type(layer).__name__,
+        "params": int(cost.get("params", layer.count_params())),
+        "macs": int(cost.get("macs", 0)),
+        "prune": prune, "structured": structured,
+        "quant": {"snr_db": _rounded(snr, 2), "cosine": _rounded(cos, 6),
+                  "drop_pp": round((base_acc - q_acc) * 100.0, 3)},
+        "protected": False, "reason": "",
+    }
+    if problem:
+        row["structured_skip"] = problem
+    return row
+
+
 def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.ndarray,
-                  cfg: SensitivityConfig | None = None) -> dict[str, Any]:
+                  cfg: SensitivityConfig | None = None, executor: Any = None) -> dict[str, Any]:
     """Per-layer sensitivity of ``model`` (tf_keras, softmax or logits output) on validation data.
 
     ``x_calib`` (training images) calibrates the simulated int8 ranges and measures each
-    layer's int8 output error. The model is not changed.
+    layer's int8 output error. The model is not changed. ``executor`` (default: the one
+    :func:`edgekit.analyze.parallel.analysis_executor` set, else none) fans the layers out over
+    Ray workers, one task per layer, with the same numbers as in process.
     """
     from edgekit.analyze.fakequant import FakeQuantModel, quantizable_layers
+    from edgekit.analyze.parallel import current_executor, fans_out
     from edgekit.compression.structured import removable_sources
     from edgekit.console import progress
     from edgekit.models.flops import layer_costs
 
     cfg = cfg or SensitivityConfig()
     cfg.validate()
+    ex = executor if executor is not None else current_executor()
     started = time.perf_counter()
     calib = x_calib[: cfg.calibration_samples]
     base_acc = accuracy(_predict(model, x_val), y_val)
@@ -144,33 +180,15 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
     except Exception as e:  # noqa: BLE001 - a model structured pruning cannot read still gets the rest
         log.info("structured analysis skipped: %s", e)
         removable = {layer.name: f"the model graph cannot be read ({e})" for layer in layers}
+    problems = {layer.name: removable.get(layer.name, "it is not a filter/unit source") for layer in layers}
     fq = FakeQuantModel(model, calib, per_channel=cfg.per_channel)
-    steps = len(layers) * (len(cfg.sparsities) + len(cfg.structured) + 1)
-    rows: list[dict[str, Any]] = []
-    with progress("analyzing layers", steps) as bar:
-        for layer in layers:
-            name = layer.name
-            prune = prune_drops(model, x_val, y_val, base_acc, layer, cfg.sparsities)
-            bar.advance(len(cfg.sparsities))
-            problem = removable.get(name, "it is not a filter/unit source")
-            structured = {} if problem else structured_drops(model, x_val, y_val, base_acc, name, cfg.structured)
-            bar.advance(len(cfg.structured))
-            fq.set_int8([name])
-            q_acc = accuracy(fq.predict(x_val), y_val)
-            snr, cos = fq.layer_error(name)
-            bar.advance()
-            row: dict[str, Any] = {
-                "name": name, "op": type(layer).__name__,
-                "params": int(costs.get(name, {}).get("params", layer.count_params())),
-                "macs": int(costs.get(name, {}).get("macs", 0)),
-                "prune": prune, "structured": structured,
-                "quant": {"snr_db": _rounded(snr, 2), "cosine": _rounded(cos, 6),
-                          "drop_pp": round((base_acc - q_acc) * 100.0, 3)},
-                "protected": False, "reason": "",
-            }
-            if problem:
-                row["structured_skip"] = problem
-            rows.append(row)
+    if fans_out(ex) and layers and _portable(model):
+        rows = _fan_out(ex, model, layers, x_val, y_val, calib, base_acc, cfg, problems, costs)
+    else:
+        steps = len(layers) * (len(cfg.sparsities) + len(cfg.structured) + 1)
+        with progress("analyzing layers", steps) as bar:
+            rows = [measure_layer(model, fq, layer, x_val, y_val, base_acc, cfg, problems[layer.name],
+                                  costs.get(layer.name, {}), bar) for layer in layers]
     protected = choose_int8_protection(rows, cfg.budget_pp, share=1.0 if cfg.verify_int8 else 0.5,
                                        additive=not cfg.verify_int8)
     all_int8_drop = None
@@ -217,9 +235,88 @@ def verify_protection(fq: Any, rows: list[dict[str, Any]], protected: dict[str, 
                           f"this is the guiltiest layer left")
 
 
-def analyze_dataset(model: Any, dataset: Any, cfg: SensitivityConfig | None = None) -> dict[str, Any]:
+def analyze_dataset(model: Any, dataset: Any, cfg: SensitivityConfig | None = None,
+                    executor: Any = None) -> dict[str, Any]:
     """:func:`analyze_model` on a :class:`edgekit.data.datasets.Dataset` (validation split, training calibration images)."""
     cfg = cfg or SensitivityConfig()
-    result = analyze_model(model, dataset.x_val, dataset.y_val, dataset.calibration(cfg.calibration_samples), cfg)
+    result = analyze_model(model, dataset.x_val, dataset.y_val, dataset.calibration(cfg.calibration_samples), cfg,
+                           executor=executor)
     result["dataset"] = dataset.name
     return result
+
+
+# ---- fan-out over the executor (``--workers N`` / ``--ray-address``)
+
+@dataclass(frozen=True)
+class LayerTask:
+    """One task: some layers of one model, measured on a worker (the model travels by content hash)."""
+
+    model: Any  # edgekit.executor.FileRef of the model saved as .keras
+    data: Any  # edgekit.executor.Shared of (x_val, y_val, calibration images)
+    data_key: str  # sha256 of those arrays: a worker reuses its loaded model and simulated-int8 copy
+    cfg: SensitivityConfig
+    base_acc: float  # the driver's, so every task measures drops against the same figure
+    names: tuple[str, ...]
+    problems: tuple[tuple[str, str | None], ...]  # layer → why its filters cannot be removed (None: they can)
+    costs: tuple[tuple[str, int, int], ...]  # layer, params, MACs
+
+
+_WORKER_STATE: dict[str, tuple[Any, Any]] = {}  # on a worker: (model, FakeQuantModel) of the last model it measured
+
+
+def measure_layers(task: LayerTask) -> list[dict[str, Any]]:
+    """On a worker: :func:`measure_layer` for each layer of the task, in order."""
+    from edgekit.analyze.fakequant import FakeQuantModel, find_layer
+    from edgekit.models.files import load_keras_file
+
+    x_val, y_val, calib = task.data.get()
+    key = f"{task.model.sha256}:{task.data_key}:{task.cfg.per_channel}"
+    if key not in _WORKER_STATE:
+        _WORKER_STATE.clear()  # one model at a time: a worker serves one analysis
+        model = load_keras_file(task.model.local_path())
+        _WORKER_STATE[key] = (model, FakeQuantModel(model, calib, per_channel=task.cfg.per_channel))
+    model, fq = _WORKER_STATE[key]
+    problems, costs = dict(task.problems), {n: {"params": p, "macs": m} for n, p, m in task.costs}
+    return [measure_layer(model, fq, find_layer(model, name), x_val, y_val, task.base_acc, task.cfg,
+                          problems[name], costs.get(name, {})) for name in task.names]
+
+
+def _portable(model: Any) -> bool:
+    """Whether a worker can load the model from a .keras file: built-in layers only, no Lambda (its code stays here)."""
+    from edgekit.models.safety import CODE_CLASSES
+
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        module = type(layer).__module__
+        if type(layer).__name__ in CODE_CLASSES or not module.startswith(("keras.", "tf_keras.")):
+            log.info("analysis in this process: %s (%s) cannot be rebuilt on a worker", layer.name,
+                     type(layer).__name__)
+            return False
+        stack.extend(getattr(layer, "layers", []))
+    return True
+
+
+def _fan_out(ex: Any, model: Any, layers: list[Any], x_val: np.ndarray, y_val: np.ndarray, calib: np.ndarray,
+             base_acc: float, cfg: SensitivityConfig, problems: dict[str, str | None],
+             costs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's rows measured on the executor's workers, one task per layer, in layer order."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    from edgekit.models.files import save_keras
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-analysis-") as tmp:
+        ref = ex.share(save_keras(model, Path(tmp) / "model.keras"))
+    digest = hashlib.sha256()
+    for a in (x_val, y_val, calib):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    data = ex.put((x_val, y_val, calib))
+    cost_rows = tuple((layer.name, int(costs.get(layer.name, {}).get("params", layer.count_params())),
+                       int(costs.get(layer.name, {}).get("macs", 0))) for layer in layers)
+    tasks = [LayerTask(ref, data, digest.hexdigest(), cfg, base_acc, (layer.name,),
+                       ((layer.name, problems[layer.name]),), cost_rows) for layer in layers]
+    log.info("analysis: %d layer(s) on %s (%d worker(s))", len(tasks), ex.kind, ex.workers)
+    results = ex.map(measure_layers, tasks)
+    return [row for rows in results for row in rows]

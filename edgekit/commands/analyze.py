@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace analysis files already in --out")
     parser.add_argument("--trust-model", action="store_true", help="allow Lambda layers / custom code in the model")
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON instead of a table")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="measure the layers on a local Ray with N workers (0: in process); default: in process, no Ray")
+    parser.add_argument("--ray-address", default=None,
+                        help="measure the layers on the Ray cluster at HOST:PORT (the cache folder must be shared)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget must not be negative, got {args.budget:g}")
     if args.calibration_samples < 1:
         raise UsageError(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must not be negative, got {args.workers}")
     defaults = SensitivityConfig()
     cfg = SensitivityConfig(sparsities=args.sparsities or defaults.sparsities,
                             structured=args.structured or defaults.structured,
@@ -69,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.model.exists():
         raise UsageError(f"{args.model}: no such model file or folder")
 
+    from edgekit import fanout
     from edgekit.analyze.sensitivity import analyze_dataset
     from edgekit.console import enable_progress
+    from edgekit.executor import open_executor
     from edgekit.data.datasets import load_dataset
     from edgekit.errors import DataError
     from edgekit.fsutil import write_json, write_text
@@ -83,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
     if tuple(loaded.input_shape) != tuple(dataset.input_shape):
         raise DataError(f"{args.model}: the model takes {tuple(loaded.input_shape)} images, "
                         f"the data holds {tuple(dataset.input_shape)}")
-    analysis = analyze_dataset(loaded.model, dataset, cfg)
+    if fanout.wanted(args.workers, args.ray_address):
+        with open_executor(args.ray_address, workers=args.workers) as ex:
+            analysis = analyze_dataset(loaded.model, dataset, cfg, executor=ex)
+            analysis["executor"] = ex.info()
+    else:
+        analysis = analyze_dataset(loaded.model, dataset, cfg)
     analysis["model"] = str(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "analysis.json", analysis)
