@@ -1,10 +1,10 @@
 """Where parallel work runs: in this process, on an embedded local Ray, or on a Ray cluster.
 
-Ray is the one engine for parallel work (tune trials, search candidates, bench
-targets). Three kinds, one API::
+Ray is the one engine for parallel computing (tune trials, search candidates and
+other CPU work). Three kinds, one API::
 
     with open_executor() as ex:                       # embedded Ray on this machine's cores
-        rows = ex.map(bench_one, targets, key=lambda t: t.name)   # per-board lock via key=
+        results = ex.map(work, items, key=lambda item: item.group)   # one at a time per key
     with open_executor("10.0.0.5:6379") as ex: ...    # an existing cluster (or RAY_ADDRESS)
     with open_executor(workers=0) as ex: ...          # in-process, sequential (no Ray)
 
@@ -27,9 +27,9 @@ How a fan-out plugs in (``fn`` must be a module-level function; items and result
     # run_candidate runs on a worker: dataset = data.get(); parents come from the artifact cache by id
     # (EDGEKIT_CACHE_DIR on shared storage), so a cached stage is never recomputed; it returns Artifact records.
 
-    # bench over targets: one benchmark per board at a time, a board that drops fails only its rows
-    rows = ex.map(bench_target, jobs, key=lambda job: job.board, return_exceptions=True)
-    # model files travel as ex.share(path) -> FileRef; the worker opens ref.local_path()
+SSH board fleets (``edgekit bench`` on many boards) do not need Ray: the driver only waits on ssh
+while each board computes, so :func:`map_by_key` runs them on threads in this process, one lane per
+board (a per-board lock), and the report records ``kind: inprocess`` with one worker per board.
 """
 
 from __future__ import annotations
@@ -259,6 +259,47 @@ class Executor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def map_by_key(fn: Callable[[T], R], items: Iterable[T], key: Callable[[T], Hashable]) -> list[R]:
+    """``[fn(item) for item in items]``, in order, on threads of this process: one lane per key.
+
+    Items with the same key run one after another in their order (a per-key lock: one benchmark per
+    board at a time); lanes run at the same time. For work that waits on other machines (SSH boards),
+    not for CPU work here (that is :meth:`Executor.map`). An exception raised by ``fn`` stops only its
+    own lane and is re-raised once every lane has finished.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    lanes: dict[Hashable, list[int]] = {}
+    for i, item in enumerate(items):
+        lanes.setdefault(key(item), []).append(i)
+    results: dict[int, R] = {}
+    stop = threading.Event()  # set on Ctrl-C/SIGTERM in the caller: lanes start no new item
+
+    def run_lane(indices: list[int]) -> None:
+        for i in indices:
+            if stop.is_set():
+                return
+            results[i] = fn(items[i])
+
+    if len(lanes) <= 1:
+        for indices in lanes.values():
+            run_lane(indices)
+    else:
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="edgekit-lane") as pool:
+            futures = [pool.submit(run_lane, indices) for indices in lanes.values()]
+            try:
+                for f in futures:
+                    f.exception()  # wait here, where Ctrl-C/SIGTERM can interrupt
+            except BaseException:
+                stop.set()
+                raise
+        for f in futures:
+            f.result()  # the first lane's exception, after every lane finished
+    return [results[i] for i in range(len(items))]
 
 
 def _worker_env() -> dict[str, str]:

@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 
 from edgekit.targets import Target
 
+THIS_MACHINE = "this machine"
+"""The :meth:`Location.machine` of every location whose runner runs here (local, qemu, tflm)."""
+
 
 class Location(ABC):
     """Where one device profile's benchmarks run."""
@@ -27,6 +30,14 @@ class Location(ABC):
     def where(self) -> str:
         """A few words for listings: the kind and the machine it names."""
         return self.kind
+
+    def machine(self) -> str:
+        """The machine whose CPU runs the benchmarks: two benchmarks on one machine never run at once.
+
+        :data:`THIS_MACHINE` unless the location is another machine (an SSH board), which can also
+        drop mid-run; a benchmark fleet runs different machines at the same time.
+        """
+        return THIS_MACHINE
 
     @abstractmethod
     def unavailable_reason(self, probe: bool = True) -> str | None:

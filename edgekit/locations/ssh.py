@@ -179,6 +179,10 @@ class SshLocation(Location):
     def where(self) -> str:
         return f"ssh {_ssh(self.target).host}"
 
+    def machine(self) -> str:
+        o = _ssh(self.target)
+        return f"ssh://[{o.host}]:{o.port}" if ":" in o.host else f"ssh://{o.host}:{o.port}"
+
     def unavailable_reason(self, probe: bool = True) -> str | None:
         return ssh_unavailable_reason(self.target, probe=probe)
 

@@ -6,16 +6,13 @@ writes the client's known_hosts itself: host keys are verified, never blindly ac
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
+from tests.helpers.sshd import SSHD_MISSING, keygen, running_sshd
 
 from edgekit.artifact import Artifact
 from edgekit.bench.api import Timing, benchmark
@@ -25,58 +22,16 @@ from edgekit.bench.tiny import tiny_data, write_tiny_onnx
 from edgekit.errors import TargetError
 from edgekit.targets import SshOptions, Target, get_target
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 ARM = get_target("arm64-qemu")
 QEMU_REASON = qemu_unavailable_reason(ARM)
-pytestmark = [
-    pytest.mark.skipif(not Path(SSHD).exists() or shutil.which("ssh") is None,
-                       reason="needs OpenSSH server and client (apt-get install openssh-server openssh-client)"),
-]
+pytestmark = [pytest.mark.skipif(SSHD_MISSING is not None, reason=SSHD_MISSING or "")]
 FAST = Timing(warmup_runs=1, min_runs=5, min_seconds=0.02, max_seconds=5.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, timeout=30)
-    return path.with_suffix(".pub").read_text().strip()
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    d = tmp_path_factory.mktemp("sshd")
-    host_pub = _keygen(d / "host_ed25519")
-    user_pub = _keygen(d / "client_ed25519")
-    (d / "authorized_keys").write_text(user_pub + "\n")
-    os.chmod(d / "authorized_keys", 0o600)
-    port = _free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_ed25519'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation folder
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sshd exited: {proc.stderr.read().decode()[-500:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield {"dir": d, "port": port, "key": d / "client_ed25519", "known_hosts": d / "known_hosts"}
-    finally:
-        os.kill(proc.pid, 15)  # stop our sshd by PID
-        proc.wait(timeout=10)
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield {"dir": server.dir, "port": server.port, "key": server.key, "known_hosts": server.known_hosts}
 
 
 def _board(sshd: dict, python: str, known_hosts: Path | None = None) -> Target:
@@ -118,7 +73,7 @@ def test_benchmark_on_ssh_board_running_emulated_arm64(sshd: dict, tmp_path: Pat
 
 def test_unknown_host_key_is_refused(sshd: dict, tmp_path: Path) -> None:
     other = tmp_path / "known_hosts"
-    other.write_text(f"[127.0.0.1]:{sshd['port']} {_keygen(tmp_path / 'impostor')}\n")
+    other.write_text(f"[127.0.0.1]:{sshd['port']} {keygen(tmp_path / 'impostor')}\n")
     board = _board(sshd, "python3", known_hosts=other)
     reason = ssh_unavailable_reason(board)
     assert reason and "host key" in reason.lower()
