@@ -4,8 +4,9 @@ For each model file (the fp32 and int8 files of ``benchmarks/int8_speed.py``), t
 edgekit's runner reports (``run_request``: the code ``edgekit bench`` runs, in-process here) is set
 against the p50 of a bare ``session.run`` / ``interpreter.invoke`` loop, both at batch 1 and 32,
 1 thread, alternated in one process for 3 repeats. Goal: harness ≤ 1.10× bare at batch 1.
-"% of peak" = the model's MACs × images/s (bare, batch 32) ÷ this machine's one-thread GEMM peak of
-the file's precision (benchmarks/_peak.py: ORT MatMul for fp32, MatMulInteger for int8).
+"% of peak" = the file's MACs per image (its audit, as benchmark rows count them) × images/s (bare,
+batch 32) ÷ this machine's one-thread GEMM peak of the kernel its precision runs on (edgekit.runtime.peak:
+ORT MatMul for fp32, MatMulInteger u8×s8 for int8 and mixed files), measured afresh in this run.
 
     python benchmarks/int8_speed.py          # makes runs/int8-speed/models first
     python benchmarks/harness_overhead.py [--models runs/int8-speed/models]
@@ -58,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to only print")
     args = ap.parse_args(argv)
 
-    from _peak import peak_macs_per_s, percent_of_peak
     from _results import machine_line, update_section
     from _timing import p50_us, predictor, spread
+    from edgekit.audit import audit_model
+    from edgekit.bench.peak import model_macs
     from edgekit.data.datasets import load_dataset
-    from edgekit.models.files import load_keras_file
-    from edgekit.models.flops import count_macs
+    from edgekit.runtime.peak import SIZE, gemm_peak, kernel_for, measure_peak, percent_of_peak
 
     models = Path(args.models)
     files = [models / f for f in FILES if (models / f).exists()]
@@ -71,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no model files in {models}: run benchmarks/int8_speed.py first")
     ds = load_dataset("fashion-mnist", train_limit=1000, test_limit=256)
     runs = {1: 400, 32: 60}
-    peak = peak_macs_per_s()
-    macs = {p: count_macs(load_keras_file(models / f"{p}.keras")) for p in ("baseline", "struct50-pruned50")}
+    peak = measure_peak(1)
+    cached = gemm_peak(1)  # what edgekit's benchmark rows use on this machine (edgekit's cache)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         data = Path(d) / "data.npz"
@@ -87,21 +88,25 @@ def main(argv: list[str] | None = None) -> int:
                     res["bare"][batch].append(p50_us(bare, x, runs[batch]))
                 del bare
             ratio = {b: [h / r for h, r in zip(res["harness"][b], res["bare"][b])] for b in (1, 32)}
-            parent = "struct50-pruned50" if path.name.startswith("struct50") else "baseline"
-            precision = "fp32" if "fp32" in path.name else "int8"
+            precision = audit_model(path)["precision"]
+            macs, why = model_macs(path)
+            if macs is None:
+                raise SystemExit(f"{path}: {why}")
             ips = 32 * 1e6 / statistics.median(res["bare"][32])
-            rows.append((path.name, precision, res, ratio, macs[parent], ips,
-                         percent_of_peak(macs[parent], ips, peak[precision])))
+            kernel = kernel_for(precision)
+            rows.append((path.name, f"{precision} ({kernel})", res, ratio, macs, ips,
+                         percent_of_peak(macs, ips, peak[kernel])))
     lines = ["## edgekit's harness against a bare loop, and % of peak (issue 8 item 7)", "",
              f"Command: `python benchmarks/harness_overhead.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
              "", f"Machine: {machine_line()}.", "",
              "Harness: edgekit's runner (`run_request`, what `edgekit bench` runs), its batch-1/32 p50 at 1 thread; "
              "bare: `session.run` / `set_tensor`+`invoke`+`get_tensor` on the same file and thread count. Alternated "
              f"in one process, {args.repeats} repeats; ratio = harness p50 ÷ bare p50, median (min–max).", "",
-             f"One-thread GEMM peak on this machine (512³, best of 5): fp32 {peak['fp32'] / 1e9:.1f} GMAC/s (ORT MatMul), "
-             f"int8 {peak['int8'] / 1e9:.1f} GMAC/s (ORT MatMulInteger u8×s8)"
-             + (f", NumPy fp32 {peak['fp32_numpy'] / 1e9:.1f} GMAC/s" if "fp32_numpy" in peak else "") + ".", "",
-             "| file | precision | harness p50 µs b1 | bare p50 µs b1 | harness ÷ bare b1 | harness ÷ bare b32 "
+             f"One-thread GEMM peak on this machine (edgekit.runtime.peak.measure_peak, {SIZE}³, best of 3 windows): "
+             f"fp32 {peak['fp32'] / 1e9:.1f} GMAC/s (ORT MatMul), int8 {peak['int8'] / 1e9:.1f} GMAC/s (ORT MatMulInteger "
+             f"u8×s8); the cached figures edgekit's benchmark rows use here: fp32 {cached['fp32'] / 1e9:.1f}, "
+             f"int8 {cached['int8'] / 1e9:.1f} GMAC/s.", "",
+             "| file | precision (peak kernel) | harness p50 µs b1 | bare p50 µs b1 | harness ÷ bare b1 | harness ÷ bare b32 "
              "| MACs/image | images/s b32 (bare) | % of peak |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     worst = 0.0
@@ -111,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{statistics.median(res['bare'][1]):.1f} | {spread(ratio[1])} | {spread(ratio[32])} | "
                      f"{m:,} | {ips:,.0f} | {pct:.1f} % |")
     lines += ["", f"Goal: harness ≤ {GOAL:.2f}× bare at batch 1 — worst median {worst:.2f}× "
-              f"({'met' if worst <= GOAL else 'missed'}). MACs count convolutions and dense layers of the Keras "
-              "parent (edgekit.models.flops); an int8 file whose first convolution runs in float is still set "
+              f"({'met' if worst <= GOAL else 'missed'}). MACs count convolutions and dense layers of each file "
+              "(its audit, edgekit.models.flops' rule); a mixed file (int8 with some layers kept in float) is set "
               "against the int8 peak."]
     text = "\n".join(lines) + "\n"
     print(text)

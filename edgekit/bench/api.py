@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgekit.artifact import Artifact
+from edgekit.bench.peak import add_percent_of_peak
 from edgekit.console import progress
 from edgekit.errors import TargetError
 from edgekit.locations import location_for
@@ -173,4 +174,4 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
                         r["target_agreement"] = _agreement(preds, ref_preds)
             rows += cell_rows
             bar.advance()
-    return rows
+    return add_percent_of_peak(rows, artifacts)  # MACs per image and % of peak

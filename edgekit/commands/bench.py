@@ -67,7 +67,7 @@ def _print(report: dict[str, Any], out: Path) -> None:
 
     table = Table(title="benchmark (emulated latency is not device speed)")
     for col in ("model", "precision", "target", "batch", "threads", "status", "provider", "p50 ms", "p90 ms",
-                "per s", "accuracy", "agree vs ref target"):
+                "per s", "% of peak", "accuracy", "agree vs ref target"):
         table.add_column(col, overflow="fold")
     artifacts = {a["id"]: a for a in report["artifacts"]}
     for r in report["benchmarks"]:
@@ -79,6 +79,8 @@ def _print(report: dict[str, Any], out: Path) -> None:
         table.add_row(a["name"], a["precision"], r["target"], str(r["batch_size"]), str(r["threads"]), status,
                       (r.get("provider") or "-").removesuffix("ExecutionProvider"), _fmt(lat.get("p50"), ".3f") + emu,
                       _fmt(lat.get("p90"), ".3f") + emu, _fmt(r.get("throughput_per_s"), ".0f"),
+                      _fmt(r.get("percent_of_peak"), ".1f") + emu if r.get("percent_of_peak") is not None
+                      else escape(r.get("peak_reason") or "-"),
                       _fmt(r.get("accuracy"), ".4f"),
                       ("reference" if r.get("reference_target") == r["target"] else "-") if agree is None else f"{agree:.4f} vs {r.get('reference_target')}")
     console = Console()

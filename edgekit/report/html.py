@@ -26,7 +26,8 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     ("name", "artifact", False), ("format", "format", False), ("precision", "precision", False),
     ("size_kb", "size KB", True), ("x_smaller", "× smaller", True), ("accuracy_pct", "accuracy %", True),
     ("delta_pp", "Δ pp vs baseline", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
-    ("throughput", "best throughput /s", True), ("provider", "provider", False), ("target", "target", False),
+    ("throughput", "best throughput /s", True), ("percent_of_peak", "% of peak", True),
+    ("provider", "provider", False), ("target", "target", False),
     ("emulated", "emulated", False), ("flags", "worse than parent", False),
 )
 BENCH_COLUMNS: tuple[Column, ...] = (
@@ -36,6 +37,7 @@ BENCH_COLUMNS: tuple[Column, ...] = (
     ("target_agree_pct", "agree vs ref. target %", True), ("reference_target", "ref. target", False),
     ("agreement_pct", "agree vs parent %", True), ("p50", "p50 ms", True), ("p90", "p90 ms", True),
     ("p99", "p99 ms", True), ("std", "std ms", True), ("throughput", "throughput /s", True),
+    ("macs", "MACs / image", True), ("percent_of_peak", "% of peak", True), ("peak", "peak GMAC/s", False),
     ("provider", "provider", False), ("runtime", "runtime", False), ("format", "format", False),
 )
 SEARCH_COLUMNS: tuple[Column, ...] = (
@@ -48,7 +50,7 @@ LAYER_COLUMNS: tuple[Column, ...] = (
     ("name", "layer", False), ("op", "op", False), ("dtype", "weight dtype", False),
     ("params", "params", True), ("zeros", "zero weights %", True), ("macs", "MACs", True),
 )
-WRAP_KEYS = frozenset({"reason", "config", "excluded"})
+WRAP_KEYS = frozenset({"reason", "config", "excluded", "peak"})
 """Table columns whose long text wraps; every other cell stays on one line (names, targets, numbers)."""
 
 
@@ -61,7 +63,8 @@ def _result_cells(r: ResultRow) -> dict[str, Any]:
     a = r.artifact
     return {"name": a.label, "format": a.format, "precision": a.precision, "size_kb": r.size_kb,
             "x_smaller": r.x_smaller, "accuracy_pct": r.accuracy_pct, "delta_pp": r.delta_pp, "p50": r.p50,
-            "p90": r.p90, "throughput": r.throughput, "provider": r.provider, "target": r.target,
+            "p90": r.p90, "throughput": r.throughput, "percent_of_peak": r.percent_of_peak, "provider": r.provider,
+            "target": r.target,
             "emulated": r.emulated if r.target else None, "flags": ", ".join(FLAG_WORDS[f] for f in r.flags),
             "status": r.status, "chosen": r.chosen}
 
@@ -77,8 +80,16 @@ def _bench_cells(b: BenchRow, a: ArtifactRecord | None) -> dict[str, Any]:
         "std": lat.std if lat else None, "throughput": b.throughput_per_s, "accuracy_pct": _pct(b.accuracy),
         "agreement_pct": _pct(b.top1_agreement),
         "target_agree_pct": _pct(b.target_agreement) if ref_target else None,  # vs itself is trivially 100 %
-        "reference_target": ref_target,
+        "reference_target": ref_target, "macs": b.macs_per_image, "percent_of_peak": b.percent_of_peak,
+        "peak": _peak_cell(b),
     }
+
+
+def _peak_cell(b: BenchRow) -> str | None:
+    """``54.1 (fp32)``, or why an ok row has no peak."""
+    if b.peak_gmacs is not None:
+        return f"{b.peak_gmacs:.1f} ({b.peak_kernel or '?'})"
+    return b.peak_reason or None
 
 
 # --------------------------------------------------------------------------- formatting

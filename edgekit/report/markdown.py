@@ -26,7 +26,7 @@ def render_table(report: Report | Mapping[str, Any]) -> str:
     """The results table in Markdown."""
     report = Report.coerce(report)
     head = ("| artifact | format | precision | size KB | × smaller | accuracy | Δ pp | p50 ms | p90 ms | "
-            "throughput/s | provider | target | worse than parent |")
+            "throughput/s | % of peak | provider | target | worse than parent |")
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for r in results_table(report):
         a = r.artifact
@@ -38,6 +38,7 @@ def render_table(report: Report | Mapping[str, Any]) -> str:
             f"| {a.name or a.id}{chosen} | {a.format} | {a.precision} | {_fmt(r.size_kb, '.1f')} | "
             f"{_fmt(r.x_smaller, '.2f')}× | {acc} | {_fmt(r.delta_pp, '+.2f')} | "
             f"{_fmt(r.p50, '.3f')}{emu} | {_fmt(r.p90, '.3f')}{emu} | {_fmt(r.throughput, '.0f')} | "
+            f"{_fmt(r.percent_of_peak, '.1f')}{emu} | "
             f"{r.provider or ''}{status} | {r.target or ''} | {', '.join(FLAG_WORDS[f] for f in r.flags)} |")
     return "\n".join(lines)
 

@@ -71,10 +71,19 @@ class BenchRow:
     reference_target: str | None = None
     target_agreement: float | None = None
     mcu: McuFit | None = None  # a microcontroller row (location tflm): TFLM check and RAM/flash fit
+    # "% of peak" (edgekit.bench.peak; absent in reports written before it): MACs × images/s ÷ the GEMM peak
+    # measured where the row ran, on its thread count, of the kernel its precision runs on (fp32 | int8)
+    macs_per_image: int | None = None
+    peak_kernel: str | None = None
+    peak_gmacs: float | None = None  # GMAC/s
+    percent_of_peak: float | None = None
+    peak_reason: str = ""  # why an ok row has no % of peak
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     NUMBERS = ("throughput_per_s", "seconds", "session_create_ms", "first_inference_ms", "peak_rss_mb", "accuracy",
                "top1_agreement", "target_agreement")
+    PEAK_KEYS = ("macs_per_image", "peak_kernel", "peak_gmacs", "percent_of_peak", "peak_reason")
+    """Written only when set, so a report from before them reads and writes back unchanged."""
     KEYS = ("artifact_id", "runtime", "target", "emulated", "provider", "providers", "node_share", "status", "reason",
             "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
             "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement")
@@ -89,7 +98,9 @@ class BenchRow:
             node_share=r.num_map("node_share"), batch_size=r.int_("batch_size"),
             threads=r.int_("threads"), latency_ms=r.record("latency_ms", Latency.parse), runs=r.int_("runs"),
             reference_target=r.str_("reference_target"), mcu=r.record("mcu", McuFit.parse),
-            extra=r.extra((*cls.KEYS, "mcu")), **{k: r.num(k) for k in cls.NUMBERS})
+            macs_per_image=r.int_("macs_per_image"), peak_kernel=r.str_("peak_kernel"), peak_gmacs=r.num("peak_gmacs"),
+            percent_of_peak=r.num("percent_of_peak"), peak_reason=r.str_("peak_reason") or "",
+            extra=r.extra((*cls.KEYS, "mcu", *cls.PEAK_KEYS)), **{k: r.num(k) for k in cls.NUMBERS})
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "benchmark row") -> BenchRow:
@@ -116,6 +127,7 @@ class BenchRow:
             out[k] = v
         if self.mcu is not None:  # written only for a microcontroller row
             out["mcu"] = self.mcu.to_dict()
+        out.update({k: getattr(self, k) for k in self.PEAK_KEYS if getattr(self, k) not in (None, "")})
         return {**out, **self.extra}
 
 

@@ -12,6 +12,8 @@ class ResultRow:
     """One artifact on one target (``target`` None: never benchmarked, e.g. a Keras model).
 
     Latency is the p50/p90 at batch 1 with 1 thread (the fewest threads measured where 1 was not).
+    ``percent_of_peak`` is the best over the cells that ran: the model's MACs × images/s ÷ the GEMM
+    peak measured there (empty, with ``peak_reason``, when it could not be measured).
     Accuracy is the one measured on that target (int8 kernels differ by target), the artifact's own
     where it was not benchmarked, and none under a target that did not run it. ``x_smaller`` is
     against the fp32 model of the same format; ``delta_pp`` against the trained fp32 model.
@@ -34,6 +36,8 @@ class ResultRow:
     chosen: bool
     baseline: bool
     flags: tuple[str, ...]  # regression kinds for this artifact here: larger, slower, less_accurate
+    percent_of_peak: float | None = None  # the best over the cells that ran (see best_percent_of_peak)
+    peak_reason: str = ""  # why there is none, when cells ran
 
     @property
     def label(self) -> str:
@@ -55,6 +59,14 @@ def best_throughput(rows: list[BenchRow]) -> float | None:
     """The highest throughput over the batch sizes and thread counts that ran."""
     vals = [r.throughput_per_s for r in rows if r.ok and r.throughput_per_s]
     return max(vals) if vals else None
+
+
+def best_percent_of_peak(rows: list[BenchRow]) -> tuple[float | None, str]:
+    """The highest % of peak over the cells that ran (each against its own thread count's peak), else why none."""
+    vals = [r.percent_of_peak for r in rows if r.ok and r.percent_of_peak is not None]
+    if vals:
+        return max(vals), ""
+    return None, next((r.peak_reason for r in rows if r.ok and r.peak_reason), "")
 
 
 def _headline_row(rows: list[BenchRow]) -> BenchRow:
@@ -89,6 +101,7 @@ def results_table(report: Report) -> list[ResultRow]:
             else:
                 acc = None  # no CPU-measured figure under a target that did not run
             flags = tuple(dict.fromkeys(g.kind for g in regressions if g.target in (None, target)))
+            peak_pct, peak_reason = best_percent_of_peak(here)
             out.append(ResultRow(
                 artifact=a, target=target, status=head.status if head else "", reason=head.reason if head else "",
                 emulated=head.emulated if head else False, provider=head.provider if head else None,
@@ -98,5 +111,5 @@ def results_table(report: Report) -> list[ResultRow]:
                 p50=head.p50 if head and head.ok else None,
                 p90=head.latency_ms.p90 if head and head.ok and head.latency_ms else None,
                 throughput=best_throughput(here), chosen=a.id == report.chosen_id, baseline=a.id == report.baseline_id,
-                flags=flags))
+                flags=flags, percent_of_peak=peak_pct, peak_reason=peak_reason))
     return out

@@ -8,5 +8,6 @@ sessions it uses to an emulated or remote machine as one file.
 * :mod:`~edgekit.runtime.sessions`: ONNX Runtime and LiteRT sessions that report the providers that really ran;
 * :mod:`~edgekit.runtime.measure`: timing (percentiles), batched prediction, peak memory;
 * :mod:`~edgekit.runtime.runner`: the device-side benchmark script (one request in, JSON out);
-* :mod:`~edgekit.runtime.host`: what this machine has (CPU model and flags, ORT providers, GPU).
+* :mod:`~edgekit.runtime.host`: what this machine has (CPU model and flags, ORT providers, GPU);
+* :mod:`~edgekit.runtime.peak`: this machine's measured fp32/int8 GEMM throughput (a row's "% of peak").
 """

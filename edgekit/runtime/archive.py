@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 ARCHIVE_NAME = "edgekit-runner.pyz"
-SHIPPED = ("__init__.py", "sessions.py", "measure.py", "runner.py")
+SHIPPED = ("__init__.py", "host.py", "sessions.py", "measure.py", "peak.py", "runner.py")
 """The runtime modules the runner needs (each imports only stdlib, NumPy, the runtime and these)."""
 
 _MAIN = "import sys\n\nfrom edgekit.runtime.runner import main\n\nsys.exit(main(sys.argv))\n"

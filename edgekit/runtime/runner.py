@@ -9,6 +9,10 @@ Usage: ``python edgekit-runner.pyz REQUEST.json [RESULT.json]``; the request nam
 an ``.npz`` with ``x`` (float32 NHWC in [0, 1]), ``y`` and optionally ``ref`` (the parent's
 top-1), and the cells to measure. The result is JSON.
 
+Each ``ok`` row also gets this machine's GEMM peak for its thread count and the kernel of the
+request's ``precision`` (:func:`edgekit.runtime.peak.row_peak`: ``peak_gmacs``, ``peak_kernel``,
+``peak_reason``), measured after the timed cells (cached per machine); ``"peak": false`` skips it.
+
 Timed region: float32 batch in → float32 scores out. For models with integer I/O the
 (de)quantisation of input/output is inside the timed region, so every artifact is timed the same way.
 """
@@ -26,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.runtime.measure import peak_rss_mb, predict_all, time_cell
+from edgekit.runtime.peak import row_peak
 from edgekit.runtime.sessions import SESSIONS, SessionError, open_session
 
-RUNNER_VERSION = 3
+RUNNER_VERSION = 4
 
 
 def environment() -> dict[str, Any]:
@@ -114,6 +119,11 @@ def run_request(req: dict[str, Any]) -> dict[str, Any]:
     peak = peak_rss_mb()
     for r in rows:
         r["peak_rss_mb"] = peak
+    if req.get("peak", True):  # after the timed cells, so the microbenchmark never disturbs them
+        gemm = {t: row_peak(req.get("precision"), t) for t in dict.fromkeys(r["threads"] for r in rows if r["status"] == "ok")}
+        for r in rows:
+            if r["status"] == "ok":
+                r.update(gemm[r["threads"]])
     return {"rows": rows, "env": environment(), "predictions": preds.tolist() if req.get("return_predictions") else None}
 
 

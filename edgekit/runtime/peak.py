@@ -1,0 +1,214 @@
+"""This machine's measured GEMM throughput: the reference of a benchmark row's "% of peak".
+
+:func:`gemm_peak` times a square GEMM in ONNX Runtime on ``threads`` intra-op threads: fp32
+(``MatMul``, MLAS' SGEMM) and int8 (``MatMulInteger`` u8 × s8 → s32, MLAS' QGEMM: VNNI or dot-product
+kernels where the CPU has them). A row's % of peak = its model's MACs per image × its images/s ÷
+the peak of the kernel its precision runs on (:func:`kernel_for`).
+
+The runner (:mod:`edgekit.runtime.runner`) measures it where the rows run (this machine, under qemu,
+on a board over SSH), with each row's thread count. A measurement costs about a second; it is kept
+in ``peak.json`` in edgekit's cache folder of that machine (``$EDGEKIT_CACHE_DIR``, else
+``~/.cache/edgekit``), keyed by machine, CPU, thread count and onnxruntime version, so it runs once.
+
+Like every module of this package it imports only the standard library, NumPy and onnxruntime
+(the GEMM models are serialised here, without the ``onnx`` package, which boards may lack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import struct
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit.runtime.host import cpu_model
+
+METHOD = "ort-gemm-v1"
+"""Names how the peak is measured; part of the cache key (a new method measures again)."""
+SIZE = 256  # M = K = N: large enough for MLAS' packed kernels, small enough for qemu (16.8 M MACs a call)
+KERNELS = {"fp32": "MatMul", "int8": "MatMulInteger"}
+"""Peak kernel → the ONNX op timed for it."""
+CACHE_FILE = "peak.json"
+
+
+def kernel_for(precision: str | None) -> str:
+    """The GEMM kernel a model of ``precision`` runs on: ``int8`` for int8 and mixed files, else ``fp32``."""
+    return "int8" if precision in ("int8", "mixed") else "fp32"
+
+
+def percent_of_peak(macs_per_image: int, images_per_s: float, peak_macs_per_s: float) -> float:
+    """How much of the measured peak a model uses: MACs × images/s ÷ peak, in %."""
+    return 100.0 * macs_per_image * images_per_s / peak_macs_per_s
+
+
+# --------------------------------------------------------------------------- an ONNX GEMM without onnx
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _int(field: int, n: int) -> bytes:
+    return _varint(field << 3) + _varint(n)
+
+
+def _bytes(field: int, data: bytes | str) -> bytes:
+    raw = data.encode() if isinstance(data, str) else data
+    return _varint(field << 3 | 2) + _varint(len(raw)) + raw
+
+
+_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3, np.dtype(np.int32): 6}
+"""NumPy dtype → ONNX TensorProto.DataType."""
+
+
+def _value_info(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    dims = b"".join(_bytes(1, _int(1, d)) for d in shape)  # TensorShapeProto.dim{dim_value}
+    tensor_type = _int(1, _DTYPES[dtype]) + _bytes(2, dims)  # TypeProto.Tensor{elem_type, shape}
+    return _bytes(1, name) + _bytes(2, _bytes(1, tensor_type))  # ValueInfoProto{name, type{tensor_type}}
+
+
+def gemm_model(op: str, a_dtype: Any, b: np.ndarray, out_dtype: Any, m: int) -> bytes:
+    """A serialised ONNX model ``Y = op(A, B)`` with ``A`` [m, K] an input and ``B`` a constant [K, N]."""
+    k, n = b.shape
+    init = (b"".join(_int(1, d) for d in b.shape) + _int(2, _DTYPES[b.dtype]) + _bytes(8, "B")
+            + _bytes(9, np.ascontiguousarray(b).tobytes()))  # TensorProto{dims, data_type, name, raw_data}
+    node = _bytes(1, "A") + _bytes(1, "B") + _bytes(2, "Y") + _bytes(3, "gemm") + _bytes(4, op)
+    graph = (_bytes(1, node) + _bytes(2, "peak") + _bytes(5, init)
+             + _bytes(11, _value_info("A", np.dtype(a_dtype), (m, k)))
+             + _bytes(12, _value_info("Y", np.dtype(out_dtype), (m, n))))
+    opset = _bytes(1, "") + _int(2, 13)
+    return _int(1, 8) + _bytes(2, "edgekit") + _bytes(7, graph) + _bytes(8, opset)  # ir_version 8, opset 13
+
+
+def _feed(kernel: str, size: int) -> tuple[bytes, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    if kernel == "fp32":
+        b = rng.standard_normal((size, size)).astype(np.float32)
+        a = rng.standard_normal((size, size)).astype(np.float32)
+        return gemm_model("MatMul", np.float32, b, np.float32, size), {"A": a}
+    b8 = rng.integers(-127, 128, (size, size), dtype=np.int8)
+    a8 = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    return gemm_model("MatMulInteger", np.uint8, b8, np.int32, size), {"A": a8}
+
+
+# --------------------------------------------------------------------------- timing
+def _best_rate(run: Callable[[], Any], macs: int, windows: int, min_runs: int, min_seconds: float) -> float:
+    """MAC/s of the fastest of ``windows`` windows (each the p50 of >= ``min_runs`` calls and ``min_seconds``)."""
+    for _ in range(2):
+        run()
+    rates = []
+    for _ in range(windows):
+        samples: list[int] = []
+        deadline = time.perf_counter_ns() + int(min_seconds * 1e9)
+        while len(samples) < min_runs or time.perf_counter_ns() < deadline:
+            t0 = time.perf_counter_ns()
+            run()
+            samples.append(time.perf_counter_ns() - t0)
+        rates.append(macs / (statistics.median(samples) / 1e9))
+    return max(rates)
+
+
+def measure_peak(threads: int, size: int = SIZE, windows: int = 3, min_runs: int = 5,
+                 min_seconds: float = 0.1) -> dict[str, float]:
+    """{"fp32": MAC/s, "int8": MAC/s} of a size³ GEMM in ONNX Runtime on ``threads`` threads (not cached)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    out: dict[str, float] = {}
+    for kernel in KERNELS:
+        model, feed = _feed(kernel, size)
+        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        out[kernel] = _best_rate(lambda: sess.run(None, feed), size ** 3, windows, min_runs, min_seconds)
+    return out
+
+
+# --------------------------------------------------------------------------- cache
+def cache_path() -> Path:
+    """``peak.json`` in edgekit's cache folder of this machine (``$EDGEKIT_CACHE_DIR``, else ``~/.cache/edgekit``)."""
+    root = os.environ.get("EDGEKIT_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "edgekit")
+    return Path(root) / CACHE_FILE
+
+
+def _cpu() -> str:
+    """The CPU's model name, else (ARM) its implementer and part, else what ``platform`` says."""
+    name = cpu_model()
+    if name:
+        return name
+    try:
+        fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in
+                                                      Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)}
+        part = " ".join(fields.get(k, "") for k in ("CPU implementer", "CPU part")).strip()
+        return f"arm {part}" if part else ""
+    except OSError:
+        return ""
+
+
+def cache_key(threads: int) -> str:
+    """Host, architecture, CPU, threads, onnxruntime version and method: what a cached peak holds for."""
+    import onnxruntime as ort
+
+    return "|".join((platform.node(), platform.machine(), _cpu(), f"{threads} threads", f"onnxruntime {ort.__version__}",
+                     METHOD))
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path, key: str, value: dict[str, float]) -> None:
+    """Add one entry (atomically: a temporary file renamed over the old one); a read-only cache is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {**_read_cache(path), key: value}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def gemm_peak(threads: int, *, cache: Path | None = None) -> dict[str, float]:
+    """{"fp32": MAC/s, "int8": MAC/s} on ``threads`` threads, from the cache when measured before.
+
+    Raises ImportError when onnxruntime is not installed (nothing to measure with).
+    """
+    path = cache or cache_path()
+    key = cache_key(threads)
+    hit = _read_cache(path).get(key)
+    if isinstance(hit, dict) and all(isinstance(hit.get(k), (int, float)) and hit[k] > 0 for k in KERNELS):
+        return {k: float(hit[k]) for k in KERNELS}
+    value = measure_peak(threads)
+    _write_cache(path, key, value)
+    return value
+
+
+def row_peak(precision: str | None, threads: int, *, cache: Path | None = None) -> dict[str, Any]:
+    """The peak fields of one benchmark row: ``peak_gmacs`` and ``peak_kernel``, or ``peak_reason`` when not measured."""
+    kernel = kernel_for(precision)
+    try:
+        peak = gemm_peak(threads, cache=cache)
+    except ImportError as e:
+        return {"peak_kernel": kernel, "peak_gmacs": None, "peak_reason": f"no GEMM peak: onnxruntime is not installed ({e})"}
+    except Exception as e:  # noqa: BLE001 - the runner's boundary: a failed microbenchmark leaves the cell empty
+        first = str(e).splitlines()[0] if str(e) else ""
+        return {"peak_kernel": kernel, "peak_gmacs": None, "peak_reason": f"no GEMM peak: {type(e).__name__}: {first}"}
+    return {"peak_kernel": kernel, "peak_gmacs": peak[kernel] / 1e9, "peak_reason": ""}
