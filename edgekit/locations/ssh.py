@@ -126,8 +126,11 @@ def ssh_unavailable_reason(target: Target, probe: bool = True) -> str | None:
     return _missing_runtime(target, info)
 
 
-def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Copy the request's model and data with the runner to the board, run it there, return its result."""
+def run_ssh(target: Target, request: dict[str, Any], workdir: Path, check_runtime: bool = True) -> dict[str, Any]:
+    """Copy the request's model and data with the runner to the board, run it there, return its result.
+
+    ``check_runtime=False`` skips asking the board's python what it has first (its probe already answered).
+    """
     o = _ssh(target)
     reason = _local_reason(o)
     if reason:
@@ -149,11 +152,7 @@ def run_ssh(target: Target, request: dict[str, Any], workdir: Path) -> dict[str,
         _call(target, scp_command(target, [runner, req_file, staged_model, data], remote),
               o.connect_timeout_s + o.timeout_s, "copying files")
         py = _python_argv(o)
-        check = _call(target, ssh_command(target, *py, "-c", _PROBE), o.connect_timeout_s + 120, "probe")
-        try:
-            missing = _missing_runtime(target, json.loads(check.strip().splitlines()[-1]))
-        except (ValueError, IndexError):
-            missing = f"the board's python ({o.python}) printed no JSON"
+        missing = _missing_runtime(target, probe_board(target)) if check_runtime else None
         if missing:
             raise TargetError(f"{target.name}: {missing}")
         result = f"{remote}/result.json"
@@ -176,6 +175,10 @@ class SshLocation(Location):
 
     kind = "ssh"
 
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self._answered = False  # the board's probe found what the runner needs (checked once, not per model)
+
     def where(self) -> str:
         return f"ssh {_ssh(self.target).host}"
 
@@ -184,7 +187,9 @@ class SshLocation(Location):
         return f"ssh://[{o.host}]:{o.port}" if ":" in o.host else f"ssh://{o.host}:{o.port}"
 
     def unavailable_reason(self, probe: bool = True) -> str | None:
-        return ssh_unavailable_reason(self.target, probe=probe)
+        reason = ssh_unavailable_reason(self.target, probe=probe)
+        self._answered = probe and reason is None
+        return reason
 
     def setup(self, force: bool = False) -> str:
         reason = ssh_unavailable_reason(self.target, probe=False)
@@ -194,4 +199,4 @@ class SshLocation(Location):
                 "board itself (pip install numpy onnxruntime)")
 
     def run(self, request: dict[str, Any], workdir: Path) -> dict[str, Any]:
-        return run_ssh(self.target, request, workdir)
+        return run_ssh(self.target, request, workdir, check_runtime=not self._answered)
