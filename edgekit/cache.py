@@ -17,7 +17,9 @@ import json
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from edgekit.artifact import ARTIFACT_JSON, Artifact
 from edgekit.errors import EdgekitError
@@ -31,6 +33,24 @@ _dropped: set[str] = set()  # entries already reported in this process
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("EDGEKIT_CACHE_DIR", Path.home() / ".cache" / "edgekit")) / "artifacts"
+
+
+@contextmanager
+def using_cache_dir(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Inside the block the cache root is ``path`` (``--cache-dir``): ``EDGEKIT_CACHE_DIR``, which the artifact
+    cache, the executor and every Ray worker read, is set to it and restored after; None changes nothing."""
+    if path is None:
+        yield
+        return
+    saved = os.environ.get("EDGEKIT_CACHE_DIR")
+    os.environ["EDGEKIT_CACHE_DIR"] = os.path.abspath(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("EDGEKIT_CACHE_DIR", None)
+        else:
+            os.environ["EDGEKIT_CACHE_DIR"] = saved
 
 
 class ArtifactCache:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Mapping, get_args, get_origin
 
 from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 from edgekit.errors import ConfigError, FieldError, UsageError
+from edgekit.rundir import folder_problem
 from edgekit.schema import Checked, coerce, flag_name, hints, option, short, suggest
 from edgekit.stages import Stage, get_stage, quant_modes, stages
 
@@ -147,6 +148,8 @@ class CompressConfig(Checked):
                                      "a folder every node shares")
     # output
     cache: bool = option(True, group="output", help="reuse finished stages from the artifact cache")
+    cache_dir: str | None = option(None, group="output", help="the cache folder (default: EDGEKIT_CACHE_DIR, else "
+                                   "~/.cache/edgekit); with --ray-address, a folder every node shares")
     # stage fields without a flat key, by recipe section (the nested form), e.g. {section: {field: value}}
     stage_settings: dict[str, dict[str, Any]] = option(default_factory=dict,
                                                        help="per-stage settings that have no flat key, by section")
@@ -179,6 +182,10 @@ class CompressConfig(Checked):
             raise UsageError(f"--model: {self.model} does not exist")
         if self.data_dir is not None and not Path(self.data_dir).exists():
             raise UsageError(f"--data-dir: {self.data_dir} does not exist")
+        if self.cache_dir is not None:
+            problem = folder_problem(Path(self.cache_dir)) if self.cache_dir.strip() else "must name a folder, got ''"
+            if problem:
+                raise FieldError("--cache-dir", problem)
 
     def stage_config(self, name: str, **runtime: Any) -> Any:
         """The config of stage ``name`` under this run: flat keys, then the stage's section, then its defaults.

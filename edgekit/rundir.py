@@ -13,8 +13,9 @@ import logging
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from edgekit.errors import OutputExistsError, UsageError
 
@@ -29,6 +30,19 @@ def _nearest_existing(path: Path) -> Path:
     while not p.exists() and p != p.parent:
         p = p.parent
     return p
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a folder edgekit writes into (not a folder, or neither it nor its nearest
+    existing parent writable), as 'FILE is …'; None when it is one or can be created."""
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            return f"{path} is not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable"
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        return f"{base} is a file, not a folder (cannot create {path})"
+    return None if os.access(base, os.W_OK | os.X_OK) else f"{base} is not writable (cannot create {path})"
 
 
 def check_out(path: Path, force: bool, protect: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
@@ -150,3 +164,24 @@ def swap_into_place(staging: Path, out: Path, force: bool) -> None:
     os.replace(staging, out)
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextmanager
+def staged_run(out: Path, force: bool, protect: Iterable[str | os.PathLike[str] | None] = ()) -> Iterator[Path]:
+    """Lock ``out`` (a second run on it is refused), check it again (it may have appeared since
+    :func:`check_out`), yield an empty staging folder beside it, and rename that into place when the
+    block ends; on an error or interrupt the staging folder is removed and ``out`` is left as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with OutLock(out):
+        protect = tuple(protect)
+        check_out(out, force, protect)
+        clean_stale(out.parent)
+        staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            yield staging
+            swap_into_place(staging, out, force)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise

@@ -126,3 +126,60 @@ def test_nested_recipe_errors_name_the_key(tmp_path: Path, text: str, message: s
 def test_a_section_flag_lands_in_its_stage() -> None:
     cfg = make_config(overrides={"prune_epochs": 2, "sparsity": 0.5})
     assert cfg.stage_config("prune.magnitude").epochs == cfg.stage_config("prune.structured").epochs == 2
+
+
+# ---- --cache-dir: one config field, honoured by compress, tune and the fan-out's workers
+
+def test_cache_dir_must_be_a_usable_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgekit.cli import main
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for bad, problem in ((a_file, "is not a folder"), (a_file / "sub", "is a file, not a folder")):
+        with pytest.raises(FieldError, match=f"--cache-dir: .*{problem}"):
+            CompressConfig(cache_dir=str(bad))
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(yaml.safe_dump({"cache_dir": str(bad)}))
+        with pytest.raises(ConfigError, match=f"{recipe}: --cache-dir: .*{problem}"):
+            make_config(recipe)
+        for command in ("compress", "tune"):
+            out = tmp_path / f"out-{command}"
+            assert main(["-q", command, "--dataset", "digits", "--cache-dir", str(bad), "--out", str(out)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.startswith("edgekit: error: --cache-dir") and problem in err and "\n" not in err
+            assert not out.exists()
+    with pytest.raises(FieldError, match="--cache-dir must name a folder"):
+        CompressConfig(cache_dir="")
+    assert CompressConfig(cache_dir=str(tmp_path / "new" / "cache")).cache_dir == str(tmp_path / "new" / "cache")
+    assert not (tmp_path / "new").exists()  # checked, not created, until a run uses it
+
+
+def test_cache_dir_is_what_the_cache_the_executor_and_workers_read(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit.cache import ArtifactCache, using_cache_dir
+    from edgekit.executor import _worker_env, cache_root
+
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "env"))
+    with using_cache_dir(str(tmp_path / "shared")):
+        assert cache_root() == tmp_path / "shared" and ArtifactCache().root == tmp_path / "shared" / "artifacts"
+        assert _worker_env()["EDGEKIT_CACHE_DIR"] == str(tmp_path / "shared")  # what every Ray worker gets
+    assert cache_root() == tmp_path / "env"  # restored after the run
+    with using_cache_dir(None):
+        assert cache_root() == tmp_path / "env"
+
+
+@pytest.mark.slow
+def test_compress_caches_into_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    from edgekit.cli import main
+
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "env-cache"))
+    shared = tmp_path / "shared-cache"
+    assert main(["-q", "compress", "--dataset", "digits", "--epochs", "1", "--train-limit", "300", "--test-limit", "100",
+                 "--sparsity", "0", "--quantization", "ptq-float16", "--no-bench", "--cache-dir", str(shared),
+                 "--out", str(tmp_path / "run")]) == 0
+    ids = [a["id"] for a in json.loads((tmp_path / "run" / "report.json").read_text())["artifacts"]]
+    assert ids and all((shared / "artifacts" / i / "SHA256SUMS").is_file() for i in ids)
+    assert not (tmp_path / "env-cache").exists() and os.environ["EDGEKIT_CACHE_DIR"] == str(tmp_path / "env-cache")
