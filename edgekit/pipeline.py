@@ -22,7 +22,7 @@ import numpy as np
 from edgekit import fanout, interrupts
 from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
-from edgekit.cache import ArtifactCache
+from edgekit.cache import ArtifactCache, using_cache_dir
 from edgekit.config import CompressConfig
 from edgekit.errors import EdgekitError
 from edgekit.export.metadata import embed_metadata
@@ -163,9 +163,14 @@ def _audit(artifacts: list[Artifact]) -> dict[str, Any]:
 def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *, force: bool = False,
              command: str = "") -> RunResult:
     """Run the whole pipeline and write the models and report.{json,md,html} into ``out``."""
+    cfg = cfg or CompressConfig()  # checked when built (CompressConfig.__post_init__)
+    with using_cache_dir(cfg.cache_dir):  # --cache-dir: the stages, the fan-out and its workers use it
+        return _compress(cfg, out, force=force, command=command)
+
+
+def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, command: str) -> RunResult:
     from edgekit.data.datasets import load_dataset
 
-    cfg = cfg or CompressConfig()  # checked when built (CompressConfig.__post_init__)
     out_path = prepare_out(out, force, protect=(cfg.data_dir, cfg.model))
     targets = resolve_targets(cfg)
     if cfg.model:  # judged from its configuration before any data is loaded or TensorFlow imported
