@@ -35,6 +35,8 @@ SIZE = 256  # M = K = N: large enough for MLAS' packed kernels, small enough for
 KERNELS = {"fp32": "MatMul", "int8": "MatMulInteger"}
 """Peak kernel → the ONNX op timed for it."""
 CACHE_FILE = "peak.json"
+CPU_PROVIDERS = ("CPUExecutionProvider", "XNNPACK", "CPU")
+"""Providers/delegates that run on the CPU cores the microbenchmark measures (a GPU row gets no CPU peak)."""
 
 
 def kernel_for(precision: str | None) -> str:
@@ -201,9 +203,13 @@ def gemm_peak(threads: int, *, cache: Path | None = None) -> dict[str, float]:
     return value
 
 
-def row_peak(precision: str | None, threads: int, *, cache: Path | None = None) -> dict[str, Any]:
+def row_peak(precision: str | None, threads: int, provider: str | None = None, *,
+             cache: Path | None = None) -> dict[str, Any]:
     """The peak fields of one benchmark row: ``peak_gmacs`` and ``peak_kernel``, or ``peak_reason`` when not measured."""
     kernel = kernel_for(precision)
+    if provider is not None and provider not in CPU_PROVIDERS:
+        return {"peak_kernel": kernel, "peak_gmacs": None,
+                "peak_reason": f"no GEMM peak for {provider}: the microbenchmark measures the CPU cores"}
     try:
         peak = gemm_peak(threads, cache=cache)
     except ImportError as e:

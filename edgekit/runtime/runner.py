@@ -9,7 +9,7 @@ Usage: ``python edgekit-runner.pyz REQUEST.json [RESULT.json]``; the request nam
 an ``.npz`` with ``x`` (float32 NHWC in [0, 1]), ``y`` and optionally ``ref`` (the parent's
 top-1), and the cells to measure. The result is JSON.
 
-Each ``ok`` row also gets this machine's GEMM peak for its thread count and the kernel of the
+Each ``ok`` row on the CPU also gets this machine's GEMM peak for its thread count and the kernel of the
 request's ``precision`` (:func:`edgekit.runtime.peak.row_peak`: ``peak_gmacs``, ``peak_kernel``,
 ``peak_reason``), measured after the timed cells (cached per machine); ``"peak": false`` skips it.
 
@@ -120,10 +120,10 @@ def run_request(req: dict[str, Any]) -> dict[str, Any]:
     for r in rows:
         r["peak_rss_mb"] = peak
     if req.get("peak", True):  # after the timed cells, so the microbenchmark never disturbs them
-        gemm = {t: row_peak(req.get("precision"), t) for t in dict.fromkeys(r["threads"] for r in rows if r["status"] == "ok")}
-        for r in rows:
-            if r["status"] == "ok":
-                r.update(gemm[r["threads"]])
+        ok = [r for r in rows if r["status"] == "ok"]
+        gemm = {(t, p): row_peak(req.get("precision"), t, p) for t, p in dict.fromkeys((r["threads"], r["provider"]) for r in ok)}
+        for r in ok:
+            r.update(gemm[(r["threads"], r["provider"])])
     return {"rows": rows, "env": environment(), "predictions": preds.tolist() if req.get("return_predictions") else None}
 
 

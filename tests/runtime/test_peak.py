@@ -29,7 +29,7 @@ from edgekit.report.markdown import render_table
 from edgekit.report.model import BenchRow, Report
 from edgekit.report.table import results_table
 from edgekit.runtime.peak import (CACHE_FILE, KERNELS, cache_key, cache_path, gemm_model, gemm_peak, kernel_for,
-                                  measure_peak, percent_of_peak)
+                                  measure_peak, percent_of_peak, row_peak)
 from edgekit.targets import get_target
 
 FAST = Timing(warmup_runs=2, min_runs=10, min_seconds=0.0, max_seconds=2.0)
@@ -107,6 +107,13 @@ def test_a_damaged_cache_is_measured_again(cache: Path) -> None:
     cache.write_text("{not json")
     assert gemm_peak(1)["int8"] > 1e9
     assert cache_key(1) in json.loads(cache.read_text())
+
+
+def test_a_gpu_row_gets_no_cpu_peak(cache: Path) -> None:
+    cuda = row_peak("fp32", 1, "CUDAExecutionProvider")
+    assert cuda["peak_gmacs"] is None and cuda["peak_reason"].startswith("no GEMM peak for CUDAExecutionProvider")
+    assert not cache.exists()  # nothing was measured for it
+    assert row_peak("int8", 1, "XNNPACK")["peak_gmacs"] > 1
 
 
 def test_int8_peak_is_above_fp32_on_this_x86() -> None:
