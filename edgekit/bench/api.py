@@ -12,7 +12,8 @@ import dataclasses
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,7 +23,9 @@ from edgekit.artifact import Artifact
 from edgekit.bench.peak import add_percent_of_peak
 from edgekit.console import progress
 from edgekit.errors import TargetError
+from edgekit.executor import Executor, map_by_key
 from edgekit.locations import location_for
+from edgekit.locations.base import THIS_MACHINE, Location
 from edgekit.targets import RUNTIME_FORMATS, Target
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ ROW_FIELDS = (
     "artifact_id", "runtime", "target", "emulated", "provider", "providers", "node_share", "status", "reason",
     "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
     "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement",
+    "started", "finished",
 )
 """The fields every benchmark row carries (report.json's ``benchmarks``); a microcontroller row
 (location ``tflm``) also has ``mcu``: the TFLM check and the RAM/flash fit, and no latency."""
@@ -119,6 +123,89 @@ def _agreement(a: list[int] | None, b: list[int] | None) -> float | None:
     return float((np.asarray(a) == np.asarray(b)).mean())
 
 
+@dataclass
+class _Cell:
+    """One artifact on one target: the runner's rows and top-1 predictions once it ran."""
+
+    artifact: Artifact
+    target: Target
+    runtime: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[int] | None = None
+
+
+def _now() -> str:
+    """Wall-clock time in UTC, milliseconds: when a cell started and finished (never a latency figure)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class _CellRunner:
+    """Runs cells; remembers each target's availability and the boards that stopped answering.
+
+    A target's cells all run in its machine's lane (one thread), so the per-target and per-machine
+    state below is only ever touched by one thread.
+    """
+
+    def __init__(self, locations: dict[str, Location], x: np.ndarray, y: np.ndarray,
+                 references: dict[str, np.ndarray], timing: Timing, strict: bool | None, tmpdir: Path,
+                 bar: Any) -> None:
+        self.locations, self.x, self.y, self.references = locations, x, y, references
+        self.timing, self.strict, self.tmpdir, self.bar = timing, strict, tmpdir, bar
+        self.reasons: dict[str, str | None] = {}  # target name -> why it cannot run from here
+        self.dropped: dict[str, str] = {}  # machine -> why it stopped answering mid-run
+
+    def machine(self, cell: _Cell) -> str:
+        return self.locations[cell.target.name].machine()
+
+    def __call__(self, cell: _Cell) -> None:
+        a, t = cell.artifact, cell.target
+        self.bar.update(description=f"benchmarking {a.name or a.id} on {t.name}")
+        try:
+            cell.rows, cell.predictions = self._run(cell)
+        finally:
+            self.bar.advance()
+
+    def _run(self, cell: _Cell) -> tuple[list[dict[str, Any]], list[int] | None]:
+        a, t, runtime = cell.artifact, cell.target, cell.runtime
+        where, machine = self.locations[t.name], self.machine(cell)
+        if t.name not in self.reasons:  # probed in the lane: a fleet's boards are probed at the same time
+            self.reasons[t.name] = where.unavailable_reason()
+        if self.reasons[t.name]:
+            return _blank_rows(a, t, runtime, "skipped", self.reasons[t.name] or ""), None
+        if machine in self.dropped:
+            return _blank_rows(a, t, runtime, "failed", f"not run: {self.dropped[machine]}"), None
+        work = self.tmpdir / f"{a.id}-{t.name}"
+        work.mkdir()
+        data = {"x": self.x, "y": self.y}
+        if a.id in self.references:
+            data["ref"] = self.references[a.id]
+        np.savez(work / "data.npz", **data)
+        started = _now()
+        try:
+            request = _request(a, runtime, t, work / "data.npz", self.timing, self.strict, where.host_paths)
+            result = where.run(request, work)
+        except TargetError as e:
+            log.warning("%s on %s: %s", a.name or a.id, t.name, e)
+            if machine != THIS_MACHINE:  # did the board itself go away? Then its other cells are not tried
+                gone = where.unavailable_reason()
+                if gone:
+                    self.dropped[machine] = f"{t.name} stopped answering during this run ({gone})"
+                    log.warning("%s: %s", machine, self.dropped[machine])
+            rows = _blank_rows(a, t, runtime, "failed", str(e))
+            return [{**r, "started": started, "finished": _now()} for r in rows], None
+        finished = _now()
+        rows = [_provider_truth(_complete({**r, "artifact_id": a.id, "target": t.name, "emulated": t.emulated,
+                                           "started": started, "finished": finished}), t)
+                for r in result.get("rows", [])]
+        return rows, result.get("predictions")
+
+
+def fleet_executor(targets: Iterable[Target]) -> dict[str, Any]:
+    """report.json's ``executor`` for :func:`benchmark`: in this process, one worker per board driven at once."""
+    boards = {m for m in (location_for(t).machine() for t in targets) if m != THIS_MACHINE}
+    return {**Executor("inprocess").info(), "workers": max(1, len(boards))}
+
+
 def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targets: Iterable[Target], *,
               references: dict[str, np.ndarray] | None = None, timing: Timing = Timing(),
               strict: bool | None = None) -> list[dict[str, Any]]:
@@ -128,50 +215,32 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
     (``top1_agreement``). Each row also gets ``target_agreement``: the top-1 agreement of the same
     artifact between this target and ``reference_target``, the first target it ran on (e.g. ARM vs x86).
     ``strict`` overrides the profiles' ``onnxruntime.strict`` (session.disable_cpu_ep_fallback).
+
+    Where the cells run: this machine's targets (local, qemu, tflm) one at a time, alone, so their
+    timings stay clean; then SSH boards all at the same time, one benchmark per board at a time
+    (:func:`edgekit.executor.map_by_key`, keyed by :meth:`Location.machine`). A board that stops
+    answering fails its remaining cells (``failed``, with the reason) and no one else's. Rows come
+    in artifact × target order whatever order the cells finished in; each ran cell's rows carry
+    ``started`` and ``finished`` (UTC).
     """
     artifacts = [a for a in artifacts if a.format in RUNTIME_FORMATS.values()]
     targets = list(targets)
-    rows: list[dict[str, Any]] = []
-    jobs = [(a, t) for a in artifacts for t in targets if _runtime_for(a, t)]
     locations = {t.name: location_for(t) for t in targets}
-    reasons = {name: loc.unavailable_reason() for name, loc in locations.items()}
-    first_preds: dict[str, tuple[str, list[int]]] = {}  # artifact id -> (target, predictions)
-    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp, progress("benchmarking", len(jobs)) as bar:
-        tmpdir = Path(tmp)
-        for artifact, target in jobs:
-            runtime = _runtime_for(artifact, target)
-            assert runtime is not None  # jobs only holds pairs with a runtime
-            bar.update(description=f"benchmarking {artifact.name or artifact.id} on {target.name}")
-            if reasons[target.name]:
-                rows += _blank_rows(artifact, target, runtime, "skipped", reasons[target.name] or "")
-                bar.advance()
-                continue
-            work = tmpdir / f"{artifact.id}-{target.name}"
-            work.mkdir()
-            data = {"x": x, "y": y}
-            ref = (references or {}).get(artifact.id)
-            if ref is not None:
-                data["ref"] = ref
-            np.savez(work / "data.npz", **data)
-            try:
-                where = locations[target.name]
-                request = _request(artifact, runtime, target, work / "data.npz", timing, strict, where.host_paths)
-                result = where.run(request, work)
-            except TargetError as e:
-                log.warning("%s on %s: %s", artifact.name or artifact.id, target.name, e)
-                rows += _blank_rows(artifact, target, runtime, "failed", str(e))
-                bar.advance()
-                continue
-            preds = result.get("predictions")
-            cell_rows = [_provider_truth(_complete({**r, "artifact_id": artifact.id, "target": target.name,
-                                                    "emulated": target.emulated}), target)
-                         for r in result.get("rows", [])]
-            if preds and any(r["status"] == "ok" for r in cell_rows):
-                ref_target, ref_preds = first_preds.setdefault(artifact.id, (target.name, preds))
-                for r in cell_rows:
-                    if r["status"] == "ok":
-                        r["reference_target"] = ref_target
-                        r["target_agreement"] = _agreement(preds, ref_preds)
-            rows += cell_rows
-            bar.advance()
+    cells = [_Cell(a, t, runtime) for a in artifacts for t in targets if (runtime := _runtime_for(a, t))]
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp, progress("benchmarking", len(cells)) as bar:
+        run = _CellRunner(locations, x, y, references or {}, timing, strict, Path(tmp), bar)
+        for cell in cells:
+            if run.machine(cell) == THIS_MACHINE:
+                run(cell)
+        map_by_key(run, [c for c in cells if run.machine(c) != THIS_MACHINE], key=run.machine)
+    rows: list[dict[str, Any]] = []
+    first_preds: dict[str, tuple[str, list[int]]] = {}  # artifact id -> (target, predictions), in job order
+    for cell in cells:
+        if cell.predictions and any(r["status"] == "ok" for r in cell.rows):
+            ref_target, ref_preds = first_preds.setdefault(cell.artifact.id, (cell.target.name, cell.predictions))
+            for r in cell.rows:
+                if r["status"] == "ok":
+                    r["reference_target"] = ref_target
+                    r["target_agreement"] = _agreement(cell.predictions, ref_preds)
+        rows += cell.rows
     return add_percent_of_peak(rows, artifacts)  # MACs per image and % of peak

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgekit.artifact import PRECISIONS, Artifact, ModelMeta
-from edgekit.bench.api import Timing, benchmark
+from edgekit.bench.api import Timing, benchmark, fleet_executor
 from edgekit.errors import OutputExistsError, UsageError
 from edgekit.formats import deployable_formats, format_of, spec
 from edgekit.fsutil import sha256_file
@@ -82,7 +82,8 @@ def benchmark_models(models: Sequence[str | Path], *, targets: Sequence[str] = (
     run_dir = Path(out) if out is not None else Path.cwd()
     report = build_report(cfg=None, dataset=ds, artifacts=artifacts, run_dir=run_dir, verification={},
                           audits={a.id: audits[p] for a, p in zip(artifacts, paths)}, benchmarks=rows,
-                          targets=profiles, search=None, command=command, seconds=time.perf_counter() - start)
+                          targets=profiles, search=None, command=command, seconds=time.perf_counter() - start,
+                          executor=fleet_executor(profiles))
     failed = [f"{r['artifact_id']} on {r['target']} (batch {r['batch_size']}, {r['threads']} threads): {r['reason']}"
               for r in rows if r["status"] == "failed"]
     nothing = nothing_ran(rows)

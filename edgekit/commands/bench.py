@@ -3,6 +3,9 @@
 Accuracy is measured on the given data (``--dataset``/``--data-dir``), by default on the
 dataset recorded in the model's embedded metadata. Every row says the provider that really
 ran, its node share, and whether the target was emulated (emulated latency is not device speed).
+Several SSH boards run at the same time, one benchmark per board (:func:`edgekit.bench.api.benchmark`).
+Exit 1 when a row failed (a board that dropped mid-fleet, say: the other rows are still in the report)
+or nothing ran at all; skipped targets alone do not fail the run.
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     if nothing:
         print(f"edgekit: bench: {nothing}", file=sys.stderr)
         return 1
-    return 1 if any(r["status"] == "failed" for r in report["benchmarks"]) else 0
+    failed = [r for r in report["benchmarks"] if r["status"] == "failed"]
+    if failed:  # e.g. a board that dropped mid-fleet: its rows failed, the others are complete
+        where = ", ".join(dict.fromkeys(r["target"] for r in failed))
+        print(f"edgekit: bench: {len(failed)} of {len(report['benchmarks'])} benchmark rows failed ({where}); "
+              f"the reasons are in {out / 'report.md'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _fmt(v: float | None, spec: str) -> str:

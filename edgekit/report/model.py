@@ -15,7 +15,7 @@ from typing import Any, Mapping, TypeVar
 
 from edgekit.report._fields import Json, Reader, pct, show, written
 from edgekit.report.mcu import McuFit, McuTarget
-from edgekit.report.sections import Analysis, Tune
+from edgekit.report.sections import Analysis, Executor, Tune
 
 T = TypeVar("T")
 
@@ -499,6 +499,7 @@ class Report:
     search: SearchResult | None = None
     analysis: Analysis | None = None
     tune: Tune | None = None
+    executor: Executor | None = None  # where the run's parallel work ran (issue 9)
     mcu: tuple[McuTarget, ...] = ()  # one per microcontroller target of the run
     report_version: int | None = None
     edgekit_version: str | None = None
@@ -514,7 +515,7 @@ class Report:
 
     KEYS = ("report_version", "edgekit_version", "created", "command", "seconds", "dataset", "seed", "config",
             "environment", "targets", "baseline_id", "chosen_id", "artifacts", "benchmarks", "status", "problems",
-            "warnings", "regressions", "search", "analysis", "tune", "mcu", "out")
+            "warnings", "regressions", "search", "analysis", "tune", "executor", "mcu", "out")
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "report.json") -> Report:
@@ -531,6 +532,7 @@ class Report:
             regressions=r.records("regressions", Regression.parse), baseline_id=r.str_("baseline_id"),
             chosen_id=r.str_("chosen_id"), search=r.record("search", SearchResult.parse),
             analysis=r.record("analysis", Analysis.parse), tune=r.record("tune", Tune.parse),
+            executor=r.record("executor", Executor.parse),
             mcu=r.records("mcu", McuTarget.parse),
             report_version=r.int_("report_version"), edgekit_version=r.str_("edgekit_version"),
             created=r.str_("created"), command=r.str_("command"), seconds=r.num("seconds"), seed=r.int_("seed"),
@@ -563,7 +565,8 @@ class Report:
             "regressions": [g.to_dict() for g in self.regressions],
             "search": self.search.to_dict() if self.search else None,
             "analysis": self.analysis.to_dict() if self.analysis else None,
-            "tune": self.tune.to_dict() if self.tune else None, "mcu": [m.to_dict() for m in self.mcu] if self.mcu or "mcu" in self.present else None,
+            "tune": self.tune.to_dict() if self.tune else None,
+            "executor": self.executor.to_dict() if self.executor else None, "mcu": [m.to_dict() for m in self.mcu] if self.mcu or "mcu" in self.present else None,
             "out": self.out,
         }
         return {**written(values, self.present), **self.extra}
