@@ -122,29 +122,36 @@ def add_config_arguments(p: argparse.ArgumentParser, keys: Iterable[str] | None 
     """Add the config-layer flags to ``p`` in argument groups (made here unless given, by title);
     returns their keys (the ``args`` attributes)."""
     from edgekit.config import GROUPS
-    from edgekit.schema import choices_of, flag_name
 
     groups = groups if groups is not None else {g: p.add_argument_group(g) for g in GROUPS}
     added = []
     for key, f, tp in config_flags(keys):
         group = groups.get(f.metadata["group"]) or groups.setdefault(f.metadata["group"],
                                                                      p.add_argument_group(f.metadata["group"]))
-        if tp is bool:
-            on = f.default is not True
-            group.add_argument(flag_name(key) if on else flag_name(f"no_{key}"), dest=key, action="store_const",
-                               const=on, default=None, help=str(f.metadata.get("help", "")) if on else
-                               f"do not {f.metadata.get('help', key)}")
-        elif key == "devices_dir":
-            group.add_argument(flag_name(key), dest=key, action="append", default=None, metavar="DIR",
-                               help=f"{f.metadata.get('help', '')} (repeatable)")
-        else:
-            choices = choices_of(f)
-            if choices is None and get_origin(tp) is Literal:
-                choices = tuple(get_args(tp))
-            group.add_argument(flag_name(key), dest=key, type=_parser_for(tp), default=None,
-                               metavar=_metavar(f, tp, choices), help=_help(f, tp))
+        add_field_argument(group, key, f, tp)
         added.append(key)
     return added
+
+
+def add_field_argument(group: Any, key: str, f: dataclasses.Field[Any], tp: Any) -> None:
+    """One config field as a flag of ``group`` (a parser or argument group): its name, type, choices and
+    help come from the field; its default is "not given" (None), so the field's own default applies."""
+    from edgekit.schema import choices_of, flag_name
+
+    if tp is bool:
+        on = f.default is not True
+        group.add_argument(flag_name(key) if on else flag_name(f"no_{key}"), dest=key, action="store_const",
+                           const=on, default=None, help=str(f.metadata.get("help", "")) if on else
+                           f"do not {f.metadata.get('help', key)}")
+    elif key == "devices_dir":
+        group.add_argument(flag_name(key), dest=key, action="append", default=None, metavar="DIR",
+                           help=f"{f.metadata.get('help', '')} (repeatable)")
+    else:
+        choices = choices_of(f)
+        if choices is None and get_origin(tp) is Literal:
+            choices = tuple(get_args(tp))
+        group.add_argument(flag_name(key), dest=key, type=_parser_for(tp), default=None,
+                           metavar=_metavar(f, tp, choices), help=_help(f, tp))
 
 
 def _quantization_help() -> str:

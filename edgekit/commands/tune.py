@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
@@ -23,59 +22,40 @@ examples:
   edgekit tune --dataset fashion-mnist --ray-address 10.0.0.5:6379 --cache-dir /shared/edgekit --out runs/tuned
 """
 
-# flag → (config key, type): the data, model and training options shared with ``compress``;
-# help texts come from CompressConfig's field metadata.
-FLAGS: list[tuple[str, str, type]] = [
-    ("--dataset", "dataset", str), ("--data-dir", "data_dir", str), ("--image-size", "image_size", int),
-    ("--color", "color", str), ("--train-limit", "train_limit", int), ("--test-limit", "test_limit", int),
-    ("--seed", "seed", int), ("--epochs", "epochs", int), ("--batch-size", "batch_size", int),
-    ("--learning-rate", "learning_rate", float), ("--model", "model", str),
-]
-SWITCHES: list[tuple[str, str]] = [("--augment", "augment"), ("--trust-model", "trust_model")]
-
-
-def _help(key: str) -> str:
-    import dataclasses
-
-    from edgekit.config import CompressConfig
-
-    for f in dataclasses.fields(CompressConfig):
-        if f.name == key:
-            return str(f.metadata.get("help", ""))
-    return ""
+# the CompressConfig keys tune shares with compress (data, model, training, cache): their flags, help,
+# defaults and checks come from the config layer, as compress's do
+CONFIG_KEYS = ("dataset", "data_dir", "image_size", "color", "train_limit", "test_limit", "seed", "epochs",
+               "batch_size", "learning_rate", "augment", "model", "trust_model", "cache_dir")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trials", type=int, default=8, help="how many trials to run (default 8)")
-    p.add_argument("--out", help="output folder for recipe.yaml and report.* (default: runs/tune-<timestamp>)")
-    p.add_argument("--force", action="store_true", help="replace an existing recipe/report in --out")
-    p.add_argument("--recipe", help="YAML recipe with compress's keys: the fixed settings trials start from")
-    p.add_argument("--space", help="YAML search space (keys replace the default space's)")
-    p.add_argument("--grace-period", type=int, default=1,
-                   help="epochs every trial runs before ASHA may stop it (default 1; larger favours long schedules)")
-    p.add_argument("--ray-address", help="HOST:PORT of an existing Ray cluster (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--workers", type=int, help="local Ray: CPUs to use (default: all cores)")
-    p.add_argument("--cache-dir", help="shared cache folder every node reads (sets EDGEKIT_CACHE_DIR)")
-    for flag, key, typ in FLAGS:
-        p.add_argument(flag, dest=key, type=typ, default=None, help=_help(key))
-    for flag, key in SWITCHES:
-        p.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=_help(key))
+    from edgekit.commands.compress import add_config_arguments, add_field_argument
+    from edgekit.schema import hints
+    from edgekit.tuning.options import GROUP, TuneOptions, cli_fields
+
+    groups = {g: p.add_argument_group(g) for g in (GROUP, "data", "training", "output")}
+    for f in cli_fields():  # tune's own options: TuneOptions' fields
+        add_field_argument(groups[GROUP], f.name, f, hints(TuneOptions)[f.name])
+    p.set_defaults(_tune_keys=[f.name for f in cli_fields()])
+    groups["output"].add_argument("--out", metavar="DIR",
+                                  help="output folder for recipe.yaml and report.* (default: runs/tune-<timestamp>)")
+    groups["output"].add_argument("--force", action="store_true", help="replace an existing --out run folder")
+    groups["output"].add_argument("--recipe", metavar="FILE",
+                                  help="YAML recipe with compress's keys: the fixed settings trials start from")
+    p.set_defaults(_config_keys=add_config_arguments(p, CONFIG_KEYS, groups=groups))
 
 
 def run(args: argparse.Namespace) -> int:
     from edgekit.config import make_config
     from edgekit.console import enable_progress
+    from edgekit.tuning import TuneOptions, tune
 
-    if args.cache_dir:
-        os.environ["EDGEKIT_CACHE_DIR"] = os.path.abspath(args.cache_dir)
-    from edgekit.tuning import tune
-
-    overrides = {key: getattr(args, key) for _, key, *_ in FLAGS + SWITCHES if getattr(args, key) is not None}
+    overrides = {key: getattr(args, key) for key in args._config_keys if getattr(args, key) is not None}
     cfg = make_config(args.recipe, overrides)
+    options = TuneOptions(**{key: getattr(args, key) for key in args._tune_keys if getattr(args, key) is not None})
     enable_progress(not args.quiet)
     command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = tune(cfg, args.out, trials=args.trials, space=args.space, ray_address=args.ray_address,
-                  workers=args.workers, force=args.force, command=command, grace_period=args.grace_period)
+    result = tune(cfg, args.out, options, force=args.force, command=command)
     if not args.quiet:
         from edgekit.tuning.render import trials_markdown
 

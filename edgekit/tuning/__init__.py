@@ -6,6 +6,7 @@ function ``edgekit.tune``, as ``edgekit/compression`` does for ``edgekit.compres
 
 from __future__ import annotations
 
+from edgekit.tuning.options import TuneOptions
 from edgekit.tuning.run import TuneResult, tune
 
-__all__ = ["TuneResult", "tune"]
+__all__ = ["TuneOptions", "TuneResult", "tune"]

@@ -20,15 +20,18 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from edgekit import __version__
+from edgekit.cache import using_cache_dir
 from edgekit.config import CompressConfig
 from edgekit.console import progress
-from edgekit.errors import OutputExistsError, SearchError, UsageError
+from edgekit.errors import SearchError, UsageError
+from edgekit.rundir import check_out, staged_run
+from edgekit.schema import short, suggest
+from edgekit.tuning.options import TuneOptions
 from edgekit.tuning.space import Domain, load_space, max_epochs
 from edgekit.tuning.trial import METRIC, MODEL_FILE, TrialSetup, run_trial
 
 log = logging.getLogger(__name__)
 
-TUNE_FILES = ("recipe.yaml", "report.json", "report.md", "report.html")
 # the training keys a tuned recipe may set; those CompressConfig does not know yet are written as comments
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "warmup_epochs", "augment",
                  "augment_strength", "label_smoothing", "weight_decay", "freeze_layers", "seed")
@@ -104,10 +107,19 @@ def recipe_of(keys: Mapping[str, Any], seed: int) -> tuple[dict[str, Any], dict[
     return recipe, unsupported
 
 
-def _check_out(out: Path, force: bool) -> None:
-    existing = [out / f for f in TUNE_FILES if (out / f).exists()]
-    if existing and not force:
-        raise OutputExistsError(f"{existing[0]}: already exists (use --force to replace it)")
+def _options(options: TuneOptions | None, settings: Mapping[str, Any]) -> tuple[TuneOptions, dict[str, Domain] | None]:
+    """(``options`` with ``settings`` applied and checked, the search space when given as a mapping of Domain)."""
+    names = [f.name for f in dataclasses.fields(TuneOptions)]
+    for key in settings:
+        if key not in names:
+            raise UsageError(f"edgekit.tune: unknown setting {short(key)}{suggest(key, names)} (known: {', '.join(names)})")
+    values = dict(settings)
+    domains = None
+    if isinstance(values.get("space"), Mapping):
+        domains = dict(values.pop("space"))
+    elif isinstance(values.get("space"), os.PathLike):
+        values["space"] = os.fspath(values["space"])
+    return dataclasses.replace(options or TuneOptions(), **values), domains
 
 
 def _recorder() -> Any:
@@ -192,53 +204,52 @@ def recipe_text(recipe: Mapping[str, Any], unsupported: Mapping[str, Any], best:
     return "\n".join(lines) + "\n" + yaml.safe_dump(dict(recipe), sort_keys=False)
 
 
-def _write_outputs(out: Path, recipe_text: str, report: dict[str, Any]) -> None:
+def _write_outputs(staging: Path, out: Path, recipe_text: str, report: dict[str, Any]) -> None:
+    """recipe.yaml and report.* into ``staging`` (renamed to ``out`` once complete)."""
     from edgekit.config import make_config
     from edgekit.fsutil import write_json, write_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "recipe.yaml", recipe_text)
-    make_config(out / "recipe.yaml")  # the recipe must be one compress accepts as it is
-    write_json(out / "report.json", report)
     from edgekit.tuning.render import render_reports
 
+    write_text(staging / "recipe.yaml", recipe_text)
+    make_config(staging / "recipe.yaml")  # the recipe must be one compress accepts as it is
+    write_json(staging / "report.json", report)
     md, html = render_reports(report, out)
-    write_text(out / "report.md", md)
-    write_text(out / "report.html", html)
+    write_text(staging / "report.md", md)
+    write_text(staging / "report.html", html)
 
 
-def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, trials: int = 8,
-         space: str | Path | Mapping[str, Domain] | None = None, ray_address: str | None = None,
-         workers: int | None = None, force: bool = False, command: str = "", grace_period: int = 1,
-         reduction_factor: int = 3, max_failures: int = 2) -> TuneResult:
+def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, options: TuneOptions | None = None, *,
+         force: bool = False, command: str = "", **settings: Any) -> TuneResult:
     """Tune the training of ``cfg``'s model on ``cfg``'s data; write recipe.yaml and report.* into ``out``.
 
-    ``space``: a YAML file or a mapping of :class:`Domain` (default: :func:`default_space`).
-    ``ray_address``: an existing cluster (else ``RAY_ADDRESS``, else a local Ray on ``workers`` cores).
-    A trial whose worker dies is restarted up to ``max_failures`` times.
+    ``options`` (:class:`TuneOptions`), or its fields as keywords (``trials=4``, ``grace_period=2``, …);
+    ``space`` may also be a mapping of :class:`Domain` (default: :func:`default_space`). The trials run
+    on ``ray_address`` (else ``RAY_ADDRESS``, else a local Ray on ``workers`` cores). ``out`` follows
+    compress's rules (:mod:`edgekit.rundir`): an existing folder only with ``force``, and then only an
+    edgekit run; locked while the trials run; written under a temporary name and renamed into place.
     """
-    from ray import tune as rtune
-    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search import BasicVariantGenerator
+    cfg = cfg or CompressConfig()  # checked when built (CompressConfig.__post_init__)
+    opts, domains = _options(options, settings)
+    protect = (cfg.data_dir, cfg.model, opts.space, cfg.cache_dir)
+    out_path = check_out(Path(out) if out else Path("runs") / time.strftime("tune-%Y%m%d-%H%M%S"), force, protect)
+    if cfg.model:
+        if not Path(cfg.model).is_file():
+            raise UsageError(f"--model: tune needs a model file (.keras or .h5), got {cfg.model}")
+        from edgekit.models.safety import check_model_file
 
+        check_model_file(cfg.model, cfg.trust_model)  # judged from its configuration before TensorFlow is imported
+    if domains is None:
+        load_space(opts.space)  # a bad --space fails here, before any data or Ray (read again with the model's layers)
+    with using_cache_dir(cfg.cache_dir), staged_run(out_path, force, protect) as staging:
+        return _tune(cfg, opts, domains, out_path, staging, command)
+
+
+def _tune(cfg: CompressConfig, opts: TuneOptions, domains: dict[str, Domain] | None, out_path: Path, staging: Path,
+          command: str) -> TuneResult:
+    """The trials, the winner's test accuracy and the files (written into ``staging``, reported as ``out_path``)."""
     from edgekit.data.datasets import load_dataset
     from edgekit.executor import cache_root, open_executor
 
-    cfg = cfg or CompressConfig()
-    validate = getattr(cfg, "validate", None)  # older CompressConfig; the current one checks in __post_init__
-    if callable(validate):
-        validate()
-    if trials < 1:
-        raise UsageError(f"--trials must be at least 1, got {trials}")
-    if grace_period < 1:
-        raise UsageError(f"--grace-period must be at least 1, got {grace_period}")
-    if workers == 0:
-        raise UsageError("--workers must be at least 1 for tune (trials run on Ray)")
-    out_path = Path(out) if out else Path("runs") / time.strftime("tune-%Y%m%d-%H%M%S")
-    _check_out(out_path, force)
-    if cfg.model and not Path(cfg.model).is_file():
-        raise UsageError(f"--model: tune needs a model file (.keras or .h5), got {cfg.model}")
     started = time.perf_counter()
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -249,7 +260,8 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
         from edgekit.train.trainer import weighted_layer_count
 
         weighted = weighted_layer_count(load_user_model(cfg.model, trust=cfg.trust_model).model)
-    domains = dict(space) if isinstance(space, Mapping) else load_space(space, weighted_layers=weighted)
+    if domains is None:
+        domains = load_space(opts.space, weighted_layers=weighted)
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, train_limit=cfg.train_limit, test_limit=cfg.test_limit,
                       seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
     base = base_training(cfg)
@@ -258,35 +270,41 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
     base.update(fixed)
     data = {"x_train": ds.x_train, "y_train": ds.y_train, "x_val": ds.x_val, "y_val": ds.y_val}
 
-    with open_executor(ray_address, workers=workers) as ex:
+    with open_executor(opts.ray_address, workers=opts.workers) as ex:  # imports Ray once its settings are in place
+        from ray import tune as rtune
+        from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search import BasicVariantGenerator
+
         executor_info = ex.info()
         setup = TrialSetup(base=base, seed=cfg.seed, input_shape=ds.input_shape, num_classes=ds.num_classes,
                            model=ex.share(cfg.model) if cfg.model else None, trust_model=cfg.trust_model)
         trainable = rtune.with_resources(rtune.with_parameters(run_trial, data=data, setup=setup), {"cpu": 1})
         top = max_epochs(domains) if "epochs" in domains else int(base["epochs"])
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=top, grace_period=min(grace_period, top),
-                                  reduction_factor=reduction_factor)
+        grace = min(opts.grace_period, top)
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=top, grace_period=grace,
+                                  reduction_factor=opts.reduction_factor)
         recorder = _recorder()
         name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         storage = cache_root() / "tune-runs"
         tuner = Tuner(
             trainable,
             param_space={k: d.to_ray() for k, d in searched.items()},
-            tune_config=TuneConfig(metric=METRIC, mode="max", scheduler=scheduler, num_samples=trials,
+            tune_config=TuneConfig(metric=METRIC, mode="max", scheduler=scheduler, num_samples=opts.trials,
                                    search_alg=BasicVariantGenerator(random_state=cfg.seed),
                                    max_concurrent_trials=ex.workers),
             run_config=RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[recorder],
-                                 failure_config=FailureConfig(max_failures=max_failures),
+                                 failure_config=FailureConfig(max_failures=opts.max_failures),
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
         try:
-            with progress("tune", trials) as bar, _quiet_ray_tune():
+            with progress("tune", opts.trials) as bar, _quiet_ray_tune():
                 recorder.bar = bar
                 grid = tuner.fit()
             rows, best_result = _collect(grid, recorder, base)
             if best_result is None:
                 errors = [f"trial {r['id']}: {r['error']}" for r in rows if r.get("error")]
-                raise SearchError(f"none of the {trials} trials finished its epochs"
+                raise SearchError(f"none of the {opts.trials} trials finished its epochs"
                                   + (f" ({len(errors)} failed; {errors[0]})" if errors else ""))
             test_accuracy = _evaluate_test(best_result.checkpoint, ds.x_test, ds.y_test)
         finally:
@@ -300,18 +318,18 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, *, tr
     seconds = time.perf_counter() - started
     report = {
         "report_version": 1, "edgekit_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": command or f"edgekit.tune(trials={trials}, out={str(out_path)!r})", "seconds": round(seconds, 1),
+        "command": command or f"edgekit.tune(trials={opts.trials}, out={str(out_path)!r})", "seconds": round(seconds, 1),
         "dataset": ds.summary(), "seed": cfg.seed, "config": {**base, "model": cfg.model},
         "status": "ok", "problems": [],
         "warnings": [f"winner uses settings CompressConfig cannot express yet: {', '.join(unsupported)}"] if unsupported else [],
         "tune": {"trials": rows, "best": best, "executor": executor_info, "metric": METRIC, "selection": "validation",
-                 "scheduler": {"kind": "asha", "max_t": top, "grace_period": min(grace_period, top),
-                               "reduction_factor": reduction_factor},
+                 "scheduler": {"kind": "asha", "max_t": top, "grace_period": grace,
+                               "reduction_factor": opts.reduction_factor},
                  "space": {k: d.to_dict() for k, d in domains.items()}, "wall_s": round(seconds, 1)},
         "out": str(out_path),
     }
     best_text = dict(best, trials=len(rows))
-    _write_outputs(out_path, recipe_text(recipe, unsupported, best_text, out_path), report)
+    _write_outputs(staging, out_path, recipe_text(recipe, unsupported, best_text, out_path), report)
     log.info("tune: best trial %s, val %.4f, test %.4f (%d trials, %.0f s)", best["id"], best["val_accuracy"],
              test_accuracy, len(rows), seconds)
     return TuneResult(rows, best, recipe, report, out_path, unsupported)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgekit.errors import ConfigError
+from edgekit.schema import suggest
 
 # key → (type, help): the training settings a trial can vary (edgekit.train.trainer.FitSettings)
 TUNABLE: dict[str, tuple[type, str]] = {
@@ -90,7 +91,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 def parse_domain(key: str, raw: Any, where: str) -> Domain:
     """One key's domain from YAML (value, list, or {uniform|loguniform|choice: [...]})."""
     if key not in TUNABLE:
-        raise ConfigError(f"{where}: unknown key {key!r} (tunable: {', '.join(TUNABLE)})")
+        raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, TUNABLE)} (tunable: {', '.join(TUNABLE)})")
     if isinstance(raw, Mapping):
         if len(raw) != 1 or next(iter(raw)) not in KINDS:
             raise ConfigError(f"{where}: {key}: expected one of {{{', '.join(KINDS)}: [...]}}, got {dict(raw)!r}")
@@ -134,15 +135,13 @@ def load_space(path: str | Path | None, *, weighted_layers: int = 0) -> dict[str
     space = default_space(weighted_layers=weighted_layers)
     if path is None:
         return space
-    import yaml
+    from edgekit.safe_yaml import load_yaml_bounded
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read search space ({e.strerror})") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"{p}: not valid YAML") from None
+        data = load_yaml_bounded(p)  # bounded size, aliases and depth; safe tags only (as recipes)
+    except ConfigError as e:
+        raise ConfigError(f"--space {e}") from None
     if data is None:
         return space
     if not isinstance(data, dict):
