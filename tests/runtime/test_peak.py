@@ -2,7 +2,7 @@
 the results table and report.md/html columns, and report.json files written before the fields existed.
 
 Fast tier: the models are the untrained tiny CNN of tests/helpers/mcu_models.py (fp32 and int8 TFLite,
-nothing trained) and a hand-built ONNX convolution; every figure is measured with real ONNX Runtime and LiteRT.
+nothing trained) and edgekit.bench.tiny's ONNX convolution; every figure is measured with real ONNX Runtime and LiteRT.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from tests.helpers.mcu_models import McuModels, mcu_models
+from tests.helpers.sshd import SSHD_MISSING, running_sshd
 from edgekit.artifact import Artifact
 from edgekit.audit import audit_model
 from edgekit.bench.api import Timing, benchmark
 from edgekit.bench.peak import add_percent_of_peak
+from edgekit.bench.tiny import tiny_data, write_tiny_onnx
 from edgekit.locations.qemu import qemu_unavailable_reason
 from edgekit.report.html import render_html
 from edgekit.report.markdown import render_table
@@ -30,7 +31,7 @@ from edgekit.report.model import BenchRow, Report
 from edgekit.report.table import results_table
 from edgekit.runtime.peak import (CACHE_FILE, KERNELS, cache_key, cache_path, gemm_model, gemm_peak, kernel_for,
                                   measure_peak, percent_of_peak, row_peak)
-from edgekit.targets import get_target
+from edgekit.targets import SshOptions, Target, get_target
 
 FAST = Timing(warmup_runs=2, min_runs=10, min_seconds=0.0, max_seconds=2.0)
 
@@ -45,22 +46,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private edgekit cache folder for this test (the runner subprocess inherits it)."""
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / CACHE_FILE
-
-
-def _conv_onnx(path: Path, seed: int = 0) -> Path:
-    """A seeded Conv-Relu-Flatten-Gemm ONNX model for 28×28×1 NHWC images (no training, no TensorFlow)."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) * 0.3
-    fc = rng.standard_normal((8 * 26 * 26, 10)).astype(np.float32) * 0.01
-    nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["nchw", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("Flatten", ["r"], ["f"]), helper.make_node("Gemm", ["f", "fc"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["probs"])]
-    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 28, 28, 1])],
-                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 10])],
-                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
 
 
 # --------------------------------------------------------------------------- the microbenchmark
@@ -123,7 +108,7 @@ def test_int8_peak_is_above_fp32_on_this_x86() -> None:
 
 # --------------------------------------------------------------------------- benchmark rows
 def test_rows_carry_macs_peak_and_percent(mcu: McuModels, tmp_path: Path, cache: Path) -> None:
-    onnx_path = _conv_onnx(tmp_path / "conv.onnx")
+    onnx_path = write_tiny_onnx(tmp_path / "conv.onnx")
     arts = [Artifact(id="fp32", stage="external", format="tflite", precision="fp32", path=mcu.fp32, parent_id=None),
             Artifact(id="int8", stage="external", format="tflite", precision="int8", path=mcu.int8, parent_id=None),
             Artifact(id="conv", stage="external", format="onnx", precision="fp32", path=onnx_path, parent_id=None)]
@@ -210,11 +195,11 @@ ARM_REASON = qemu_unavailable_reason(ARM)
 @pytest.mark.slow  # a benchmark under qemu, and the emulator's own GEMM peak (~5 s once): ~20 s
 @pytest.mark.skipif(ARM_REASON is not None, reason=f"needs the ARM64 sysroot: {ARM_REASON}")
 def test_an_emulated_row_carries_the_emulated_machines_peak(tmp_path: Path, cache: Path) -> None:
-    path = _conv_onnx(tmp_path / "conv.onnx")
+    path = write_tiny_onnx(tmp_path / "conv.onnx")
     art = Artifact(id="conv", stage="external", format="onnx", precision="fp32", path=path, parent_id=None)
-    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    x, y = tiny_data(8)
     timing = Timing(warmup_runs=1, min_runs=3, min_seconds=0.0, max_seconds=5.0)
-    rows = benchmark([art], x, np.zeros(8, np.int64), [get_target("x86-cpu"), ARM], timing=timing)
+    rows = benchmark([art], x, y, [get_target("x86-cpu"), ARM], timing=timing)
     assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
     arm = [r for r in rows if r["target"] == "arm64-qemu"]
     x86 = [r for r in rows if r["target"] == "x86-cpu" and r["threads"] == 1]
@@ -224,3 +209,32 @@ def test_an_emulated_row_carries_the_emulated_machines_peak(tmp_path: Path, cach
     for r in arm:
         assert r["emulated"] and r["peak_kernel"] == "fp32" and r["percent_of_peak"] > 0
         assert r["peak_gmacs"] < 0.5 * x86[0]["peak_gmacs"]  # the emulator's own peak, not the host's
+
+
+# --------------------------------------------------------------------------- an SSH board
+@pytest.mark.skipif(SSHD_MISSING is not None, reason=SSHD_MISSING or "")
+def test_an_ssh_row_carries_the_peak_measured_on_the_board(tmp_path: Path, cache: Path) -> None:
+    """The board (this machine's python behind a real sshd on 127.0.0.1) measures and caches its own peak."""
+    import getpass
+    import sys
+
+    board_cache = tmp_path / "board-cache"
+    python = tmp_path / "board-python"  # the board's python, with the board's own edgekit cache folder
+    python.write_text(f"#!/bin/sh\nEDGEKIT_CACHE_DIR='{board_cache}' exec '{sys.executable}' \"$@\"\n")
+    python.chmod(0o755)
+    path = write_tiny_onnx(tmp_path / "conv.onnx")
+    art = Artifact(id="conv", stage="external", format="onnx", precision="fp32", path=path, parent_id=None)
+    x, y = tiny_data(8)
+    with running_sshd(tmp_path / "sshd") as sshd:
+        board = Target(name="x86-board", arch=os.uname().machine, location="ssh", runtimes=("onnxruntime",),
+                       threads=(1,), batch_sizes=(1,),
+                       ssh=SshOptions(host="127.0.0.1", user=getpass.getuser(), port=sshd.port, key=str(sshd.key),
+                                      known_hosts=str(sshd.known_hosts), python=str(python), timeout_s=300,
+                                      connect_timeout_s=10))
+        rows = benchmark([art], x, y, [board], timing=FAST)
+    assert rows and all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
+    board_peaks = json.loads((board_cache / CACHE_FILE).read_text())
+    assert not cache.exists()  # measured on the board, not here
+    for r in rows:
+        assert r["peak_gmacs"] == pytest.approx(board_peaks[cache_key(1)]["fp32"] / 1e9)
+        assert 0 < r["percent_of_peak"] <= 100
