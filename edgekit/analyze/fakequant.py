@@ -94,27 +94,75 @@ def cosine(reference: np.ndarray, approx: np.ndarray) -> float:
     return float(a @ b / max(na * nb, 1e-30))
 
 
-def quantizable_layers(model: Any) -> list[Any]:
-    """The model's top-level weight layers that int8 conversion quantizes, in graph order.
+def quantizable(model: Any) -> list[tuple[str, Any]]:
+    """(qualified name, layer) of every weight layer int8 conversion quantizes, in graph order.
 
-    A layer called more than once (shared weights) is left out: it has no single input to measure.
-    Layers inside a nested model (a backbone used as one layer) are not reached.
+    Layers inside a nested Functional/Sequential model (a backbone used as one layer, called once,
+    with one input) are reached too, named ``backbone/conv1``. A layer called more than once
+    (shared weights) is left out: it has no single input to measure.
     """
-    out = []
+    out: list[tuple[str, Any]] = []
     for layer in model.layers:
+        calls = _calls(model, layer)
+        if is_nested(layer):
+            if calls == 1 and len(layer.inputs) == 1:
+                out.extend((f"{layer.name}/{name}", inner) for name, inner in quantizable(layer))
+            else:
+                log.info("int8 analysis: nested model %s is called %d times or has several inputs; its layers are "
+                         "left out", layer.name, calls)
+            continue
         if type(layer).__name__ not in QUANTIZABLE or not layer.get_weights():
             continue
-        calls = _calls(model, layer)
         if calls > 1:
             log.info("int8 analysis: %s is shared (called %d times); left out", layer.name, calls)
             continue
-        out.append(layer)
+        out.append((layer.name, layer))
     return out
 
 
+def quantizable_layers(model: Any) -> list[Any]:
+    """The layers of :func:`quantizable` (their qualified names come from there)."""
+    return [layer for _, layer in quantizable(model)]
+
+
+def is_nested(layer: Any) -> bool:
+    """Whether ``layer`` is a Functional/Sequential model used as a layer (not a subclassed model: no graph)."""
+    return bool(getattr(layer, "_is_graph_network", False)) and hasattr(layer, "layers")
+
+
 def find_layer(model: Any, name: str) -> Any:
-    """The layer called ``name`` in ``model`` (a name from :func:`quantizable_layers`)."""
-    return model.get_layer(name)
+    """The layer a qualified name of :func:`quantizable` names (``backbone/conv1``: conv1 inside backbone)."""
+    for part in name.split("/"):
+        model = model.get_layer(part)
+    return model
+
+
+def _own_input(model: Any, layer: Any) -> Any:
+    """The input tensor of ``layer`` in ``model``'s own graph (not in a clone's)."""
+    own = getattr(model, "_network_nodes", set())
+    for i, node in enumerate(layer._inbound_nodes):
+        if f"{layer.name}_ib-{i}" in own:
+            return node.input_tensors
+    return layer.input
+
+
+def calibration_inputs(model: Any, x: np.ndarray, prefix: str = "") -> dict[str, np.ndarray]:
+    """Qualified layer name → that layer's input on ``x``, for every layer of :func:`quantizable`
+    (a nested model's layers: from its own input, measured in the outer model first)."""
+    k = keras()
+    leaves = [(name, layer) for name, layer in quantizable(model) if "/" not in name]
+    subs = [layer for layer in model.layers if is_nested(layer) and any(
+        name.startswith(f"{layer.name}/") for name, _ in quantizable(model))]
+    wanted = [_own_input(model, layer) for _, layer in leaves] + [_own_input(model, sub) for sub in subs]
+    if not wanted:
+        return {}
+    arrays = k.Model(model.inputs, wanted).predict(x, batch_size=256, verbose=0)
+    if len(wanted) == 1:
+        arrays = [arrays]
+    out = {f"{prefix}{name}": np.asarray(a, np.float32) for (name, _), a in zip(leaves, arrays)}
+    for sub, a in zip(subs, arrays[len(leaves):]):
+        out.update(calibration_inputs(sub, np.asarray(a, np.float32), f"{prefix}{sub.name}/"))
+    return out
 
 
 def _calls(model: Any, layer: Any) -> int:
@@ -151,6 +199,15 @@ def _probe_type() -> type:
     return InputQuantProbe
 
 
+def _all_layers(model: Any) -> list[Any]:
+    out: list[Any] = []
+    for layer in model.layers:
+        out.append(layer)
+        if is_nested(layer):
+            out.extend(_all_layers(layer))
+    return out
+
+
 class FakeQuantModel:
     """A copy of a model in which any set of quantizable layers runs as simulated int8."""
 
@@ -158,25 +215,24 @@ class FakeQuantModel:
         k = keras()
         self.per_channel = per_channel
         self.copy = copy_model(model)
-        layers = quantizable_layers(self.copy)
-        self.names = [layer.name for layer in layers]
-        probe = k.Model(self.copy.inputs, [layer.input for layer in layers])
-        inputs = probe.predict(calibration, batch_size=256, verbose=0) if layers else []
-        if len(layers) == 1:
-            inputs = [inputs]
-        self.inputs = {layer.name: np.asarray(x, np.float32) for layer, x in zip(layers, inputs)}
+        named = quantizable(self.copy)
+        self.names = [name for name, _ in named]
+        self.inputs = calibration_inputs(self.copy, calibration) if named else {}
         self.ranges = {name: activation_range(x) for name, x in self.inputs.items()}
-        self.float_weights = {layer.name: layer.get_weights() for layer in layers}
-        self.int8_weights = {layer.name: quantized_weights(layer, per_channel) for layer in layers}
-        self.layers = {layer.name: layer for layer in layers}
+        self.float_weights = {name: layer.get_weights() for name, layer in named}
+        self.int8_weights = {name: quantized_weights(layer, per_channel) for name, layer in named}
+        self.layers = dict(named)
+        by_layer = {id(layer): name for name, layer in named}
         wrapper = _probe_type()
         self.probes: dict[str, Any] = {}
 
         def wrap(layer: Any) -> Any:
-            if layer.name not in self.layers:
+            if is_nested(layer) and any(id(inner) in by_layer for inner in _all_layers(layer)):
+                return k.models.clone_model(layer, clone_function=wrap)  # its layers, probed, in a new graph
+            if id(layer) not in by_layer:
                 return layer
             p = wrapper(layer)
-            self.probes[layer.name] = p
+            self.probes[by_layer[id(layer)]] = p
             return p
 
         self.model = k.models.clone_model(self.copy, clone_function=wrap)

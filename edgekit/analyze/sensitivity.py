@@ -7,7 +7,10 @@ the int8 error of its output (SNR dB, cosine) on calibration data. Validation da
 only: the test set stays for the reported accuracy.
 
 The result is a JSON-able dict ``{"layers": [...], "budget_pp": ...}``, guiltiest layer
-first; ``protected`` marks the layers the mixed-precision rule keeps out of int8.
+first; ``protected`` marks the layers the mixed-precision rule keeps out of int8. Layers inside
+a nested Functional/Sequential model are rows of their own, named ``backbone/conv1``; filter
+removal cannot act on them (their row says so). With an executor (``--workers``/``--ray-address``)
+the layers are measured on Ray workers, one task per layer, with the same numbers.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class SensitivityConfig:
             raise UsageError(f"{where}.calibration_samples: must be at least 1, got {self.calibration_samples}")
         if self.budget_pp < 0:
             raise UsageError(f"{where}.budget_pp: must not be negative, got {self.budget_pp}")
+
+
+NESTED_SKIP = "it sits inside a nested model: filter removal rebuilds top-level layers only"
 
 
 def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
@@ -120,13 +126,11 @@ def _rounded(v: float, digits: int = 3) -> float | None:
     return None if not np.isfinite(v) else round(float(v), digits)
 
 
-def measure_layer(model: Any, fq: Any, layer: Any, x_val: np.ndarray, y_val: np.ndarray, base_acc: float,
+def measure_layer(model: Any, fq: Any, name: str, layer: Any, x_val: np.ndarray, y_val: np.ndarray, base_acc: float,
                   cfg: SensitivityConfig, problem: str | None, cost: dict[str, Any], bar: Any = None) -> dict[str, Any]:
-    """One row of the table: ``layer``'s pruning, filter-removal and int8 drops (the model is left unchanged).
-
-    ``problem``: why its filters cannot be removed (None: they can); ``cost``: its params/MACs row.
+    """One row of the table: ``layer``'s (qualified ``name``) pruning, filter-removal and int8 drops (the model
+    is left unchanged). ``problem``: why its filters cannot be removed (None: they can); ``cost``: its params/MACs.
     """
-    name = layer.name
     prune = prune_drops(model, x_val, y_val, base_acc, layer, cfg.sparsities)
     if bar is not None:
         bar.advance(len(cfg.sparsities))
@@ -161,7 +165,7 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
     :func:`edgekit.analyze.parallel.analysis_executor` set, else none) fans the layers out over
     Ray workers, one task per layer, with the same numbers as in process.
     """
-    from edgekit.analyze.fakequant import FakeQuantModel, quantizable_layers
+    from edgekit.analyze.fakequant import FakeQuantModel, quantizable
     from edgekit.analyze.parallel import current_executor, fans_out
     from edgekit.compression.structured import removable_sources
     from edgekit.console import progress
@@ -173,22 +177,24 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
     started = time.perf_counter()
     calib = x_calib[: cfg.calibration_samples]
     base_acc = accuracy(_predict(model, x_val), y_val)
-    costs = {row["name"]: row for row in layer_costs(model)}
-    layers = quantizable_layers(model)
+    by_name = {row["name"]: row for row in layer_costs(model)}  # nested layers by their own name
+    layers = quantizable(model)
+    costs = {name: by_name.get(name) or by_name.get(layer.name, {}) for name, layer in layers}
     try:
         removable = removable_sources(model)
     except Exception as e:  # noqa: BLE001 - a model structured pruning cannot read still gets the rest
         log.info("structured analysis skipped: %s", e)
-        removable = {layer.name: f"the model graph cannot be read ({e})" for layer in layers}
-    problems = {layer.name: removable.get(layer.name, "it is not a filter/unit source") for layer in layers}
+        removable = {name: f"the model graph cannot be read ({e})" for name, _ in layers}
+    problems = {name: removable.get(name, NESTED_SKIP if "/" in name else "it is not a filter/unit source")
+                for name, _ in layers}
     fq = FakeQuantModel(model, calib, per_channel=cfg.per_channel)
     if fans_out(ex) and layers and _portable(model):
         rows = _fan_out(ex, model, layers, x_val, y_val, calib, base_acc, cfg, problems, costs)
     else:
         steps = len(layers) * (len(cfg.sparsities) + len(cfg.structured) + 1)
         with progress("analyzing layers", steps) as bar:
-            rows = [measure_layer(model, fq, layer, x_val, y_val, base_acc, cfg, problems[layer.name],
-                                  costs.get(layer.name, {}), bar) for layer in layers]
+            rows = [measure_layer(model, fq, name, layer, x_val, y_val, base_acc, cfg, problems[name], costs[name], bar)
+                    for name, layer in layers]
     protected = choose_int8_protection(rows, cfg.budget_pp, share=1.0 if cfg.verify_int8 else 0.5,
                                        additive=not cfg.verify_int8)
     all_int8_drop = None
@@ -204,6 +210,8 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
         notes = [protected[row["name"]] + ": kept in higher precision"] if row["protected"] else []
         if cfg.sparsities and row["prune_limit"] == 0.0:
             notes.append(f"magnitude pruning at {min(cfg.sparsities):g} alone breaks the budget")
+        if row.get("structured_skip") == NESTED_SKIP and cfg.structured:
+            notes.append(f"filter removal not acted on: {NESTED_SKIP}")
         row["reason"] = "; ".join(notes)
     rows.sort(key=lambda r: (not r["protected"], -guilt(r)))
     return {
@@ -277,7 +285,7 @@ def measure_layers(task: LayerTask) -> list[dict[str, Any]]:
         _WORKER_STATE[key] = (model, FakeQuantModel(model, calib, per_channel=task.cfg.per_channel))
     model, fq = _WORKER_STATE[key]
     problems, costs = dict(task.problems), {n: {"params": p, "macs": m} for n, p, m in task.costs}
-    return [measure_layer(model, fq, find_layer(model, name), x_val, y_val, task.base_acc, task.cfg,
+    return [measure_layer(model, fq, name, find_layer(model, name), x_val, y_val, task.base_acc, task.cfg,
                           problems[name], costs.get(name, {})) for name in task.names]
 
 
@@ -297,7 +305,7 @@ def _portable(model: Any) -> bool:
     return True
 
 
-def _fan_out(ex: Any, model: Any, layers: list[Any], x_val: np.ndarray, y_val: np.ndarray, calib: np.ndarray,
+def _fan_out(ex: Any, model: Any, layers: list[tuple[str, Any]], x_val: np.ndarray, y_val: np.ndarray, calib: np.ndarray,
              base_acc: float, cfg: SensitivityConfig, problems: dict[str, str | None],
              costs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The table's rows measured on the executor's workers, one task per layer, in layer order."""
@@ -313,10 +321,10 @@ def _fan_out(ex: Any, model: Any, layers: list[Any], x_val: np.ndarray, y_val: n
     for a in (x_val, y_val, calib):
         digest.update(np.ascontiguousarray(a).tobytes())
     data = ex.put((x_val, y_val, calib))
-    cost_rows = tuple((layer.name, int(costs.get(layer.name, {}).get("params", layer.count_params())),
-                       int(costs.get(layer.name, {}).get("macs", 0))) for layer in layers)
-    tasks = [LayerTask(ref, data, digest.hexdigest(), cfg, base_acc, (layer.name,),
-                       ((layer.name, problems[layer.name]),), cost_rows) for layer in layers]
+    cost_rows = tuple((name, int(costs[name].get("params", layer.count_params())), int(costs[name].get("macs", 0)))
+                      for name, layer in layers)
+    tasks = [LayerTask(ref, data, digest.hexdigest(), cfg, base_acc, (name,), ((name, problems[name]),), cost_rows)
+             for name, _ in layers]
     log.info("analysis: %d layer(s) on %s (%d worker(s))", len(tasks), ex.kind, ex.workers)
     results = ex.map(measure_layers, tasks)
     return [row for rows in results for row in rows]

@@ -37,10 +37,12 @@ def names_layer(node_name: str, layer: str) -> bool:
     """Whether a converter node/tensor name belongs to Keras layer ``layer``.
 
     Both converters name nodes by the TensorFlow scope, ``model/layer/Op`` (TFLite joins
-    fused ops' names with ';'), so the layer is one whole path segment."""
+    fused ops' names with ';'), so the layer is one whole path segment; a layer of a nested
+    model (``backbone/conv1``, :func:`edgekit.analyze.fakequant.quantizable`) is consecutive segments."""
+    want = layer.split("/")
     for part in node_name.split(";"):
-        segments = part.split("/")
-        if layer in segments[:-1]:
+        segments = part.split("/")[:-1]
+        if any(segments[i:i + len(want)] == want for i in range(len(segments) - len(want) + 1)):
             return True
     return False
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgekit._tf import keras, tfmot
+from edgekit.analyze.fakequant import is_nested
 from edgekit.errors import FieldError, UsageError
 from edgekit.models.files import copy_model
 from edgekit.schema import Checked, option
@@ -78,11 +79,14 @@ def apply_pruning_wrappers(model: Any, cfg: MagnitudePruneConfig, total_steps: i
     sk = tfmot().sparsity.keras
     end_step = max(1, int(total_steps * 0.7))  # reach the target, then recover for the last 30 %
     nm = parse_pattern(cfg.pattern) if cfg.pattern else None
-    unknown = set(cfg.per_layer) - {layer.name for layer in model.layers}
+    unknown = set(cfg.per_layer) - {name for name, _ in named_layers(model)}
     if unknown:
         raise UsageError(f"prune.per_layer: no layer named {sorted(unknown)[0]!r} in the model")
+    qualified = {id(layer): name for name, layer in named_layers(model)}
 
     def wrap(layer: Any) -> Any:
+        if is_nested(layer):  # a backbone used as a layer: its own layers are wrapped (names 'backbone/conv1')
+            return k.models.clone_model(layer, clone_function=wrap)
         if type(layer).__name__ not in PRUNABLE_LAYERS:
             return layer
         if nm is not None:
@@ -90,12 +94,24 @@ def apply_pruning_wrappers(model: Any, cfg: MagnitudePruneConfig, total_steps: i
             if nm_skip_reason(layer, nm[1]):
                 return layer
             return sk.prune_low_magnitude(layer, sparsity_m_by_n=(nm[1] - nm[0], nm[1]))
-        s = cfg.per_layer.get(layer.name, cfg.sparsity)
+        s = cfg.per_layer.get(qualified.get(id(layer), layer.name), cfg.sparsity)
         if s <= 0:
             return layer
         return sk.prune_low_magnitude(layer, pruning_schedule=_schedule(s, end_step, cfg.schedule))
 
     return k.models.clone_model(model, clone_function=wrap)
+
+
+def named_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(qualified name, layer) of every layer, those inside nested Functional/Sequential models included
+    (``backbone/conv1``, the names of the sensitivity analysis)."""
+    out: list[tuple[str, Any]] = []
+    for layer in model.layers:
+        if is_nested(layer):
+            out.extend(named_layers(layer, f"{prefix}{layer.name}/"))
+        else:
+            out.append((f"{prefix}{layer.name}", layer))
+    return out
 
 
 def magnitude_prune(model: Any, x: np.ndarray, y: np.ndarray, cfg: MagnitudePruneConfig, *,
@@ -140,7 +156,7 @@ def pruning_report(model: Any, pattern: str = "") -> dict[str, Any]:
     """Per-layer sparsity of a stripped model and, for an N:M pattern, whether each layer holds it."""
     layers: dict[str, Any] = {}
     nm = parse_pattern(pattern) if pattern else None
-    for layer in model.layers:
+    for name, layer in named_layers(model):
         kernel = _kernel(layer)
         if kernel is None:
             continue
@@ -149,14 +165,14 @@ def pruning_report(model: Any, pattern: str = "") -> dict[str, Any]:
             skip = nm_skip_reason(layer, nm[1])
             entry["pattern"] = f"skipped: {skip}" if skip else (
                 "holds" if nm_blocks_ok(kernel, nm[0], nm[1], NM_AXIS[type(layer).__name__]) else "broken")
-        layers[layer.name] = entry
+        layers[name] = entry
     return layers
 
 
 def kernel_sparsity(model: Any) -> float:
     """Fraction of exact zeros among the kernels of prunable layers."""
     zeros = total = 0
-    for layer in model.layers:
+    for _, layer in named_layers(model):
         if type(layer).__name__ in PRUNABLE_LAYERS:
             for w in layer.get_weights()[:1]:
                 zeros += int((w == 0).sum())
