@@ -236,8 +236,9 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
                                timing=Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds))
     shutil.rmtree(staging / ".work", ignore_errors=True)
     shutil.rmtree(staging / ".stages", ignore_errors=True)
+    bounds = _drop_bounds(artifacts, scores, y_val)
     final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
-                            val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
+                            val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()), **bounds.get(a.id, {}))
              for a in artifacts]
     search = _choose(cfg, final, bench_rows, targets, verification)
     chosen = search["chosen_id"]
@@ -252,6 +253,20 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     write_reports(staging, report, force=True)
     return RunResult(staging, report, final)
 
+
+
+def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]],
+                 y_val: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Artifact id → ``{"val_drop_bound": ...}``: its validation drop against the trained model, paired image by
+    image, with the one-sided upper bound the chooser judges (:func:`edgekit.compression.budget.paired_drop_bound`)."""
+    from edgekit.compression.budget import paired_drop_bound
+
+    train = next((a for a in artifacts if a.stage == "train"), None)
+    if train is None or len(y_val) == 0:
+        return {}
+    trained_ok = scores[train.id]["val"].argmax(1) == y_val
+    return {a.id: {"val_drop_bound": paired_drop_bound(trained_ok, scores[a.id]["val"].argmax(1) == y_val).to_dict()}
+            for a in artifacts}
 
 
 def _choose(cfg: CompressConfig, final: list[Artifact], rows: list[dict[str, Any]], targets: list[Target],
@@ -309,6 +324,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     over: list[str] = []
     budget: dict[str, Any] = {"budget_pp": cfg.max_accuracy_drop, "explicit": [], "pruning": {}, "int8": {}}
     budget["excluded"] = {names.get(k, k): v for k, v in search.get("excluded", {}).items()}
+    budget.update(_budget_checks(report, final, cfg.max_accuracy_drop))
     for a in final:
         if a.stage == "prune.budgeted":
             budget["pruning"][a.name] = a.metrics.get("budget", {})
@@ -334,6 +350,25 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     report["warnings"] = list(report.get("warnings", [])) + warnings + over
     report["problems"] = problems
     report["status"] = "failed" if problems else "over_budget" if over else "ok"
+
+
+def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: float) -> dict[str, Any]:
+    """The budget record's margin, per-artifact checks and notes (the rule of :mod:`edgekit.report.regressions`):
+    each file's validation drop against the trained model with its upper bound (``val_drop_bound``), whether the
+    bound is within the budget, and the within-budget test-accuracy drops against parents (notes, not flags)."""
+    from edgekit.compression.budget import MARGIN_CONFIDENCE
+    from edgekit.report.model import ArtifactRecord, BenchRow
+    from edgekit.report.regressions import judge, within_budget
+
+    checks = {a.name: {**a.metrics["val_drop_bound"], "within_budget": within_budget(
+        float(a.metrics["val_drop_bound"]["bound_pp"]), budget_pp)} for a in final if "val_drop_bound" in a.metrics}
+    sizes = {c["validation_size"] for c in checks.values()}
+    _, notes = judge([ArtifactRecord.from_dict(r) for r in report.get("artifacts", [])],
+                     [BenchRow.from_dict(b) for b in report.get("benchmarks", [])], budget_pp=budget_pp)
+    return {"margin": {"confidence": MARGIN_CONFIDENCE, "validation_size": max(sizes) if sizes else None,
+                       "method": "exact binomial bound (Clopper-Pearson) on the images whose prediction changed "
+                                 "against the trained model, McNemar's discordant pairs"},
+            "checks": checks, "notes": [message for _, message in notes]}
 
 
 def _explicit_value(cfg: CompressConfig, a: Artifact) -> tuple[str, float]:

@@ -1,13 +1,12 @@
 """Accuracy-budget search: measure every candidate, keep the Pareto front, pick one.
 
-Candidates are the deployable artifacts (TFLite/ONNX) of the recipes of the
-search grid (``CompressConfig.search_*``). Accuracy is the *validation* accuracy (the
-test set is never used to choose); the drop is measured against the trained
-fp32 model. Latency is the p50 at batch 1, 1 thread, on the search target.
-Inside the budget (and the latency target, if any) the smallest file wins,
-then the fastest; a candidate that failed verification, is not smaller and not
-slower than the fp32 baseline of its format, or is worse than its parent
-(:mod:`edgekit.report.regressions`) is excluded, with the reason recorded.
+Candidates are the deployable artifacts (TFLite/ONNX) of the plan (with ``--search``, of the recipes of
+the grid, ``CompressConfig.search_*``). Accuracy is the *validation* accuracy (the test set is never used
+to choose); the drop is measured against the trained fp32 model and judged by its one-sided upper
+confidence bound (``metrics["val_drop_bound"]``, :func:`edgekit.compression.budget.paired_drop_bound`).
+Latency is the p50 at batch 1, 1 thread, on the search target. What may be chosen follows the one rule
+of :mod:`edgekit.report.regressions`; among those, inside the budget (and the latency target, if any),
+the smallest file wins, then the fastest.
 """
 
 from __future__ import annotations
@@ -47,11 +46,6 @@ def pareto_front(cands: list[dict[str, Any]]) -> list[str]:
     return front
 
 
-LATENCY_TOLERANCE = 1.05
-"""'Not slower' than the fp32 baseline: a batch-1 p50 at most 5 % above it (timing noise on a shared CPU),
-the same tolerance as :class:`edgekit.report.regressions.Tolerance`."""
-
-
 def _baselines(artifacts: list[Artifact], train_id: str) -> dict[str, Artifact]:
     """The fp32 baseline file of each format: the plain export of the trained model."""
     return {a.format: a for a in artifacts
@@ -59,6 +53,7 @@ def _baselines(artifacts: list[Artifact], train_id: str) -> dict[str, Artifact]:
 
 
 def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, baseline_val: float) -> list[dict[str, Any]]:
+    """One record per deployable artifact: size, validation accuracy, drop and its upper bound (pp), latency."""
     from edgekit.fsutil import file_bytes
 
     out = []
@@ -66,23 +61,29 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
         if a.format not in DEPLOYABLE:
             continue
         val = float(a.metrics["val_accuracy"])
+        drop = (baseline_val - val) * 100.0
+        bound = (a.metrics.get("val_drop_bound") or {}).get("bound_pp")  # edgekit.pipeline: paired, per image
         out.append({"id": a.id, "name": a.name, "format": a.format, "precision": a.precision, "bytes": file_bytes(a.path),
-                    "val_accuracy": val, "val_drop_pp": (baseline_val - val) * 100.0,
+                    "val_accuracy": val, "val_drop_pp": drop,
+                    "val_drop_bound_pp": float(bound) if bound is not None else drop,
                     "latency_ms": _latency(rows, a.id, target)})
     return out
 
 
 def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: list[dict[str, Any]], target: str,
-               verification: dict[str, Any] | None = None, off_device: Iterable[str] = ()) -> dict[str, str]:
-    """Candidate id → why it may not be chosen (a candidate absent here is eligible).
+               verification: dict[str, Any] | None = None, budget_pp: float | None = None) -> dict[str, str]:
+    """Candidate id → why it may not be chosen (a candidate absent here is eligible), by the one rule of
+    :mod:`edgekit.report.regressions`:
 
     - it failed its verification against its parent (it leaves the search; the run goes on);
-    - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``;
-    - it is larger, slower (on ``target``) or less accurate (validation) than its parent
-      (:func:`edgekit.report.regressions.regressions_for_artifacts`), unless that parent is in ``off_device``
-      (it cannot go on the run's microcontroller targets, e.g. a sparse fp32 file: no comparison there).
+    - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``
+      (:func:`~edgekit.report.regressions.baseline_exclusion`);
+    - with ``budget_pp``: the upper bound of its validation drop is outside the budget
+      (:func:`~edgekit.report.regressions.within_budget`).
+
+    Being larger or slower than its parent is flagged (:func:`flags`), not excluded.
     """
-    from edgekit.report.regressions import regressions_for_artifacts
+    from edgekit.report.regressions import baseline_exclusion, within_budget
 
     train = next(a for a in artifacts if a.stage == "train")
     base = _baselines(artifacts, train.id)
@@ -95,27 +96,27 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
         if c["id"] in why:
             continue
         b = base.get(c["format"])
-        if b is None:
-            continue
-        if c["id"] == b.id:
+        ref = by_id.get(b.id) if b is not None else None
+        if b is not None and c["id"] == b.id:
             why[c["id"]] = f"the fp32 {c['format']} baseline itself"
-            continue
-        ref = by_id.get(b.id)
-        if ref is None:
-            continue
-        if c["bytes"] >= ref["bytes"]:
-            why[c["id"]] = f"not smaller than the fp32 {c['format']} baseline ({c['bytes']:,} ≥ {ref['bytes']:,} bytes)"
-        elif c["latency_ms"] is not None and ref["latency_ms"] is not None and \
-                c["latency_ms"] > ref["latency_ms"] * LATENCY_TOLERANCE:
-            why[c["id"]] = (f"slower than the fp32 {c['format']} baseline on {target} at batch 1 "
-                            f"(p50 {c['latency_ms']:.3f} vs {ref['latency_ms']:.3f} ms)")
-    skip = set(off_device)
-    for g in regressions_for_artifacts(artifacts, rows, metric="val_accuracy"):
-        if g.reference_id in skip:
-            continue
-        if g.artifact_id in by_id and g.artifact_id not in why and (g.target is None or g.target == target):
-            why[g.artifact_id] = g.message
+        elif ref is not None and (reason := baseline_exclusion(c["format"], c["bytes"], c["latency_ms"], ref["bytes"],
+                                                                ref["latency_ms"], target)):
+            why[c["id"]] = reason
+        elif budget_pp is not None and not within_budget(c["val_drop_bound_pp"], budget_pp):
+            why[c["id"]] = (f"validation drop {c['val_drop_pp']:.2f} pp, upper bound {c['val_drop_bound_pp']:.2f} pp: "
+                            f"outside the {budget_pp:g} pp budget")
     return why
+
+
+def flags(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, budget_pp: float) -> dict[str, list[str]]:
+    """Candidate id → how it is worse than its parent on ``target`` (validation accuracy; rule 3: shown, not excluded)."""
+    from edgekit.report.regressions import regressions_for_artifacts
+
+    out: dict[str, list[str]] = {}
+    for g in regressions_for_artifacts(artifacts, rows, metric="val_accuracy", budget_pp=budget_pp):
+        if g.target is None or g.target == target:
+            out.setdefault(g.artifact_id, []).append(g.message)
+    return out
 
 
 def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
@@ -134,12 +135,15 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
     front = pareto_front(cands)
     unfit = _mcu_filter(artifacts, rows, targets)
-    excluded = exclusions(artifacts, rows, cands, target, verification, off_device=unfit)
+    excluded = exclusions(artifacts, rows, cands, target, verification, budget_pp=budget)
     for aid, why in unfit.items():
         excluded.setdefault(aid, why)
+    worse = flags(artifacts, rows, target, budget)
 
     def meets(c: dict[str, Any]) -> bool:
-        return c["val_drop_pp"] <= budget + 1e-9 and (
+        from edgekit.report.regressions import within_budget
+
+        return within_budget(c["val_drop_bound_pp"], budget) and (
             cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
 
     def order(c: dict[str, Any]) -> tuple[float, float]:
@@ -151,7 +155,9 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
         c["within_budget"] = c in ok
         if c["id"] in excluded:
             c["excluded"] = excluded[c["id"]]
-    goal = f"validation accuracy drop ≤ {budget:g} pp" + (
+        if c["id"] in worse:
+            c["worse_than_parent"] = worse[c["id"]]
+    goal = f"validation accuracy drop (upper bound) ≤ {budget:g} pp" + (
         f" and p50 ≤ {cfg.latency_target_ms:g} ms on {target}" if cfg.latency_target_ms is not None else "")
     common = {"target": target, "budget_pp": budget, "latency_target_ms": cfg.latency_target_ms, "candidates": cands,
               "front": front, "excluded": excluded}
@@ -170,6 +176,7 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     best = ok[0]
     return {"status": "ok", "chosen_id": best["id"], "fallback": False, **common, "reason": "",
             "summary": (f"Chose **{best['name']}** ({best['bytes'] / 1024:.1f} KB, validation drop {best['val_drop_pp']:+.2f} pp"
+                        f" (upper bound {best['val_drop_bound_pp']:+.2f} pp)"
                         + (f", p50 {best['latency_ms']:.3f} ms" if best["latency_ms"] is not None else "")
                         + f") among {len(ok)} of {len(cands)} candidates meeting {goal} and beating the fp32 baseline "
                         f"of their format; {len(excluded)} excluded, {len(front)} on the Pareto front.")}
@@ -185,7 +192,8 @@ def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -
 
 def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: list[dict[str, Any]] | None = None,
                    target: str = "", verification: dict[str, Any] | None = None, targets: Iterable[Any] = ()) -> str | None:
-    """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy.
+    """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy (its upper
+    bound, as in :func:`choose`).
 
     With benchmark ``rows`` (and the ``target`` they were measured on) or ``verification``, the same
     exclusions as the search apply (:func:`exclusions`), falling back to the fp32 baseline. With
@@ -195,18 +203,18 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     if baseline is None:
         return None
     base_val = float(baseline.metrics["val_accuracy"])
-    from edgekit.fsutil import file_bytes
+    from edgekit.report.regressions import within_budget
 
     excluded: dict[str, str] = {}
     unfit = _mcu_filter(artifacts, rows or [], targets)
     if rows is not None or verification is not None:
         cands = candidates(artifacts, rows or [], target, base_val)
-        excluded = exclusions(artifacts, rows or [], cands, target, verification, off_device=unfit)
+        excluded = exclusions(artifacts, rows or [], cands, target, verification, budget_pp=max_drop_pp)
         excluded = {k: v for k, v in excluded.items() if "baseline itself" not in v}
     excluded = {**unfit, **excluded}
-    ok = [a for a in artifacts if a.format in DEPLOYABLE and a.id not in excluded
-          and (base_val - float(a.metrics["val_accuracy"])) * 100 <= max_drop_pp]
-    return min(ok, key=lambda a: file_bytes(a.path)).id if ok else None
+    ok = [c for c in candidates(artifacts, [], target, base_val) if c["id"] not in excluded
+          and within_budget(c["val_drop_bound_pp"], max_drop_pp)]
+    return min(ok, key=lambda c: c["bytes"])["id"] if ok else None
 
 
 def _mcu_filter(artifacts: list[Artifact], rows: list[dict[str, Any]], targets: Iterable[Any]) -> dict[str, str]:

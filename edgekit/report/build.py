@@ -73,7 +73,8 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
     """
     records = [artifact_record(a, run_dir, verification.get(a.id), audits.get(a.id)) for a in artifacts]
     regressions = find_regressions([ArtifactRecord.from_dict(r) for r in records],
-                                   [BenchRow.from_dict(b) for b in benchmarks])
+                                   [BenchRow.from_dict(b) for b in benchmarks],
+                                   budget_pp=getattr(cfg, "max_accuracy_drop", None))  # the one rule (regressions.py)
     warnings = [f"the chosen artifact is worse than its parent: {g.message}" for g in regressions
                 if chosen_id is not None and g.artifact_id == chosen_id]
     problems = [f"{r['name']}: {r['verification']['reason']}" for r in records

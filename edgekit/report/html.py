@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from edgekit.report import plots
 from edgekit.report.markdown import FLAG_WORDS, status_line
 from edgekit.report.model import ArtifactRecord, BenchRow, Report
+from edgekit.report.sections import budget_html
 from edgekit.report.sections import where_it_ran_html
 from edgekit.report.table import ResultRow, results_table
 
@@ -536,6 +537,7 @@ def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None)
             '<section id="lineage"><h2>Lineage</h2><p class="note">stage → artifact it produced, nested under its parent.</p>',
             _lineage_section(report), "</section>"]
     body += [_search_section(report), _mcu_section(report), _analysis_section(report), _tune_section(report)]
+    body.append(budget_html(report.extra.get("budget")))
     body.append(where_it_ran_html(report.executor))
     if report.benchmarks:
         benches = [_bench_cells(b, report.artifact(b.artifact_id)) for b in report.benchmarks]

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from edgekit.report.mcu import render_markdown as mcu_markdown
 from edgekit.report.model import Report
+from edgekit.report.sections import budget_markdown
 from edgekit.report.sections import where_it_ran_markdown
 from edgekit.report.table import results_table
 
@@ -139,6 +140,7 @@ def render_markdown(report: Report | Mapping[str, Any]) -> str:
                          f"{'★' if c.on_front else ''} | {'✓' if c.within_budget else ''} | {c.excluded} |")
         lines.append("")
     lines += _analysis(report) + _tune(report) + mcu_markdown(report)
+    lines += budget_markdown(report.extra.get("budget"))
     lines += where_it_ran_markdown(report.executor)
     if report.problems:
         lines += ["## Problems", ""] + [f"- {p}" for p in report.problems] + [""]

@@ -1,4 +1,22 @@
-"""Never hand out something worse than its parent: find artifacts that are larger, slower or less accurate.
+"""Never hand out something worse than its parent: the one judging rule, and the flags it raises.
+
+**The rule** (issue 8 item 5), used by the chooser (:mod:`edgekit.search`, via :func:`within_budget` and
+:func:`baseline_exclusion`), the budgeted stages (:func:`edgekit.compression.budget.budget_check`) and the
+reports' "worse than parent" flags (:func:`judge`):
+
+1. *Accuracy is judged against the budget*, cumulatively against the trained fp32 model. For choosing: the
+   one-sided upper confidence bound of the validation drop (:func:`edgekit.compression.budget.paired_drop_bound`,
+   so a small validation set gets a wide margin); in reports: the test accuracy as measured. Within the budget, a
+   drop against the parent is a *note* ("-0.40 pp vs parent, within the 1 pp budget"), not a flag and not an
+   exclusion; outside the budget it is a ``less_accurate`` flag and excludes the file.
+2. *Size and speed are judged against the fp32 baseline of the same format* (the plain export of the trained
+   model): the chosen file must be smaller than it and not slower than it (batch-1 p50 within
+   :attr:`Tolerance.latency_ratio`) on the target it is chosen for.
+3. Larger or slower than its parent (an int8 file larger than the sparse fp32 file of the same pruned model) is
+   flagged in every report, honestly, but does not exclude a file that passes 2.
+
+Without a budget (``edgekit bench``: no trained model), accuracy falls back to :attr:`Tolerance.accuracy_pp`
+against the reference.
 
 Each artifact is compared with its *reference*: the nearest model up its ``parent_id`` chain in the
 same format. A file converted from a Keras model has a Keras parent, so its reference is the fp32
@@ -9,8 +27,7 @@ same format exists (an fp32 export against the Keras model it came from).
 
 Latency is the p50 at batch 1 with the same thread count (1 where both have it), per target, on
 rows that ran. Accuracy is compared per target where both artifacts ran there (int8 kernels differ
-by target), else from the artifacts' own figures. The chooser (``edgekit.search``) calls
-:func:`regressions_for_artifacts` with validation accuracy; reports use test accuracy.
+by target), else from the artifacts' own figures.
 """
 
 from __future__ import annotations
@@ -37,6 +54,28 @@ class Tolerance:
     """Slower: a p50 more than 5 % above the reference's (timing noise on a shared CPU)."""
     accuracy_pp: float = 0.5
     """Less accurate: more than 0.5 percentage points below (one image in 200)."""
+
+
+def within_budget(drop_pp: float, budget_pp: float) -> bool:
+    """Rule 1: a drop (pp against the trained model; for choosing, its upper confidence bound) within the budget."""
+    return drop_pp <= budget_pp + 1e-9
+
+
+def budget_note(drop_vs_parent_pp: float, budget_pp: float) -> str:
+    """Rule 1's note for a within-budget drop against the parent, e.g. '-0.40 pp vs parent, within the 1 pp budget'."""
+    return f"{-drop_vs_parent_pp:+.2f} pp vs parent, within the {budget_pp:g} pp budget"
+
+
+def baseline_exclusion(fmt: str, size: int, latency_ms: float | None, base_size: int, base_latency_ms: float | None,
+                       target: str, tolerance: Tolerance = Tolerance()) -> str | None:
+    """Rule 2: why a file may not be chosen against the fp32 baseline of its format on ``target`` (None: it may):
+    not smaller, or slower at batch 1 (beyond :attr:`Tolerance.latency_ratio`)."""
+    if size >= base_size:
+        return f"not smaller than the fp32 {fmt} baseline ({size:,} ≥ {base_size:,} bytes)"
+    if latency_ms is not None and base_latency_ms is not None and latency_ms > base_latency_ms * tolerance.latency_ratio:
+        return (f"slower than the fp32 {fmt} baseline on {target} at batch 1 "
+                f"(p50 {latency_ms:.3f} vs {base_latency_ms:.3f} ms)")
+    return None
 
 
 def reference_of(artifact: ArtifactRecord, by_id: Mapping[str, ArtifactRecord],
@@ -101,7 +140,10 @@ def _on_target_accuracy(rows: Iterable[BenchRow]) -> dict[str, float]:
 
 
 def _less_accurate(a: ArtifactRecord, ref: ArtifactRecord, rows_a: list[BenchRow], rows_ref: list[BenchRow],
-                   metric: Metric, tol: Tolerance) -> list[Regression]:
+                   metric: Metric, tol: Tolerance, trained: ArtifactRecord | None = None,
+                   budget_pp: float | None = None) -> tuple[list[Regression], list[tuple[str, str]]]:
+    """Rule 1: with a budget and the ``trained`` model, a drop against ``ref`` is flagged only when the drop against
+    the trained model is outside the budget, else noted; without them, flagged past ``tol.accuracy_pp``."""
     pairs: list[tuple[str | None, float, float]] = []
     if metric == "accuracy":
         mine, theirs = _on_target_accuracy(rows_a), _on_target_accuracy(rows_ref)
@@ -111,24 +153,39 @@ def _less_accurate(a: ArtifactRecord, ref: ArtifactRecord, rows_a: list[BenchRow
         if v is not None and r is not None:
             pairs = [(None, v, r)]
     what = "test accuracy" if metric == "accuracy" else "validation accuracy"
-    out = []
+    top = getattr(trained, metric) if trained is not None and budget_pp is not None else None
+    out: list[Regression] = []
+    notes: list[tuple[str, str]] = []
     for target, v, r in pairs:
-        if (r - v) * 100.0 > tol.accuracy_pp:
-            where = f" on {target}" if target else ""
-            out.append(Regression(a.id, ref.id, "less_accurate", v * 100.0, r * 100.0, "%",
-                                  f"{_name(a)} less accurate than {_name(ref)}{where}: {what} "
-                                  f"{v * 100:.2f} vs {r * 100:.2f} %", target))
-    return out
+        where = f" on {target}" if target else ""
+        drop = (r - v) * 100.0
+        message = f"{_name(a)} less accurate than {_name(ref)}{where}: {what} {v * 100:.2f} vs {r * 100:.2f} %"
+        if top is not None and budget_pp is not None:
+            total = (top - v) * 100.0
+            if drop <= 1e-9:
+                continue
+            if within_budget(total, budget_pp):
+                notes.append((a.id, f"{_name(a)}{where}: {budget_note(drop, budget_pp)}"))
+                continue
+            message += f" ({total:.2f} pp below the trained model: outside the {budget_pp:g} pp budget)"
+        elif drop <= tol.accuracy_pp:
+            continue
+        out.append(Regression(a.id, ref.id, "less_accurate", v * 100.0, r * 100.0, "%", message, target))
+    return out, notes
 
 
-def find_regressions(artifacts: Sequence[ArtifactRecord], rows: Sequence[BenchRow], *,
-                     metric: Metric = "accuracy", tolerance: Tolerance = Tolerance()) -> tuple[Regression, ...]:
-    """Every way each artifact is worse than its reference: larger, slower (per target) or less accurate.
+def judge(artifacts: Sequence[ArtifactRecord], rows: Sequence[BenchRow], *, metric: Metric = "accuracy",
+          tolerance: Tolerance = Tolerance(),
+          budget_pp: float | None = None) -> tuple[tuple[Regression, ...], tuple[tuple[str, str], ...]]:
+    """The rule (module doc) on every artifact: its flags (larger, slower per target, less accurate) and its notes
+    (``(artifact id, sentence)``: a drop against its parent within ``budget_pp``).
 
-    ``metric`` is the accuracy compared: ``"accuracy"`` (test, per target where measured) for
-    reports, ``"val_accuracy"`` for choosing (the test set never chooses).
+    ``metric`` is the accuracy compared: ``"accuracy"`` (test, per target where measured) for reports,
+    ``"val_accuracy"`` (the test set never chooses). ``budget_pp`` (pp against the artifact with stage ``train``)
+    turns on rule 1; without it, less accurate means more than ``tolerance.accuracy_pp`` below the reference.
     """
     by_id = {a.id: a for a in artifacts}
+    trained = next((a for a in artifacts if a.stage == "train"), None)
     children: dict[str, list[ArtifactRecord]] = defaultdict(list)
     for a in artifacts:
         if a.parent_id:
@@ -137,6 +194,7 @@ def find_regressions(artifacts: Sequence[ArtifactRecord], rows: Sequence[BenchRo
     for row in rows:
         rows_of[row.artifact_id].append(row)
     out: list[Regression] = []
+    notes: list[tuple[str, str]] = []
     for a in artifacts:
         ref = reference_of(a, by_id, children)
         if ref is not None:
@@ -147,13 +205,23 @@ def find_regressions(artifacts: Sequence[ArtifactRecord], rows: Sequence[BenchRo
             out += _slower(a, ref, rows_of[a.id], rows_of[ref.id], tolerance)
         acc_ref = ref or by_id.get(a.parent_id or "")
         if acc_ref is not None:
-            out += _less_accurate(a, acc_ref, rows_of[a.id], rows_of[acc_ref.id], metric, tolerance)
-    return tuple(out)
+            flags, noted = _less_accurate(a, acc_ref, rows_of[a.id], rows_of[acc_ref.id], metric, tolerance, trained,
+                                          budget_pp)
+            out += flags
+            notes += noted
+    return tuple(out), tuple(notes)
+
+
+def find_regressions(artifacts: Sequence[ArtifactRecord], rows: Sequence[BenchRow], *,
+                     metric: Metric = "accuracy", tolerance: Tolerance = Tolerance(),
+                     budget_pp: float | None = None) -> tuple[Regression, ...]:
+    """Every way each artifact is worse than its reference (the flags of :func:`judge`)."""
+    return judge(artifacts, rows, metric=metric, tolerance=tolerance, budget_pp=budget_pp)[0]
 
 
 def regressions_for_artifacts(artifacts: Sequence[Artifact], rows: Sequence[Mapping[str, Any]], *,
-                              metric: Metric = "val_accuracy",
-                              tolerance: Tolerance = Tolerance()) -> tuple[Regression, ...]:
+                              metric: Metric = "val_accuracy", tolerance: Tolerance = Tolerance(),
+                              budget_pp: float | None = None) -> tuple[Regression, ...]:
     """:func:`find_regressions` on pipeline objects: ``edgekit.artifact.Artifact`` and benchmark row dicts.
 
     Accuracies come from each artifact's ``metrics`` (``accuracy`` / ``val_accuracy``); sizes from its file.
@@ -165,7 +233,8 @@ def regressions_for_artifacts(artifacts: Sequence[Artifact], rows: Sequence[Mapp
                               accuracy=_float(a.metrics.get("accuracy")),
                               val_accuracy=_float(a.metrics.get("val_accuracy")))
                for a in artifacts]
-    return find_regressions(records, [BenchRow.from_dict(r) for r in rows], metric=metric, tolerance=tolerance)
+    return find_regressions(records, [BenchRow.from_dict(r) for r in rows], metric=metric, tolerance=tolerance,
+                            budget_pp=budget_pp)
 
 
 def _float(x: Any) -> float | None:

@@ -6,6 +6,7 @@ Both are optional in report.json; renderers draw them only when present.
 from __future__ import annotations
 
 import html
+import html
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -207,3 +208,128 @@ class Tune:
     def to_dict(self) -> dict[str, Any]:
         return {"trials": [t.to_dict() for t in self.trials], "best": self.best.to_dict() if self.best else None,
                 "executor": self.executor.to_dict() if self.executor else None, **self.extra}
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One file against the accuracy budget: its validation drop against the trained model, paired image by image,
+    and the one-sided upper bound the chooser judges (:func:`edgekit.compression.budget.paired_drop_bound`)."""
+
+    name: str
+    drop_pp: float | None = None
+    bound_pp: float | None = None
+    validation_size: int | None = None
+    lost: int | None = None
+    gained: int | None = None
+    within_budget: bool = False
+
+    @classmethod
+    def parse(cls, name: str, r: Reader) -> BudgetCheck:
+        return cls(name=name, drop_pp=r.num("drop_pp"), bound_pp=r.num("bound_pp"),
+                   validation_size=r.int_("validation_size"), lost=r.int_("lost"), gained=r.int_("gained"),
+                   within_budget=r.bool_("within_budget"))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """report.json's ``budget`` (written by :func:`edgekit.pipeline._judge`): the budget, its statistical margin,
+    each file's check, what the budgeted stages decided, explicit values, exclusions and within-budget notes."""
+
+    budget_pp: float | None = None
+    confidence: float | None = None
+    validation_size: int | None = None
+    method: str = ""
+    checks: tuple[BudgetCheck, ...] = ()
+    decisions: tuple[tuple[str, str], ...] = ()  # (file, sentence): budgeted pruning and int8
+    explicit: tuple[str, ...] = ()
+    excluded: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Json, source: str = "report.json") -> Budget:
+        r = Reader(data, "budget", source)
+        margin = r.record("margin", lambda m: m) or Reader({}, "budget.margin", source)
+        checks = r.mapping("checks") or {}
+        decisions: list[tuple[str, str]] = []
+        for name, kinds in (r.mapping("pruning") or {}).items():
+            for kind, d in (kinds or {}).items():
+                d = r.child(f"pruning.{name}.{kind}", d)
+                decisions.append((name, f"{kind} pruning {d.str_('action') or '?'}, validation drop "
+                                        f"{_pp(d.num('drop_pp'))}" + (f": {d.str_('reason')}" if d.str_("reason") else "")))
+        for name, d in (r.mapping("int8") or {}).items():
+            d = r.child(f"int8.{name}", d)
+            decisions.append((name, f"int8 {d.str_('action') or '?'} ({d.str_('precision') or '?'}), validation drop "
+                                    f"{_pp(d.num('drop_pp'))}" + (f": {d.str_('reason')}" if d.str_("reason") else "")))
+        explicit = tuple(r.child(f"explicit[{i}]", e).str_("note") or "" for i, e in enumerate(r.list_("explicit")))
+        excluded = r.mapping("excluded") or {}
+        for k, v in excluded.items():
+            if not isinstance(v, str):
+                r.fail(f"excluded.{k}", f"expected a string, got {show(v)}")
+        return cls(budget_pp=r.num("budget_pp"), confidence=margin.num("confidence"),
+                   validation_size=margin.int_("validation_size"), method=margin.str_("method") or "",
+                   checks=tuple(BudgetCheck.parse(str(k), r.child(f"checks.{k}", v)) for k, v in checks.items()),
+                   decisions=tuple(decisions), explicit=tuple(e for e in explicit if e), excluded=dict(excluded),
+                   notes=r.strs("notes"))
+
+    @classmethod
+    def of(cls, data: Json | None) -> Budget | None:
+        return None if data is None else cls.from_dict(data)
+
+    def rule(self) -> str:
+        """One sentence: the budget and how it is judged."""
+        budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
+        margin = (f", judged by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
+                  f"({self.method}; {self.validation_size} validation images)" if self.confidence is not None else "")
+        return f"Budget: {budget} of validation accuracy against the trained model{margin}."
+
+
+def _pp(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.2f} pp"
+
+
+def _budget_rows(b: Budget) -> list[tuple[str, str, str, str, str]]:
+    return [(c.name, _pp(c.drop_pp), _pp(c.bound_pp),
+             f"{c.lost} / {c.gained}" if c.lost is not None and c.gained is not None else "–",
+             "yes" if c.within_budget else "no") for c in b.checks]
+
+
+def _budget_lists(b: Budget) -> list[tuple[str, list[str]]]:
+    """The section's lists, titled, non-empty only."""
+    lists = [("Decisions", [f"{n}: {s}" for n, s in b.decisions]), ("Explicit values", list(b.explicit)),
+             ("Not chosen", [f"{n}: {why}" for n, why in b.excluded.items()]),
+             ("Within the budget (notes, not flags)", list(b.notes))]
+    return [(title, items) for title, items in lists if items]
+
+
+BUDGET_HEAD = ("file", "validation drop", "upper bound", "images lost / gained", "within budget")
+
+
+def budget_markdown(data: Json | None) -> list[str]:
+    """report.md's "Accuracy budget" section (nothing for a report without a ``budget``)."""
+    b = Budget.of(data)
+    if b is None:
+        return []
+    lines = ["## Accuracy budget", "", b.rule(), ""]
+    if b.checks:
+        lines += ["| " + " | ".join(BUDGET_HEAD) + " |", "|" + "---|" * len(BUDGET_HEAD)]
+        lines += ["| " + " | ".join(row) + " |" for row in _budget_rows(b)] + [""]
+    for title, items in _budget_lists(b):
+        lines += [f"{title}:", ""] + [f"- {x}" for x in items] + [""]
+    return lines
+
+
+def budget_html(data: Json | None) -> str:
+    """report.html's "Accuracy budget" section (empty for a report without a ``budget``)."""
+    b = Budget.of(data)
+    if b is None:
+        return ""
+    e = html.escape
+    out = f'<section id="budget"><h2>Accuracy budget</h2><p>{e(b.rule())}</p>'
+    if b.checks:
+        head = "".join(f"<th>{e(h)}</th>" for h in BUDGET_HEAD)
+        body = "".join(f'<tr class="{"" if row[-1] == "yes" else "regressed"}">'
+                       + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>" for row in _budget_rows(b))
+        out += f'<table class="budget"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    for title, items in _budget_lists(b):
+        out += f"<h3>{e(title)}</h3><ul>" + "".join(f"<li>{e(x)}</li>" for x in items) + "</ul>"
+    return out + "</section>"

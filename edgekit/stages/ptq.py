@@ -82,11 +82,15 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
     fmt = parent.format if parent.format == "onnx" else "tflite"
     ref, note = _reference(ctx, model, cfg.budget_pp)
     result = MixedResult(fmt, data, budget_pp=cfg.budget_pp, reference_val_accuracy=ref or 0.0)
-    if ref is not None:
-        result.val_accuracy = _with_file(data, f".{fmt}", lambda p: _val_accuracy(p, fmt, ctx.dataset))
+    if ref is not None:  # judged by the one rule: the bound of the drop, paired with the Keras parent per image
+        from edgekit.compression.budget import budget_check
+
+        correct = _with_file(data, f".{fmt}", lambda p: _val_correct(p, fmt, ctx.dataset))
+        result.val_accuracy = float(correct.mean())
         drop = round((ref - result.val_accuracy) * 100.0, 3)
         result.attempts.append({"protected": [], "val_accuracy": round(result.val_accuracy, 6), "drop_pp": drop,
-                                "bytes": len(data), "held": drop <= cfg.budget_pp + 1e-9})
+                                "bytes": len(data), **budget_check(ref, result.val_accuracy, cfg.budget_pp, model, None,
+                                                                  ctx.dataset, candidate_correct=correct)})
     if ref is None or result.attempts[-1]["held"] or model is None or cfg.int8_io:
         got = precisions(data)
         result.layers = [{"name": n, "precision": got.get(n, "unknown"), "reason": _plain_reason(got.get(n), fmt, ref)}
@@ -131,10 +135,10 @@ def _with_file(data: bytes, suffix: str, fn: Any) -> Any:
         return fn(path)
 
 
-def _val_accuracy(path: Path, fmt: str, dataset: Any) -> float:
+def _val_correct(path: Path, fmt: str, dataset: Any) -> Any:
     from edgekit.evaluate import predict_file
 
-    return float((predict_file(str(path), fmt, dataset.x_val).argmax(axis=1) == dataset.y_val).mean())
+    return predict_file(str(path), fmt, dataset.x_val).argmax(axis=1) == dataset.y_val
 
 
 def _ort_int8(src: Path, calib: Any, onnx_cfg: OrtQuantConfig, exclude: list[str] | None = None) -> tuple[bytes, int]:

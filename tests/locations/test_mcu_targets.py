@@ -158,7 +158,8 @@ def test_being_larger_than_a_parent_that_cannot_go_on_the_mcu_excludes_nothing(t
                  parent_id="sparse", metrics={"val_accuracy": 0.90}, name="fit")]
     rows = rows + [_mcu_row("sparse", "skipped", True, None, "fp32 file: a microcontroller runs int8 models")]
     cfg = SimpleNamespace(target="", max_accuracy_drop=1.0, latency_target_ms=None)
-    assert "larger than" in choose(cfg, arts, rows, [get_target("x86-cpu")])["excluded"]["fit"]
+    on_x86 = {c["id"]: c for c in choose(cfg, arts, rows, [get_target("x86-cpu")])["candidates"]}
+    assert "larger than" in on_x86["fit"]["worse_than_parent"][0] and "excluded" not in on_x86["fit"]  # flagged only
     search = choose(cfg, arts, rows, [M4])
     assert search["chosen_id"] == "fit" and "fp32 file" in search["excluded"]["sparse"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,64 @@ def test_build_report_records_regressions_and_warns_about_the_chosen_artifact(tm
     assert data["warnings"] == ["the chosen artifact is worse than its parent: t8 (int8 tflite) slower than t32 "
                                 "(fp32 tflite) on x86-cpu: p50 0.074 vs 0.033 ms (batch 1, 1 thread)"]
     assert data["status"] == "ok" and "analysis" not in data and "tune" not in data
+
+
+def test_rule_one_in_reports_a_drop_within_the_budget_is_a_note_outside_it_a_flag() -> None:
+    """With the run's budget, 'less accurate than its parent' is judged against the budget (cumulative, against the
+    trained model): tfl8 is 0.2 pp below its parent on x86 (a note) and 2.0 pp below the trained model on ARM (a flag)."""
+    from edgekit.report.regressions import judge
+
+    regs, notes = judge(artifacts(), benchmarks(), budget_pp=1.0)
+    flags = _by_kind(regs, "tfl8")
+    assert flags[("less_accurate", ARM)].message.endswith(
+        "test accuracy 94.00 vs 95.50 % (2.00 pp below the trained model: outside the 1 pp budget)")
+    assert ("less_accurate", X86) not in flags and ("slower", X86) in flags  # rule 3: still flagged
+    assert ("tfl8", "tfl8 (int8 tflite) on x86-cpu: -0.20 pp vs parent, within the 1 pp budget") in notes
+    assert ("pruned", "pruned (fp32 keras): -0.50 pp vs parent, within the 1 pp budget") in notes
+    # a bigger budget: every drop is a note, nothing is flagged less accurate
+    regs, notes = judge(artifacts(), benchmarks(), budget_pp=2.5)
+    assert not [g for g in regs if g.kind == "less_accurate"] and len(notes) >= 3
+
+
+def test_rule_two_baseline_exclusion_and_the_budget_comparison() -> None:
+    from edgekit.report.regressions import baseline_exclusion, budget_note, within_budget
+
+    assert within_budget(1.0, 1.0) and not within_budget(1.001, 1.0)
+    assert budget_note(0.4, 1.0) == "-0.40 pp vs parent, within the 1 pp budget"
+    assert baseline_exclusion("tflite", 100, 0.05, 100, 0.10, X86) == \
+        "not smaller than the fp32 tflite baseline (100 ≥ 100 bytes)"
+    assert baseline_exclusion("onnx", 50, 0.104, 100, 0.10, X86) is None  # within the 5 % timing tolerance
+    assert baseline_exclusion("onnx", 50, 0.2, 100, 0.10, X86) == \
+        "slower than the fp32 onnx baseline on x86-cpu at batch 1 (p50 0.200 vs 0.100 ms)"
+    assert baseline_exclusion("onnx", 50, None, 100, 0.10, X86) is None  # not measured there: size decides
+
+
+def test_budget_section_in_markdown_and_html() -> None:
+    """report.json's budget (the margin, each file's bound, decisions, exclusions, notes) in report.md and .html."""
+    from edgekit.report.html import render_html
+    from edgekit.report.markdown import render_markdown
+    from tests.helpers.report_records import budget, sample_report
+
+    report = dataclasses.replace(sample_report(), extra={"budget": budget()})
+    md = render_markdown(report)
+    assert "## Accuracy budget" in md
+    assert ("Budget: 1 pp of validation accuracy against the trained model, judged by the one-sided 95 % upper "
+            "confidence bound of the drop (one-sided exact binomial bound; 180 validation images).") in md
+    assert "| onnx8 | +0.56 pp | +2.35 pp | 3 / 2 | no |" in md
+    assert "- pruned: magnitude pruning backed_off, validation drop +0.50 pp: 1 bolder choice(s)" in md
+    assert "- ptfl32: not smaller than the fp32 tflite baseline" in md
+    assert "- tfl8 (int8 tflite) on x86-cpu: -0.20 pp vs parent, within the 1 pp budget" in md
+    page = render_html(report)
+    assert '<section id="budget"><h2>Accuracy budget</h2>' in page
+    assert '<tr class="regressed"><td>onnx8</td><td>+0.56 pp</td><td>+2.35 pp</td><td>3 / 2</td><td>no</td></tr>' in page
+    assert "within the 1 pp budget</li>" in page
+    assert "Accuracy budget" not in render_markdown(sample_report())  # no budget: no section
+
+
+def test_a_malformed_budget_names_the_field() -> None:
+    from edgekit.errors import ReportError
+    from edgekit.report.sections import Budget
+    from tests.helpers.report_records import budget
+
+    with pytest.raises(ReportError, match=r"budget\.checks\.tfl8\.bound_pp"):
+        Budget.from_dict({**budget(), "checks": {"tfl8": {"bound_pp": "wide"}}})

@@ -1,0 +1,87 @@
+"""The accuracy budget's statistical margin (edgekit.compression.budget.paired_drop_bound): pure, no training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgekit.compression.budget import DropBound, budget_check, paired_drop_bound, stage_drop_bound
+
+
+def _pair(n: int, lost: int, gained: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image correctness of a reference and a candidate with ``lost`` and ``gained`` discordant images."""
+    ref, cand = np.ones(n, bool), np.ones(n, bool)
+    cand[:lost] = False
+    ref[lost:lost + gained] = False
+    return ref, cand
+
+
+def test_the_bound_counts_the_discordant_images_exactly() -> None:
+    b = paired_drop_bound(*_pair(180, 3, 2))
+    assert (b.n, b.lost, b.gained, b.drop_pp) == (180, 3, 2, pytest.approx(0.556))
+    # Clopper-Pearson by hand: nothing gained, so P(lost | flipped) = 1 is possible: the bound is all the flips
+    assert paired_drop_bound(*_pair(180, 2, 0)).bound_pp == pytest.approx(200 / 180, abs=1e-3)
+    # nothing lost out of m flips: the upper limit p solves (1 - p)^m = 0.05
+    p = 1 - 0.05 ** (1 / 4)
+    assert paired_drop_bound(*_pair(180, 0, 4)).bound_pp == pytest.approx(4 / 180 * (2 * p - 1) * 100, abs=1e-3)
+    assert paired_drop_bound(*_pair(180, 0, 0)).bound_pp == 0.0  # identical predictions: no margin
+
+
+def test_the_margin_shrinks_with_the_validation_size() -> None:
+    """The same 0.56 pp point drop: on 180 images (5 flips) the bound is far outside a 1 pp budget; on 6,000 (a
+    Fashion-MNIST validation split, the same share of flips) the margin is a fraction of a point."""
+    small = paired_drop_bound(*_pair(180, 3, 2))
+    large = paired_drop_bound(*_pair(6000, 100, 67))
+    assert small.drop_pp == pytest.approx(large.drop_pp, abs=0.01)
+    assert small.bound_pp > 2.0 and large.bound_pp - large.drop_pp < 0.5
+    # the figures of the real default Fashion-MNIST run (runs/wire-fm): 165 lost, 188 gained of 6,000
+    fm = DropBound(6000, 165, 188)
+    assert fm.drop_pp == pytest.approx(-0.383) and fm.bound_pp == pytest.approx(0.148, abs=0.01)
+
+
+def test_against_scipys_beta_quantile() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for n, lost, gained in ((180, 3, 2), (6000, 165, 188), (360, 10, 1), (50, 0, 7)):
+        m = lost + gained
+        p = 1.0 if lost == m else float(stats.beta.ppf(0.95, lost + 1, m - lost))
+        assert DropBound(n, lost, gained).bound_pp == pytest.approx(m / n * (2 * p - 1) * 100, abs=2e-3)
+
+
+def test_a_stage_adds_its_parents_measured_drop() -> None:
+    """A stage's output is paired with its parent; the parent's own drop against the trained model is added."""
+    trained, pruned = _pair(200, 2, 0)  # the pruned parent lost 2 of 200 images: 1 pp
+    b = stage_drop_bound(1.0, trained, pruned)  # the stage's parent is the trained model: nothing spent before
+    assert (b.offset_pp, b.drop_pp, b.bound_pp) == (0.0, 1.0, 1.0)
+    b = stage_drop_bound(1.0, pruned, pruned)  # its int8 file flips nothing more: the parent's 1 pp, no margin
+    assert (b.offset_pp, b.drop_pp, b.bound_pp) == (1.0, 1.0, 1.0)
+
+
+def test_budget_check_without_models_judges_the_point_drop() -> None:
+    assert budget_check(0.9, 0.891, 1.0) == {"held": True} and budget_check(0.9, 0.889, 1.0) == {"held": False}
+
+
+def test_bad_pairs_are_refused() -> None:
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_drop_bound(np.ones(3, bool), np.ones(4, bool))
+    assert math.isclose(paired_drop_bound([True, False], [True, True]).drop_pp, -50.0)
+
+
+def test_budget_check_pairs_real_keras_models_image_by_image() -> None:
+    """Two untrained compact CNNs (no training): the parent is right on every image by construction, the other
+    model flips many; the check is judged on the bound, paired per image, and says on how many images."""
+    from types import SimpleNamespace
+
+    from tests.helpers.models import build_compact_cnn
+
+    parent, other = build_compact_cnn(seed=0), build_compact_cnn(seed=1)
+    x = np.random.default_rng(0).random((120, 28, 28, 1), dtype=np.float32)
+    ds = SimpleNamespace(x_val=x, y_val=parent.predict(x, verbose=0).argmax(1))
+    same = budget_check(1.0, 1.0, 1.0, parent, parent, ds)
+    assert same == {"held": True, "bound_pp": 0.0, "validation_size": 120}
+    acc = float((other.predict(x, verbose=0).argmax(1) == ds.y_val).mean())
+    check = budget_check(1.0, acc, 50.0, parent, other, ds)
+    lost = int(round((1 - acc) * 120))
+    assert check["bound_pp"] == DropBound(120, lost, 0).bound_pp and check["validation_size"] == 120
+    assert check["held"] == (check["bound_pp"] <= 50.0)
