@@ -6,7 +6,6 @@ Both are optional in report.json; renderers draw them only when present.
 from __future__ import annotations
 
 import html
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
