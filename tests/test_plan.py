@@ -37,7 +37,7 @@ def test_default_plan_steps_and_configs() -> None:
                                    "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0.0,
                                    "weight_decay": 0.0, "augment_strength": 1.0, "freeze_layers": 0}
     assert configs["pruned"] == {"enabled": True, "budget_pp": 1.0, "structured": True, "calibration_samples": 256,
-                                 "max_attempts": 3, "epochs": 3, "batch_size": 64, "learning_rate": 1e-3}
+                                 "max_attempts": 4, "epochs": 3, "batch_size": 64, "learning_rate": 1e-3}
     assert configs["baseline-tflite"] == {"sparse_encoding": True} and configs["baseline-onnx"] == {"opset": 17}
     int8 = configs["pruned-int8-onnx"]
     assert int8 == configs["pruned-int8-tflite"]

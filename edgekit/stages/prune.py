@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgekit.artifact import Artifact
+from edgekit.compression.budget import DEFAULT_ATTEMPTS
 from edgekit.compression.prune import MagnitudePruneConfig
 from edgekit.schema import Checked, option
 from edgekit.stages import Context, Prune, StageOutput, outputs_logits, register_stage
@@ -90,7 +91,9 @@ class BudgetedPruneConfig(Checked):
                               ge=0, key="max_accuracy_drop")
     structured: bool = option(True, help="also remove filters (structured), before the magnitude pruning")
     calibration_samples: int = option(256, help="training images that calibrate the analysis' simulated int8", ge=1)
-    max_attempts: int = option(3, help="fine-tuning runs per pruning kind while searching the levels", ge=1)
+    max_attempts: int = option(DEFAULT_ATTEMPTS, help="fine-tuning runs per pruning kind while searching how much "
+                               "one-shot drop the levels may spend (a safe first attempt, then bisection in "
+                               "log-spend; see edgekit.compression.budget)", ge=1)
     epochs: int = option(3, help="fine-tuning epochs of each attempt", ge=1, key="prune_epochs")
     batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
     learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")
