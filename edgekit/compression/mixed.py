@@ -8,7 +8,8 @@ budget, the next guiltiest layer is protected and the file remade.
 - TFLite: the converter's quantization debugger (``tf.lite.experimental.QuantizationDebugger``)
   with ``denylisted_nodes``: the named ops run in float32 between DEQUANTIZE/QUANTIZE; when that
   cannot hold the budget, the converter's 16x8 mode (int16 activations, int8 weights) is tried last.
-- ONNX: edgekit's ``ort_quantize_static`` (fast settings) with ``nodes_to_exclude``: the named nodes get no Q/DQ.
+- ONNX: edgekit's ``ort_quantize_static`` (fast settings) with ``nodes_to_exclude``: the named nodes get no Q/DQ;
+  or, with ``OrtQuantConfig.protect_with = "int16"``, 16-bit activations and int8 weights (``int16x8``).
 
 Every result records, per layer, which precision it got and why.
 """
@@ -148,32 +149,40 @@ def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
 def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any, exclude_layers: Sequence[str]) -> list[str]:
     """ONNX Runtime static QDQ quantization with edgekit's fast settings
     (:func:`edgekit.compression.quantize.ort_quantize_static`, settings ``cfg``: an ``OrtQuantConfig``) with every
-    node of the ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``). Returns the excluded node names."""
+    node of the ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``), or with 16-bit activations
+    when ``cfg.protect_with`` is ``int16``. Returns the protected node names."""
     from edgekit.compression.quantize import ort_quantize_static
 
     nodes = sorted({n for names in onnx_layer_nodes(src, exclude_layers).values() for n in names})
+    int16 = getattr(cfg, "protect_with", "float") == "int16"
     try:
-        ort_quantize_static(Path(src), Path(dst), calibration, cfg, nodes_to_exclude=nodes)
+        ort_quantize_static(Path(src), Path(dst), calibration, cfg, nodes_to_exclude=[] if int16 else nodes,
+                            int16_nodes=nodes if int16 else ())
     except ExportError as e:
         raise ExportError(f"mixed precision: {e}") from None
     return nodes
 
 
 def onnx_layer_precisions(path: Path, layers: Sequence[str]) -> dict[str, str]:
-    """Precision of each Keras layer's weight node in a QDQ ONNX file: int8 when its weight comes through DequantizeLinear."""
+    """Precision of each Keras layer's weight node in a QDQ ONNX file: int8 when its weight comes through
+    DequantizeLinear, int16x8 when its activation input does so from 16 bits too, float32 otherwise."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     producers = {o: n for n in graph.node for o in n.output}
+    zero_points = {i.name: i.data_type for i in graph.initializer}
     seen: dict[str, set[str]] = {}
     for node in graph.node:
         if node.op_type not in WEIGHT_OPS_ONNX or len(node.input) < 2:
             continue
         for layer in layers:
             if names_layer(node.name, layer):
-                weight = producers.get(node.input[1])
+                weight, act = producers.get(node.input[1]), producers.get(node.input[0])
+                wide = (act is not None and act.op_type == "DequantizeLinear" and len(act.input) > 2
+                        and zero_points.get(act.input[2]) in (onnx.TensorProto.INT16, onnx.TensorProto.UINT16))
                 seen.setdefault(layer, set()).add(
-                    "int8" if weight is not None and weight.op_type == "DequantizeLinear" else "float32")
+                    ("int16x8" if wide else "int8") if weight is not None and weight.op_type == "DequantizeLinear"
+                    else "float32")
     # a layer with several weight nodes (SeparableConv2D: depthwise + pointwise) in both precisions is 'mixed'
     return {layer: kinds.pop() if len(kinds) == 1 else "mixed" for layer, kinds in seen.items()}
 
@@ -188,6 +197,8 @@ def _records(layers: Sequence[Mapping[str, Any]], precisions: Mapping[str, str],
         got = precisions.get(name, "unknown")
         if name in protected:
             reason = protected[name]
+            if got == "int16x8":
+                reason += "; protected with 16-bit activations and int8 weights instead of float"
         elif got == "int8":
             q = row.get("quant") or {}
             reason = f"int8 alone costs {float(q.get('drop_pp', 0.0)):.2f} pp (SNR {q.get('snr_db')} dB)"

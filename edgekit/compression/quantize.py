@@ -65,6 +65,10 @@ class OrtQuantConfig:
     float_thin_convs: bool = field(default=True, metadata={"help": "keep convolutions with fewer than "
                                    "THIN_CONV_DEPTH MACs per output (the first layer) in float: ORT's int8 "
                                    "kernels are slower than fp32 there"})
+    protect_with: Literal["float", "int16"] = field(default="float", metadata={
+        "help": "how mixed precision protects a layer whose int8 breaks the budget: leave it in float, or give it "
+                "16-bit activations with int8 weights (smaller file; ORT's CPU EP has no 16-bit kernels, so it runs "
+                "DequantizeLinear + float op: see benchmarks/onnx_int16_protect.py)"})
 
     def validate(self, where: str = "quantize") -> None:
         if self.calibration_samples < 1:
@@ -84,11 +88,47 @@ class _Reader:
         pass
 
 
+def after_fusion(model: Any, nodes: Sequence[str]) -> list[str]:
+    """``nodes`` as named in ``model`` after ORT's pre-processing, which fuses some of them and renames the result
+    (``dense/MatMul`` + ``dense/BiasAdd`` → Gemm ``dense/MatMul/MatMulAddFusion``): a name that is gone maps to
+    the nodes named under it."""
+    present = [n.name for n in model.graph.node]
+    have = set(present)
+    out: list[str] = []
+    for name in nodes:
+        found = [name] if name in have else [n for n in present if n.startswith(f"{name}/")]
+        out += [n for n in found if n not in out]
+    return out
+
+
+def int16_overrides(model: Any, nodes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """ORT ``TensorQuantOverrides`` giving the activation input and output of each named node 16-bit
+    quantization (QInt16); its weights stay as the config says (int8)."""
+    from onnxruntime.quantization import QuantType
+
+    wanted = set(nodes)
+    weights = {init.name for init in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    tensors: list[str] = []
+    for node in model.graph.node:
+        if node.name not in wanted:
+            continue
+        found = [node.output[0]]
+        current = node.input[0]
+        while current:  # a Reshape/Squeeze/... in front shares its input's quantization: widen that too
+            found.append(current)
+            before = producers.get(current)
+            current = before.input[0] if before is not None and before.op_type in _MOVES_DATA else ""
+        tensors += [t for t in found if t and t not in weights and t not in tensors]
+    return {t: [{"quant_type": QuantType.QInt16}] for t in tensors}
+
+
 def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQuantConfig,
-                        nodes_to_exclude: Sequence[str] | None = None) -> int:
+                        nodes_to_exclude: Sequence[str] | None = None, int16_nodes: Sequence[str] = ()) -> int:
     """Quantize ONNX model ``src`` into QDQ model ``dst`` (written atomically by the caller's dst path).
 
-    ``nodes_to_exclude``: node names left in float (mixed precision, :mod:`edgekit.compression.mixed`).
+    ``nodes_to_exclude``: node names left in float (mixed precision, :mod:`edgekit.compression.mixed`);
+    ``int16_nodes``: node names whose activations are quantized to 16 bits instead (:func:`int16_overrides`).
 
     Returns the number of calibration samples used (entropy/percentile: at most ``HISTOGRAM_MAX_SAMPLES``).
     """
@@ -111,6 +151,12 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
         except Exception as e:  # pre-processing is an optimisation; quantize the original if it fails
             log.debug("quant_pre_process failed (%s); quantizing the model as is", e)
             pre = src
+        extra: dict[str, Any] = {}
+        graph = onnx.load(str(pre), load_external_data=False)
+        nodes_to_exclude = after_fusion(graph, nodes_to_exclude or ())
+        if int16_nodes:
+            extra["TensorQuantOverrides"] = int16_overrides(graph, after_fusion(graph, int16_nodes))
+            extra["UseQDQContribOps"] = True  # 16-bit Q/DQ below opset 21: ORT's com.microsoft ops
         try:
             quantize_static(
                 str(pre), str(dst), _Reader(input_name, calibration),
@@ -118,7 +164,7 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
                 weight_type=qtypes[cfg.weight_type], per_channel=cfg.per_channel, reduce_range=cfg.reduce_range,
                 calibrate_method=methods[cfg.calibration], nodes_to_exclude=list(nodes_to_exclude or []),
                 extra_options={"ActivationSymmetric": cfg.symmetric_activations, "WeightSymmetric": True,
-                               "DedicatedQDQPair": cfg.dedicated_qdq_pair},
+                               "DedicatedQDQPair": cfg.dedicated_qdq_pair, **extra},
             )
         except Exception as e:
             raise ExportError(f"ONNX Runtime quantization of {src.name} failed: {str(e).strip().splitlines()[0]}") from None
@@ -139,7 +185,8 @@ Measured with ORT 1.32 on AVX-512 VNNI, one thread, 32 filters on 28×28: K = 9 
 QLinearConv 470 µs vs fp32 Conv 62 µs at batch 32; K = 36 (4 channels) int8 466 µs vs fp32 630 µs."""
 
 _MOVES_DATA = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze")
-_QMIN = {2: 0, 3: -128}  # onnx.TensorProto.UINT8 / INT8 → the type's minimum
+_QMIN = {2: 0, 3: -128, 4: 0, 5: -32768}  # onnx.TensorProto.UINT8 / INT8 / UINT16 / INT16 → the type's minimum
+_QMAX = {2: 255, 3: 127, 4: 65535, 5: 32767}  # … and maximum (16 bits: protect_with="int16")
 
 
 class _Graph:
@@ -273,7 +320,7 @@ def _clamped(gr: _Graph, q: Any, consumer: Any, pending: list[tuple[str, Any]]) 
             or q.input[1] not in gr.arrays or np.ndim(gr.arrays[q.input[1]]) != 0):
         return src
     zp = gr.inits[q.input[2]]
-    qmax = 255 if zp.data_type == 2 else 127
+    qmax = _QMAX[zp.data_type]
     hi = (qmax - float(gr.arrays[q.input[2]])) * float(gr.arrays[q.input[1]])
     key = consumer.output[0]
     lo_name, hi_name, out = f"{key}_clip_min", f"{key}_clip_max", f"{key}_clipped_input"
