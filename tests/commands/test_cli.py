@@ -1,7 +1,13 @@
-"""The command line: fast help, and bad input → one line on stderr, exit 2, nothing written."""
+"""The command line: fast help, and bad input → one line on stderr, exit 2, nothing written.
+
+Most cases run the command line in this process (:func:`tests.helpers.cli.edgekit_in_process`); what
+only a process shows (no TensorFlow imported, the real entry point) runs ``python -m edgekit``, and
+:func:`test_in_process_gives_what_a_process_gives` holds the two ways to the same output.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.cli import edgekit_in_process, edgekit_subprocess
+
 
 def edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return edgekit_in_process(*args, cwd=cwd)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -40,6 +48,35 @@ def test_compress_help_lists_the_flags(tmp_path: Path) -> None:
 def test_version(tmp_path: Path) -> None:
     r = edgekit("--version", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith("edgekit ")
+
+
+@pytest.mark.parametrize("args", [
+    ["--version"],
+    [],
+    ["compress", "--dataset", "digits", "--learning-rate", "nan"],
+    ["devices", "lst"],
+    ["--debug", "inspect", "nothing.onnx"],
+])
+def test_in_process_gives_what_a_process_gives(tmp_path: Path, args: list[str]) -> None:
+    """The in-process runner the CLI suites use gives the exit code, stdout and stderr of ``python -m edgekit``,
+    and leaves the working folder, environment, logging and signal handlers as they were."""
+    import logging
+    import signal
+
+    before = (os.getcwd(), dict(os.environ), list(logging.getLogger().handlers), logging.getLogger().level,
+              signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    env = {**os.environ, "EDGEKIT_MARKER_VAR": "1"}
+    inside = edgekit_in_process(*args, cwd=tmp_path, env=env)
+    after = (os.getcwd(), dict(os.environ), list(logging.getLogger().handlers), logging.getLogger().level,
+             signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    child = edgekit_subprocess(*args, cwd=tmp_path, env=env)
+    assert (inside.returncode, inside.stdout) == (child.returncode, child.stdout)
+    # a traceback names this process's frames (the runner, pytest) above main(); the rest is the same
+    assert inside.stderr.splitlines()[-1:] == child.stderr.splitlines()[-1:], (inside.stderr, child.stderr)
+    assert ("Traceback" in inside.stderr) == ("Traceback" in child.stderr)
+    if "Traceback" not in child.stderr:
+        assert inside.stderr == child.stderr
+    assert after == before
 
 
 def _bad_data_dirs(root: Path) -> dict[str, Path]:

@@ -1,5 +1,5 @@
-"""The hostile-input catalogue (issue 10): every case runs ``python -m edgekit`` on a fixture made
-here and checks the same five things:
+"""The hostile-input catalogue (issue 10): every case runs the ``edgekit`` command line on a fixture
+made here and checks the same five things:
 
 - the exit code (2 bad input, 1 runtime failure);
 - exactly one line on stderr, ``edgekit: error: ...`` naming what is at fault, and no traceback;
@@ -9,6 +9,10 @@ here and checks the same five things:
 
 Every case fails before training, so the whole catalogue trains nothing. A case names the part of
 edgekit that owns its fix; owners listed in XFAIL_OWNERS get ``xfail(strict=False)`` while a fix lands.
+
+The cases run in this process (:func:`tests.helpers.cli.edgekit_in_process`: same environment, working
+folder, exit code and captured output as ``python -m edgekit``, without a second of interpreter start-up
+each); :data:`THROUGH_A_PROCESS` also runs a few of them as ``python -m edgekit`` in a child process.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,8 @@ from typing import Callable
 
 import numpy as np
 import pytest
+
+from tests.helpers.cli import edgekit_in_process, edgekit_subprocess
 
 MARKER = "MARKER"
 EVIL = f"lambda t: (__import__('os').system('touch {MARKER}') and 0) or t"
@@ -336,7 +341,8 @@ def _snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def run_case(case: Case, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_case(case: Case, tmp_path: Path, *extra: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``case`` (in this process, or with ``process`` as ``python -m edgekit``) and check the five things."""
     work = tmp_path / "work"
     work.mkdir()
     if case.setup:
@@ -346,8 +352,8 @@ def run_case(case: Case, tmp_path: Path, *extra: str) -> subprocess.CompletedPro
     env = {**os.environ, "EDGEKIT_OFFLINE": "1", "EDGEKIT_CACHE_DIR": str(cache), "HOME": str(work / "home"),
            "EDGEKIT_DATA_DIR": str(tmp_path / "datasets"), "TF_CPP_MIN_LOG_LEVEL": "3", **case.env}
     env.pop("EDGEKIT_DEBUG", None)
-    r = subprocess.run([sys.executable, "-m", "edgekit", *extra, *case.args], cwd=work, env=env, capture_output=True,
-                       text=True, timeout=120)
+    run = edgekit_subprocess if process else edgekit_in_process
+    r = run(*extra, *case.args, cwd=work, env=env)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     assert len(lines) == 1, f"expected one stderr line, got {len(lines)}:\n{r.stderr[-3000:]}"
@@ -379,6 +385,21 @@ def test_hostile(case: Case, tmp_path: Path) -> None:
     run_case(case, tmp_path)
 
 
+THROUGH_A_PROCESS = ("npz-nan-pixel", "recipe-python-tag", "model-lambda-h5", "inspect-garbage-tflite",
+                     "out-not-a-run-force", "report-malformed-json")
+"""Cases also run as ``python -m edgekit`` in a child process: one per kind of input (data, recipe, model
+code, model file, run folder, report), so the real entry point's exit code and stderr are checked too."""
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.id in THROUGH_A_PROCESS])
+def test_hostile_through_a_process(case: Case, tmp_path: Path) -> None:
+    run_case(case, tmp_path, process=True)
+
+
+def test_cases_through_a_process_exist() -> None:
+    assert set(THROUGH_A_PROCESS) <= {c.id for c in CASES}
+
+
 def test_debug_shows_a_traceback(tmp_path: Path) -> None:
     """``--debug`` keeps the one-line error last and adds the traceback above it."""
     case = next(c for c in CASES if c.id == "npz-nan-pixel")
@@ -386,8 +407,7 @@ def test_debug_shows_a_traceback(tmp_path: Path) -> None:
     work.mkdir()
     case.setup(work)  # type: ignore[misc]
     env = {**os.environ, "EDGEKIT_OFFLINE": "1", "EDGEKIT_CACHE_DIR": str(tmp_path / "cache")}
-    r = subprocess.run([sys.executable, "-m", "edgekit", "--debug", *case.args], cwd=work, env=env, capture_output=True,
-                       text=True, timeout=120)
+    r = edgekit_in_process("--debug", *case.args, cwd=work, env=env)
     assert r.returncode == 2 and "Traceback" in r.stderr and "NaN" in r.stderr.strip().splitlines()[-1]
 
 
@@ -405,8 +425,7 @@ def tiny_tmpfs(tmp_path: Path) -> Path:
 def test_full_disk_is_one_line(tmp_path: Path, tiny_tmpfs: Path) -> None:
     """Item 12: ENOSPC (a real 16 KiB tmpfs) is one line, exit 1, and leaves no temporary file."""
     (tmp_path / "m.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64 << 10))
-    r = subprocess.run([sys.executable, "-m", "edgekit", "export", str(tmp_path / "m.tflite"), "--format", "c-array",
-                        "--out", str(tiny_tmpfs)], capture_output=True, text=True, timeout=120)
+    r = edgekit_in_process("export", str(tmp_path / "m.tflite"), "--format", "c-array", "--out", str(tiny_tmpfs))
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and "No space left on device" in lines[0], r.stderr
     assert list(tiny_tmpfs.iterdir()) == []

@@ -15,6 +15,7 @@ import pytest
 
 from edgekit.errors import OutputExistsError, UsageError
 from edgekit.rundir import OutLock, check_out, clean_stale, swap_into_place
+from tests.helpers.cli import edgekit_in_process
 
 
 def _run_folder(path: Path) -> Path:
@@ -225,12 +226,25 @@ def _with_command(tmp_path: Path, source: str, *args: str) -> subprocess.Complet
     return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def _with_command_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str,
+                             *args: str) -> subprocess.CompletedProcess[str]:
+    """:func:`_with_command` run in this process (the module gets a name of its own: no stale import)."""
+    import edgekit.cli
+
+    name = f"extra_cmd_{tmp_path.name}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(edgekit.cli.COMMANDS, "extra", (name, "test"))
+    return edgekit_in_process(*args, cwd=tmp_path)
+
+
 @pytest.mark.parametrize(("what", "words"), [("oserror", "/nonexistent-edgekit-dir/x: No such file or directory"),
                                              ("bug", "RuntimeError: a bug with two lines")])
-def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, what: str, words: str) -> None:
+def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, what: str, words: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 12: file-system errors and bugs gave tracebacks; now one line, exit 1; --debug adds the traceback."""
-    plain = _with_command(tmp_path, BROKEN, "extra", what)
-    debug = _with_command(tmp_path, BROKEN, "--debug", "extra", what)
+    plain = _with_command_in_process(tmp_path, monkeypatch, BROKEN, "extra", what)
+    debug = _with_command_in_process(tmp_path, monkeypatch, BROKEN, "--debug", "extra", what)
     assert plain.returncode == debug.returncode == 1
     assert plain.stderr.count("\n") == 1 and "Traceback" not in plain.stderr and words in plain.stderr
     assert "Traceback" in debug.stderr and words in debug.stderr.rstrip().splitlines()[-1]
@@ -279,6 +293,7 @@ def run(args):
 
 @pytest.mark.parametrize("then", ["check", "fails"])
 def test_a_swallowed_interrupt_still_stops_the_run(tmp_path: Path, then: str) -> None:
-    """Item 10: Ctrl-C during an export went unheeded (tf2onnx's bare except: ate the KeyboardInterrupt)."""
+    """Item 10: Ctrl-C during an export went unheeded (tf2onnx's bare except: ate the KeyboardInterrupt).
+    A real process: the command sends SIGINT to its own process."""
     r = _with_command(tmp_path, SWALLOWER, "extra", then)
     assert r.returncode == 130 and r.stderr.strip() == "edgekit: interrupted", r.stderr
