@@ -1,7 +1,9 @@
-"""Issue 3's accuracy-budget search on the full Fashion-MNIST.
+"""Issue 3's accuracy-budget search on the full Fashion-MNIST: the recipe grid (``--search``, default grid
+structured {0, 0.25, 0.5} × sparsity {0, 0.8} × the default quantization modes) inside a 0.5 pp budget.
 
 Runs the command below and writes the chosen candidate and the whole candidate table
-(Pareto front marked) into benchmarks/RESULTS.md (section "search-fashion").
+(Pareto front marked) into benchmarks/RESULTS.md (section "search-fashion"), with the command that made the
+report (read from its report.json, so a ``--reuse`` shows the run it read, not a guess).
 
     python benchmarks/search_fashion.py [--budget 0.5] [--out runs/search-fm]
 """
@@ -30,6 +32,12 @@ def main() -> int:
         code = subprocess.run(command, check=False).returncode
         print(f"edgekit exited with {code}")
     report = json.loads((Path(args.out) / "report.json").read_text())
+    ran = report.get("command") or " ".join(command)
+    if "--search" not in ran.split():
+        print(f"{args.out} was not made by a --search run: {ran}", file=sys.stderr)
+        return 2
+    how = ("read back by `python benchmarks/search_fashion.py --reuse`" if args.reuse else
+           "run by `python benchmarks/search_fashion.py`")
     md = (Path(args.out) / "report.md").read_text()
     section = md[md.index("## Accuracy-budget search"):]
     section = section[: section.index("\n## ", 4)] if "\n## " in section[4:] else section
@@ -38,8 +46,9 @@ def main() -> int:
     chosen = arts.get(report.get("chosen_id") or "")
     lines = [
         "## Accuracy-budget search on Fashion-MNIST (issue 3)", "",
-        f"Command: `{' '.join(command)}` (written by `python benchmarks/search_fashion.py`)", "",
-        f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s; search status: {report['search']['status']}.", "",
+        f"Command: `{ran}` ({how})", "",
+        f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s; run status: {report.get('status')}; "
+        f"search status: {report['search']['status']}.", "",
     ]
     if chosen:
         fp32 = next(a for a in report["artifacts"] if a["name"] == "baseline-" + chosen["format"])
