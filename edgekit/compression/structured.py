@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from edgekit.models.flops import count_macs, count_params, layer_macs
 log = logging.getLogger(__name__)
 
 Criterion = Literal["l1", "l2", "bn_scale"]
-CRITERIA: tuple[str, ...] = ("l1", "l2", "bn_scale")
+"""How filters are ranked (see :func:`prune_structured`); the one list of criteria: ``get_args(Criterion)``."""
 
 SOURCES: frozenset[str] = frozenset({"Conv2D", "Dense", "SeparableConv2D"})
 """Layers whose output channels (filters / units) can be removed."""
@@ -330,8 +330,8 @@ def _validate(ratio: float | None, mac_budget: float | None, criterion: str, min
         raise UsageError(f"structured ratio must be in [0, 1), got {ratio!r}")
     if mac_budget is not None and not (isinstance(mac_budget, (int, float)) and 0.0 < mac_budget <= 1.0):
         raise UsageError(f"structured mac_budget must be in (0, 1], got {mac_budget!r}")
-    if criterion not in CRITERIA:
-        raise UsageError(f"structured criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if criterion not in get_args(Criterion):
+        raise UsageError(f"structured criterion must be one of {', '.join(get_args(Criterion))}, got {criterion!r}")
     if not isinstance(min_keep, int) or isinstance(min_keep, bool) or min_keep < 1:
         raise UsageError(f"structured min_keep must be an integer >= 1, got {min_keep!r}")
 

@@ -206,7 +206,7 @@ def test_unreachable_budget_prunes_as_far_as_allowed() -> None:
         ({"ratio": 0.5, "mac_budget": 0.5}, "exactly one"),
         ({"ratio": 1.0}, "ratio must be in [0, 1)"),
         ({"mac_budget": 0.0}, "mac_budget must be in (0, 1]"),
-        ({"ratio": 0.5, "criterion": "taylor"}, "criterion must be one of"),
+        ({"ratio": 0.5, "criterion": "taylor"}, "criterion must be one of l1, l2, bn_scale, got 'taylor'"),
         ({"ratio": 0.5, "min_keep": 0}, "min_keep"),
     ],
 )
