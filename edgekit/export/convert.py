@@ -17,6 +17,7 @@ import numpy as np
 from edgekit import interrupts
 from edgekit._tf import quiet_native_output, tf
 from edgekit.errors import ExportError
+from edgekit.export.tflite_reader import parse_tflite
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +197,15 @@ def _with_symbolic_batch(proto: Any) -> bytes:
 SPARSE_MIN_SPARSITY = 0.5
 """Below this weight sparsity TFLite's sparse encoding (indices + values) is not worth trying."""
 
-SPARSE_ENCODABLE: dict[str, bool] = {
-    # quantization → whether its sparse-encoded file still runs on LiteRT with the default (XNNPACK) delegate.
-    # Measured with ai-edge-litert 2.3: float weights (fp32, float16) load and match the dense file exactly;
-    # int8 weights (full int8, dynamic range, QAT) fail with "TfLiteXNNPackDelegate failed to prepare".
-    "none": True,
-    "float16": True,
-    "dynamic": False,
-    "int8": False,
-}
+
+def has_int8_weights(tflite: bytes) -> bool:
+    """Whether a TFLite file stores int8 constant tensors (weights), read from the file itself.
+
+    Its sparse-encoded form does not run on LiteRT's default (XNNPACK) delegate. Measured with
+    ai-edge-litert 2.3: float weights (fp32, float16) load and match the dense file exactly; int8
+    weights (full int8, dynamic range, QAT) fail with "TfLiteXNNPackDelegate failed to prepare"."""
+    model = parse_tflite(tflite)
+    return any(t.dtype == "int8" and model.buffer_bytes(t.buffer) for g in model.subgraphs for t in g.tensors)
 
 
 def litert_problem(tflite: bytes) -> str | None:
@@ -229,8 +230,8 @@ def keras2tflite_encoded(model: Any, sparsity: float, *, quantization: TFLiteQua
                          representative: np.ndarray | None = None, int8_io: bool = False) -> tuple[bytes, dict[str, Any]]:
     """:func:`keras2tflite`, sparse-encoded when that is worth it; returns (bytes, metrics about the choice).
 
-    Sparse encoding is used when the weights are at least ``SPARSE_MIN_SPARSITY`` zero, the
-    quantization's sparse files run on LiteRT (``SPARSE_ENCODABLE``), the file gets smaller,
+    Sparse encoding is used when the weights are at least ``SPARSE_MIN_SPARSITY`` zero and not int8
+    (:func:`has_int8_weights`: LiteRT cannot run those sparse-encoded), the file gets smaller,
     and LiteRT really loads and runs it. ``metrics["sparse_encoding"]`` records the outcome and
     ``metrics["sparse_encoding_reason"]`` why, with the dense size for comparison.
     """
@@ -239,7 +240,7 @@ def keras2tflite_encoded(model: Any, sparsity: float, *, quantization: TFLiteQua
     if sparsity < SPARSE_MIN_SPARSITY:
         metrics["sparse_encoding_reason"] = f"weight sparsity {sparsity:.2f} < {SPARSE_MIN_SPARSITY}"
         return dense, metrics
-    if not SPARSE_ENCODABLE[quantization]:
+    if has_int8_weights(dense):
         metrics["sparse_encoding_reason"] = (f"{quantization} weights: LiteRT's XNNPACK delegate cannot prepare "
                                              "sparse-encoded int8 tensors")
         return dense, metrics

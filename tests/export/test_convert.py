@@ -1,5 +1,5 @@
 """tflite2onnx: a TFLite model with a fixed batch of 1 becomes an ONNX model that runs at batch 32,
-with the input named ``input``; keras2tflite's sparse option and litert_problem."""
+with the input named ``input``; keras2tflite's sparse option, has_int8_weights and litert_problem."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.helpers.models import TinyModels, tiny_models
-from edgekit.export.convert import litert_problem, tflite2onnx
+from edgekit.export.convert import has_int8_weights, keras2tflite, litert_problem, tflite2onnx
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,17 @@ def test_dynamic_batch_int8_tflite_converts_with_int8_weights(tiny: TinyModels) 
 def test_litert_problem_names_what_fails(tiny: TinyModels) -> None:
     assert litert_problem(tiny.tflite.read_bytes()) is None
     assert litert_problem(b"not a model") is not None
+
+
+def test_int8_weights_are_read_from_the_converted_file() -> None:
+    """keras2tflite_encoded keeps a file dense when it stores int8 weights (LiteRT cannot run those sparse-encoded):
+    full int8 and dynamic range do, fp32 and float16 do not. An untrained model: nothing is fitted."""
+    from edgekit._tf import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(64), k.layers.Dense(4)])
+    calib = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
+    got = {q: has_int8_weights(keras2tflite(model, quantization=q, representative=calib))  # type: ignore[arg-type]
+           for q in ("none", "float16", "dynamic", "int8")}
+    assert got == {"none": False, "float16": False, "dynamic": True, "int8": True}
