@@ -17,8 +17,13 @@ SMALL = {"sparsities": (0.5, 0.9), "structured": (0.25,), "calibration_samples":
 VARYING = ("seconds", "executor", "model")  # what may differ between two runs of the same analysis
 
 
-def _same(a: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in json.loads(json.dumps(a)).items() if k not in VARYING}
+def _same(a: Any) -> Any:
+    """``a`` as JSON without what may differ between two runs (at any depth: an analysis nests the one before)."""
+    if isinstance(a, dict):
+        return {k: _same(v) for k, v in a.items() if k not in VARYING}
+    if isinstance(a, (list, tuple)):
+        return [_same(v) for v in a]
+    return a
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +80,34 @@ def test_analyze_cli_refuses_negative_workers(tmp_path: Path) -> None:
                            "digits", "--workers", "-1", "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--workers" in done.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_compress_workers_fans_the_budgeted_prunes_analysis_out_with_the_same_numbers(tmp_path: Path) -> None:
+    """`compress --workers 2`: the budgeted prune (run in the driver) measures its layers on the workers and the
+    report's analysis, artifact ids and file hashes equal the in-process run's (separate caches)."""
+    import os
+
+    from edgekit.fsutil import sha256_file
+
+    flags = ["--dataset", "digits", "--train-limit", "600", "--test-limit", "200", "--epochs", "1",
+             "--prune-epochs", "1", "--quantization", "ptq-int8", "--no-bench"]
+    runs = {}
+    for label, extra in (("local", []), ("fanned", ["--workers", "2"])):
+        verbosity = "-v" if extra else "-q"  # the fanned run logs where its analysis ran
+        env = {**os.environ, "EDGEKIT_CACHE_DIR": str(tmp_path / f"cache-{label}")}
+        out = tmp_path / label
+        done = subprocess.run([sys.executable, "-m", "edgekit", verbosity, "compress", *flags, *extra, "--out", str(out)],
+                              capture_output=True, text=True, timeout=900, env=env)
+        assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: a run whose verdict failed still wrote its report
+        if extra:
+            assert "layer(s) on local (2 worker(s))" in done.stderr + done.stdout
+        report = json.loads((out / "report.json").read_text())
+        files = {a["name"]: (a["id"], sha256_file(out / a["path"])) for a in report["artifacts"]}
+        runs[label] = (files, _same(report["analysis"]), report.get("executor"))
+    (local, local_analysis, local_ex), (fanned, fanned_analysis, fanned_ex) = runs["local"], runs["fanned"]
+    assert local_ex in (None, {"address": "", "kind": "inprocess", "nodes": 1, "workers": 1})
+    assert fanned_ex["kind"] == "local" and fanned_ex["workers"] == 2
+    assert fanned_analysis == local_analysis and local_analysis["layers"]
+    assert fanned == local
