@@ -1,51 +1,70 @@
-"""Issue 2's figures: the default `edgekit compress` on the full Fashion-MNIST (and issue 8's goals for the
-chosen artifact: ≥ 10× smaller, ≥ 2× faster at batch 1, within 0.5 pp).
+"""The default `edgekit compress` on the full Fashion-MNIST, checked against issue 8's default-run goals.
 
-Runs the command below, checks the issues' goals and writes the table into
-benchmarks/RESULTS.md and README.md (section "pipeline-fashion").
+Runs the command below (all defaults; the cache off, so every stage — the budgeted pruning search included —
+runs in this run), then checks, as PASS/FAIL lines:
 
-    python benchmarks/pipeline_fashion.py [--out runs/fm]
+- issue 8, the chosen artifact: ≥ 10× smaller than the fp32 baseline of its format, ≥ 2× faster at batch 1 on
+  its runtime, within 0.5 pp test accuracy of the trained model;
+- issue 8, "fastest within 0.5 pp": some artifact within 0.5 pp is ≥ 3× faster than the fp32 baseline at batch 1
+  on ONNX Runtime's CPU EP, and some on LiteRT;
+- issue 2: the pruned int8 files within 1 pp and ≤ 0.30 × the fp32 bytes.
+
+Speed-ups are timed again here, every file of the run interleaved in one process (benchmarks/_timing.py: bare
+loops, 1 thread, p50, 3 repeats; the median ratio is checked, min–max shown), so a ratio compares two files under
+the same load; the table's p50s are the pipeline's own benchmark. The baseline's accuracy is informational
+(issue 9 settled the baseline at the reference recipe, 89.7–90.1 % over seeds). Writes benchmarks/RESULTS.md and
+README.md section "pipeline-fashion".
+
+    python benchmarks/pipeline_fashion.py [--out runs/fm] [--reuse]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import README_PATH, machine_line, update_section  # noqa: E402
 
 from edgekit.report.markdown import render_table  # noqa: E402
 
+RUNTIMES = {"onnx": "ONNX Runtime CPU EP", "tflite": "LiteRT (XNNPACK)"}
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/fm")
     ap.add_argument("--reuse", action="store_true", help="read an existing run's report.json instead of running")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timing repeats")
     args = ap.parse_args()
-    command = ["edgekit", "compress", "--dataset", "fashion-mnist", "--out", args.out, "--force"]
+    command = ["edgekit", "compress", "--dataset", "fashion-mnist", "--no-cache", "--out", args.out, "--force"]
     if not args.reuse:
-        subprocess.run(command, check=False)
-    report = json.loads((Path(args.out) / "report.json").read_text())
-    arts = {a["name"]: a for a in report["artifacts"]}
-    base = arts["baseline"]["accuracy"] * 100
-    checks = [(f"baseline test accuracy {base:.2f} % ≥ 90.5 %", base >= 90.5)]
-    for fmt in ("tflite", "onnx"):
-        a = arts[f"pruned-int8-{fmt}"]
-        drop = base - a["accuracy"] * 100
-        ratio = a["bytes"] / arts[f"baseline-{fmt}"]["bytes"]
-        checks.append((f"pruned int8 {fmt}: accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
-        checks.append((f"pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
-    checks += chosen_checks(report)
+        code = subprocess.run(command, check=False).returncode
+        print(f"edgekit exited with {code}")
+    out = Path(args.out)
+    report = json.loads((out / "report.json").read_text())
+    ran = report.get("command") or " ".join(command)
+    times = _interleaved(report, out, args.repeats)
+    checks = issue2_checks(report) + chosen_checks(report, times) + fastest_checks(report, times)
+    by_name = {a["name"]: a for a in report["artifacts"]}
+    how = "read back by `python benchmarks/pipeline_fashion.py --reuse`" if args.reuse else \
+        "run by `python benchmarks/pipeline_fashion.py`"
     body = "\n".join([
-        "## The default pipeline on Fashion-MNIST (issue 2)", "",
-        f"Command: `{' '.join(command)}` (written by `python benchmarks/pipeline_fashion.py`)", "",
-        f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s. "
-        "Latency is shared-machine wall time: compare rows within this table, not across machines.", "",
+        "## The default pipeline on Fashion-MNIST (issues 2 and 8)", "",
+        f"Command: `{ran}` ({how}; all defaults, the cache off so every stage ran in this run)", "",
+        f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s; status {report.get('status')}. "
+        "The table's latencies are the pipeline's own benchmark (shared-machine wall time). The speed-ups checked "
+        f"below were timed again here, every file of the run interleaved in one process (bare loops, 1 thread, "
+        f"batch 1, p50, {args.repeats} repeats; median (min–max) of the per-repeat ratios).", "",
         render_table(report), "",
+        *search_lines(by_name.get("pruned")), "",
+        f"- Info: baseline test accuracy {by_name['baseline']['accuracy'] * 100:.2f} % (issue 9: the reference recipe "
+        "scores 89.7–90.1 % over seeds, see baseline-variance)",
         *[f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks],
     ])
     update_section("pipeline-fashion", body)
@@ -54,31 +73,100 @@ def main() -> int:
     return 0 if all(ok for _, ok in checks) else 1
 
 
-def _p50(report: dict, artifact_id: str) -> float | None:
-    """Batch-1, 1-thread p50 (ms) of an artifact on the run's first target."""
-    target = report["targets"][0]["name"] if report.get("targets") else ""
-    for b in report["benchmarks"]:
-        if (b["artifact_id"], b["target"], b["batch_size"], b["threads"], b["status"]) == (artifact_id, target, 1, 1, "ok"):
-            return float(b["latency_ms"]["p50"])
-    return None
+def _interleaved(report: dict[str, Any], out: Path, repeats: int) -> dict[str, list[float]]:
+    """Batch-1 p50 (µs) per repeat of every .tflite/.onnx file of the run, timed interleaved in this process."""
+    from _timing import interleaved
+
+    paths = {a["name"]: out / a["path"] for a in report["artifacts"] if a["format"] in RUNTIMES}
+    timed = interleaved(paths, batches=(1,), repeats=repeats)
+    return {name: timed[(name, 1)] for name in paths}
 
 
-def chosen_checks(report: dict) -> list[tuple[str, bool]]:
+def _speedup(times: dict[str, list[float]], base: str, name: str) -> list[float]:
+    return [b / a for b, a in zip(times[base], times[name])]
+
+
+def _fmt(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def issue2_checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Issue 2: the pruned int8 files within 1 pp of the trained model and ≤ 0.30 × the fp32 bytes."""
+    arts = {a["name"]: a for a in report["artifacts"]}
+    base = arts["baseline"]["accuracy"] * 100
+    checks = []
+    for fmt in RUNTIMES:
+        a = arts.get(f"pruned-int8-{fmt}")
+        if a is None:
+            checks.append((f"issue 2: pruned-int8-{fmt} exists", False))
+            continue
+        drop = base - a["accuracy"] * 100
+        ratio = a["bytes"] / arts[f"baseline-{fmt}"]["bytes"]
+        checks.append((f"issue 2, pruned int8 {fmt}: test accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
+        checks.append((f"issue 2, pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
+    return checks
+
+
+def chosen_checks(report: dict[str, Any], times: dict[str, list[float]]) -> list[tuple[str, bool]]:
     """Issue 8's goals for the artifact the default run hands out: ≥ 10× smaller and ≥ 2× faster (batch 1, its
     runtime) than the fp32 baseline of its format, within 0.5 pp test accuracy."""
     arts = {a["id"]: a for a in report["artifacts"]}
     chosen = arts.get(report.get("chosen_id") or "")
     if chosen is None:
         return [("issue 8: an artifact was chosen", False)]
-    base = next(a for a in report["artifacts"] if a["name"] == f"baseline-{chosen['format']}")
-    ratio = base["bytes"] / chosen["bytes"]
+    base = f"baseline-{chosen['format']}"
+    base_bytes = next(a["bytes"] for a in report["artifacts"] if a["name"] == base)
+    ratio = base_bytes / chosen["bytes"]
     drop = (arts[report["baseline_id"]]["accuracy"] - chosen["accuracy"]) * 100
-    lat, base_lat = _p50(report, chosen["id"]), _p50(report, base["id"])
-    speed = base_lat / lat if lat and base_lat else 0.0
+    speed = _speedup(times, base, chosen["name"])
     name = f"issue 8, chosen {chosen['name']} ({chosen['precision']})"
-    return [(f"{name}: {ratio:.2f}× smaller than {base['name']} (goal ≥ 10×)", ratio >= 10),
-            (f"{name}: {speed:.2f}× faster at batch 1, 1 thread (p50 {lat} vs {base_lat} ms; goal ≥ 2×)", speed >= 2),
+    return [(f"{name}: {ratio:.2f}× smaller than {base} (goal ≥ 10×)", ratio >= 10),
+            (f"{name}: {_fmt(speed)} faster than {base} at batch 1 on {RUNTIMES[chosen['format']]} (goal ≥ 2×)",
+             statistics.median(speed) >= 2),
             (f"{name}: test accuracy {-drop:+.2f} pp against the trained model (goal within 0.5 pp)", drop <= 0.5)]
+
+
+def fastest_checks(report: dict[str, Any], times: dict[str, list[float]]) -> list[tuple[str, bool]]:
+    """Issue 8, "fastest within 0.5 pp": on each runtime, the fastest artifact within 0.5 pp test accuracy of the
+    trained model is ≥ 3× faster than the fp32 baseline of its format at batch 1."""
+    base_acc = next(a["accuracy"] for a in report["artifacts"] if a["id"] == report["baseline_id"])
+    checks = []
+    for fmt, runtime in RUNTIMES.items():
+        base = f"baseline-{fmt}"
+        within = [a for a in report["artifacts"] if a["format"] == fmt and a["name"] != base
+                  and (base_acc - a["accuracy"]) * 100 <= 0.5 and a["name"] in times]
+        if not within or base not in times:
+            checks.append((f"issue 8, fastest within 0.5 pp on {runtime}: no artifact within 0.5 pp", False))
+            continue
+        best = max(within, key=lambda a: statistics.median(_speedup(times, base, a["name"])))
+        speed = _speedup(times, base, best["name"])
+        checks.append((f"issue 8, fastest within 0.5 pp on {runtime}: {best['name']} ({best['precision']}, "
+                       f"{(best['accuracy'] - base_acc) * 100:+.2f} pp) {_fmt(speed)} faster than {base} at batch 1 "
+                       f"(p50 {statistics.median(times[best['name']]):.1f} vs {statistics.median(times[base]):.1f} µs; "
+                       "goal ≥ 3×)", statistics.median(speed) >= 3))
+    return checks
+
+
+def search_lines(pruned: dict[str, Any] | None) -> list[str]:
+    """The budgeted pruning search of this run: each attempt, its outcome and its fine-tuning time."""
+    budget = ((pruned or {}).get("metrics") or {}).get("budget") or {}
+    lines = ["Budgeted pruning search (edgekit/compression/budget.py): validation drop against the trained model, "
+             f"budget {next(iter(budget.values()), {}).get('budget_pp', '–')} pp; an attempt holds when the 95 % upper "
+             "confidence bound of its drop (paired with its parent, image by image) is within the budget; spend = "
+             "the one-shot (not fine-tuned) drop the greedy per-layer choice may add up to; seconds = its fine-tuning "
+             "and validation.", "",
+             "| kind | attempt | per-layer levels | spend pp | predicted one-shot pp | val drop pp | upper bound pp | "
+             "held | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    for kind, d in budget.items():
+        for i, a in enumerate(d.get("attempts", []), 1):
+            levels = ", ".join(f"{k} {v:g}" for k, v in a["per_layer"].items())
+            bound = f"{a['bound_pp']:+.2f}" if "bound_pp" in a else "not recorded"
+            lines.append(f"| {kind} | {i} | {levels} | {a['spend_pp']:.2f} | {a['predicted_one_shot_pp']:.2f} | "
+                         f"{a['drop_pp']:+.2f} | {bound} | {'yes' if a['held'] else 'no'} | {a.get('seconds', '–')} |")
+    lines.append("")
+    lines += [f"- {kind}: **{d['action']}**, validation drop {d['drop_pp']:+.2f} pp — {d.get('reason', '')}"
+              for kind, d in budget.items()]
+    return lines
 
 
 if __name__ == "__main__":
