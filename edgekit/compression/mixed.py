@@ -208,16 +208,35 @@ def _records(layers: Sequence[Mapping[str, Any]], precisions: Mapping[str, str],
     return out
 
 
-def _val_accuracy(data_path: Path, fmt: str, dataset: Any) -> float:
+def _val_correct(data_path: Path, fmt: str, dataset: Any) -> np.ndarray:
     from edgekit.evaluate import predict_file
 
     scores = predict_file(str(data_path), fmt, dataset.x_val)
-    return float((scores.argmax(axis=1) == dataset.y_val).mean())
+    return np.asarray(scores.argmax(axis=1) == dataset.y_val)
+
+
+def _judge(data_path: Path, fmt: str, dataset: Any, reference: float, budget_pp: float,
+           parent: Any) -> tuple[float, dict[str, Any]]:
+    """(validation accuracy, the attempt's drop and check) of a file, by the one rule
+    (:func:`edgekit.compression.budget.budget_check`): the upper bound of its drop paired image by image with the
+    Keras ``parent`` when there is one, else the point drop."""
+    from edgekit.compression.budget import budget_check
+
+    correct = _val_correct(data_path, fmt, dataset)
+    acc = float(correct.mean())
+    check = budget_check(reference, acc, budget_pp, parent, None, dataset, candidate_correct=correct)
+    return acc, {"drop_pp": round((reference - acc) * 100.0, 3), **check}
+
+
+def _lost(attempt: Mapping[str, Any]) -> str:
+    """An attempt's drop for a reason: the point drop, and the upper bound it was judged on (if it was)."""
+    bound = f", upper bound {attempt['bound_pp']:.2f} pp" if "bound_pp" in attempt else ""
+    return f"{attempt['drop_pp']:.2f} pp{bound}"
 
 
 def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable[[bytes], dict[str, str]],
               dataset: Any, analysis: Mapping[str, Any], budget_pp: float, reference: float,
-              max_attempts: int) -> MixedResult:
+              max_attempts: int, parent: Any = None) -> MixedResult:
     layers = analysis["layers"]
     reasons = {r["name"]: r.get("int8_reason") or "protected by the sensitivity analysis" for r in layers if r.get("protected")}
     protected = dict(reasons)
@@ -228,12 +247,10 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
         for attempt in range(1, max_attempts + 1):
             data = make(sorted(protected))
             path.write_bytes(data)
-            acc = _val_accuracy(path, fmt, dataset)
-            drop = round((reference - acc) * 100.0, 3)
-            held = drop <= budget_pp + 1e-9
-            result.attempts.append({"protected": sorted(protected), "val_accuracy": round(acc, 6), "drop_pp": drop,
-                                    "bytes": len(data), "held": held})
-            if held:
+            acc, check = _judge(path, fmt, dataset, reference, budget_pp, parent)
+            result.attempts.append({"protected": sorted(protected), "val_accuracy": round(acc, 6), "bytes": len(data),
+                                    **check})
+            if check["held"]:
                 result.data, result.val_accuracy = data, acc
                 result.action = "applied" if attempt == 1 else "backed_off"
                 result.layers = _records(layers, precisions(data), protected)
@@ -243,12 +260,12 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
             nxt = next_int8_protection(layers, protected)
             if nxt is None:
                 break
-            protected[nxt] = (f"the {fmt} file lost {drop:.2f} pp (> {budget_pp:g} pp) with this layer in int8; "
-                              "it is the guiltiest layer left")
+            protected[nxt] = (f"the {fmt} file lost {_lost(result.attempts[-1])} (> {budget_pp:g} pp) with this layer "
+                              "in int8; it is the guiltiest layer left")
     result.action = "dropped"
     result.reason = (f"int8 breaks the {budget_pp:g} pp budget even with {len(result.attempts[-1]['protected'])} "
                      f"layer(s) kept in float "
-                     f"(last drop {result.attempts[-1]['drop_pp']:.2f} pp); use float16 or float32 instead")
+                     f"(last: {_lost(result.attempts[-1])}); use float16 or float32 instead")
     return result
 
 
@@ -271,7 +288,7 @@ def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], 
         return keras2tflite_mixed(model, calib, denylist)
 
     result = _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
-                       reference, max_attempts)
+                       reference, max_attempts, parent=model)
     if result.action == "dropped":
         _try_16x8(model, calib, dataset, result, names)
     return result
@@ -302,12 +319,9 @@ def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.tflite"
         path.write_bytes(data)
-        acc = _val_accuracy(path, "tflite", dataset)
-    drop = round((result.reference_val_accuracy - acc) * 100.0, 3)
-    held = drop <= result.budget_pp + 1e-9
-    result.attempts.append({"protected": "16x8", "val_accuracy": round(acc, 6), "drop_pp": drop, "bytes": len(data),
-                            "held": held})
-    if held:
+        acc, check = _judge(path, "tflite", dataset, result.reference_val_accuracy, result.budget_pp, model)
+    result.attempts.append({"protected": "16x8", "val_accuracy": round(acc, 6), "bytes": len(data), **check})
+    if check["held"]:
         result.data, result.val_accuracy, result.action = data, acc, "fallback_16x8"
         result.layers = [{"name": n, "precision": "int16x8", "reason": "int8 activations broke the budget; "
                           "16-bit activations with int8 weights hold it"} for n in names]
@@ -315,9 +329,11 @@ def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, 
 
 
 def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any], *, reference_val_accuracy: float,
-                       budget_pp: float = DEFAULT_BUDGET_PP, cfg: Any = None, max_attempts: int = 3) -> MixedResult:
-    """QDQ int8 ONNX of an fp32 ONNX file (exported from the analysed Keras model) with the protected layers'
-    nodes excluded; verified and backed off like :func:`budgeted_int8_tflite`."""
+                       budget_pp: float = DEFAULT_BUDGET_PP, cfg: Any = None, max_attempts: int = 3,
+                       parent: Any = None) -> MixedResult:
+    """QDQ int8 ONNX of an fp32 ONNX file (exported from the analysed Keras model, ``parent``: when given, each
+    attempt is judged on the bound of its drop paired with it) with the protected layers' nodes excluded;
+    verified and backed off like :func:`budgeted_int8_tflite`."""
     from edgekit.compression.quantize import OrtQuantConfig
 
     cfg = cfg or OrtQuantConfig()
@@ -336,4 +352,5 @@ def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any
             p.write_bytes(data)
             return onnx_layer_precisions(p, names)
 
-    return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy), max_attempts)
+    return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy), max_attempts,
+                     parent=parent)

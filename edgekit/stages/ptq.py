@@ -181,7 +181,7 @@ def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: 
     if fmt == "onnx":
         onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
         result = budgeted_int8_onnx(parent.path, ctx.dataset, analysis, reference_val_accuracy=ref,
-                                    budget_pp=cfg.budget_pp, cfg=onnx_cfg, max_attempts=cfg.max_attempts)
+                                    budget_pp=cfg.budget_pp, cfg=onnx_cfg, max_attempts=cfg.max_attempts, parent=model)
     else:
         result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
                                       reference_val_accuracy=ref, calibration_samples=cfg.calibration_samples,
