@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,69 +11,13 @@ from edgekit._tf import keras
 from edgekit.errors import ModelError
 from edgekit.models.loading import keras3_path_name, load_user_model
 from edgekit.models.reference import build_reference_cnn
-
-# Runs under plain Keras 3 (TF_USE_LEGACY_KERAS=0): saves models and their outputs on fixed inputs.
-KERAS3_SCRIPT = textwrap.dedent(
-    """
-    import sys, numpy as np, keras
-    from keras import layers as L
-    out = sys.argv[1]
-    rng = np.random.default_rng(1)
-
-    def randomise(model):
-        for layer in model.layers:
-            ws = [rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()]
-            if type(layer).__name__ == "BatchNormalization":
-                ws[-1] = np.abs(ws[-1]) + 0.5
-            if ws:
-                layer.set_weights(ws)
-
-    def save(model, name):
-        randomise(model)
-        model.save(f"{out}/{name}.keras")
-        x = np.random.default_rng(7).random((6, *model.input_shape[1:]), dtype=np.float32)
-        np.save(f"{out}/{name}_x.npy", x)
-        np.save(f"{out}/{name}_y.npy", model.predict(x, verbose=0))
-
-    save(keras.Sequential([
-        keras.Input((28, 28, 1)), L.Rescaling(2.0, offset=-1.0), L.Conv2D(8, 3, activation="relu"),
-        L.BatchNormalization(), L.MaxPooling2D(), L.Conv2D(16, 3), L.ReLU(), L.AveragePooling2D(2),
-        L.Flatten(), L.Dropout(0.3), L.Dense(32, activation="relu"), L.Dense(10, activation="softmax"),
-    ]), "seq")
-
-    i = keras.Input((12, 12, 3))
-    a = L.ZeroPadding2D(1)(i)
-    a = L.Conv2D(8, 3, name="stem")(a)
-    b = L.DepthwiseConv2D(3, padding="same", depth_multiplier=1)(a)
-    b = L.BatchNormalization()(b)
-    c = L.Add()([a, b])
-    d = L.SeparableConv2D(8, 3, padding="same")(c)
-    e = L.Concatenate()([c, d])
-    e = L.Activation("relu")(e)
-    f = L.GlobalAveragePooling2D()(e)
-    g = L.Reshape((4, 4))(f)
-    g = L.Flatten()(g)
-    h = L.Dense(5)(g)
-    save(keras.Model(i, h), "functional")
-
-    save(keras.Sequential([keras.Input((8, 8, 1)), L.Flatten(), L.Dense(4), L.Softmax()]), "softmax_layer")
-    keras.Sequential([keras.Input((8, 8, 1)), L.Lambda(lambda x: x * 2, name="double"), L.Flatten(),
-                      L.Dense(3)]).save(f"{out}/lambda.keras")
-    keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3), L.LayerNormalization(name="ln"), L.Flatten(),
-                      L.Dense(3)]).save(f"{out}/unsupported.keras")
-    """
-)
+from tests.helpers.keras3 import keras3_files
 
 
 @pytest.fixture(scope="module")
 def keras3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("keras3")
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", KERAS3_SCRIPT, str(out)], env=env, capture_output=True, text=True)
-    if done.returncode != 0 and "No module named 'keras'" in done.stderr:
-        pytest.skip("needs Keras 3 (pip install keras>=3)")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
+    """Keras 3 files saved by plain Keras 3 with their outputs on fixed inputs (:mod:`tests.helpers.keras3`)."""
+    return keras3_files(tmp_path_factory.getbasetemp())
 
 
 @pytest.mark.parametrize(("name", "classes", "output"), [("seq", 10, "softmax"), ("functional", 5, "logits"),

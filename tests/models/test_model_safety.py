@@ -19,6 +19,7 @@ import pytest
 
 from edgekit.errors import ModelError
 from edgekit.models.safety import check_model_file, walk_config
+from tests.helpers.cli import edgekit_in_process
 
 MAKE = textwrap.dedent(
     """
@@ -65,9 +66,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command line in this process (no interpreter and TensorFlow start-up per case); the catalogue in
+    tests/e2e/test_hostile.py also runs a Lambda .h5 through ``python -m edgekit``."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return edgekit_in_process(*args, cwd=cwd, env=env)
 
 
 def _refused(done: subprocess.CompletedProcess[str], marker: Path, needle: str) -> None:

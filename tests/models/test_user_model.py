@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("keras", minversion="3", reason="needs Keras 3 (installed with TensorFlow 2.21)")
+from tests.helpers.cli import edgekit_in_process
+from tests.helpers.keras3 import keras3_files
 
-SAVE_KERAS3 = textwrap.dedent("""
-    import sys, keras
-    from keras import layers as L
-    keras.utils.set_random_seed(0)  # seeded: the accuracy assertion must not depend on the initial weights
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(),
-        L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(32, activation="relu"), L.Dense(10),
-    ])
-    model.save(sys.argv[1])
-    if len(sys.argv) > 2:  # a model with a Lambda layer, which is refused without --trust-model
-        lam = keras.Sequential([keras.Input((28, 28, 1)), L.Lambda(lambda t: t * 2.0), L.Flatten(), L.Dense(10)])
-        lam.save(sys.argv[2])
-""")
+pytest.importorskip("keras", minversion="3", reason="needs Keras 3 (installed with TensorFlow 2.21)")
 
 
 @pytest.fixture(scope="module")
 def keras3_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("k3")
-    plain, lam = folder / "plain.keras", folder / "lambda.keras"
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "0", "KERAS_BACKEND": "tensorflow"}
-    r = subprocess.run([sys.executable, "-c", SAVE_KERAS3, str(plain), str(lam)], env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return plain, lam
+    """A seeded Keras 3 CNN ending in logits and a model with a Lambda layer, saved by plain Keras 3
+    (:mod:`tests.helpers.keras3`, shared with test_loading)."""
+    folder = keras3_files(tmp_path_factory.getbasetemp())
+    return folder / "user_plain.keras", folder / "user_lambda.keras"
 
 
 def edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,7 +47,7 @@ def test_keras3_model_through_compress(keras3_models: tuple[Path, Path], tmp_pat
 
 def test_lambda_model_needs_trust(keras3_models: tuple[Path, Path], tmp_path: Path) -> None:
     _, lam = keras3_models
-    r = edgekit("compress", "--model", str(lam), "--dataset", "digits", "--out", "run", cwd=tmp_path)
+    r = edgekit_in_process("compress", "--model", str(lam), "--dataset", "digits", "--out", "run", cwd=tmp_path)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.startswith("edgekit:")]
     assert len(lines) == 1 and "Lambda" in lines[0] and "--trust-model" in lines[0]
