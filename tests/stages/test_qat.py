@@ -72,4 +72,4 @@ def test_pqat_keeps_the_zeros_in_the_int8_file(run) -> None:
     # plain QAT is free to move pruned weights: its stage reports what the file really holds
     qat = art(run, "pruned-qat-tflite")
     assert qat["metrics"]["sparsity"] == pytest.approx(audit_model(run.out / qat["path"])["sparsity"])
-    assert art(run, "pruned-pqat-tflite")["metrics"]["sparse_encoding"] is False  # int8: see convert.SPARSE_ENCODABLE
+    assert art(run, "pruned-pqat-tflite")["metrics"]["sparse_encoding"] is False  # int8 weights: see convert.has_int8_weights
