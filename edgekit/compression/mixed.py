@@ -138,12 +138,33 @@ def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequenc
 # --------------------------------------------------------------------------- ONNX
 
 
+def _tags(node: Any, producers: Mapping[str, Any], constants: set[str]) -> list[str]:
+    """The names that say which Keras layer a node belongs to: its own and, for a weight op, its constant inputs'
+    (through a DequantizeLinear). tf2onnx names some rewritten convolutions generically (a DepthwiseConv2D with a
+    bias becomes ``Conv__3``) but its bias keeps the layer's scope (``model/dw/BiasAdd/ReadVariableOp:0``)."""
+    tags = [node.name]
+    if node.op_type in WEIGHT_OPS_ONNX:
+        for tensor in node.input[1:]:
+            src = producers.get(tensor)
+            if src is not None and src.op_type == "DequantizeLinear":
+                tensor = src.input[0]
+            if tensor in constants:
+                tags.append(tensor)
+    return tags
+
+
+def _belongs(node: Any, layer: str, producers: Mapping[str, Any], constants: set[str]) -> bool:
+    return any(names_layer(tag, layer) for tag in _tags(node, producers, constants))
+
+
 def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
     """Keras layer → names of its nodes in an ONNX file (tf2onnx keeps the TensorFlow scopes)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    return {layer: [n.name for n in graph.node if names_layer(n.name, layer)] for layer in layers}
+    producers = {o: n for n in graph.node for o in n.output}
+    constants = {i.name for i in graph.initializer}
+    return {layer: [n.name for n in graph.node if _belongs(n, layer, producers, constants)] for layer in layers}
 
 
 def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any, exclude_layers: Sequence[str]) -> list[str]:
@@ -176,7 +197,7 @@ def onnx_layer_precisions(path: Path, layers: Sequence[str]) -> dict[str, str]:
         if node.op_type not in WEIGHT_OPS_ONNX or len(node.input) < 2:
             continue
         for layer in layers:
-            if names_layer(node.name, layer):
+            if _belongs(node, layer, producers, set(zero_points)):
                 weight, act = producers.get(node.input[1]), producers.get(node.input[0])
                 wide = (act is not None and act.op_type == "DequantizeLinear" and len(act.input) > 2
                         and zero_points.get(act.input[2]) in (onnx.TensorProto.INT16, onnx.TensorProto.UINT16))

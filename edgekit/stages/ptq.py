@@ -121,9 +121,9 @@ def _reference(ctx: Context, model: Any, budget_pp: float) -> tuple[float | None
 
 
 def _weight_layers(model: Any) -> list[str]:
-    from edgekit.analyze.fakequant import quantizable_layers
+    from edgekit.analyze.fakequant import quantizable
 
-    return [layer.name for layer in quantizable_layers(model)]
+    return [name for name, _ in quantizable(model)]  # a nested model's layers as backbone/conv1
 
 
 def _with_file(data: bytes, suffix: str, fn: Any) -> Any:

@@ -85,3 +85,24 @@ def test_budgeted_int8_onnx_records_int16_protection(compact: tuple[Path, Any]) 
     row = next(r for r in result.layers if r["name"] == "classifier")
     assert row["precision"] == "int16x8" and row["reason"].startswith("forced by the test")
     assert "16-bit activations" in row["reason"] and result.precision == "mixed"
+
+
+def test_a_generically_named_conv_is_found_by_its_bias(tmp_path: Path) -> None:
+    """tf2onnx names a DepthwiseConv2D with a bias 'Conv__N'; its bias keeps the layer's scope."""
+    from edgekit._tf import keras, tf
+    from edgekit.export.convert import keras2onnx
+
+    tf().random.set_seed(0)
+    k = keras()
+    inp = k.layers.Input((28, 28, 1), name="input")
+    x = k.layers.Conv2D(8, 3, activation="relu", name="conv")(inp)
+    x = k.layers.DepthwiseConv2D(3, name="dw")(x)
+    model = k.Model(inp, k.layers.Dense(10, name="head")(k.layers.GlobalAveragePooling2D(name="gap")(x)), name="m")
+    weights = model.get_layer("dw").get_weights()
+    model.get_layer("dw").set_weights([weights[0], weights[1] + 0.1])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(keras2onnx(model, (28, 28, 1)))
+    nodes = onnx_layer_nodes(path, ["dw"])["dw"]
+    graph = onnx.load(str(path)).graph
+    assert any(n.op_type == "Conv" and n.name in nodes for n in graph.node)
+    assert onnx_layer_precisions(path, ["conv", "dw", "head"]) == {"conv": "float32", "dw": "float32", "head": "float32"}
