@@ -71,7 +71,13 @@ def _quantization(run: Path) -> str:
         return ""
     art = next((a for a in report.get("artifacts", []) if a.get("name") == MODELS[1]), {})
     onnx = (art.get("config") or {}).get("onnx") or {}
-    return ", ".join(f"{k} {onnx[k]}" for k in ("activation_type", "weight_type", "per_channel", "reduce_range") if k in onnx)
+    text = ", ".join(f"{k} {onnx[k]}" for k in ("activation_type", "weight_type", "per_channel", "reduce_range") if k in onnx)
+    layers = (((art.get("metrics") or {}).get("int8") or {}).get("layers")) or []
+    kept = [la for la in layers if la.get("precision") != "int8"]
+    if kept:  # a mixed-precision file: say which layers are not int8, as the pipeline recorded them
+        text += f"; precision {art.get('precision')}, not int8: " + "; ".join(
+            f"{la['name']} {la.get('precision')}" + (f" ({la['reason']})" if la.get("reason") else "") for la in kept)
+    return text
 
 
 def _checks(report: dict[str, Any], quantization: str) -> tuple[list[tuple[str, bool]], list[str]]:
