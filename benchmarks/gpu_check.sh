@@ -40,8 +40,7 @@ $PY - "$OUT/models" <<'PY'
 import sys
 from pathlib import Path
 
-sys.path.insert(0, "tests")
-from _models import build_models  # the same models the test-suite uses
+from tests.helpers.models import build_models  # the same models the test-suite uses (cwd: repository root)
 
 from edgekit.artifact import ModelMeta
 from edgekit.export.metadata import embed_metadata
