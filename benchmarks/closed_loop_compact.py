@@ -123,8 +123,9 @@ def main() -> None:
         "## Closed loop on a compact model (issue 8)", "",
         f"`{cmd.strip()}` — {machine_line()}", "",
         f"Compact BN + depthwise-separable + GAP model, Fashion-MNIST first {args.train_limit} training images "
-        f"({len(ds.y_train)} train / {len(ds.y_val)} validation), full test set ({len(ds.y_test)}). "
-        f"Baseline: validation {ref * 100:.2f} %, test {test_ref * 100:.2f} %. Budget {args.budget:g} pp of "
+        f"({len(ds.y_train)} train / {len(ds.y_val)} validation), "
+        + (f"full test set ({len(ds.y_test)}). " if args.model else f"first {len(ds.y_test)} test images. ")
+        + f"Baseline: validation {ref * 100:.2f} %, test {test_ref * 100:.2f} %. Budget {args.budget:g} pp of "
         f"validation accuracy; Δ = drop against the baseline (positive = worse).", "",
         f"Per-layer analysis: {len(analysis['layers'])} layers in {analysis_s:.1f} s; guiltiest first: {guilty}; "
         f"protected from int8: {', '.join(analysis['protected']) or 'none'}; all unprotected layers in simulated "
