@@ -13,8 +13,10 @@ import ctypes
 import os
 import shutil
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, requires, version
+from importlib.metadata import requires
 from pathlib import Path
+
+from edgekit.runtime.host import installed_version
 
 EXAMPLES = """\
 examples:
@@ -53,13 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-load", action="store_true", help="list ONNX Runtime providers without loading a model")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def _requirements() -> dict[str, str]:
     """edgekit's own version ranges (core and the gpu extra), from its installed metadata."""
     from packaging.requirements import Requirement
@@ -78,7 +73,7 @@ def check_versions() -> list[Check]:
     checks: list[Check] = []
     wanted = _requirements()
     for dist in CORE:
-        have = _version(dist)
+        have = installed_version(dist)
         spec = wanted.get(dist, "")
         if have is None:
             checks.append(Check(dist, FAIL, "not installed", f"pip install '{dist}{spec}'"))
@@ -86,11 +81,11 @@ def check_versions() -> list[Check]:
             checks.append(Check(dist, FAIL, f"{have} (edgekit is tested with {spec})", f"pip install '{dist}{spec}'"))
         else:
             checks.append(Check(dist, OK, have))
-    tf, tfk = _version("tensorflow"), _version("tf-keras")
+    tf, tfk = installed_version("tensorflow"), installed_version("tf-keras")
     if tf and tfk and tf.split(".")[:2] != tfk.split(".")[:2]:
         checks.append(Check("tensorflow/tf-keras", FAIL, f"{tf} with tf-keras {tfk}: minor versions must match",
                             f"pip install 'tf-keras=={'.'.join(tf.split('.')[:2])}.*'"))
-    if _version("onnxruntime") and _version("onnxruntime-gpu"):
+    if installed_version("onnxruntime") and installed_version("onnxruntime-gpu"):
         checks.append(Check("onnxruntime/onnxruntime-gpu", WARN, "both installed; they overwrite each other's files",
                             "pip uninstall -y onnxruntime onnxruntime-gpu && pip install 'edgekit[gpu]'"))
     return checks
@@ -162,7 +157,7 @@ def _loads(names: tuple[str, ...]) -> str | None:
 
 
 def check_gpu_libs() -> list[Check]:
-    if _version("onnxruntime-gpu") is None:
+    if installed_version("onnxruntime-gpu") is None:
         return [Check("gpu extra", WARN, "onnxruntime-gpu not installed (CUDA/TensorRT targets unavailable)",
                       "pip install 'edgekit[gpu]' on a machine with an NVIDIA GPU")]
     checks = []

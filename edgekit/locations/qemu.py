@@ -33,6 +33,7 @@ from edgekit.fsutil import write_json, write_text
 from edgekit.locations.base import Location
 from edgekit.locations.process import run_and_read, run_command
 from edgekit.runtime.archive import runner_archive
+from edgekit.runtime.host import installed_version
 from edgekit.targets import QemuOptions, Target
 
 log = logging.getLogger(__name__)
@@ -193,15 +194,6 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _host_version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(module)
-    except Exception:  # noqa: BLE001 - any metadata problem means "no pin"
-        return None
-
-
 @contextmanager
 def _lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,8 +261,8 @@ def _populate(build: Path, debs: Path, target: Target) -> None:
     shutil.rmtree(build / "var/cache/apt/archives", ignore_errors=True)
     if not (build / GUEST_PYTHON).is_file():
         raise TargetError(f"{target.name}: debootstrap did not fetch {GUEST_PYTHON}")
-    pins = [f"onnxruntime=={v}" if (v := _host_version("onnxruntime")) else "onnxruntime",
-            f"numpy=={v}" if (v := _host_version("numpy")) else "numpy"]
+    pins = [f"onnxruntime=={v}" if (v := installed_version("onnxruntime")) else "onnxruntime",
+            f"numpy=={v}" if (v := installed_version("numpy")) else "numpy"]
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
           "--target", str(build / SITE_PACKAGES), "--platform", WHEEL_PLATFORM, "--only-binary=:all:",
           "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", *pins],

@@ -15,18 +15,14 @@ from edgekit.executor import Executor
 from edgekit.fsutil import file_bytes, sha256_file
 from edgekit.report.model import ArtifactRecord, BenchRow
 from edgekit.report.regressions import find_regressions
+from edgekit.runtime.host import installed_version
 from edgekit.schema import to_mapping
 
 REPORT_VERSION = 1
 
-
-def _version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(module)
-    except Exception:
-        return None
+# report.json's environment key -> the distribution whose version it records
+_VERSIONED = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "tfmot": "tensorflow-model-optimization",
+              "tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}
 
 
 def environment() -> dict[str, Any]:
@@ -36,9 +32,8 @@ def environment() -> dict[str, Any]:
     flags = cpu_flags()
     interesting = [f for f in sorted(flags) if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
     return {
-        "edgekit": __version__, "tensorflow": _version("tensorflow"), "tf_keras": _version("tf-keras"),
-        "tfmot": _version("tensorflow-model-optimization"), "tf2onnx": _version("tf2onnx"), "onnx": _version("onnx"),
-        "onnxruntime": _version("onnxruntime"), "litert": _version("ai-edge-litert"), "python": platform.python_version(),
+        "edgekit": __version__, **{key: installed_version(dist) for key, dist in _VERSIONED.items()},
+        "python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(), "cpu_model": cpu_model(),
         "cpu_flags": interesting, "cpu_count": os.cpu_count(),
     }

@@ -9,6 +9,16 @@ from pathlib import Path
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist``, or None when it is not installed (or its metadata is unreadable)."""
+    from importlib.metadata import version
+
+    try:
+        return version(dist)
+    except Exception:  # noqa: BLE001 - any metadata problem means "not installed" here
+        return None
+
+
 def machine() -> str:
     """This machine's architecture, spelled as device profiles spell it (``x86_64``, ``aarch64``)."""
     return platform.machine().replace("arm64", "aarch64").replace("AMD64", "x86_64")

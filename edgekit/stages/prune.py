@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from edgekit.artifact import Artifact
 from edgekit.compression.budget import DEFAULT_ATTEMPTS
 from edgekit.compression.prune import MagnitudePruneConfig
+from edgekit.compression.structured import Criterion
 from edgekit.schema import Checked, option
 from edgekit.stages import Context, Prune, StageOutput, outputs_logits, register_stage
 
@@ -25,8 +26,7 @@ class StructuredConfig(Checked):
                           flag="structured")
     mac_budget: float = option(0.0, help="prune globally down to this fraction of the MACs (0 = use the ratio)",
                                ge=0, le=1, flag="mac_budget")
-    criterion: Literal["l1", "l2", "bn_scale"] = option("l1", help="how filters are ranked",
-                                                        flag="structured_criterion")
+    criterion: Criterion = option("l1", help="how filters are ranked", flag="structured_criterion")
     epochs: int = option(3, help="fine-tuning epochs after pruning", ge=1, key="prune_epochs")
     batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
     learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")

@@ -28,16 +28,16 @@ def test_doctor_cli_prints_what_to_fix() -> None:
 
 def test_mismatched_tf_keras_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     versions = {"tensorflow": "2.21.0", "tf-keras": "2.20.1"}
-    real = doctor._version
-    monkeypatch.setattr(doctor, "_version", lambda d: versions.get(d) or real(d))
+    real = doctor.installed_version
+    monkeypatch.setattr(doctor, "installed_version", lambda d: versions.get(d) or real(d))
     checks = {c.name: c for c in doctor.check_versions()}
     assert checks["tf-keras"].status == doctor.FAIL and "2.20.1" in checks["tf-keras"].detail
     assert checks["tensorflow/tf-keras"].status == doctor.FAIL and "tf-keras==2.21.*" in checks["tensorflow/tf-keras"].fix
 
 
 def test_missing_package_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = doctor._version
-    monkeypatch.setattr(doctor, "_version", lambda d: None if d == "tf2onnx" else real(d))
+    real = doctor.installed_version
+    monkeypatch.setattr(doctor, "installed_version", lambda d: None if d == "tf2onnx" else real(d))
     check = {c.name: c for c in doctor.check_versions()}["tf2onnx"]
     assert check.status == doctor.FAIL and check.fix.startswith("pip install 'tf2onnx")
 
@@ -57,8 +57,8 @@ def test_all_missing_packages_in_one_message(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_no_gpu_libraries_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = doctor._version
-    monkeypatch.setattr(doctor, "_version", lambda d: "1.32.0" if d == "onnxruntime-gpu" else real(d))
+    real = doctor.installed_version
+    monkeypatch.setattr(doctor, "installed_version", lambda d: "1.32.0" if d == "onnxruntime-gpu" else real(d))
     monkeypatch.setattr(doctor, "_loads", lambda names: None)
     checks = {c.name: c for c in doctor.check_gpu_libs()}
     assert checks["cuDNN"].status == doctor.FAIL and "cudnn" in checks["cuDNN"].fix
