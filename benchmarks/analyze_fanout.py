@@ -12,7 +12,6 @@ section of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -21,17 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 from _results import machine_line, update_section  # noqa: E402
+from _testmodels import test_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("edgekit_test_models", ROOT / "tests" / "helpers" / "models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _same(a: dict[str, Any]) -> str:
@@ -49,7 +40,7 @@ def main() -> None:
     from edgekit.analyze.sensitivity import analyze_dataset
     from edgekit.executor import open_executor
 
-    model, ds = _helpers().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
+    model, ds = test_models().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
     started = time.perf_counter()
     local = analyze_dataset(model, ds)
     rows = [("in process", 0.0, time.perf_counter() - started, "—")]

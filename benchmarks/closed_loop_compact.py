@@ -13,7 +13,6 @@ reported, never used to choose. Writes the ``closed-loop-compact`` section of be
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -24,17 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 from _results import machine_line, update_section  # noqa: E402
+from _testmodels import test_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _compact_builder() -> Any:
-    spec = importlib.util.spec_from_file_location("edgekit_test_models", ROOT / "tests" / "helpers" / "models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def _acc(scores: np.ndarray, y: np.ndarray) -> float:
@@ -67,7 +58,7 @@ def main() -> None:
         ds = load_dataset("fashion-mnist", train_limit=args.train_limit, seed=0, val_fraction=0.2)
         model = load_user_model(args.model).model
     else:
-        model, ds = _compact_builder().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
+        model, ds = test_models().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
     ref = val_accuracy(model, ds)
     test_ref = _acc(predict(model, ds.x_test), ds.y_test)
     t0 = time.perf_counter()

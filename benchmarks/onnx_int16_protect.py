@@ -14,29 +14,17 @@ int8 and both protected files. Writes the ``onnx-int16-protect`` section of benc
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py, _timing.py
 from _results import machine_line, update_section  # noqa: E402
+from _testmodels import test_models  # noqa: E402
 from _timing import interleaved, spread, top1  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("edgekit_test_models", ROOT / "tests" / "helpers" / "models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -54,7 +42,7 @@ def main() -> None:
     from edgekit.compression.quantize import OrtQuantConfig
     from edgekit.export.convert import keras2onnx
 
-    model, ds = _helpers().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
+    model, ds = test_models().train_compact_cnn("fashion-mnist", train_limit=args.train_limit, epochs=args.epochs)
     analysis = analyze_dataset(model, ds, SensitivityConfig(sparsities=(), structured=()))
     ref = val_accuracy(model, ds)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,24 @@
+"""The test suite's model builders (``tests/helpers/models.py``: the compact BatchNorm + depthwise model and its
+trainer), loaded by path for the benchmarks that train it; one loader instead of a copy per script."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_models() -> ModuleType:
+    """``tests/helpers/models.py`` as a module (registered in ``sys.modules``: its dataclasses look it up)."""
+    name = "edgekit_test_models"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "helpers" / "models.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
