@@ -175,7 +175,10 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     handler = RichHandler(console=stderr_console(), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    root = logging.getLogger()
+    for old in list(root.handlers):  # taken off, not closed (basicConfig(force=True) would close them): with
+        root.removeHandler(old)      # main(argv) called in a process they are the caller's (pytest's --log-file)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     logging.getLogger("edgekit").setLevel(logging.DEBUG if verbose else logging.INFO if not quiet else logging.ERROR)
 
 
@@ -204,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     is one line on stderr; ``--debug`` (or ``EDGEKIT_DEBUG=1``) also prints the traceback.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # what the command records as its command line (edgekit.commands.recorded_command)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgekit.commands import recorded_command
+
 
 def _fractions(value: str) -> tuple[float, ...]:
     try:
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     analysis["model"] = str(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "analysis.json", analysis)
-    html = render_analysis_html(analysis)
+    html = render_analysis_html(analysis, recorded_command(args))
     if html is not None:
         write_text(args.out / "analysis.html", html)
     if args.json:
@@ -110,13 +112,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_analysis_html(analysis: dict[str, Any]) -> str | None:
+def render_analysis_html(analysis: dict[str, Any], command: str = "") -> str | None:
     """analysis.html through the report's renderer (its analysis section); None if it cannot render it."""
     try:
         from edgekit.report.html import render_html
 
         return render_html({"report_version": 1, "status": "ok", "dataset": {"name": analysis.get("dataset", "")},
-                            "command": " ".join(sys.argv), "artifacts": [], "benchmarks": [], "analysis": analysis})
+                            "command": command, "artifacts": [], "benchmarks": [], "analysis": analysis})
     except Exception as e:  # noqa: BLE001 - the JSON is the result; the page is a view of it
         print(f"edgekit: analysis.html not written ({e})", file=sys.stderr)
         return None

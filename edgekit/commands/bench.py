@@ -11,11 +11,12 @@ or nothing ran at all; skipped targets alone do not fail the run.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from edgekit.commands import recorded_command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         args.models, targets=args.target, dataset=args.dataset, data_dir=args.data_dir, test_limit=args.test_limit,
         devices_dirs=args.devices_dir, strict=True if args.strict else None,
         timing=Timing(warmup_runs=args.warmup_runs, min_runs=args.min_runs, min_seconds=args.min_seconds),
-        out=out, force=args.force, command="edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        out=out, force=args.force, command=recorded_command(args))
     _print(report, out)
     nothing = nothing_ran(report["benchmarks"])
     if nothing:

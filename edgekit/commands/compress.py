@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import types
 import typing
 from typing import Any, Callable, Iterable, Literal, get_args, get_origin
+
+from edgekit.commands import recorded_command
 
 EXAMPLES = """\
 examples:
@@ -186,8 +187,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {key: getattr(args, key) for key in args._config_keys if getattr(args, key) is not None}
     cfg = make_config(args.recipe, overrides)
     enable_progress(not args.quiet)
-    command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = compress(cfg, args.out, force=args.force, command=command)
+    result = compress(cfg, args.out, force=args.force, command=recorded_command(args))
     if not args.quiet:
         from edgekit.report.markdown import render_table
 

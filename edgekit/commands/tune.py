@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+
+from edgekit.commands import recorded_command
 
 EXAMPLES = """\
 examples:
@@ -54,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = make_config(args.recipe, overrides)
     options = TuneOptions(**{key: getattr(args, key) for key in args._tune_keys if getattr(args, key) is not None})
     enable_progress(not args.quiet)
-    command = "edgekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = tune(cfg, args.out, options, force=args.force, command=command)
+    result = tune(cfg, args.out, options, force=args.force, command=recorded_command(args))
     if not args.quiet:
         from edgekit.tuning.render import trials_markdown
 

@@ -7,7 +7,9 @@ calls :func:`edgekit.cli.main` with the subprocess's surroundings and returns th
 
 - the environment is *replaced* by ``env`` when given (as ``subprocess.run(env=...)`` does), and the
   working folder is ``cwd``; both, the logging set-up, the progress switch and the SIGINT/SIGTERM
-  handlers are restored afterwards, so nothing leaks into the next case;
+  handlers are restored afterwards, so nothing leaks into the next case; the root logger's handlers
+  (pytest's caplog, ``--log-file``) are taken off it during the call, so the CLI's
+  ``basicConfig(force=True)`` does not close them, and put back open;
 - stdout/stderr are captured at the Python level *and* at file descriptors 1 and 2 (what native code
   writes straight to them), and Python warnings are shown on the captured stderr with Python's default
   filters, as a fresh interpreter shows them;
@@ -86,24 +88,24 @@ def _surroundings(cwd: Path | str | None, env: Mapping[str, str] | None) -> Iter
     saved_disable = logging.root.manager.disable
     saved_progress = dict(console._STATE)  # noqa: SLF001 -- the CLI turns progress bars on for the process
     saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    if env is not None:
-        os.environ.clear()
-        os.environ.update(env)
-    if cwd is not None:
-        os.chdir(cwd)
     try:
+        for handler in saved_root[0]:  # out of reach of the CLI's basicConfig(force=True), which closes what it
+            root.removeHandler(handler)  # removes (a closed FileHandler in mode 'w', pytest's --log-file, drops records)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd is not None:
+            os.chdir(cwd)
         yield
     finally:
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        for handler in list(root.handlers):
-            if handler not in saved_root[0]:
-                root.removeHandler(handler)
-                handler.close()
+        for handler in list(root.handlers):  # the CLI's own (its RichHandler), closed; the saved ones, open, back
+            root.removeHandler(handler)
+            handler.close()
         for handler in saved_root[0]:
-            if handler not in root.handlers:
-                root.addHandler(handler)
+            root.addHandler(handler)
         root.setLevel(saved_root[1])
         edgekit_log.handlers[:] = saved_edgekit[0]
         edgekit_log.setLevel(saved_edgekit[1])
