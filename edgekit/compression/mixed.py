@@ -37,13 +37,19 @@ WEIGHT_OPS_ONNX = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 def names_layer(node_name: str, layer: str) -> bool:
     """Whether a converter node/tensor name belongs to Keras layer ``layer``.
 
-    Both converters name nodes by the TensorFlow scope, ``model/layer/Op`` (TFLite joins
-    fused ops' names with ';'), so the layer is one whole path segment; a layer of a nested
-    model (``backbone/conv1``, :func:`edgekit.analyze.fakequant.quantizable`) is consecutive segments."""
+    Both converters name nodes by the TensorFlow scope, ``model/layer/Op`` (TFLite joins fused ops'
+    names with ';'; tf2onnx names constants ``model/layer/Op/ReadVariableOp:0``), e.g. ``outer/conv1/Conv2D1``
+    or ``outer/backbone/relu1/Relu;outer/backbone/conv1/Conv2D``. The match is anchored at the model's
+    top-level scope: the first segment (after any ``StatefulPartitionedCall`` wrappers) is the model's
+    name, and the layer is the segment after it; a layer of a nested model (``backbone/conv1``,
+    :func:`edgekit.analyze.fakequant.quantizable`) is the consecutive segments there. So a top-level
+    ``conv1`` does not name ``outer/backbone/conv1/Conv2D``, which is ``backbone/conv1``."""
     want = layer.split("/")
     for part in node_name.split(";"):
-        segments = part.split("/")[:-1]
-        if any(segments[i:i + len(want)] == want for i in range(len(segments) - len(want) + 1)):
+        segments = part.split("/")[:-1]  # the scope; the last segment is the op
+        while segments and segments[0].startswith(("StatefulPartitionedCall", "PartitionedCall")):
+            segments = segments[1:]
+        if segments[1:1 + len(want)] == want:
             return True
     return False
 
