@@ -4,9 +4,11 @@ Candidates are the deployable artifacts (TFLite/ONNX) of the plan (with ``--sear
 the grid, ``CompressConfig.search_*``). Accuracy is the *validation* accuracy (the test set is never used
 to choose); the drop is measured against the trained fp32 model and judged by its one-sided upper
 confidence bound (``metrics["val_drop_bound"]``, :func:`edgekit.compression.budget.paired_drop_bound`).
-Latency is the p50 at batch 1, 1 thread, on the search target. What may be chosen follows the one rule
-of :mod:`edgekit.report.regressions`; among those, inside the budget (and the latency target, if any),
-the smallest file wins, then the fastest.
+Latency is the p50 at batch 1 on the search target, at 1 thread where it ran, else its fewest threads (against
+its fp32 baseline: at the thread count both ran, :func:`edgekit.report.regressions.batch1_pair`). What may be
+chosen follows the one rule of :mod:`edgekit.report.regressions`; among those, inside the budget (and the latency
+target, if any), the smallest file wins, then the fastest. With benchmarking off, or on a microcontroller target,
+speed is not checked, and the choice says so.
 """
 
 from __future__ import annotations
@@ -15,15 +17,38 @@ from typing import Any, Iterable
 
 from edgekit.artifact import Artifact
 from edgekit.formats import deployable_formats
+from edgekit.report.model import BenchRow
 
 DEPLOYABLE = deployable_formats()  # formats a device runtime executes (edgekit.formats)
 
 
-def _latency(rows: Iterable[dict[str, Any]], artifact_id: str, target: str) -> float | None:
+def _rows_of(rows: Iterable[dict[str, Any]]) -> dict[str, list[BenchRow]]:
+    """Artifact id → its benchmark rows, parsed."""
+    out: dict[str, list[BenchRow]] = {}
     for r in rows:
-        if (r["artifact_id"], r["target"], r["batch_size"], r["threads"], r["status"]) == (artifact_id, target, 1, 1, "ok"):
-            lat = r.get("latency_ms")  # a microcontroller row (TFLM on the host) has none
-            return float(lat["p50"]) if lat and lat.get("p50") is not None else None
+        row = BenchRow.from_dict(r)
+        out.setdefault(row.artifact_id, []).append(row)
+    return out
+
+
+def _latency(rows: list[BenchRow], target: str) -> float | None:
+    """A file's batch-1 p50 on ``target``: at 1 thread, else its fewest (a microcontroller row has none)."""
+    from edgekit.report.regressions import batch1_p50, common_threads
+
+    p50 = batch1_p50(rows, target)
+    threads = common_threads(p50, p50)
+    return p50[threads] if threads is not None else None
+
+
+def speed_unchecked(bench: bool, target: str, targets: Iterable[Any]) -> str | None:
+    """Why speed against the fp32 baseline is not checked (None: it is): no benchmark was run, or ``target`` is a
+    microcontroller (TFLM on the host measures no latency)."""
+    from edgekit.mcu import is_mcu
+
+    if not bench:
+        return "speed not checked (benchmarking was off)"
+    if any(is_mcu(t) and t.name == target for t in targets):
+        return f"speed not checked ({target} is a microcontroller: no latency is measured)"
     return None
 
 
@@ -56,6 +81,7 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
     """One record per deployable artifact: size, validation accuracy, drop and its upper bound (pp), latency."""
     from edgekit.fsutil import file_bytes
 
+    rows_of = _rows_of(rows)
     out = []
     for a in artifacts:
         if a.format not in DEPLOYABLE:
@@ -66,25 +92,28 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
         out.append({"id": a.id, "name": a.name, "format": a.format, "precision": a.precision, "bytes": file_bytes(a.path),
                     "val_accuracy": val, "val_drop_pp": drop,
                     "val_drop_bound_pp": float(bound) if bound is not None else drop,
-                    "latency_ms": _latency(rows, a.id, target)})
+                    "latency_ms": _latency(rows_of.get(a.id, []), target)})
     return out
 
 
 def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: list[dict[str, Any]], target: str,
-               verification: dict[str, Any] | None = None, budget_pp: float | None = None) -> dict[str, str]:
+               verification: dict[str, Any] | None = None, budget_pp: float | None = None,
+               check_speed: bool = True) -> dict[str, str]:
     """Candidate id → why it may not be chosen (a candidate absent here is eligible), by the one rule of
     :mod:`edgekit.report.regressions`:
 
     - it failed its verification against its parent (it leaves the search; the run goes on);
     - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``
-      (:func:`~edgekit.report.regressions.baseline_exclusion`);
+      at the same thread count (:func:`~edgekit.report.regressions.baseline_exclusion`); with ``check_speed``
+      (benchmarking on), a file or baseline without an ok batch-1 row there leaves too (its speed is unknown);
     - with ``budget_pp``: the upper bound of its validation drop is outside the budget
       (:func:`~edgekit.report.regressions.within_budget`).
 
     Being larger or slower than its parent is flagged (:func:`flags`), not excluded.
     """
-    from edgekit.report.regressions import baseline_exclusion, within_budget
+    from edgekit.report.regressions import baseline_exclusion, batch1_pair, within_budget
 
+    rows_of = _rows_of(rows)
     train = next(a for a in artifacts if a.stage == "train")
     base = _baselines(artifacts, train.id)
     by_id = {c["id"]: c for c in cands}
@@ -99,10 +128,14 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
         ref = by_id.get(b.id) if b is not None else None
         if b is not None and c["id"] == b.id:
             why[c["id"]] = f"the fp32 {c['format']} baseline itself"
-        elif ref is not None and (reason := baseline_exclusion(c["format"], c["bytes"], c["latency_ms"], ref["bytes"],
-                                                                ref["latency_ms"], target)):
-            why[c["id"]] = reason
-        elif budget_pp is not None and not within_budget(c["val_drop_bound_pp"], budget_pp):
+            continue
+        if ref is not None:
+            mine, theirs, _ = batch1_pair(rows_of.get(c["id"], []), rows_of.get(ref["id"], []), target)
+            if reason := baseline_exclusion(c["format"], c["bytes"], mine, ref["bytes"], theirs, target,
+                                            check_speed=check_speed):
+                why[c["id"]] = reason
+                continue
+        if budget_pp is not None and not within_budget(c["val_drop_bound_pp"], budget_pp):
             why[c["id"]] = (f"validation drop {c['val_drop_pp']:.2f} pp, upper bound {c['val_drop_bound_pp']:.2f} pp: "
                             f"outside the {budget_pp:g} pp budget")
     return why
@@ -126,8 +159,12 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     Only eligible candidates (see :func:`exclusions`) inside the budget (and the latency
     target, if any) are chosen from; the smallest wins, then the fastest. When none is
     eligible, the fp32 baseline of the smallest format is handed out (``fallback``), so
-    compression never makes the deliverable worse; with a latency target, nothing met
-    is a failure.
+    compression never makes the deliverable worse: only a baseline that is not excluded for
+    another reason than being the baseline (a failed verification, a microcontroller it does
+    not fit), judged on its point drop (a plain export, verified numerically against the
+    trained model); with a latency target, nothing met is a failure. Speed against the
+    baselines is checked only with benchmarking on (:func:`speed_unchecked`); otherwise the
+    reason and summary say "speed not checked".
     """
     target = cfg.target or (targets[0].name if targets else "")
     budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
@@ -135,15 +172,16 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
     front = pareto_front(cands)
     unfit = _mcu_filter(artifacts, rows, targets)
-    excluded = exclusions(artifacts, rows, cands, target, verification, budget_pp=budget)
+    unchecked = speed_unchecked(bool(getattr(cfg, "bench", True)), target, targets)
+    excluded = exclusions(artifacts, rows, cands, target, verification, budget_pp=budget, check_speed=unchecked is None)
     for aid, why in unfit.items():
         excluded.setdefault(aid, why)
     worse = flags(artifacts, rows, target, budget)
 
-    def meets(c: dict[str, Any]) -> bool:
+    def meets(c: dict[str, Any], drop: str = "val_drop_bound_pp") -> bool:
         from edgekit.report.regressions import within_budget
 
-        return within_budget(c["val_drop_bound_pp"], budget) and (
+        return within_budget(c[drop], budget) and (
             cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
 
     def order(c: dict[str, Any]) -> tuple[float, float]:
@@ -163,23 +201,28 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
               "front": front, "excluded": excluded}
     if not ok:
         base_ids = {a.id for a in _baselines(artifacts, baseline.id).values()}
-        fallback = sorted((c for c in cands if c["id"] in base_ids and c["id"] not in unfit and meets(c)), key=order)
+        fallback = sorted((c for c in cands if c["id"] in base_ids and c["id"] not in unfit
+                           and excluded.get(c["id"], "").endswith("baseline itself") and meets(c, "val_drop_pp")),
+                          key=order)
         if fallback:
             best = fallback[0]
             reason = (f"no compressed candidate was eligible and met {goal} ({len(cands)} measured, "
-                      f"{len(excluded)} excluded); handing out the fp32 baseline")
+                      f"{len(excluded)} excluded); handing out the fp32 baseline"
+                      + (f"; {unchecked}" if unchecked else ""))
             return {"status": "ok", "chosen_id": best["id"], "fallback": True, **common, "reason": reason,
                     "summary": f"{reason}: **{best['name']}** ({best['bytes'] / 1024:.1f} KB)."}
         return {"status": "failed", "chosen_id": None, **common,
                 "reason": f"no candidate met {goal} ({len(cands)} measured, {len(excluded)} excluded)",
                 "summary": f"No candidate met {goal}; {len(front)} on the Pareto front."}
     best = ok[0]
-    return {"status": "ok", "chosen_id": best["id"], "fallback": False, **common, "reason": "",
+    beating = (f"smaller than the fp32 baseline of their format ({unchecked})" if unchecked else
+               f"smaller and not slower than the fp32 baseline of their format on {target}")
+    return {"status": "ok", "chosen_id": best["id"], "fallback": False, **common, "reason": unchecked or "",
             "summary": (f"Chose **{best['name']}** ({best['bytes'] / 1024:.1f} KB, validation drop {best['val_drop_pp']:+.2f} pp"
                         f" (upper bound {best['val_drop_bound_pp']:+.2f} pp)"
                         + (f", p50 {best['latency_ms']:.3f} ms" if best["latency_ms"] is not None else "")
-                        + f") among {len(ok)} of {len(cands)} candidates meeting {goal} and beating the fp32 baseline "
-                        f"of their format; {len(excluded)} excluded, {len(front)} on the Pareto front.")}
+                        + f") among {len(ok)} of {len(cands)} candidates meeting {goal}, {beating}; "
+                        f"{len(excluded)} excluded, {len(front)} on the Pareto front.")}
 
 
 def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -> list[dict[str, Any]]:
@@ -196,8 +239,8 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     bound, as in :func:`choose`).
 
     With benchmark ``rows`` (and the ``target`` they were measured on) or ``verification``, the same
-    exclusions as the search apply (:func:`exclusions`), falling back to the fp32 baseline. With
-    microcontroller ``targets``, only artifacts that fit them all qualify (:func:`_mcu_filter`).
+    exclusions as the search apply (:func:`exclusions`; speed only with ``rows``), falling back to the fp32
+    baseline. With microcontroller ``targets``, only artifacts that fit them all qualify (:func:`_mcu_filter`).
     """
     baseline = next((a for a in artifacts if a.stage == "train"), None)
     if baseline is None:
@@ -205,15 +248,18 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     base_val = float(baseline.metrics["val_accuracy"])
     from edgekit.report.regressions import within_budget
 
+    targets = list(targets)
     excluded: dict[str, str] = {}
     unfit = _mcu_filter(artifacts, rows or [], targets)
     if rows is not None or verification is not None:
         cands = candidates(artifacts, rows or [], target, base_val)
-        excluded = exclusions(artifacts, rows or [], cands, target, verification, budget_pp=max_drop_pp)
+        excluded = exclusions(artifacts, rows or [], cands, target, verification, budget_pp=max_drop_pp,
+                              check_speed=speed_unchecked(rows is not None, target, targets) is None)
         excluded = {k: v for k, v in excluded.items() if "baseline itself" not in v}
     excluded = {**unfit, **excluded}
+    base_ids = {a.id for a in _baselines(artifacts, baseline.id).values()}  # plain exports: judged on the point drop
     ok = [c for c in candidates(artifacts, [], target, base_val) if c["id"] not in excluded
-          and within_budget(c["val_drop_bound_pp"], max_drop_pp)]
+          and within_budget(c["val_drop_pp" if c["id"] in base_ids else "val_drop_bound_pp"], max_drop_pp)]
     return min(ok, key=lambda c: c["bytes"])["id"] if ok else None
 
 

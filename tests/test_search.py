@@ -186,3 +186,62 @@ def test_a_failed_candidate_is_a_warning_in_a_search_and_a_problem_without_one()
     assert problems == [] and warnings == ["pruned-int8-onnx: top-1 agreement 90.00% < 97.0% (left the search)"]
     problems, warnings = verification_outcome(verification, names, None, "b")
     assert problems == ["pruned-int8-onnx: top-1 agreement 90.00% < 97.0%"] and warnings == []
+
+
+def _three(tmp_path: Path) -> list[Artifact]:
+    return [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-tflite", "export.tflite", "tflite", "fp32", 200, 0.90, "base"),
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.90, "base")]
+
+
+def test_a_missing_speed_figure_excludes_the_file_when_benchmarking_is_on(tmp_path: Path) -> None:
+    """A failed or skipped benchmark proves nothing: the int8 file is not shown to be as fast as the baseline."""
+    arts = _three(tmp_path)
+    cfg = CompressConfig(max_accuracy_drop=1.0, target="x86-cpu")
+    failed = _rows({"base-tflite": 0.1}) + [{"artifact_id": "int8-tflite", "target": "x86-cpu", "batch_size": 1,
+                                              "threads": 1, "status": "failed", "reason": "boom", "latency_ms": None}]
+    s = choose(cfg, arts, failed, [])
+    assert s["chosen_id"] == "base-tflite" and s["fallback"]
+    assert s["excluded"]["int8-tflite"].startswith("speed unknown: no ok batch-1 benchmark on x86-cpu")
+    s = choose(cfg, arts, _rows({"int8-tflite": 0.05}), [])  # the baseline's benchmark failed
+    assert s["chosen_id"] == "base-tflite"
+    assert s["excluded"]["int8-tflite"] == ("speed unknown: the fp32 tflite baseline has no ok batch-1 benchmark on "
+                                            "x86-cpu to compare with")
+    # a profile that never runs 1 thread: compared at the fewest threads both ran
+    four = [{**r, "threads": 4} for r in _rows({"base-tflite": 0.1, "int8-tflite": 0.05})]
+    s = choose(cfg, arts, four + [{**r, "threads": 8} for r in _rows({"int8-tflite": 0.5})], [])
+    assert s["chosen_id"] == "int8-tflite" and not s["fallback"] and "not slower" in s["summary"]
+    slow = [{**r, "threads": 4} for r in _rows({"base-tflite": 0.1, "int8-tflite": 0.2})]
+    assert "slower than the fp32 tflite baseline" in choose(cfg, arts, slow, [])["excluded"]["int8-tflite"]
+
+
+def test_without_benchmarks_the_choice_says_speed_was_not_checked(tmp_path: Path) -> None:
+    arts = _three(tmp_path)
+    s = choose(CompressConfig(max_accuracy_drop=1.0, target="x86-cpu", bench=False), arts, [], [])
+    assert s["chosen_id"] == "int8-tflite" and not s["fallback"]
+    assert s["reason"] == "speed not checked (benchmarking was off)"
+    assert "speed not checked" in s["summary"] and "not slower" not in s["summary"]
+
+
+def test_the_fallback_skips_a_baseline_that_failed_verification(tmp_path: Path) -> None:
+    """The smallest fp32 baseline failed verification: the other format's verified baseline is handed out, and it
+    is judged on its point drop (a plain export), not on the bound of its few flipped images."""
+    from edgekit.compression.budget import paired_drop_bound
+    from edgekit.pipeline import _judge
+
+    trained = np.ones(100, bool)
+    flipped = trained.copy()
+    flipped[:1] = False
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "base-onnx", "export.onnx", "onnx", "fp32", 100, 0.90, "base"),
+            _child(tmp_path, "base-tflite", "export.tflite", "tflite", "fp32", 90, 0.90, "base"),
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.85, "base")]
+    # one image lost and one gained: point drop 0, bound 1 pp, outside a 0.5 pp budget
+    arts[1] = arts[1].with_metrics(val_drop_bound=paired_drop_bound(np.r_[trained[:-1], False], np.r_[flipped[:-1], True]).to_dict())
+    verification = {"base-tflite": {"status": "failed", "reason": "top-1 agreement 90.00% < 97.0%"}}
+    cfg = CompressConfig(max_accuracy_drop=0.5, target="x86-cpu")
+    s = choose(cfg, arts, _rows({"base-onnx": 0.1, "base-tflite": 0.1, "int8-tflite": 0.05}), [], verification)
+    assert s["status"] == "ok" and s["fallback"] and s["chosen_id"] == "base-onnx"
+    report: dict = {"status": "ok", "problems": [], "warnings": []}
+    _judge(report, cfg, arts, verification, s)
+    assert report["status"] == "ok" and report["problems"] == []

@@ -23,6 +23,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -111,14 +112,27 @@ class DropBound:
     def drop_pp(self) -> float:
         return round(self.offset_pp + (self.lost - self.gained) / max(self.n, 1) * 100.0, 3)
 
-    @property
+    @cached_property
     def bound_pp(self) -> float:
-        """Exact conditional bound: Clopper–Pearson upper limit p of P(lost | flipped), drop ≤ flipped/n · (2p − 1)."""
-        flipped = self.lost + self.gained
-        if flipped == 0:
+        """The monotone envelope of the exact conditional (McNemar) bound, plus ``offset_pp``.
+
+        The conditional bound, given d = lost + gained flipped images: the Clopper–Pearson upper limit U of
+        P(lost | flipped), and drop ≤ (2·U − d)/n with U in images (d·p). On its own it is not monotone in the
+        gained images: 0 lost and 1 gained of 100 gives +0.90 pp (U = 0.95 of one image) while 0 flips give 0, so a
+        strictly better file would fail a 0.5 pp budget. The bound used is therefore the smallest conditional bound
+        over g' = 0 … gained (counting only some of the gained images): it costs no confidence, never lies above
+        lost/n (g' = 0: the drop if none of the gained images were real) nor below the point drop (the conditional
+        bound at g' never is), never grows when a file gains an image more, and equals the conditional bound for a
+        file that only lost images (lost/n). Honest limit: the bound is conditional on the number of flips, so it
+        ignores the uncertainty in how many images flip; when every flip is a loss it adds no margin over the point
+        drop.
+        """
+        if self.lost + self.gained == 0:
             return round(self.offset_pp, 3)
-        p = _binomial_upper(self.lost, flipped, 1.0 - self.confidence)
-        return round(self.offset_pp + flipped / self.n * (2.0 * p - 1.0) * 100.0, 3)
+        flips = self.lost + np.arange(self.gained + 1)
+        p = _binomial_upper(self.lost, flips, 1.0 - self.confidence)
+        conditional = flips * (2.0 * p - 1.0) / self.n * 100.0
+        return round(self.offset_pp + float(conditional.min()), 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {"validation_size": self.n, "drop_pp": self.drop_pp, "bound_pp": self.bound_pp, "lost": self.lost,
@@ -136,22 +150,27 @@ def paired_drop_bound(reference_correct: Any, candidate_correct: Any, *, offset_
     return DropBound(int(ref.size), int((ref & ~cand).sum()), int((~ref & cand).sum()), float(offset_pp), confidence)
 
 
-def _binomial_upper(k: int, n: int, alpha: float) -> float:
-    """Clopper–Pearson one-sided upper limit: the p at which P(X ≤ k; n, p) = alpha (1 when k = n)."""
-    if k >= n:
-        return 1.0
+def _binomial_upper(k: int, n: np.ndarray, alpha: float) -> np.ndarray:
+    """Clopper–Pearson one-sided upper limits, one per trial count in ``n`` (each ≥ k): the p at which
+    P(X ≤ k; n, p) = alpha (1 where k = n); vectorized bisection on the exact binomial tail."""
+    n = np.asarray(n, dtype=np.int64)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, int(n.max()) + 1, dtype=np.float64)))])
+    i = np.arange(k + 1)
+    log_choose = log_fact[n][:, None] - log_fact[i][None, :] - log_fact[n[:, None] - i[None, :]]
 
-    def cdf(p: float) -> float:
-        logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p)
-                + (n - i) * math.log1p(-p) for i in range(k + 1)]
-        top = max(logs)
-        return math.exp(top) * sum(math.exp(x - top) for x in logs)
+    def cdf(p: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # p → 1 only where n = k, overwritten below
+            logs = log_choose + i[None, :] * np.log(p)[:, None] + (n[:, None] - i[None, :]) * np.log1p(-p)[:, None]
+            top = logs.max(axis=1)
+            return np.asarray(np.exp(top) * np.exp(logs - top[:, None]).sum(axis=1))
 
-    lo, hi = k / n, 1.0
+    lo = np.minimum(k / np.maximum(n, 1), 1.0 - 1e-12)
+    hi = np.ones_like(lo)
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cdf(mid) > alpha else (lo, mid)
-    return hi
+        above = cdf(mid) > alpha
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return np.where(n <= k, 1.0, hi)
 
 
 def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: Any) -> DropBound:
@@ -167,10 +186,21 @@ def budget_check(reference: float, accuracy: float, budget_pp: float, parent: An
     ``{"held": ...}``, judged on the upper bound of :func:`stage_drop_bound` (then with ``bound_pp`` and
     ``validation_size``) when the candidate can be paired with the Keras ``parent`` on the validation images,
     else on the point drop of ``accuracy``. The candidate is the Keras ``model``, or its per-image correctness
-    ``candidate_correct`` (an exported file)."""
+    ``candidate_correct`` (an exported file).
+
+    The bound is the monotone envelope of the exact conditional (McNemar) bound (:attr:`DropBound.bound_pp`): a
+    file that only gains images is never judged worse than one that flips nothing, and the bound never exceeds
+    lost/n. It is conditional on the number of flipped images, so it ignores the uncertainty in that number;
+    when every flip is a loss it adds no margin over the point drop.
+
+    One rule when nothing can be paired: an empty validation split (no images) is judged on the point drop of
+    ``accuracy``, with a logged warning; it never raises here."""
     from edgekit.report.regressions import within_budget
 
     paired = hasattr(parent, "predict") and dataset is not None
+    if paired and len(getattr(dataset, "y_val", ())) == 0:
+        log.warning("empty validation split: the budget is judged on the point drop, without a statistical margin")
+        paired = False
     if paired and candidate_correct is None and hasattr(model, "predict"):
         candidate_correct = val_correct(model, dataset)
     if not paired or candidate_correct is None:

@@ -6,12 +6,20 @@ reports' "worse than parent" flags (:func:`judge`):
 
 1. *Accuracy is judged against the budget*, cumulatively against the trained fp32 model. For choosing: the
    one-sided upper confidence bound of the validation drop (:func:`edgekit.compression.budget.paired_drop_bound`,
-   so a small validation set gets a wide margin); in reports: the test accuracy as measured. Within the budget, a
-   drop against the parent is a *note* ("-0.40 pp vs parent, within the 1 pp budget"), not a flag and not an
-   exclusion; outside the budget it is a ``less_accurate`` flag and excludes the file.
+   so a small validation set gets a wide margin); in reports: the test accuracy as measured. The bound is the
+   monotone envelope of the exact conditional (McNemar) bound: never above the drop counting no gained image as
+   real (lost/n), never below the point drop, and never worse for a file that gains an image more. It is
+   conditional on the number of flipped images, so when every flip is a loss it adds no margin over the point
+   drop. The fp32 baselines (plain exports, verified numerically against the trained model) are judged on their
+   point drop when handed out as the fallback. Within the budget, a drop against the parent is a *note* ("-0.40 pp
+   vs parent, within the 1 pp budget"), not a flag and not an exclusion; outside the budget it is a
+   ``less_accurate`` flag and excludes the file.
 2. *Size and speed are judged against the fp32 baseline of the same format* (the plain export of the trained
    model): the chosen file must be smaller than it and not slower than it (batch-1 p50 within
-   :attr:`Tolerance.latency_ratio`) on the target it is chosen for.
+   :attr:`Tolerance.latency_ratio`, at the same thread count: 1 where both ran it, else the fewest both ran) on the
+   target it is chosen for. With benchmarking on, a file (or baseline) without an ok batch-1 row there is excluded:
+   its speed is unknown. Without benchmarking (``--no-bench``) or on a microcontroller target (no latency is
+   measured there) only the size is judged, and the choice says "speed not checked".
 3. Larger or slower than its parent (an int8 file larger than the sparse fp32 file of the same pruned model) is
    flagged in every report, honestly, but does not exclude a file that passes 2.
 
@@ -67,15 +75,54 @@ def budget_note(drop_vs_parent_pp: float, budget_pp: float) -> str:
 
 
 def baseline_exclusion(fmt: str, size: int, latency_ms: float | None, base_size: int, base_latency_ms: float | None,
-                       target: str, tolerance: Tolerance = Tolerance()) -> str | None:
+                       target: str, tolerance: Tolerance = Tolerance(), *, check_speed: bool = True) -> str | None:
     """Rule 2: why a file may not be chosen against the fp32 baseline of its format on ``target`` (None: it may):
-    not smaller, or slower at batch 1 (beyond :attr:`Tolerance.latency_ratio`)."""
+    not smaller, or slower at batch 1 (beyond :attr:`Tolerance.latency_ratio`).
+
+    ``latency_ms`` and ``base_latency_ms`` are batch-1 p50s at the same thread count (:func:`batch1_pair`). With
+    ``check_speed`` (benchmarking on), a missing figure excludes the file: a benchmark that failed or was skipped
+    proves nothing, so the file is not shown to be as fast as the baseline. Without it (no benchmark run) only the
+    size decides, and the chooser says that speed was not checked.
+    """
     if size >= base_size:
         return f"not smaller than the fp32 {fmt} baseline ({size:,} ≥ {base_size:,} bytes)"
-    if latency_ms is not None and base_latency_ms is not None and latency_ms > base_latency_ms * tolerance.latency_ratio:
+    if not check_speed:
+        return None
+    if latency_ms is None:
+        return (f"speed unknown: no ok batch-1 benchmark on {target} at a thread count the fp32 {fmt} baseline "
+                "also ran, so it is not shown to be as fast as the baseline")
+    if base_latency_ms is None:
+        return f"speed unknown: the fp32 {fmt} baseline has no ok batch-1 benchmark on {target} to compare with"
+    if latency_ms > base_latency_ms * tolerance.latency_ratio:
         return (f"slower than the fp32 {fmt} baseline on {target} at batch 1 "
                 f"(p50 {latency_ms:.3f} vs {base_latency_ms:.3f} ms)")
     return None
+
+
+def common_threads(mine: Iterable[int], theirs: Iterable[int]) -> int | None:
+    """The thread count two files are compared at: 1 where both ran it, else the smallest both ran (None: none)."""
+    both = set(mine) & set(theirs)
+    return None if not both else 1 if 1 in both else min(both)
+
+
+def batch1_p50(rows: Iterable[BenchRow], target: str) -> dict[int, float]:
+    """Thread count → batch-1 p50 (ms) of the ok rows on ``target``."""
+    return {threads: row.p50 for (t, threads), row in _batch1(rows).items() if t == target and row.p50 is not None}
+
+
+def batch1_pair(rows: Iterable[BenchRow], ref_rows: Iterable[BenchRow],
+                target: str) -> tuple[float | None, float | None, int | None]:
+    """Batch-1 p50s of a file and of its reference on ``target`` at the thread count of :func:`common_threads`, and
+    that count. Without a common count (count None): a file without an ok row there has None, and where both ran
+    but at different counts the file's figure is None (nothing comparable); the others' is their own (1 thread,
+    else their fewest)."""
+    mine, theirs = batch1_p50(rows, target), batch1_p50(ref_rows, target)
+    threads = common_threads(mine, theirs)
+    if threads is not None:
+        return mine[threads], theirs[threads], threads
+    own, ref_own = common_threads(mine, mine), common_threads(theirs, theirs)
+    return (mine[own] if own is not None and ref_own is None else None,
+            theirs[ref_own] if ref_own is not None else None, None)
 
 
 def reference_of(artifact: ArtifactRecord, by_id: Mapping[str, ArtifactRecord],
@@ -122,7 +169,8 @@ def _slower(a: ArtifactRecord, ref: ArtifactRecord, rows_a: list[BenchRow], rows
             by_target[target].append(threads)
     out = []
     for target, counts in by_target.items():
-        threads = 1 if 1 in counts else min(counts)
+        threads = common_threads(counts, counts)
+        assert threads is not None
         row, ref_row = mine[(target, threads)], theirs[(target, threads)]
         v, r = row.p50, ref_row.p50
         assert v is not None and r is not None

@@ -148,7 +148,27 @@ def test_rule_two_baseline_exclusion_and_the_budget_comparison() -> None:
     assert baseline_exclusion("onnx", 50, 0.104, 100, 0.10, X86) is None  # within the 5 % timing tolerance
     assert baseline_exclusion("onnx", 50, 0.2, 100, 0.10, X86) == \
         "slower than the fp32 onnx baseline on x86-cpu at batch 1 (p50 0.200 vs 0.100 ms)"
-    assert baseline_exclusion("onnx", 50, None, 100, 0.10, X86) is None  # not measured there: size decides
+    # benchmarking on: a missing figure (a failed or skipped benchmark) is no proof of speed and excludes the file
+    assert baseline_exclusion("onnx", 50, None, 100, 0.10, X86).startswith("speed unknown: no ok batch-1 benchmark on x86-cpu")
+    assert baseline_exclusion("onnx", 50, 0.05, 100, None, X86) == \
+        "speed unknown: the fp32 onnx baseline has no ok batch-1 benchmark on x86-cpu to compare with"
+    assert baseline_exclusion("onnx", 50, None, 100, None, X86, check_speed=False) is None  # no benchmark: size decides
+    assert baseline_exclusion("onnx", 100, None, 100, None, X86, check_speed=False).startswith("not smaller")
+
+
+def test_rule_two_compares_speed_at_one_thread_count() -> None:
+    """1 thread where both ran it, else the fewest both ran; nothing in common is no comparison."""
+    from edgekit.report.regressions import batch1_pair, common_threads
+
+    assert common_threads([1, 4], [4, 1]) == 1 and common_threads([2, 4], [4, 8, 2]) == 2
+    assert common_threads([2], [4]) is None
+    mine = [row("b", X86, 0.20, threads=t) for t in (2, 4)]
+    ref = [row("a", X86, 0.10, threads=t) for t in (4, 8)]
+    assert batch1_pair(mine, ref, X86) == (0.20, 0.10, 4)
+    assert batch1_pair(mine[:1], ref, X86) == (None, 0.10, None)  # no count in common: the file's figure is unknown
+    assert batch1_pair(mine, [], X86)[1:] == (None, None)
+    failed = [row("b", X86, None, status="failed", reason="boom")]
+    assert batch1_pair(failed, ref, X86)[0] is None
 
 
 def test_budget_section_in_markdown_and_html() -> None:
