@@ -267,7 +267,12 @@ def map_by_key(fn: Callable[[T], R], items: Iterable[T], key: Callable[[T], Hash
     Items with the same key run one after another in their order (a per-key lock: one benchmark per
     board at a time); lanes run at the same time. For work that waits on other machines (SSH boards),
     not for CPU work here (that is :meth:`Executor.map`). An exception raised by ``fn`` stops only its
-    own lane and is re-raised once every lane has finished.
+    own lane and is re-raised once every lane has finished (callers that must keep the other lanes'
+    results catch inside ``fn``, as ``edgekit bench`` does per cell).
+
+    Ctrl-C/SIGTERM while lanes run: no lane starts another item, items not started are cancelled, the
+    subprocesses the lane threads are running (ssh, scp) are terminated, and the interrupt is re-raised
+    at once, without waiting for the lanes' current calls to time out.
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -278,8 +283,10 @@ def map_by_key(fn: Callable[[T], R], items: Iterable[T], key: Callable[[T], Hash
         lanes.setdefault(key(item), []).append(i)
     results: dict[int, R] = {}
     stop = threading.Event()  # set on Ctrl-C/SIGTERM in the caller: lanes start no new item
+    lane_threads: set[int] = set()  # native ids of the threads running lanes (their children are the lanes' ssh calls)
 
     def run_lane(indices: list[int]) -> None:
+        lane_threads.add(threading.get_native_id())
         for i in indices:
             if stop.is_set():
                 return
@@ -288,18 +295,43 @@ def map_by_key(fn: Callable[[T], R], items: Iterable[T], key: Callable[[T], Hash
     if len(lanes) <= 1:
         for indices in lanes.values():
             run_lane(indices)
-    else:
-        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="edgekit-lane") as pool:
-            futures = [pool.submit(run_lane, indices) for indices in lanes.values()]
-            try:
-                for f in futures:
-                    f.exception()  # wait here, where Ctrl-C/SIGTERM can interrupt
-            except BaseException:
-                stop.set()
-                raise
+        return [results[i] for i in range(len(items))]
+    pool = ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="edgekit-lane")
+    futures = [pool.submit(run_lane, indices) for indices in lanes.values()]
+    try:
         for f in futures:
-            f.result()  # the first lane's exception, after every lane finished
+            f.exception()  # wait here, where Ctrl-C/SIGTERM can interrupt
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _terminate_children(lane_threads)
+        raise
+    pool.shutdown(wait=True)
+    for f in futures:
+        f.result()  # the first lane's exception, after every lane finished
     return [results[i] for i in range(len(items))]
+
+
+def _terminate_children(thread_ids: Iterable[int]) -> None:
+    """SIGTERM the child processes started by these threads of this process (Linux: /proc/self/task/TID/children).
+
+    A lane thread blocked in ``subprocess.run`` then gets its child's exit at once instead of waiting for
+    its timeout. Elsewhere (no such file) nothing is sent: Ctrl-C still reaches the children through the
+    terminal's process group, SIGTERM does not.
+    """
+    import signal
+
+    for tid in list(thread_ids):
+        try:
+            pids = [int(p) for p in Path(f"/proc/self/task/{tid}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                log.debug("interrupted: terminated child process %d of lane thread %d", pid, tid)
+            except OSError:
+                pass
 
 
 def _worker_env() -> dict[str, str]:

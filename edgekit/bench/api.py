@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from edgekit import interrupts
 from edgekit.artifact import Artifact
 from edgekit.bench.peak import add_percent_of_peak
 from edgekit.console import progress
@@ -162,18 +163,24 @@ class _CellRunner:
         self.bar.update(description=f"benchmarking {a.name or a.id} on {t.name}")
         try:
             cell.rows, cell.predictions = self._run(cell)
+        except Exception as e:  # one cell's bug or odd error fails its own rows, never the other boards'
+            interrupts.check()  # ... unless it is a Ctrl-C/SIGTERM some library swallowed: that stops the run
+            reason = f"{type(e).__name__}: {e}"
+            log.warning("%s on %s: unexpected error: %s", a.name or a.id, t.name, reason)
+            log.debug("%s on %s: traceback", a.name or a.id, t.name, exc_info=True)
+            cell.rows, cell.predictions = _blank_rows(a, t, cell.runtime, "failed", reason), None
         finally:
             self.bar.advance()
 
     def _run(self, cell: _Cell) -> tuple[list[dict[str, Any]], list[int] | None]:
         a, t, runtime = cell.artifact, cell.target, cell.runtime
         where, machine = self.locations[t.name], self.machine(cell)
+        if machine in self.dropped:  # checked before probing: a board that went away is not asked again
+            return _blank_rows(a, t, runtime, "failed", f"not run: {self.dropped[machine]}"), None
         if t.name not in self.reasons:  # probed in the lane: a fleet's boards are probed at the same time
             self.reasons[t.name] = where.unavailable_reason()
         if self.reasons[t.name]:
             return _blank_rows(a, t, runtime, "skipped", self.reasons[t.name] or ""), None
-        if machine in self.dropped:
-            return _blank_rows(a, t, runtime, "failed", f"not run: {self.dropped[machine]}"), None
         work = self.tmpdir / f"{a.id}-{t.name}"
         work.mkdir()
         data = {"x": self.x, "y": self.y}
@@ -186,7 +193,8 @@ class _CellRunner:
             result = where.run(request, work)
         except TargetError as e:
             log.warning("%s on %s: %s", a.name or a.id, t.name, e)
-            if machine != THIS_MACHINE:  # did the board itself go away? Then its other cells are not tried
+            if machine != THIS_MACHINE and not interrupts.received():  # did the board itself go away?
+                # Then its other cells are not tried (after Ctrl-C/SIGTERM the board is not asked again)
                 gone = where.unavailable_reason()
                 if gone:
                     self.dropped[machine] = f"{t.name} stopped answering during this run ({gone})"
@@ -219,7 +227,9 @@ def benchmark(artifacts: Iterable[Artifact], x: np.ndarray, y: np.ndarray, targe
     Where the cells run: this machine's targets (local, qemu, tflm) one at a time, alone, so their
     timings stay clean; then SSH boards all at the same time, one benchmark per board at a time
     (:func:`edgekit.executor.map_by_key`, keyed by :meth:`Location.machine`). A board that stops
-    answering fails its remaining cells (``failed``, with the reason) and no one else's. Rows come
+    answering fails its remaining cells (``failed``, with the reason; it is not probed again) and no one
+    else's; any other error in a cell fails that cell's rows (``reason``: the exception's type and
+    message), never the run; Ctrl-C/SIGTERM stops the run at once (the boards' ssh calls are ended). Rows come
     in artifact × target order whatever order the cells finished in; each ran cell's rows carry
     ``started`` and ``finished`` (UTC).
     """

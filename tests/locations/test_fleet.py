@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 import pytest
-from tests.helpers.sshd import SSHD_MISSING, running_sshd
+from tests.helpers.sshd import SSHD_MISSING, Sshd, running_sshd
 
 from edgekit.bench.tiny import write_tiny_onnx
 from edgekit.cli import main
@@ -35,6 +40,7 @@ MODELS = ("m0", "m1", "m2")
 WRAPPER = """#!/bin/sh
 B='{board}'
 case "$1" in
+  -c) echo probe >> "$B/probes";;
   *edgekit-runner.pyz)
     mkdir "$B/busy" 2>/dev/null || echo overlap >> "$B/overlaps"
     dirname "$1" >> "$B/remote-dirs"
@@ -110,6 +116,7 @@ def test_fleet_runs_boards_at_once_one_benchmark_per_board_and_a_dropped_board_f
         for b in BOARDS:  # the boards' own record: never two runner runs at once on one board
             assert not (servers[b].dir / "overlaps").exists(), b
         assert (servers[DROPS].dir / "runs").read_text().count("run") == 2
+        assert (servers[DROPS].dir / "probes").read_text().count("probe") == 1  # asked once, not per cell
 
         # the exit code follows bench's rule (a failed row fails the run); the report says where it ran
         assert rc == 1 and report["status"] == "failed"
@@ -123,6 +130,121 @@ def test_fleet_runs_boards_at_once_one_benchmark_per_board_and_a_dropped_board_f
             for d in log.read_text().split() if log.exists() else []:
                 if Path(d).name.startswith("edgekit."):
                     shutil.rmtree(d, ignore_errors=True)
+
+
+# A board's python whose runner runs do {action} first (same logging as WRAPPER: "probes", "runs").
+ACTING_WRAPPER = """#!/bin/sh
+B='{board}'
+case "$1" in
+  -c) echo probe >> "$B/probes";;
+  *edgekit-runner.pyz)
+    echo run >> "$B/runs"
+    dirname "$1" >> "$B/remote-dirs"
+    {action};;
+esac
+exec '{python}' "$@"
+"""
+GARBAGE = """printf '[1, 2]' > "$3"; exit 0"""  # valid JSON, not a result: the runner's output is garbage
+KILL_SSHD = 'kill "$(cat "$B/master.pid")"'  # this session finishes; the board refuses new connections
+HANG = """echo $$ >> "$B/hung"; exec sleep 600"""  # a runner that never answers (until its timeout_s)
+
+
+def _remove_remote_dirs(servers: Iterable[Sshd]) -> None:
+    """The boards' remote folders (this machine's /tmp) that a dropped or interrupted run could not remove."""
+    for server in servers:
+        log = server.dir / "remote-dirs"
+        for d in log.read_text().split() if log.exists() else []:
+            if Path(d).name.startswith("edgekit."):
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _acting_board(stack: ExitStack, folder: Path, action: str) -> tuple[Sshd, Path]:
+    server = stack.enter_context(running_sshd(folder))
+    (server.dir / "master.pid").write_text(str(server.proc.pid))
+    python = server.dir / "python"
+    python.write_text(ACTING_WRAPPER.format(board=server.dir, action=action, python=sys.executable))
+    python.chmod(0o755)
+    return server, python
+
+
+def test_an_unexpected_error_on_one_board_fails_only_its_rows_and_a_gone_board_is_not_probed_again(
+        tmp_path: Path) -> None:
+    """Board "odd" answers garbage (a JSON list, not a result): its cells fail with the error's type and
+    message, and the other boards' rows are all there. Board "gone" (two profiles on one sshd) stops
+    answering during its first runner run: every other cell of that board fails without probing it again."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    models = [write_tiny_onnx(tmp_path / f"{m}.onnx", seed=i) for i, m in enumerate(MODELS[:2])]
+    out = tmp_path / "run"
+    with ExitStack() as stack:
+        servers: dict[str, Sshd] = {}
+        stack.callback(lambda: _remove_remote_dirs(servers.values()))  # the gone board could not clean its own
+        for board, action in (("odd", GARBAGE), ("good", ":"), ("gone", KILL_SSHD)):
+            servers[board], python = _acting_board(stack, tmp_path / board, action)
+            (devices / f"{board}.toml").write_text(_profile(board, servers[board], python))
+        (devices / "gone2.toml").write_text(_profile("gone2", servers["gone"], servers["gone"].dir / "python"))
+        names = ("odd", "good", "gone", "gone2")
+        rc = main(["bench", *map(str, models), "--dataset", "digits", "--test-limit", "16",
+                   *[a for n in names for a in ("--target", n)], "--devices-dir", str(devices), "--out", str(out),
+                   *FAST])
+        assert servers["gone"].proc.poll() is not None  # the board really dropped
+        report = json.loads((out / "report.json").read_text())
+        rows = report["benchmarks"]
+        ids = [a["id"] for a in report["artifacts"]]
+        assert [(r["artifact_id"], r["target"]) for r in rows] == [(i, n) for i in ids for n in names]
+        by_target = {n: [r for r in rows if r["target"] == n] for n in names}
+        assert all(r["status"] == "ok" and r["latency_ms"]["p50"] > 0 for r in by_target["good"]), by_target["good"]
+        for r in by_target["odd"]:
+            assert r["status"] == "failed" and r["reason"].startswith("AttributeError: "), r
+        first, *rest = by_target["gone"] + by_target["gone2"]
+        assert first["status"] == "failed" and "Connection refused" in first["reason"], first
+        for r in rest:  # gone2 was never probed: its cells are failed "not run", not skipped by a probe of a dead board
+            assert r["status"] == "failed" and r["reason"].startswith("not run: gone stopped answering"), r
+            assert r["started"] is None
+        assert (servers["odd"].dir / "runs").read_text().count("run") == 2  # odd's second cell still ran
+        assert (servers["gone"].dir / "runs").read_text().count("run") == 1
+        assert (servers["gone"].dir / "probes").read_text().count("probe") == 1
+        assert rc == 1 and report["status"] == "failed"
+
+
+def test_sigterm_during_a_fleet_run_stops_it_without_waiting_for_the_boards(tmp_path: Path) -> None:
+    """Both boards' runners hang (timeout_s 300): SIGTERM to edgekit bench ends it in seconds with 143,
+    not after the ssh calls' timeouts (the lanes' ssh children are terminated)."""
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    model = write_tiny_onnx(tmp_path / "m0.onnx", seed=0)
+    with ExitStack() as stack:
+        servers: dict[str, Sshd] = {}
+        for board in ("hang-a", "hang-b"):
+            servers[board], python = _acting_board(stack, tmp_path / board, HANG)
+            (devices / f"{board}.toml").write_text(_profile(board, servers[board], python)
+                                                   .replace("timeout_s = 120", "timeout_s = 300"))
+        cmd = [sys.executable, "-m", "edgekit", "bench", str(model), "--dataset", "digits", "--test-limit", "16",
+               "--target", "hang-a", "--target", "hang-b", "--devices-dir", str(devices),
+               "--out", str(tmp_path / "run"), *FAST]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 240
+            while not all((s.dir / "hung").exists() for s in servers.values()):  # both runners started
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            time.sleep(0.5)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=60)
+            assert time.monotonic() - sent < 30
+            assert rc == 143
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for s in servers.values():  # the hung "runners" on the boards (this machine)
+                for pid in (s.dir / "hung").read_text().split() if (s.dir / "hung").exists() else []:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+            _remove_remote_dirs(servers.values())
 
 
 def test_map_by_key_runs_keys_at_once_and_each_key_in_order() -> None:
