@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["## The budget's statistical margin (issue 8 item 2)", "",
              f"Command: `python benchmarks/budget_margin.py {' '.join(str(r) for r in args.runs)}`", "",
              f"Machine: {machine_line()}. Drops in pp against the trained model (its fp32 ONNX export), paired per "
-             "image; bound: one-sided 95 % exact binomial upper bound on the flipped images (what the chooser "
+             "image; bound: one-sided 95 % paired Wald upper bound on the flipped images (what the chooser "
              "judges against the budget); margin = bound − drop.", "",
              "| run | artifact | val images | val drop | bound | margin | lost / gained | test images | test drop |",
              "|---|---|---|---|---|---|---|---|---|"]

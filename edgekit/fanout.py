@@ -84,6 +84,7 @@ class ChainJob:
     meta: ModelMeta
     seed: int
     reference_val_accuracy: float | None
+    reference_correct: Any  # the trained model's per-image validation correctness
     parents: tuple[tuple[str, str], ...]  # (step name, artifact id) of every prefix step
     steps: tuple[Step, ...]
 
@@ -95,7 +96,7 @@ def run_chain(job: ChainJob) -> list[Artifact]:
     cache = ArtifactCache()
     with tempfile.TemporaryDirectory(prefix="edgekit-chain-") as tmp:
         ctx = Context(job.dataset.get(), workdir=Path(tmp) / "work", seed=job.seed)
-        ctx.reference_val_accuracy = job.reference_val_accuracy
+        ctx.reference_val_accuracy, ctx.reference_correct = job.reference_val_accuracy, job.reference_correct
         runner = job.runner(ctx, cache, Path(tmp), job.meta)
         for name, artifact_id in job.parents:
             parent = cache.get(artifact_id)
@@ -124,7 +125,7 @@ def run_plan(runner: StepRunner, steps: list[Step], *, cache: bool, workers: int
                  info["nodes"], info["workers"], cache_root())
         data = ex.put(ctx.dataset)
         jobs = [ChainJob(type(runner), data, runner.meta, ctx.seed,
-                         ctx.reference_val_accuracy, parents, tuple(chain)) for chain in chains]
+                         ctx.reference_val_accuracy, ctx.reference_correct, parents, tuple(chain)) for chain in chains]
         results = ex.map(run_chain, jobs)
     local = ArtifactCache()
     for chain, made in zip(chains, results):

@@ -105,9 +105,10 @@ class _Runner:
         self.by_step[step.name] = artifact
         self.ctx.artifacts[artifact.id] = artifact
         if stage.name == "train":  # the budget's reference: later stages measure their drop against it
-            from edgekit.compression.budget import val_accuracy
+            from edgekit.compression.budget import val_correct
 
-            self.ctx.reference_val_accuracy = val_accuracy(self.ctx.keras_model(artifact), self.ctx.dataset)
+            self.ctx.reference_correct = val_correct(self.ctx.keras_model(artifact), self.ctx.dataset)
+            self.ctx.reference_val_accuracy = float(self.ctx.reference_correct.mean())
         return artifact
 
 
@@ -366,8 +367,8 @@ def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: flo
     _, notes = judge([ArtifactRecord.from_dict(r) for r in report.get("artifacts", [])],
                      [BenchRow.from_dict(b) for b in report.get("benchmarks", [])], budget_pp=budget_pp)
     return {"margin": {"confidence": MARGIN_CONFIDENCE, "validation_size": max(sizes) if sizes else None,
-                       "method": "exact binomial bound (Clopper-Pearson) on the images whose prediction changed "
-                                 "against the trained model, McNemar's discordant pairs"},
+                       "method": "paired Wald bound on the images whose prediction changed against the trained "
+                                 "model (lost and gained), never raised by a gained image"},
             "checks": checks, "notes": [message for _, message in notes]}
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from statistics import NormalDist
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Literal
@@ -87,7 +88,7 @@ def _drop(reference: float, acc: float) -> float:
 
 MARGIN_CONFIDENCE = 0.95
 """One-sided confidence of the budget's statistical margin (:func:`paired_drop_bound`). 95 % is the usual level of
-McNemar's test; lower would let more candidates slip through, and the loop already tries several (bisection
+a one-sided paired test; lower would let more candidates slip through, and the loop already tries several (bisection
 attempts, search candidates) and keeps the best, which favours lucky validation draws. The margin costs about
 1.645·√(flipped images)/n: on 180 digits images one flip is 0.56 pp, so a 1 pp budget holds only when almost
 nothing flips; on 6,000 Fashion-MNIST images with 350 flips it is about 0.5 pp."""
@@ -98,7 +99,7 @@ class DropBound:
     """A validation drop judged image by image: the point drop and its one-sided upper confidence bound, in pp.
 
     ``lost``: images the paired reference gets right and the candidate wrong; ``gained``: the other way round
-    (McNemar's discordant pairs); ``n``: validation images. ``offset_pp`` is a drop already measured before the
+    (the discordant pairs); ``n``: validation images. ``offset_pp`` is a drop already measured before the
     paired reference (from the trained model to a stage's parent), added as it is.
     """
 
@@ -114,25 +115,22 @@ class DropBound:
 
     @cached_property
     def bound_pp(self) -> float:
-        """The monotone envelope of the exact conditional (McNemar) bound, plus ``offset_pp``.
+        """The one-sided upper confidence bound of the drop (Wald, for paired proportions), plus ``offset_pp``.
 
-        The conditional bound, given d = lost + gained flipped images: the Clopper–Pearson upper limit U of
-        P(lost | flipped), and drop ≤ (2·U − d)/n with U in images (d·p). On its own it is not monotone in the
-        gained images: 0 lost and 1 gained of 100 gives +0.90 pp (U = 0.95 of one image) while 0 flips give 0, so a
-        strictly better file would fail a 0.5 pp budget. The bound used is therefore the smallest conditional bound
-        over g' = 0 … gained (counting only some of the gained images): it costs no confidence, never lies above
-        lost/n (g' = 0: the drop if none of the gained images were real) nor below the point drop (the conditional
-        bound at g' never is), never grows when a file gains an image more, and equals the conditional bound for a
-        file that only lost images (lost/n). Honest limit: the bound is conditional on the number of flips, so it
-        ignores the uncertainty in how many images flip; when every flip is a loss it adds no margin over the point
-        drop.
-        """
+        With L lost and G gained of n images, the drop is (L − G)/n and its standard error
+        sqrt(L + G − (L − G)²/n)/n: the bound adds z·SE (z = 1.645 at 95 %). Unlike the exact conditional
+        (McNemar) bound it accounts for the uncertainty in how many images flip, so a file that only lost images
+        still gets a margin (1 lost of 180: 0.56 pp drop, 1.47 pp bound), and a file fine-tuning moved a lot but
+        made better is not failed for its flips alone. Wald's interval is approximate with very few flips; the
+        bound used is its smallest value over g' = 0 … G gained images (the envelope), so gaining an image never
+        raises it (0 lost, 1 gained of 100 would give +0.64 pp; the envelope keeps 0, the value of no flip)."""
         if self.lost + self.gained == 0:
             return round(self.offset_pp, 3)
-        flips = self.lost + np.arange(self.gained + 1)
-        p = _binomial_upper(self.lost, flips, 1.0 - self.confidence)
-        conditional = flips * (2.0 * p - 1.0) / self.n * 100.0
-        return round(self.offset_pp + float(conditional.min()), 3)
+        gained = np.arange(self.gained + 1, dtype=np.float64)
+        net, flips = self.lost - gained, self.lost + gained
+        z = NormalDist().inv_cdf(self.confidence)
+        wald = (net + z * np.sqrt(np.maximum(flips - net ** 2 / self.n, 0.0))) / self.n * 100.0
+        return round(self.offset_pp + float(wald.min()), 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {"validation_size": self.n, "drop_pp": self.drop_pp, "bound_pp": self.bound_pp, "lost": self.lost,
@@ -150,29 +148,6 @@ def paired_drop_bound(reference_correct: Any, candidate_correct: Any, *, offset_
     return DropBound(int(ref.size), int((ref & ~cand).sum()), int((~ref & cand).sum()), float(offset_pp), confidence)
 
 
-def _binomial_upper(k: int, n: np.ndarray, alpha: float) -> np.ndarray:
-    """Clopper–Pearson one-sided upper limits, one per trial count in ``n`` (each ≥ k): the p at which
-    P(X ≤ k; n, p) = alpha (1 where k = n); vectorized bisection on the exact binomial tail."""
-    n = np.asarray(n, dtype=np.int64)
-    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, int(n.max()) + 1, dtype=np.float64)))])
-    i = np.arange(k + 1)
-    log_choose = log_fact[n][:, None] - log_fact[i][None, :] - log_fact[n[:, None] - i[None, :]]
-
-    def cdf(p: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):  # p → 1 only where n = k, overwritten below
-            logs = log_choose + i[None, :] * np.log(p)[:, None] + (n[:, None] - i[None, :]) * np.log1p(-p)[:, None]
-            top = logs.max(axis=1)
-            return np.asarray(np.exp(top) * np.exp(logs - top[:, None]).sum(axis=1))
-
-    lo = np.minimum(k / np.maximum(n, 1), 1.0 - 1e-12)
-    hi = np.ones_like(lo)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        above = cdf(mid) > alpha
-        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return np.where(n <= k, 1.0, hi)
-
-
 def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: Any) -> DropBound:
     """A stage's output judged against the trained model's ``reference`` validation accuracy: paired image by image
     with the stage's parent (:func:`paired_drop_bound`), plus the parent's own measured drop as ``offset_pp``."""
@@ -181,23 +156,24 @@ def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: A
 
 
 def budget_check(reference: float, accuracy: float, budget_pp: float, parent: Any = None, model: Any = None,
-                 dataset: Any = None, candidate_correct: Any = None) -> dict[str, Any]:
+                 dataset: Any = None, candidate_correct: Any = None, reference_correct: Any = None) -> dict[str, Any]:
     """A budgeted stage's check, by the chooser's rule (:func:`edgekit.report.regressions.within_budget`):
     ``{"held": ...}``, judged on the upper bound of :func:`stage_drop_bound` (then with ``bound_pp`` and
-    ``validation_size``) when the candidate can be paired with the Keras ``parent`` on the validation images,
-    else on the point drop of ``accuracy``. The candidate is the Keras ``model``, or its per-image correctness
+    ``validation_size``) when the candidate can be paired on the validation images, else on the point drop of
+    ``accuracy``. It is paired with the trained model itself when ``reference_correct`` (its per-image
+    correctness) is given, as the chooser pairs it, so a stage and the chooser judge a file alike; else with the
+    Keras ``parent``, plus the parent's point drop. The candidate is the Keras ``model``, or its per-image correctness
     ``candidate_correct`` (an exported file).
 
-    The bound is the monotone envelope of the exact conditional (McNemar) bound (:attr:`DropBound.bound_pp`): a
-    file that only gains images is never judged worse than one that flips nothing, and the bound never exceeds
-    lost/n. It is conditional on the number of flipped images, so it ignores the uncertainty in that number;
-    when every flip is a loss it adds no margin over the point drop.
+    The bound is the paired Wald bound with a monotone envelope (:attr:`DropBound.bound_pp`): a file that only
+    gains images is never judged worse than one that flips nothing, and a file that only lost images still gets a
+    margin that grows as the validation split shrinks.
 
     One rule when nothing can be paired: an empty validation split (no images) is judged on the point drop of
     ``accuracy``, with a logged warning; it never raises here."""
     from edgekit.report.regressions import within_budget
 
-    paired = hasattr(parent, "predict") and dataset is not None
+    paired = (hasattr(parent, "predict") or reference_correct is not None) and dataset is not None
     if paired and len(getattr(dataset, "y_val", ())) == 0:
         log.warning("empty validation split: the budget is judged on the point drop, without a statistical margin")
         paired = False
@@ -205,7 +181,8 @@ def budget_check(reference: float, accuracy: float, budget_pp: float, parent: An
         candidate_correct = val_correct(model, dataset)
     if not paired or candidate_correct is None:
         return {"held": within_budget(_drop(reference, accuracy), budget_pp)}
-    bound = stage_drop_bound(reference, val_correct(parent, dataset), candidate_correct)
+    bound = (paired_drop_bound(reference_correct, candidate_correct) if reference_correct is not None else
+             stage_drop_bound(reference, val_correct(parent, dataset), candidate_correct))
     log.info("validation drop %.2f pp, %g %% upper bound %.2f pp (%d images, %d lost, %d gained)", bound.drop_pp,
              bound.confidence * 100, bound.bound_pp, bound.n, bound.lost, bound.gained)
     return {"held": within_budget(bound.bound_pp, budget_pp), "bound_pp": bound.bound_pp, "validation_size": bound.n}
@@ -240,7 +217,8 @@ def _next_spend(lo: float, hi: float | None) -> float | None:
 def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: dict[str, Any],
                   apply: Callable[[Any, dict[str, float]], Any], budget_pp: float, reference: float | None,
                   max_attempts: int, slack: float,
-                  evaluate: Callable[[Any, Any], float] | None = None) -> tuple[Any, BudgetDecision]:
+                  evaluate: Callable[[Any, Any], float] | None = None,
+                  reference_correct: Any = None) -> tuple[Any, BudgetDecision]:
     """Search how much *one-shot* drop the greedy choice may spend (× the budget left), verified after fine-tuning.
 
     The one-shot prediction (per-layer drops without fine-tuning, added up) overestimates what is left after
@@ -255,7 +233,8 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
     4. it ends after ``max_attempts`` fine-tuning runs or when the bracket is narrower than :data:`RESOLUTION`.
 
     Every attempt starts from ``parent``; of those that held, the one removing the most is kept. ``evaluate``
-    (model, dataset) → validation accuracy defaults to :func:`val_accuracy`.
+    (model, dataset) → validation accuracy defaults to :func:`val_accuracy`. ``reference_correct``: the trained
+    model's per-image validation correctness, which each attempt is paired with (:func:`budget_check`).
     """
     measure = evaluate or val_accuracy
     parent_acc = measure(parent, dataset)
@@ -290,7 +269,7 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
         started = time.perf_counter()
         model = apply(parent, choice)
         acc = measure(model, dataset)
-        check = budget_check(ref, acc, budget_pp, parent, model, dataset)
+        check = budget_check(ref, acc, budget_pp, parent, model, dataset, reference_correct=reference_correct)
         held = check["held"]
         outcome[key] = held
         decision.attempts.append({"per_layer": dict(choice), "spend_pp": round(left * spend, 3),
@@ -364,7 +343,7 @@ def explicit_value_note(what: str, value: float, drop_pp: float, budget_pp: floa
 def budgeted_magnitude_prune(model: Any, dataset: Any, analysis: dict[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
                              reference_val_accuracy: float | None = None, sparsity: float | None = None,
                              cfg: Any = None, from_logits: bool = False, max_attempts: int = DEFAULT_ATTEMPTS,
-                             slack: float = ONE_SHOT_SLACK) -> tuple[Any, BudgetDecision]:
+                             slack: float = ONE_SHOT_SLACK, reference_correct: Any = None) -> tuple[Any, BudgetDecision]:
     """Magnitude pruning with per-layer sparsities chosen inside ``budget_pp`` (see the module doc).
 
     ``sparsity`` (an explicit user value) prunes every layer to it and flags a breach instead.
@@ -388,14 +367,14 @@ def budgeted_magnitude_prune(model: Any, dataset: Any, analysis: dict[str, Any],
         return _user_value("prune.magnitude", model, dataset, pruned, float(sparsity), "sparsity", budget_pp,
                            reference_val_accuracy)
     return _run_budgeted("prune.magnitude", "prune", model, dataset, analysis, apply, budget_pp,
-                         reference_val_accuracy, max_attempts, slack)
+                         reference_val_accuracy, max_attempts, slack, reference_correct=reference_correct)
 
 
 def budgeted_structured(model: Any, dataset: Any, analysis: dict[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
                         reference_val_accuracy: float | None = None, ratio: float | None = None, epochs: int = 2,
                         batch_size: int = 64, learning_rate: float = 5e-4, criterion: str = "l1",
                         from_logits: bool = False, max_attempts: int = DEFAULT_ATTEMPTS,
-                        slack: float = ONE_SHOT_SLACK) -> tuple[Any, BudgetDecision]:
+                        slack: float = ONE_SHOT_SLACK, reference_correct: Any = None) -> tuple[Any, BudgetDecision]:
     """Structured filter removal with per-layer fractions chosen inside ``budget_pp``, then fine-tuning.
 
     ``ratio`` (an explicit user value) removes that fraction everywhere and flags a breach instead.
@@ -416,4 +395,4 @@ def budgeted_structured(model: Any, dataset: Any, analysis: dict[str, Any], *, b
         return _user_value("prune.structured", model, dataset, pruned, float(ratio), "structured ratio", budget_pp,
                            reference_val_accuracy)
     return _run_budgeted("prune.structured", "structured", model, dataset, analysis, apply, budget_pp,
-                         reference_val_accuracy, max_attempts, slack)
+                         reference_val_accuracy, max_attempts, slack, reference_correct=reference_correct)

@@ -243,15 +243,17 @@ def _val_correct(data_path: Path, fmt: str, dataset: Any) -> np.ndarray:
 
 
 def _judge(data_path: Path, fmt: str, dataset: Any, reference: float, budget_pp: float,
-           parent: Any) -> tuple[float, dict[str, Any]]:
+           parent: Any, reference_correct: Any = None) -> tuple[float, dict[str, Any]]:
     """(validation accuracy, the attempt's drop and check) of a file, by the one rule
     (:func:`edgekit.compression.budget.budget_check`): the upper bound of its drop paired image by image with the
-    Keras ``parent`` when there is one, else the point drop."""
+    trained model when its per-image correctness ``reference_correct`` is given, else with the Keras ``parent``
+    when there is one, else the point drop."""
     from edgekit.compression.budget import budget_check
 
     correct = _val_correct(data_path, fmt, dataset)
     acc = float(correct.mean())
-    check = budget_check(reference, acc, budget_pp, parent, None, dataset, candidate_correct=correct)
+    check = budget_check(reference, acc, budget_pp, parent, None, dataset, candidate_correct=correct,
+                         reference_correct=reference_correct)
     return acc, {"drop_pp": round((reference - acc) * 100.0, 3), **check}
 
 
@@ -263,7 +265,7 @@ def _lost(attempt: Mapping[str, Any]) -> str:
 
 def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable[[bytes], dict[str, str]],
               dataset: Any, analysis: Mapping[str, Any], budget_pp: float, reference: float,
-              max_attempts: int, parent: Any = None) -> MixedResult:
+              max_attempts: int, parent: Any = None, reference_correct: Any = None) -> MixedResult:
     layers = analysis["layers"]
     reasons = {r["name"]: r.get("int8_reason") or "protected by the sensitivity analysis" for r in layers if r.get("protected")}
     protected = dict(reasons)
@@ -274,7 +276,7 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
         for attempt in range(1, max_attempts + 1):
             data = make(sorted(protected))
             path.write_bytes(data)
-            acc, check = _judge(path, fmt, dataset, reference, budget_pp, parent)
+            acc, check = _judge(path, fmt, dataset, reference, budget_pp, parent, reference_correct)
             result.attempts.append({"protected": sorted(protected), "val_accuracy": round(acc, 6), "bytes": len(data),
                                     **check})
             if check["held"]:
@@ -298,7 +300,7 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
 
 def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
                          reference_val_accuracy: float | None = None, calibration_samples: int = 500,
-                         max_attempts: int = 3) -> MixedResult:
+                         max_attempts: int = 3, reference_correct: Any = None) -> MixedResult:
     """Int8 TFLite of a Keras ``model`` with the analysis' protected layers in float32, verified on validation data
     against ``reference_val_accuracy`` (default: the model's own); protects more layers while it breaks the budget."""
     from edgekit.compression.budget import val_accuracy
@@ -315,9 +317,9 @@ def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], 
         return keras2tflite_mixed(model, calib, denylist)
 
     result = _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
-                       reference, max_attempts, parent=model)
+                       reference, max_attempts, parent=model, reference_correct=reference_correct)
     if result.action == "dropped":
-        _try_16x8(model, calib, dataset, result, names)
+        _try_16x8(model, calib, dataset, result, names, reference_correct)
     return result
 
 
@@ -336,7 +338,8 @@ def keras2tflite_16x8(model: Any, representative: np.ndarray) -> bytes:
         raise ExportError(f"TFLite 16x8 conversion failed: {str(e).strip().splitlines()[0]}") from None
 
 
-def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, names: Sequence[str]) -> None:
+def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, names: Sequence[str],
+              reference_correct: Any = None) -> None:
     """Last resort before dropping int8: 16-bit activations for the whole model (kept only if it holds the budget)."""
     try:
         data = keras2tflite_16x8(model, calib)
@@ -346,7 +349,8 @@ def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.tflite"
         path.write_bytes(data)
-        acc, check = _judge(path, "tflite", dataset, result.reference_val_accuracy, result.budget_pp, model)
+        acc, check = _judge(path, "tflite", dataset, result.reference_val_accuracy, result.budget_pp, model,
+                            reference_correct)
     result.attempts.append({"protected": "16x8", "val_accuracy": round(acc, 6), "bytes": len(data), **check})
     if check["held"]:
         result.data, result.val_accuracy, result.action = data, acc, "fallback_16x8"
@@ -357,7 +361,7 @@ def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, 
 
 def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any], *, reference_val_accuracy: float,
                        budget_pp: float = DEFAULT_BUDGET_PP, cfg: Any = None, max_attempts: int = 3,
-                       parent: Any = None) -> MixedResult:
+                       parent: Any = None, reference_correct: Any = None) -> MixedResult:
     """QDQ int8 ONNX of an fp32 ONNX file (exported from the analysed Keras model, ``parent``: when given, each
     attempt is judged on the bound of its drop paired with it) with the protected layers' nodes excluded;
     verified and backed off like :func:`budgeted_int8_tflite`."""
@@ -380,4 +384,4 @@ def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any
             return onnx_layer_precisions(p, names)
 
     return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy), max_attempts,
-                     parent=parent)
+                     parent=parent, reference_correct=reference_correct)

@@ -7,10 +7,9 @@ reports' "worse than parent" flags (:func:`judge`):
 1. *Accuracy is judged against the budget*, cumulatively against the trained fp32 model. For choosing: the
    one-sided upper confidence bound of the validation drop (:func:`edgekit.compression.budget.paired_drop_bound`,
    so a small validation set gets a wide margin); in reports: the test accuracy as measured. The bound is the
-   monotone envelope of the exact conditional (McNemar) bound: never above the drop counting no gained image as
-   real (lost/n), never below the point drop, and never worse for a file that gains an image more. It is
-   conditional on the number of flipped images, so when every flip is a loss it adds no margin over the point
-   drop. The fp32 baselines (plain exports, verified numerically against the trained model) are judged on their
+   paired Wald bound (drop + 1.645 standard errors of a paired difference) with a monotone envelope: never below
+   the point drop, never worse for a file that gains an image more, and with a margin even when every flipped
+   image is a loss. The fp32 baselines (plain exports, verified numerically against the trained model) are judged on their
    point drop when handed out as the fallback. Within the budget, a drop against the parent is a *note* ("-0.40 pp
    vs parent, within the 1 pp budget"), not a flag and not an exclusion; outside the budget it is a
    ``less_accurate`` flag and excludes the file.

@@ -43,6 +43,7 @@ class Context:
     models: dict[str, Any] = field(default_factory=dict)  # artifact id → in-memory Keras model
     artifacts: dict[str, Artifact] = field(default_factory=dict)  # artifact id → artifact made so far in this run
     reference_val_accuracy: float | None = None  # the trained model's validation accuracy: budgets are cumulative
+    reference_correct: Any = None  # the trained model's per-image validation correctness: budget checks pair with it
 
     def keras_ancestor(self, artifact: Artifact) -> Artifact | None:
         """The nearest Keras artifact at or above ``artifact`` among those made in this run."""

@@ -130,7 +130,8 @@ def run_budgeted_prune(parent: Artifact | None, cfg: BudgetedPruneConfig, ctx: C
     if cfg.structured:
         model, d = budgeted_structured(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
                                        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                       from_logits=logits, max_attempts=cfg.max_attempts)
+                                       from_logits=logits, max_attempts=cfg.max_attempts,
+                                       reference_correct=ctx.reference_correct)
         decisions["structured"] = d.to_dict()
         if d.action != "dropped":  # the magnitude levels are measured on the model they will prune
             analysis = {**analyze_dataset(model, ds, SensitivityConfig(structured=(), budget_pp=cfg.budget_pp,
@@ -139,7 +140,8 @@ def run_budgeted_prune(parent: Artifact | None, cfg: BudgetedPruneConfig, ctx: C
     model, d = budgeted_magnitude_prune(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
                                         cfg=MagnitudePruneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
                                                                  learning_rate=cfg.learning_rate),
-                                        from_logits=logits, max_attempts=cfg.max_attempts)
+                                        from_logits=logits, max_attempts=cfg.max_attempts,
+                                        reference_correct=ctx.reference_correct)
     decisions["magnitude"] = d.to_dict()
     save_keras(model, out)
     return StageOutput({"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),

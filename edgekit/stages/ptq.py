@@ -81,6 +81,7 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
         precisions = lambda d: tflite_layer_precisions(d, names)  # noqa: E731
     fmt = parent.format if parent.format == "onnx" else "tflite"
     ref, note = _reference(ctx, model, cfg.budget_pp)
+    paired_with = None if note else ctx.reference_correct  # the trained model, unless int8 is held to its parent
     result = MixedResult(fmt, data, budget_pp=cfg.budget_pp, reference_val_accuracy=ref or 0.0)
     if ref is not None:  # judged by the one rule: the bound of the drop, paired with the Keras parent per image
         from edgekit.compression.budget import budget_check
@@ -90,13 +91,14 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
         drop = round((ref - result.val_accuracy) * 100.0, 3)
         result.attempts.append({"protected": [], "val_accuracy": round(result.val_accuracy, 6), "drop_pp": drop,
                                 "bytes": len(data), **budget_check(ref, result.val_accuracy, cfg.budget_pp, model, None,
-                                                                  ctx.dataset, candidate_correct=correct)})
+                                                                  ctx.dataset, candidate_correct=correct,
+                                                                  reference_correct=paired_with)})
     if ref is None or result.attempts[-1]["held"] or model is None or cfg.int8_io:
         got = precisions(data)
         result.layers = [{"name": n, "precision": got.get(n, "unknown"), "reason": _plain_reason(got.get(n), fmt, ref)}
                          for n in names]
     else:  # int8 broke the budget: protect the guiltiest layers
-        result = _protected(fmt, model, parent, cfg, ctx, result, ref)
+        result = _protected(fmt, model, parent, cfg, ctx, result, ref, paired_with)
     write_bytes(out, result.data)  # type: ignore[arg-type]
     record = result.to_dict()
     if note:
@@ -169,7 +171,7 @@ def _label(result: Any) -> str:
 
 
 def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: Context, first: Any,
-               ref: float) -> Any:
+               ref: float, paired_with: Any = None) -> Any:
     """int8 with the guiltiest layers kept in float while the file breaks the budget (the first, plain attempt
     included in the record); when nothing holds, the float16 TFLite / fp32 ONNX file, with the reason."""
     from edgekit.analyze.sensitivity import SensitivityConfig, analyze_dataset
@@ -181,11 +183,12 @@ def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: 
     if fmt == "onnx":
         onnx_cfg = dataclasses.replace(cfg.onnx, calibration_samples=cfg.calibration_samples)
         result = budgeted_int8_onnx(parent.path, ctx.dataset, analysis, reference_val_accuracy=ref,
-                                    budget_pp=cfg.budget_pp, cfg=onnx_cfg, max_attempts=cfg.max_attempts, parent=model)
+                                    budget_pp=cfg.budget_pp, cfg=onnx_cfg, max_attempts=cfg.max_attempts, parent=model,
+                                    reference_correct=paired_with)
     else:
         result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
                                       reference_val_accuracy=ref, calibration_samples=cfg.calibration_samples,
-                                      max_attempts=cfg.max_attempts)
+                                      max_attempts=cfg.max_attempts, reference_correct=paired_with)
     result.attempts = first.attempts + result.attempts
     if result.action == "applied":
         result.action = "backed_off"  # the plain int8 file broke the budget first
