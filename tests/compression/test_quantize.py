@@ -23,8 +23,10 @@ pytestmark = pytest.mark.slow  # every test here trains (compress runs with epoc
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
+    # what each mode makes, not the budget: on digits' 144 validation images one lost image already has a 1.8 pp
+    # upper bound, so a 1 pp budget would protect layers (tests/e2e/test_closed_loop.py covers that)
     cfg = CompressConfig(dataset="digits", epochs=2, prune_epochs=1, sparsity=0.6, calibration_samples=100,
-                         quantization=("ptq-int8", "ptq-float16", "ptq-dynamic"), bench=False)
+                         quantization=("ptq-int8", "ptq-float16", "ptq-dynamic"), bench=False, max_accuracy_drop=5.0)
     return compress(cfg, tmp_path_factory.mktemp("ptq") / "run")
 
 
