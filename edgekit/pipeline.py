@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from edgekit.errors import EdgekitError
 from edgekit.export.metadata import embed_metadata
 from edgekit.fsutil import sha256_file
 from edgekit.plan import Step, build_plan
-from edgekit.rundir import OutLock, check_out, clean_stale, swap_into_place
+from edgekit.rundir import check_out, staged_run
 from edgekit.schema import to_mapping
 from edgekit.targets import Target, default_target_name, get_target
 
@@ -172,7 +171,8 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
 def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, command: str) -> RunResult:
     from edgekit.data.datasets import load_dataset
 
-    out_path = prepare_out(out, force, protect=(cfg.data_dir, cfg.model))
+    protect = (cfg.data_dir, cfg.model)
+    out_path = prepare_out(out, force, protect)
     targets = resolve_targets(cfg)
     if cfg.model:  # judged from its configuration before any data is loaded or TensorFlow imported
         from edgekit.models.safety import check_model_file
@@ -189,22 +189,8 @@ def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, comma
                            seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
     steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = OutLock(out_path).acquire()  # a second run on the same --out is refused from here on
-    try:
-        prepare_out(out_path, force, protect=(cfg.data_dir, cfg.model))  # it may have appeared meanwhile
-        clean_stale(out_path.parent)
-        staging = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
-            swap_into_place(staging, out_path, force)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    finally:
-        lock.release()
+    with staged_run(out_path, force, protect) as staging:
+        result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
     return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
 
 
