@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import fanout, interrupts
-from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
+from edgekit.artifact import SUFFIXES, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache, using_cache_dir
 from edgekit.config import CompressConfig
@@ -87,7 +87,7 @@ class _Runner:
             staged = self.ctx.workdir / a_id
             shutil.rmtree(staged, ignore_errors=True)
             staged.mkdir(parents=True)
-            path = staged / f"model{FORMATS[fmt]}"
+            path = staged / f"model{SUFFIXES[fmt]}"
             t0 = time.perf_counter()
             output = stage.run(parent, step.config, self.ctx, path)
             interrupts.check()  # a Ctrl-C that a library swallowed still stops the run here
@@ -115,7 +115,7 @@ def _copy_into_run(artifacts: list[Artifact], models_dir: Path) -> list[Artifact
     models_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for a in artifacts:
-        dst = models_dir / f"{a.name}{FORMATS[a.format]}"
+        dst = models_dir / f"{a.name}{SUFFIXES[a.format]}"
         shutil.copy2(a.path, dst)
         out.append(a.with_path(dst))
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tests.helpers.models import TinyModels, tiny_models
 
-from edgekit.artifact import FORMATS as SUFFIXES
+from edgekit.artifact import SUFFIXES
 from edgekit.bench.tiny import write_tiny_onnx
 from edgekit.cli import main
 from edgekit.errors import ConfigError
