@@ -204,7 +204,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     ctx = Context(dataset, workdir=staging / ".work", seed=cfg.seed)
     meta = ModelMeta(labels=dataset.labels, input_shape=dataset.input_shape, color=cfg.color, dataset=dataset.name)
     runner = _Runner(ctx, ArtifactCache(enabled=cfg.cache), staging, meta)
-    executor: dict[str, Any] | None = None  # where the chains ran: only with --workers/--ray-address (issue 9)
+    executor: dict[str, Any] | None = None  # where the chains ran: only with --workers/--ray-address (else in process)
     if fanout.wanted(cfg.workers, cfg.ray_address):
         made, executor = fanout.run_plan(runner, steps, cache=cfg.cache, workers=cfg.workers,
                                          ray_address=cfg.ray_address)

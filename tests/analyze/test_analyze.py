@@ -1,4 +1,4 @@
-"""Per-layer sensitivity, budgeted pruning and mixed precision on a compact MobileNet-like model (issue 8).
+"""Per-layer sensitivity, budgeted pruning and mixed precision on a compact MobileNet-like model.
 
 The compact model (BatchNorm, depthwise-separable convolutions, global average pooling, no big
 Dense layer) is trained once per module on a seeded Fashion-MNIST slice; everything else is

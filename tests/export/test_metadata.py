@@ -118,7 +118,7 @@ def test_reading_does_not_import_tensorflow(tiny: TinyModels) -> None:
 
 
 # --------------------------------------------------------------------------- standard TFLite metadata
-# (issue 12: TFLite Support's ModelMetadata under TFLITE_METADATA, labels.txt packed onto the model)
+# (TFLite Support's ModelMetadata under TFLITE_METADATA, labels.txt packed onto the model)
 
 TFLITE_SUPPORT = "tflite-support==0.4.4"
 VENV_ENV = "EDGEKIT_TFLITE_SUPPORT_VENV"

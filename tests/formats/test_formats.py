@@ -1,4 +1,4 @@
-"""Formats: the registry, and damaged or empty model files refused in one line (issue 10, items 13 and 14)."""
+"""Formats: the registry, and damaged or empty model files refused in one line."""
 
 from __future__ import annotations
 
