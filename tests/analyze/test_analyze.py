@@ -61,12 +61,15 @@ def test_budgeted_magnitude_pruning_holds_the_budget(compact: tuple[Any, Any], a
     ref = val_accuracy(model, ds)
     pruned, d = budgeted_magnitude_prune(model, ds, analysis, budget_pp=1.0, reference_val_accuracy=ref,
                                          cfg=MagnitudePruneConfig(epochs=1), max_attempts=3)
+    # measured: the first choice (30 % of two layers) holds with a wide margin (upper bound ~0.1 pp of 1 pp), so the
+    # stage is applied, never dropped; bolder attempts follow while fine-tuning runs are left
+    assert d.action == "applied" and 1 <= len(d.attempts) <= 3 and d.attempts[0]["held"]
+    for a in d.attempts:  # an attempt holds exactly when the upper bound of its drop is inside the budget
+        assert a["held"] == (a["bound_pp"] <= 1.0 + 1e-9) and a["validation_size"] == len(ds.y_val)
+    kept = [a for a in d.attempts if a["held"] and a["per_layer"] == d.per_layer]
+    assert kept and kept[0]["val_accuracy"] == pytest.approx(d.val_accuracy, abs=1e-6)
     assert d.drop_pp <= 1.0 and abs(val_accuracy(pruned, ds) - d.val_accuracy) < 1e-9
-    assert d.action in ("applied", "backed_off", "dropped") and d.attempts or d.action == "dropped"
-    if d.action != "dropped":
-        assert kernel_sparsity(pruned) > 0 and set(d.per_layer) <= LAYERS
-    else:
-        assert pruned is model and d.reason
+    assert pruned is not model and kernel_sparsity(pruned) > 0 and set(d.per_layer) <= LAYERS
 
     user, flagged = budgeted_magnitude_prune(model, ds, analysis, sparsity=0.8, reference_val_accuracy=ref,
                                              cfg=MagnitudePruneConfig(epochs=1))
