@@ -127,8 +127,11 @@ def test_a_tiny_budget_protects_layers_until_it_holds(compact: tuple[Any, Any]) 
     result = budgeted_int8_tflite(model, ds, tiny, budget_pp=0.0, calibration_samples=64, max_attempts=6)
     assert result.action == "dropped" or result.to_dict()["drop_pp"] <= 0.0
     assert json.dumps(result.to_dict())
+    # protecting layers keeps them in float; when no protection holds, the last resort is 16-bit activations for
+    # the whole model (int8 weights), kept only because it holds the budget
+    precisions = {"int16x8"} if result.action == "fallback_16x8" else {"int8", "float32"}
     for r in result.layers:
-        assert r["precision"] in ("int8", "float32") and r["reason"]
+        assert r["precision"] in precisions and r["reason"]
 
 
 def test_small_data_run_holds_the_budget() -> None:
