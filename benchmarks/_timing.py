@@ -1,5 +1,5 @@
-"""Bare timing loops shared by the issue 8 benchmarks: one ONNX Runtime session / LiteRT interpreter per
-file, 1 thread, float32 batch in → float32 scores out, p50 of ``perf_counter_ns`` around each call.
+"""Bare timing loops shared by the benchmark scripts that compare speeds: one ONNX Runtime session / LiteRT
+interpreter per file, 1 thread, float32 batch in → float32 scores out, p50 of ``perf_counter_ns`` around each call.
 
 Every model of a table is timed interleaved in one process (models take turns in blocks of 10 calls),
 so a ratio between two rows compares them under the same machine load. Input quantization of an integer-I/O

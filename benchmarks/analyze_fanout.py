@@ -1,4 +1,4 @@
-"""Per-layer sensitivity analysis in process against fanned out over an embedded Ray (issue 9: "what fans out").
+"""Per-layer sensitivity analysis in process against fanned out over an embedded Ray.
 
     python benchmarks/analyze_fanout.py [--train-limit 3000] [--epochs 6] [--workers 1,2]
 
@@ -56,7 +56,7 @@ def main() -> None:
     for where, start, took, same in rows:
         table.append(f"| {where} | {start:.1f} | {took:.1f} | {rows[0][2] / took:.2f}× | {same} |")
     body = "\n".join([
-        "## Sensitivity analysis fanned out over Ray (issue 9)", "",
+        "## Sensitivity analysis fanned out over Ray", "",
         f"Command: `python benchmarks/analyze_fanout.py --train-limit {args.train_limit} --epochs {args.epochs} "
         f"--workers {args.workers}`", "",
         f"{machine_line()}. Compact test model, {layers} conv/dense layers, {len(ds.y_val)} validation images, "

@@ -43,7 +43,7 @@ def main() -> int:
     summary = [f"- learning rate {lr:g}: test accuracy mean {statistics.fmean(v) * 100:.2f} %, "
                f"min {min(v) * 100:.2f} %, max {max(v) * 100:.2f} % over {len(v)} seeds" for lr, v in by_lr.items()]
     body = "\n".join([
-        "## Reference CNN on Fashion-MNIST: seed and learning-rate spread (issue 2 baseline)", "",
+        "## Reference CNN on Fashion-MNIST: seed and learning-rate spread", "",
         f"Command: `python benchmarks/baseline_variance.py --seeds {args.seeds} --lrs {args.lrs}`", "",
         f"Machine: {machine_line()}.", "",
         "Training as `edgekit compress` does it: 54,000 training images (6,000 held out for validation), "

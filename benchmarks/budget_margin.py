@@ -1,4 +1,4 @@
-"""How wide the accuracy budget's statistical margin is on a finished run (issue 8 item 2).
+"""How wide the accuracy budget's statistical margin is on a finished run.
 
 For each deployable file of each run folder: its validation drop against the trained model, paired image by
 image, and the one-sided 95 % upper bound the chooser judges (edgekit.compression.budget.paired_drop_bound),
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="finished edgekit compress run folders")
     args = ap.parse_args(argv)
     rows = [r for run in args.runs for r in rows_for(run)]
-    lines = ["## The budget's statistical margin (issue 8 item 2)", "",
+    lines = ["## The budget's statistical margin", "",
              f"Command: `python benchmarks/budget_margin.py {' '.join(str(r) for r in args.runs)}`", "",
              f"Machine: {machine_line()}. Drops in pp against the trained model (its fp32 ONNX export), paired per "
              "image; bound: one-sided 95 % paired Wald upper bound on the flipped images (what the chooser "

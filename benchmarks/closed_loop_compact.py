@@ -1,4 +1,4 @@
-"""Closed-loop compression of a compact model (issue 8): blind defaults against budgeted decisions.
+"""Closed-loop compression of a compact model: blind defaults against budgeted decisions.
 
     python benchmarks/closed_loop_compact.py [--train-limit 6000] [--epochs 8] [--budget 1.0] [--model M.keras]
 
@@ -111,7 +111,7 @@ def main() -> None:
     guilty = ", ".join(f"{r['name']} ({r['op']})" for r in analysis["layers"][:3])
     cmd = "python benchmarks/closed_loop_compact.py " + " ".join(sys.argv[1:])
     lines = [
-        "## Closed loop on a compact model (issue 8)", "",
+        "## Closed loop on a compact model", "",
         f"`{cmd.strip()}` — {machine_line()}", "",
         f"Compact BN + depthwise-separable + GAP model, Fashion-MNIST first {args.train_limit} training images "
         f"({len(ds.y_train)} train / {len(ds.y_val)} validation), "

@@ -1,4 +1,4 @@
-"""Issue 3's compression figures on full Fashion-MNIST, measured by the pipeline itself.
+"""Compression figures on full Fashion-MNIST, measured by the pipeline itself.
 
 Runs each recipe through the Python API (``edgekit.compress``), then, from the
 run's report.json, computes for every artifact the raw-bytes ratio against the
@@ -6,7 +6,7 @@ fp32 baseline of its format, the test-accuracy drop against the fp32 Keras
 reference of the same run, and (ONNX) the batch-1, 1-thread p50 speed-up on
 ONNX Runtime's CPU provider against the fp32 baseline ONNX model. The table is
 printed and written into ``benchmarks/RESULTS.md`` under
-"## Compression on Fashion-MNIST (issue 3)" (that section is replaced, the
+"## Compression on Fashion-MNIST" (that section is replaced, the
 rest of the file kept). Nothing here is hand-typed: every figure comes from a run.
 
     python benchmarks/compression_fashion.py                   # all recipes
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SECTION = "## Compression on Fashion-MNIST (issue 3)"
+SECTION = "## Compression on Fashion-MNIST"
 
 RECIPES: dict[str, dict[str, Any]] = {
     # name → CompressConfig fields on top of the reference training (5 epochs, seed 0)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--prune-epochs", type=int, default=None, help="default: CompressConfig's")
-    ap.add_argument("--out-root", default="runs/issue3")
+    ap.add_argument("--out-root", default="runs/compression")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to only print")
     args = ap.parse_args(argv)
 

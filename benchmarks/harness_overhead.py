@@ -1,4 +1,4 @@
-"""Issue 8 item 7: edgekit's benchmark harness against a bare loop on the same file, and "% of peak".
+"""edgekit's benchmark harness against a bare loop on the same file, and "% of peak".
 
 For each model file (the fp32 and int8 files of ``benchmarks/int8_speed.py``), the p50 that
 edgekit's runner reports (``run_request``: the code ``edgekit bench`` runs, in-process here) is set
@@ -34,10 +34,8 @@ FILES = ("baseline-fp32.onnx", "baseline-ptq-after.onnx", "struct50-pruned50-fp3
 
 
 def _run_request() -> Any:
-    try:  # the runner moves to edgekit/runtime/ in FORMATS' refactor
-        from edgekit.runtime.runner import run_request
-    except ImportError:
-        from edgekit.bench.runner import run_request  # type: ignore[no-redef]
+    from edgekit.runtime.runner import run_request
+
     return run_request
 
 
@@ -96,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             kernel = kernel_for(precision)
             rows.append((path.name, f"{precision} ({kernel})", res, ratio, macs, ips,
                          percent_of_peak(macs, ips, peak[kernel])))
-    lines = ["## edgekit's harness against a bare loop, and % of peak (issue 8 item 7)", "",
+    lines = ["## edgekit's harness against a bare loop, and % of peak", "",
              f"Command: `python benchmarks/harness_overhead.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
              "", f"Machine: {machine_line()}.", "",
              "Harness: edgekit's runner (`run_request`, what `edgekit bench` runs), its batch-1/32 p50 at 1 thread; "

@@ -1,11 +1,12 @@
-"""Issue 8 item 4: is int8 faster than its fp32 parent on ONNX Runtime (CPU EP) and LiteRT (XNNPACK)?
+"""Is int8 faster than its fp32 parent on ONNX Runtime (CPU EP) and LiteRT (XNNPACK)?
 
 Trains the reference CNN on a Fashion-MNIST slice (or reuses it), derives an 80 %-pruned and a
 structured (50 % of filters) + 50 %-pruned parent, and makes every int8 file with edgekit's own code:
 PTQ (TFLite converter; ONNX Runtime QDQ via ``ort_quantize_static``), QAT (TFMOT, no pruning
 preserved) and PQAT (pruning preserved), TFLite and ONNX (``tflite2onnx``). Each int8 file is made
-twice: with edgekit's settings *before* this change (``float_thin_convs=False``; QAT fine-tuned without
-``relu_ranges_from_zero``, ONNX without ``ort_fast_qdq``) and *after* it (QAT fine-tuned again). Then every file is timed
+twice: *before*, without edgekit's int8 layout settings (``float_thin_convs=False``; QAT fine-tuned without
+``relu_ranges_from_zero``, ONNX without ``ort_fast_qdq``), and *after*, with them (QAT fine-tuned again), so the table
+shows what the settings buy. Then every file is timed
 against its fp32 parent: p50 at batch 1 and 32, 1 thread, bare loops, interleaved in one process,
 3 repeats (benchmarks/_timing.py). The ORT profile of the structured model, before and after, and
 LiteRT's XNNPACK partitions are written beside the table as evidence.
@@ -148,7 +149,7 @@ def build(args: argparse.Namespace, out: Path) -> tuple[dict[str, dict[str, Any]
                 seed_everything(0)  # a PQAT model does not round-trip through a .keras file: trained each run
                 q = qat_model(m, preserve_sparsity=(mode == "pqat"))
                 if when == "after":
-                    relu_ranges_from_zero(q)  # what the qat/pqat stages now do before fine-tuning
+                    relu_ranges_from_zero(q)  # what the qat/pqat stages do before fine-tuning
                 fit(q, ds.x_train, ds.y_train, FitSettings(args.qat_epochs, learning_rate=1e-4), validation=val,
                     label=f"{mode} ({when})")
                 # Fidelity of a QAT file: agreement with the fine-tuned (fake-quantized, float) Keras model.
@@ -187,13 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     preds = {n: top1(r["path"], x_test) for n, r in rows.items()}
     times = interleaved({n: r["path"] for n, r in rows.items()}, repeats=args.repeats)
 
-    lines = ["## int8 against its fp32 parent, ONNX Runtime and LiteRT (issue 8 item 4)", "",
+    lines = ["## int8 against its fp32 parent, ONNX Runtime and LiteRT", "",
              f"Command: `python benchmarks/int8_speed.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
              "", f"Machine: {machine_line()}.", "",
              f"Reference CNN on Fashion-MNIST ({len(ds.x_train)} training, {len(x_test)} test images). "
              "p50 of bare `session.run` / `invoke` loops, 1 thread, float32 in → float32 out, all files "
              f"interleaved in one process (blocks of 10 calls), {args.repeats} repeats; speed-up = fp32 parent p50 ÷ int8 p50, "
-             "median (min–max) over the repeats. *before*: edgekit's int8 settings before this change; "
+             "median (min–max) over the repeats. *before*: without edgekit's int8 layout settings; "
              "*after*: with `float_thin_convs` (ONNX PTQ), `relu_ranges_from_zero` before QAT/PQAT fine-tuning and "
              "`ort_fast_qdq` (QAT/PQAT ONNX). Agreement: top-1 agreement with the fp32 file of the same format (PTQ) "
              "or with the fine-tuned fake-quantized Keras model the QAT/PQAT file was converted from.", "",
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {'met' if ok else 'missed'} |")
     lines += ["", f"Goal: every int8 file ≥ {GOAL_B32}× its fp32 parent at batch 32, ≥ {GOAL_B1}× at batch 1, "
               f"agreement ≥ {FIDELITY * 100:.0f} %. "
-              + ("All *after* rows meet it." if not failures else f"Missed after the change: {', '.join(failures)}.")]
+              + ("All *after* rows meet it." if not failures
+                 else f"Missed with the layout settings: {', '.join(failures)}.")]
 
     # Evidence: ORT's profile of the structured PTQ file before/after, and LiteRT's XNNPACK partitions.
     lines += ["", "### Profiler evidence", "",

@@ -1,4 +1,4 @@
-"""Issue 12's microcontroller done-when, end to end: ``edgekit compress --targets cortex-m4-256k`` on full Fashion-MNIST.
+"""The microcontroller target end to end: ``edgekit compress --targets cortex-m4-256k`` on full Fashion-MNIST.
 
 Runs the plain command below (the accuracy-budget search with a Cortex-M4 target: every .tflite
 file runs on TensorFlow Lite Micro's real kernels on this host, location ``tflm``), then reads
@@ -123,7 +123,7 @@ def main() -> int:
             verdict = {True: "fits", False: "**does not fit**", None: "not measured"}[r["fits"]]
             lines += [f"The trained fp32 .tflite ({fp32.name}, {_kb(r['model_bytes'])} KB) on {SMALL}: {verdict} "
                       f"(arena {_kb(r['arena_bytes'])} KB; {r['reason'] or 'within budget'}).", ""]
-    update_section(SECTION, "## Microcontroller target: compress --targets cortex-m4-256k (issue 12)\n\n"
+    update_section(SECTION, "## Microcontroller target: compress --targets cortex-m4-256k\n\n"
                    + "\n".join(lines), args.results)
     ok = m is not None and m.fits and m.tflm_agreement is not None and m.tflm_agreement >= 0.99
     print("\n".join(lines))

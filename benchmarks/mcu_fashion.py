@@ -1,4 +1,4 @@
-"""Issue 12's microcontroller figures on full Fashion-MNIST: the seed CNN on TensorFlow Lite Micro.
+"""Microcontroller figures on full Fashion-MNIST: the seed CNN on TensorFlow Lite Micro.
 
 Trains the seed CNN (edgekit.models.reference) on the full training split, converts it to
 fp32 and int8 TFLite with edgekit's converter and metadata, then
@@ -115,7 +115,7 @@ def main() -> int:
                      f"{build['firmware']['ram']} bytes of static RAM (the arena is in bss).")
 
     cmd = "python benchmarks/mcu_fashion.py " + shlex.join(sys.argv[1:])
-    body = f"""## Microcontrollers: the seed CNN on TensorFlow Lite Micro (issue 12)
+    body = f"""## Microcontrollers: the seed CNN on TensorFlow Lite Micro
 
 Written by `{cmd.strip()}` ({machine_line()}).
 The seed CNN trained {args.epochs} epochs on the full Fashion-MNIST training split ({train_s:.0f} s), converted to

@@ -1,4 +1,4 @@
-"""ONNX mixed precision: protect the guiltiest layers in float, or with 16-bit activations and int8 weights (issue 8 item 3).
+"""ONNX mixed precision: protect the guiltiest layers in float, or with 16-bit activations and int8 weights.
 
     python benchmarks/onnx_int16_protect.py [--train-limit 3000] [--epochs 6] [--protect 2]
 
@@ -87,7 +87,7 @@ def main() -> None:
                f"and {b32[f] / b32[i16]:.2f}× at batch 32: {'not slower' if not_slower else 'slower'} "
                f"(the chooser's rule: smaller and not slower)")
     body = "\n".join([
-        "## ONNX mixed precision: protected layers in float vs 16-bit activations (issue 8 item 3)", "",
+        "## ONNX mixed precision: protected layers in float vs 16-bit activations", "",
         f"Command: `python benchmarks/onnx_int16_protect.py --train-limit {args.train_limit} --epochs {args.epochs} "
         f"--protect {args.protect}`", "",
         f"{machine_line()}. Compact test model on a Fashion-MNIST slice ({args.train_limit} training images, "

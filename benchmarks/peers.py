@@ -1,4 +1,4 @@
-"""Issue 8 item 6: edgekit's int8 against what users would pick instead, on the same fp32 models.
+"""edgekit's int8 against what users would pick instead, on the same fp32 models.
 
 The same fp32 reference CNN files (``benchmarks/int8_speed.py`` makes them in runs/int8-speed/models)
 and the same 500 calibration images (the first training images) go through:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     x_test, y_test = ds.x_test.astype(np.float32), ds.y_test
     preds = {k: top1(p, x_test) for k, (_, p, _) in rows.items()}
     times = interleaved({k: p for k, (_, p, _) in rows.items()}, repeats=args.repeats)
-    lines = ["## edgekit's int8 against the peers (issue 8 item 6)", "",
+    lines = ["## edgekit's int8 against the peers", "",
              f"Command: `python benchmarks/peers.py {shlex.join(argv if argv is not None else sys.argv[1:])}`", "",
              f"Machine: {machine_line()}.", "",
              f"Same fp32 reference CNN files and the same {len(calib)} calibration images (first training images) for "

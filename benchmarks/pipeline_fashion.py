@@ -1,18 +1,18 @@
-"""The default `edgekit compress` on the full Fashion-MNIST, checked against issue 8's default-run goals.
+"""The default `edgekit compress` on the full Fashion-MNIST, checked against the default run's goals.
 
 Runs the command below (all defaults; the cache off, so every stage — the budgeted pruning search included —
 runs in this run), then checks, as PASS/FAIL lines:
 
-- issue 8, the chosen artifact: ≥ 10× smaller than the fp32 baseline of its format, ≥ 2× faster at batch 1 on
+- the chosen artifact: ≥ 10× smaller than the fp32 baseline of its format, ≥ 2× faster at batch 1 on
   its runtime, within 0.5 pp test accuracy of the trained model;
-- issue 8, "fastest within 0.5 pp": some artifact within 0.5 pp is ≥ 3× faster than the fp32 baseline at batch 1
+- "fastest within 0.5 pp": some artifact within 0.5 pp is ≥ 3× faster than the fp32 baseline at batch 1
   on ONNX Runtime's CPU EP, and some on LiteRT;
-- issue 2: the pruned int8 files within 1 pp and ≤ 0.30 × the fp32 bytes.
+- the pruned int8 files: within 1 pp and ≤ 0.30 × the fp32 bytes.
 
 Speed-ups are timed again here, every file of the run interleaved in one process (benchmarks/_timing.py: bare
 loops, 1 thread, p50, 3 repeats; the median ratio is checked, min–max shown), so a ratio compares two files under
 the same load; the table's p50s are the pipeline's own benchmark. The baseline's accuracy is informational
-(issue 9 settled the baseline at the reference recipe, 89.7–90.1 % over seeds). Writes benchmarks/RESULTS.md and
+(the reference recipe's spread over seeds is section "baseline-variance"). Writes benchmarks/RESULTS.md and
 README.md section "pipeline-fashion".
 
     python benchmarks/pipeline_fashion.py [--out runs/fm] [--reuse]
@@ -50,12 +50,12 @@ def main() -> int:
     report = json.loads((out / "report.json").read_text())
     ran = report.get("command") or " ".join(command)
     times = _interleaved(report, out, args.repeats)
-    checks = issue2_checks(report) + chosen_checks(report, times) + fastest_checks(report, times)
+    checks = pruned_int8_checks(report) + chosen_checks(report, times) + fastest_checks(report, times)
     by_name = {a["name"]: a for a in report["artifacts"]}
     how = "read back by `python benchmarks/pipeline_fashion.py --reuse`" if args.reuse else \
         "run by `python benchmarks/pipeline_fashion.py`"
     body = "\n".join([
-        "## The default pipeline on Fashion-MNIST (issues 2 and 8)", "",
+        "## The default pipeline on Fashion-MNIST", "",
         f"Command: `{ran}` ({how}; all defaults, the cache off so every stage ran in this run)", "",
         f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s; status {report.get('status')}. "
         "The table's latencies are the pipeline's own benchmark (shared-machine wall time). The speed-ups checked "
@@ -63,7 +63,7 @@ def main() -> int:
         f"batch 1, p50, {args.repeats} repeats; median (min–max) of the per-repeat ratios).", "",
         render_table(report), "",
         *search_lines(by_name.get("pruned")), "",
-        f"- Info: baseline test accuracy {by_name['baseline']['accuracy'] * 100:.2f} % (issue 9: the reference recipe "
+        f"- Info: baseline test accuracy {by_name['baseline']['accuracy'] * 100:.2f} % (the reference recipe "
         "scores 89.7–90.1 % over seeds, see baseline-variance)",
         *[f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in checks],
     ])
@@ -90,36 +90,36 @@ def _fmt(ratios: list[float]) -> str:
     return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
-def issue2_checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
-    """Issue 2: the pruned int8 files within 1 pp of the trained model and ≤ 0.30 × the fp32 bytes."""
+def pruned_int8_checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The pruned int8 files: within 1 pp of the trained model and ≤ 0.30 × the fp32 bytes."""
     arts = {a["name"]: a for a in report["artifacts"]}
     base = arts["baseline"]["accuracy"] * 100
     checks = []
     for fmt in RUNTIMES:
         a = arts.get(f"pruned-int8-{fmt}")
         if a is None:
-            checks.append((f"issue 2: pruned-int8-{fmt} exists", False))
+            checks.append((f"pruned-int8-{fmt} exists", False))
             continue
         drop = base - a["accuracy"] * 100
         ratio = a["bytes"] / arts[f"baseline-{fmt}"]["bytes"]
-        checks.append((f"issue 2, pruned int8 {fmt}: test accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
-        checks.append((f"issue 2, pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
+        checks.append((f"pruned int8 {fmt}: test accuracy drop {drop:.2f} pp ≤ 1.0 pp", drop <= 1.0))
+        checks.append((f"pruned int8 {fmt}: {ratio:.3f} × the fp32 {fmt} bytes ≤ 0.30", ratio <= 0.30))
     return checks
 
 
 def chosen_checks(report: dict[str, Any], times: dict[str, list[float]]) -> list[tuple[str, bool]]:
-    """Issue 8's goals for the artifact the default run hands out: ≥ 10× smaller and ≥ 2× faster (batch 1, its
+    """The goals for the artifact the default run hands out: ≥ 10× smaller and ≥ 2× faster (batch 1, its
     runtime) than the fp32 baseline of its format, within 0.5 pp test accuracy."""
     arts = {a["id"]: a for a in report["artifacts"]}
     chosen = arts.get(report.get("chosen_id") or "")
     if chosen is None:
-        return [("issue 8: an artifact was chosen", False)]
+        return [("an artifact was chosen", False)]
     base = f"baseline-{chosen['format']}"
     base_bytes = next(a["bytes"] for a in report["artifacts"] if a["name"] == base)
     ratio = base_bytes / chosen["bytes"]
     drop = (arts[report["baseline_id"]]["accuracy"] - chosen["accuracy"]) * 100
     speed = _speedup(times, base, chosen["name"])
-    name = f"issue 8, chosen {chosen['name']} ({chosen['precision']})"
+    name = f"chosen {chosen['name']} ({chosen['precision']})"
     return [(f"{name}: {ratio:.2f}× smaller than {base} (goal ≥ 10×)", ratio >= 10),
             (f"{name}: {_fmt(speed)} faster than {base} at batch 1 on {RUNTIMES[chosen['format']]} (goal ≥ 2×)",
              statistics.median(speed) >= 2),
@@ -127,7 +127,7 @@ def chosen_checks(report: dict[str, Any], times: dict[str, list[float]]) -> list
 
 
 def fastest_checks(report: dict[str, Any], times: dict[str, list[float]]) -> list[tuple[str, bool]]:
-    """Issue 8, "fastest within 0.5 pp": on each runtime, the fastest artifact within 0.5 pp test accuracy of the
+    """Fastest within 0.5 pp: on each runtime, the fastest artifact within 0.5 pp test accuracy of the
     trained model is ≥ 3× faster than the fp32 baseline of its format at batch 1."""
     base_acc = next(a["accuracy"] for a in report["artifacts"] if a["id"] == report["baseline_id"])
     checks = []
@@ -136,11 +136,11 @@ def fastest_checks(report: dict[str, Any], times: dict[str, list[float]]) -> lis
         within = [a for a in report["artifacts"] if a["format"] == fmt and a["name"] != base
                   and (base_acc - a["accuracy"]) * 100 <= 0.5 and a["name"] in times]
         if not within or base not in times:
-            checks.append((f"issue 8, fastest within 0.5 pp on {runtime}: no artifact within 0.5 pp", False))
+            checks.append((f"fastest within 0.5 pp on {runtime}: no artifact within 0.5 pp", False))
             continue
         best = max(within, key=lambda a: statistics.median(_speedup(times, base, a["name"])))
         speed = _speedup(times, base, best["name"])
-        checks.append((f"issue 8, fastest within 0.5 pp on {runtime}: {best['name']} ({best['precision']}, "
+        checks.append((f"fastest within 0.5 pp on {runtime}: {best['name']} ({best['precision']}, "
                        f"{(best['accuracy'] - base_acc) * 100:+.2f} pp) {_fmt(speed)} faster than {base} at batch 1 "
                        f"(p50 {statistics.median(times[best['name']]):.1f} vs {statistics.median(times[base]):.1f} µs; "
                        "goal ≥ 3×)", statistics.median(speed) >= 3))

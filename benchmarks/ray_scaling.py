@@ -1,4 +1,4 @@
-"""Issue 9 scaling: the same search candidates in process, and on an embedded Ray with 1 and 2 workers.
+"""Ray scaling: the same search candidates in process, and on an embedded Ray with 1 and 2 workers.
 
 Each candidate is one recipe of the ``--max-accuracy-drop`` grid (structured ratio × magnitude sparsity) run as
 ``edgekit.compress`` with the cache off, so every mode does the same work. Rounds interleave the modes in one
@@ -88,7 +88,7 @@ def main() -> int:
     speedup = med["ray-1"] / med["ray-2"]
     command = "python benchmarks/ray_scaling.py " + shlex.join(sys.argv[1:])
     lines = [
-        "## Ray scaling of the search's candidates (issue 9)", "",
+        "## Ray scaling of the search's candidates", "",
         f"Command: `{command.strip()}`", "",
         f"Machine: {machine_line()}. {len(specs)} candidates (of structured {{0, 0.25, 0.5}} × sparsity {{0, 0.8}}, "
         f"int8, cache off) on the first {args.train_limit} Fashion-MNIST images, {args.epochs} epoch(s); "

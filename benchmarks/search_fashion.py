@@ -1,4 +1,4 @@
-"""Issue 3's accuracy-budget search on the full Fashion-MNIST: the recipe grid (``--search``, default grid
+"""The accuracy-budget search on the full Fashion-MNIST: the recipe grid (``--search``, default grid
 structured {0, 0.25, 0.5} × sparsity {0, 0.8} × the default quantization modes) inside a 0.5 pp budget.
 
 Runs the command below and writes the chosen candidate and the whole candidate table
@@ -45,7 +45,7 @@ def main() -> int:
     base = next(a for a in report["artifacts"] if a["stage"] == "train")
     chosen = arts.get(report.get("chosen_id") or "")
     lines = [
-        "## Accuracy-budget search on Fashion-MNIST (issue 3)", "",
+        "## Accuracy-budget search on Fashion-MNIST", "",
         f"Command: `{ran}` ({how})", "",
         f"Machine: {machine_line()}. Run took {report.get('seconds', 0):.0f} s; run status: {report.get('status')}; "
         f"search status: {report['search']['status']}.", "",

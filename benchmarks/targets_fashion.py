@@ -1,7 +1,7 @@
-"""Issue 4's figures: the same fp32 and int8 ONNX models on x86, emulated ARM64 and (absent) CUDA.
+"""The same fp32 and int8 ONNX models on x86, emulated ARM64 and (absent) CUDA.
 
 Runs `edgekit bench` on the default Fashion-MNIST run's ONNX models (made by
-`benchmarks/pipeline_fashion.py`), checks the issue's goals and writes the table
+`benchmarks/pipeline_fashion.py`), checks the cross-target goals and writes the table
 into benchmarks/RESULTS.md (section "targets-fashion").
 
     python benchmarks/targets_fashion.py [--run runs/fm] [--out runs/bench-fm] [--test-limit N] [--reuse]
@@ -119,7 +119,7 @@ def _checks(report: dict[str, Any], quantization: str) -> tuple[list[tuple[str, 
     vnni = "avx512_vnni" in flags or "avx_vnni" in flags
     notes.append("This x86 CPU has " + (", ".join(sorted(f for f in flags if "vnni" in f)) if vnni else "no VNNI")
                  + (": ONNX Runtime's int8 GEMM uses the VNNI dot-product path, which does not saturate, so the "
-                    "AVX2-without-VNNI saturation (u8×s8 pairs summed into int16 by vpmaddubsw) the issue expects cannot "
+                    "AVX2-without-VNNI saturation (u8×s8 pairs summed into int16 by vpmaddubsw) cannot "
                     "show here; an AVX2-only x86 may differ more from ARM than this run does." if vnni else
                     ": ONNX Runtime's int8 GEMM uses AVX2's vpmaddubsw, whose int16 pair sums can saturate."))
     return checks, notes
@@ -148,7 +148,7 @@ def main() -> int:
                       + (f" (changed since: {', '.join(stale)})" if stale else ""), not stale))
     test_n = report["dataset"]["test_size"]
     body = "\n".join([
-        "## The same ONNX models on x86, emulated ARM64 and CUDA (issue 4)", "",
+        "## The same ONNX models on x86, emulated ARM64 and CUDA", "",
         f"Command: `{shlex.join(command)}` (written by `python benchmarks/targets_fashion.py`). "
         f"Accuracy on {test_n} Fashion-MNIST test images"
         + (" (the full test set)." if not args.test_limit else f" (`--test-limit {args.test_limit}`)."), "",

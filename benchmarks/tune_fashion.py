@@ -1,4 +1,4 @@
-"""Issue 9: ``edgekit tune`` on the full Fashion-MNIST (reference CNN), then ``compress --recipe`` from the winner.
+"""``edgekit tune`` on the full Fashion-MNIST (reference CNN), then ``compress --recipe`` from the winner.
 
 Goals: the tuned recipe's test accuracy >= 91.0 % (chosen on validation only), and the compressed
 artifact compress chooses keeps >= 90.5 %. Records every trial, the winner and the wall time, and
@@ -105,7 +105,7 @@ def main() -> int:
     t = report["tune"]
     best = t["best"]
     lines = [
-        "## `edgekit tune` on Fashion-MNIST (issue 9)", "",
+        "## `edgekit tune` on Fashion-MNIST", "",
         f"Command: `{shlex.join(tune_cmd)}` (written by `python benchmarks/tune_fashion.py {shlex.join(sys.argv[1:])}`)", "",
         f"Machine: {machine_line()}." + (f" Tune wall time with start-up: {tune_s:.0f} s." if tune_s else ""), "",
         *summary_lines(report),

@@ -20,12 +20,13 @@ from edgekit.errors import ConfigError
 from edgekit.formats import FORMATS as _FORMAT_SPECS
 from edgekit.formats import format_of
 
-__all__ = ["ARTIFACT_JSON", "FORMATS", "PRECISIONS", "Artifact", "ModelMeta", "artifact_id", "canonical_json", "format_of"]
+__all__ = ["ARTIFACT_JSON", "PRECISIONS", "SUFFIXES", "Artifact", "ModelMeta", "artifact_id", "canonical_json",
+           "format_of"]
 
 Format = Literal["keras", "tflite", "onnx"]  # the names of edgekit.formats.FORMATS, for type checkers
 Precision = Literal["fp32", "fp16", "int8", "mixed"]
 
-FORMATS: dict[str, str] = {name: s.suffix for name, s in _FORMAT_SPECS.items()}
+SUFFIXES: dict[str, str] = {name: s.suffix for name, s in _FORMAT_SPECS.items()}
 """Model format → the file suffix edgekit stores it with (derived from :data:`edgekit.formats.FORMATS`)."""
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "mixed")
@@ -89,7 +90,7 @@ class Artifact:
     name: str = ""  # a readable label within a run, e.g. "pruned-int8"
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
+        if self.format not in SUFFIXES:
             raise ConfigError(f"artifact {self.id}: unknown format {self.format!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"artifact {self.id}: unknown precision {self.precision!r}")

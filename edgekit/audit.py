@@ -16,9 +16,9 @@ from typing import Any
 
 from edgekit.errors import EdgekitError, ModelError
 from edgekit.formats import format_of, spec
-from edgekit.formats._audit import FLOAT_PRECISIONS, INT8_DTYPES, gzip_bytes
+from edgekit.formats._audit import FLOAT_DTYPE_PRECISION, INT8_DTYPES, gzip_bytes
 
-__all__ = ["FLOAT_PRECISIONS", "INT8_DTYPES", "audit_model", "gzip_bytes"]
+__all__ = ["FLOAT_DTYPE_PRECISION", "INT8_DTYPES", "audit_model", "gzip_bytes"]
 
 
 def audit_model(path: str | Path, *, trust_model: bool = False) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     from edgekit.safe_yaml import load_yaml_bounded
 
     p = Path(path)
-    data = load_yaml_bounded(p)  # bounded size/aliases/depth, UTF-8, safe tags only (issue 10 items 4, 13)
+    data = load_yaml_bounded(p)  # bounded size/aliases/depth, UTF-8, safe tags only (a recipe is untrusted input)
     if data is None:
         return {}
     if not isinstance(data, dict):

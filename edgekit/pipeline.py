@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import fanout, interrupts
-from edgekit.artifact import FORMATS, Artifact, ModelMeta, artifact_id
+from edgekit.artifact import SUFFIXES, Artifact, ModelMeta, artifact_id
 from edgekit.audit import audit_model
 from edgekit.cache import ArtifactCache, using_cache_dir
 from edgekit.config import CompressConfig
@@ -28,7 +27,7 @@ from edgekit.errors import EdgekitError
 from edgekit.export.metadata import embed_metadata
 from edgekit.fsutil import sha256_file
 from edgekit.plan import Step, build_plan
-from edgekit.rundir import OutLock, check_out, clean_stale, swap_into_place
+from edgekit.rundir import check_out, staged_run
 from edgekit.schema import to_mapping
 from edgekit.targets import Target, default_target_name, get_target
 
@@ -88,7 +87,7 @@ class _Runner:
             staged = self.ctx.workdir / a_id
             shutil.rmtree(staged, ignore_errors=True)
             staged.mkdir(parents=True)
-            path = staged / f"model{FORMATS[fmt]}"
+            path = staged / f"model{SUFFIXES[fmt]}"
             t0 = time.perf_counter()
             output = stage.run(parent, step.config, self.ctx, path)
             interrupts.check()  # a Ctrl-C that a library swallowed still stops the run here
@@ -116,7 +115,7 @@ def _copy_into_run(artifacts: list[Artifact], models_dir: Path) -> list[Artifact
     models_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for a in artifacts:
-        dst = models_dir / f"{a.name}{FORMATS[a.format]}"
+        dst = models_dir / f"{a.name}{SUFFIXES[a.format]}"
         shutil.copy2(a.path, dst)
         out.append(a.with_path(dst))
     return out
@@ -172,7 +171,8 @@ def compress(cfg: CompressConfig | None = None, out: str | Path | None = None, *
 def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, command: str) -> RunResult:
     from edgekit.data.datasets import load_dataset
 
-    out_path = prepare_out(out, force, protect=(cfg.data_dir, cfg.model))
+    protect = (cfg.data_dir, cfg.model)
+    out_path = prepare_out(out, force, protect)
     targets = resolve_targets(cfg)
     if cfg.model:  # judged from its configuration before any data is loaded or TensorFlow imported
         from edgekit.models.safety import check_model_file
@@ -189,22 +189,8 @@ def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, comma
                            seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
     steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = OutLock(out_path).acquire()  # a second run on the same --out is refused from here on
-    try:
-        prepare_out(out_path, force, protect=(cfg.data_dir, cfg.model))  # it may have appeared meanwhile
-        clean_stale(out_path.parent)
-        staging = out_path.parent / f".{out_path.name}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
-            swap_into_place(staging, out_path, force)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    finally:
-        lock.release()
+    with staged_run(out_path, force, protect) as staging:
+        result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
     return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
 
 
@@ -218,7 +204,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     ctx = Context(dataset, workdir=staging / ".work", seed=cfg.seed)
     meta = ModelMeta(labels=dataset.labels, input_shape=dataset.input_shape, color=cfg.color, dataset=dataset.name)
     runner = _Runner(ctx, ArtifactCache(enabled=cfg.cache), staging, meta)
-    executor: dict[str, Any] | None = None  # where the chains ran: only with --workers/--ray-address (issue 9)
+    executor: dict[str, Any] | None = None  # where the chains ran: only with --workers/--ray-address (else in process)
     if fanout.wanted(cfg.workers, cfg.ray_address):
         made, executor = fanout.run_plan(runner, steps, cache=cfg.cache, workers=cfg.workers,
                                          ray_address=cfg.ray_address)

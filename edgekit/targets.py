@@ -25,7 +25,7 @@ BUILTIN_PACKAGE = "edgekit.devices"
 DEVICES_ENV = "EDGEKIT_DEVICES_DIR"
 
 Runtime = Literal["onnxruntime", "litert"]
-Location = Literal["local", "qemu", "ssh", "tflm"]
+LocationKind = Literal["local", "qemu", "ssh", "tflm"]  # the kinds of edgekit.locations.LOCATIONS
 Preset = Literal["avx2", "avx512_vnni", "arm64", "tensorrt"]
 
 RUNTIME_FORMATS: dict[str, str] = runtime_formats()
@@ -83,7 +83,8 @@ class Target:
     name: str = field(metadata={"help": "profile name (must match the file name)"})
     description: str = field(default="", metadata={"help": "one line for `edgekit devices`"})
     arch: Literal["x86_64", "aarch64", "armv7e-m", "xtensa"] = field(default="x86_64", metadata={"help": "CPU architecture of the device"})
-    location: Location = field(default="local", metadata={"help": "local | qemu (emulated) | ssh (remote board) | tflm (an MCU profile, on TFLM's kernels here)"})
+    location: LocationKind = field(default="local", metadata={
+        "help": "local | qemu (emulated) | ssh (remote board) | tflm (an MCU profile, on TFLM's kernels here)"})
     runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={"help": "runtimes to benchmark with"})
     quant_preset: Preset = field(default="avx2", metadata={"help": "ONNX quantization preset that suits this hardware"})
     threads: tuple[int, ...] = field(default=(1, 0), metadata={"help": "thread counts; 0 = all cores of the device"})

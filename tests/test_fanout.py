@@ -1,4 +1,4 @@
-"""compress --workers: the plan's chains fanned out over the executor give the in-process result (issue 9)."""
+"""compress --workers: the plan's chains fanned out over the executor give the in-process result."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_search_on_two_workers_matches_in_process(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-a"))  # separate caches: both runs compute
     plain = search_slice(tmp_path / "plain")
-    # without --workers/--ray-address every stage ran in this process (issue 9: every report records it)
+    # without --workers/--ray-address every stage ran in this process (every report records where it ran)
     assert plain["executor"] == {"kind": "inprocess", "address": "", "nodes": 1, "workers": 1}
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache-b"))
     fanned = search_slice(tmp_path / "fanned", workers=2)

@@ -1,5 +1,5 @@
 """compress --search --ray-address on a real two-node Ray cluster on 127.0.0.1 (.ci/ray-cluster.sh), with a
-chain's worker killed mid-run: the same chosen artifact and the same artifact ids and bytes as in process (issue 9).
+chain's worker killed mid-run: the same chosen artifact and the same artifact ids and bytes as in process.
 
 Its own module: several Ray sessions in one pytest process are known to interfere (see test_executor.py).
 """

@@ -33,7 +33,7 @@ def test_default_plan_steps_and_configs() -> None:
     configs = {s.name: to_mapping(s.config) for s in plan}  # what the artifact ids hash: must not drift
     assert configs["baseline"] == {"epochs": 5, "batch_size": 64, "learning_rate": 1e-3, "augment": False, "model": "",
                                    "model_sha256": "", "trust_model": False, "dataset": "fp", "seed": 0,
-                                   # the training settings edgekit tune searches (issue 9), at the reference defaults
+                                   # the training settings edgekit tune searches, at the reference defaults
                                    "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0.0,
                                    "weight_decay": 0.0, "augment_strength": 1.0, "freeze_layers": 0}
     assert configs["pruned"] == {"enabled": True, "budget_pp": 1.0, "structured": True, "calibration_samples": 256,

@@ -242,8 +242,8 @@ def _val_correct(data_path: Path, fmt: str, dataset: Any) -> np.ndarray:
     return np.asarray(scores.argmax(axis=1) == dataset.y_val)
 
 
-def _judge(data_path: Path, fmt: str, dataset: Any, reference: float, budget_pp: float,
-           parent: Any, reference_correct: Any = None) -> tuple[float, dict[str, Any]]:
+def _measure_attempt(data_path: Path, fmt: str, dataset: Any, reference: float, budget_pp: float,
+                     parent: Any, reference_correct: Any = None) -> tuple[float, dict[str, Any]]:
     """(validation accuracy, the attempt's drop and check) of a file, by the one rule
     (:func:`edgekit.compression.budget.budget_check`): the upper bound of its drop paired image by image with the
     trained model when its per-image correctness ``reference_correct`` is given, else with the Keras ``parent``
@@ -276,7 +276,7 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
         for attempt in range(1, max_attempts + 1):
             data = make(sorted(protected))
             path.write_bytes(data)
-            acc, check = _judge(path, fmt, dataset, reference, budget_pp, parent, reference_correct)
+            acc, check = _measure_attempt(path, fmt, dataset, reference, budget_pp, parent, reference_correct)
             result.attempts.append({"protected": sorted(protected), "val_accuracy": round(acc, 6), "bytes": len(data),
                                     **check})
             if check["held"]:
@@ -349,8 +349,8 @@ def _try_16x8(model: Any, calib: np.ndarray, dataset: Any, result: MixedResult, 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.tflite"
         path.write_bytes(data)
-        acc, check = _judge(path, "tflite", dataset, result.reference_val_accuracy, result.budget_pp, model,
-                            reference_correct)
+        acc, check = _measure_attempt(path, "tflite", dataset, result.reference_val_accuracy, result.budget_pp,
+                                      model, reference_correct)
     result.attempts.append({"protected": "16x8", "val_accuracy": round(acc, 6), "bytes": len(data), **check})
     if check["held"]:
         result.data, result.val_accuracy, result.action = data, acc, "fallback_16x8"

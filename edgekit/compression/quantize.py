@@ -3,8 +3,9 @@
 TFLite quantization happens inside the converter (:func:`edgekit.export.convert.keras2tflite`);
 both are calibrated on the same samples (``Dataset.calibration``).
 
-Why int8 ONNX used to be *slower* than fp32 on x86 (ONNX Runtime 1.32, CPU EP, measured with ORT's
-profiler and its ``optimized_model_filepath`` dump; ``benchmarks/int8_speed.py`` writes the evidence):
+Why a plain QDQ int8 ONNX file is *slower* than fp32 on x86, and what the layout pass does about it
+(ONNX Runtime 1.32, CPU EP, measured with ORT's profiler and its ``optimized_model_filepath`` dump;
+``benchmarks/int8_speed.py`` writes the evidence):
 
 1. A convolution with a tiny reduction (the first layer: 1 input channel × 3×3 = 9 MACs per output)
    is 4–7× slower as ``QLinearConv`` than as the fp32 NCHWc ``Conv``: MLAS' int8 kernels pad the
@@ -19,7 +20,7 @@ profiler and its ``optimized_model_filepath`` dump; ``benchmarks/int8_speed.py``
 3. QAT (TFMOT) ranges after a ReLU start at [-6, 6] and the moving average never reaches 0 in a
    short fine-tuning, so the int8 zero point is -2…-18 instead of -128: half the int8 range is wasted
    on values a ReLU never produces, and ORT cannot fold ``Relu → QuantizeLinear`` into the int8 conv,
-   so every QAT layer ran as DequantizeLinear → float Conv → QuantizeLinear (0.2–0.4× of fp32).
+   so every QAT layer runs as DequantizeLinear → float Conv → QuantizeLinear (0.2–0.4× of fp32).
    :func:`relu_ranges_from_zero` starts those ranges at 0 before QAT fine-tuning (a ReLU's batch
    minimum is 0, so the moving average keeps them there and the int8 file matches the trained model).
 

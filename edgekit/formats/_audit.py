@@ -28,10 +28,12 @@ import numpy as np
 from edgekit.fsutil import file_bytes
 from edgekit.models.flops import kernel_macs
 
-__all__ = ["FLOAT_PRECISIONS", "INT8_DTYPES", "count_zeros", "gzip_bytes", "kernel_macs", "layer_row", "prod", "summarise"]
+__all__ = ["FLOAT_DTYPE_PRECISION", "INT8_DTYPES", "count_zeros", "gzip_bytes", "kernel_macs", "layer_row", "prod",
+           "summarise"]
 
 INT8_DTYPES = ("int8", "uint8", "int4", "uint4")
-FLOAT_PRECISIONS: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "fp16"}
+FLOAT_DTYPE_PRECISION: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "fp16"}
+"""A float weight dtype → the precision label a report shows for it."""
 
 
 def gzip_bytes(path: str | Path) -> int:
@@ -121,7 +123,7 @@ def summarise(fmt: str, path: Path, inputs: list[dict[str, Any]], outputs: list[
 
 def precision_of(kernel_dtypes: set[str]) -> str:
     """The measured precision label of a model from its kernels' storage dtypes."""
-    labels = {"int8" if d in INT8_DTYPES else FLOAT_PRECISIONS.get(d, d) for d in kernel_dtypes}
+    labels = {"int8" if d in INT8_DTYPES else FLOAT_DTYPE_PRECISION.get(d, d) for d in kernel_dtypes}
     if len(labels) == 1:
         return labels.pop()
     return "mixed" if labels else "unknown"

@@ -136,7 +136,7 @@ def _object_name(obj: dict[str, Any]) -> str:
     return str(name)[:80] if name else "?"
 
 
-def _judge(obj: dict[str, Any]) -> Finding:
+def _check_object(obj: dict[str, Any]) -> Finding:
     cls = str(obj.get("class_name"))[:80]
     name = _object_name(obj)
     if cls in CODE_CLASSES:
@@ -165,7 +165,7 @@ def walk_config(config: Any) -> Iterator[Finding]:
             raise ModelError(f"model configuration nests deeper than {MAX_DEPTH} levels")
         if isinstance(value, dict):
             if isinstance(value.get("class_name"), str):
-                finding = _judge(value)
+                finding = _check_object(value)
                 yield finding
                 if finding.class_name in CODE_CLASSES:
                     continue  # refused as a whole; its inner config is the code itself

@@ -499,7 +499,7 @@ class Report:
     search: SearchResult | None = None
     analysis: Analysis | None = None
     tune: Tune | None = None
-    executor: Executor | None = None  # where the run's parallel work ran (issue 9)
+    executor: Executor | None = None  # where the run's parallel work ran (None: a report.json without the section)
     mcu: tuple[McuTarget, ...] = ()  # one per microcontroller target of the run
     report_version: int | None = None
     edgekit_version: str | None = None

@@ -1,6 +1,6 @@
 """Never hand out something worse than its parent: the one judging rule, and the flags it raises.
 
-**The rule** (issue 8 item 5), used by the chooser (:mod:`edgekit.search`, via :func:`within_budget` and
+**The rule**, used by the chooser (:mod:`edgekit.search`, via :func:`within_budget` and
 :func:`baseline_exclusion`), the budgeted stages (:func:`edgekit.compression.budget.budget_check`) and the
 reports' "worse than parent" flags (:func:`judge`):
 

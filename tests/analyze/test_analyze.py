@@ -1,4 +1,4 @@
-"""Per-layer sensitivity, budgeted pruning and mixed precision on a compact MobileNet-like model (issue 8).
+"""Per-layer sensitivity, budgeted pruning and mixed precision on a compact MobileNet-like model.
 
 The compact model (BatchNorm, depthwise-separable convolutions, global average pooling, no big
 Dense layer) is trained once per module on a seeded Fashion-MNIST slice; everything else is
@@ -61,12 +61,15 @@ def test_budgeted_magnitude_pruning_holds_the_budget(compact: tuple[Any, Any], a
     ref = val_accuracy(model, ds)
     pruned, d = budgeted_magnitude_prune(model, ds, analysis, budget_pp=1.0, reference_val_accuracy=ref,
                                          cfg=MagnitudePruneConfig(epochs=1), max_attempts=3)
+    # measured: the first choice (30 % of two layers) holds with a wide margin (upper bound ~0.1 pp of 1 pp), so the
+    # stage is applied, never dropped; bolder attempts follow while fine-tuning runs are left
+    assert d.action == "applied" and 1 <= len(d.attempts) <= 3 and d.attempts[0]["held"]
+    for a in d.attempts:  # an attempt holds exactly when the upper bound of its drop is inside the budget
+        assert a["held"] == (a["bound_pp"] <= 1.0 + 1e-9) and a["validation_size"] == len(ds.y_val)
+    kept = [a for a in d.attempts if a["held"] and a["per_layer"] == d.per_layer]
+    assert kept and kept[0]["val_accuracy"] == pytest.approx(d.val_accuracy, abs=1e-6)
     assert d.drop_pp <= 1.0 and abs(val_accuracy(pruned, ds) - d.val_accuracy) < 1e-9
-    assert d.action in ("applied", "backed_off", "dropped") and d.attempts or d.action == "dropped"
-    if d.action != "dropped":
-        assert kernel_sparsity(pruned) > 0 and set(d.per_layer) <= LAYERS
-    else:
-        assert pruned is model and d.reason
+    assert pruned is not model and kernel_sparsity(pruned) > 0 and set(d.per_layer) <= LAYERS
 
     user, flagged = budgeted_magnitude_prune(model, ds, analysis, sparsity=0.8, reference_val_accuracy=ref,
                                              cfg=MagnitudePruneConfig(epochs=1))
@@ -124,8 +127,11 @@ def test_a_tiny_budget_protects_layers_until_it_holds(compact: tuple[Any, Any]) 
     result = budgeted_int8_tflite(model, ds, tiny, budget_pp=0.0, calibration_samples=64, max_attempts=6)
     assert result.action == "dropped" or result.to_dict()["drop_pp"] <= 0.0
     assert json.dumps(result.to_dict())
+    # protecting layers keeps them in float; when no protection holds, the last resort is 16-bit activations for
+    # the whole model (int8 weights), kept only because it holds the budget
+    precisions = {"int16x8"} if result.action == "fallback_16x8" else {"int8", "float32"}
     for r in result.layers:
-        assert r["precision"] in ("int8", "float32") and r["reason"]
+        assert r["precision"] in precisions and r["reason"]
 
 
 def test_small_data_run_holds_the_budget() -> None:

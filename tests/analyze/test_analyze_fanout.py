@@ -1,4 +1,4 @@
-"""The per-layer analysis fanned out over a real embedded Ray gives the same table as in process (issue 9)."""
+"""The per-layer analysis fanned out over a real embedded Ray gives the same table as in process."""
 
 from __future__ import annotations
 

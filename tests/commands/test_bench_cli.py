@@ -76,7 +76,7 @@ def test_bench_bad_input_is_one_line_exit_2(models, tmp_path: Path, capsys: pyte
 
 
 def test_bench_fails_when_every_target_was_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Issue 10 item 11: a run in which nothing was benchmarked is not a success."""
+    """A run in which nothing was benchmarked is not a success."""
     from edgekit.bench.tiny import write_tiny_onnx
 
     devices = tmp_path / "devices"

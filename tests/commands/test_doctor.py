@@ -1,4 +1,4 @@
-"""``edgekit doctor`` and the one-message list of missing system packages (issue 10)."""
+"""``edgekit doctor`` and the one-message list of missing system packages."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def test_when_fine_tuning_recovers_most_the_search_spends_the_budget() -> None:
     model, d = _search(curve, max_attempts=4)
     assert d.action in ("applied", "backed_off") and len(d.attempts) <= 4
     assert 0.4 <= d.drop_pp <= 1.0 and model == d.per_layer  # budget used, never more
-    # the old rule (×2 per held attempt from 2 budgets, 3 attempts) stopped at 8 budgets: dense1 0.8, -0.08 pp
+    # a ×2-per-held-attempt rule (from 2 budgets, 3 attempts) would stop at 8 budgets: dense1 0.8, -0.08 pp
     assert d.per_layer["dense1"] == 0.9
     assert _removed(LAYERS, d.per_layer, "prune") >= 0.97 * _removed(LAYERS, _boldest_within(curve), "prune")
 

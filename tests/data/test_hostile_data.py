@@ -1,4 +1,4 @@
-"""Bad data is refused up front with one DataError naming the file and field (issue 10 items 4, 5, 13)."""
+"""Bad data is refused up front with one DataError naming the file and field."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_bad_npz_refused(tmp_path: Path, change: dict[str, np.ndarray], words: t
 
 
 def test_huge_label_without_names_does_not_allocate(tmp_path: Path) -> None:
-    """Item 4: a label of 10**9 and no labels array used to build 10**9 label strings (OOM)."""
+    """A label of 10**9 and no labels array is refused before 10**9 label strings are built (OOM)."""
     y = np.arange(40) % 4
     y[5] = 10**9
     _refused(_npz(tmp_path, y_train=y), "too large", str(MAX_CLASSES))
@@ -93,8 +93,8 @@ def test_float_labels_that_are_whole_numbers_are_fine(tmp_path: Path) -> None:
 
 
 def test_same_scaling_for_both_splits() -> None:
-    """Item 5: one inf pixel used to make only the train split be divided by 255. Now a [0, 255]
-    train split and a test split that happens to stay below 1 are scaled the same way."""
+    """One scaling decision for both splits: a [0, 255] train split and a test split that happens to stay
+    below 1 are both divided by 255 (one split is never scaled alone, e.g. because of an inf pixel)."""
     x_train = np.full((20, 4, 4), 200.0, np.float32)
     x_test = np.full((5, 4, 4), 0.5, np.float32)
     raw = RawSplits(x_train, np.arange(20) % 2, x_test, np.arange(5) % 2, (), "mem")
@@ -109,7 +109,7 @@ def test_single_class_after_train_limit(tmp_path: Path) -> None:
 
 
 def test_png_decompression_bomb(tmp_path: Path) -> None:
-    """Item 13: a small PNG that declares a huge canvas is refused by name, not decoded."""
+    """A small PNG that declares a huge canvas is refused by name, not decoded."""
     from PIL import Image
 
     for c in ("a", "b"):

@@ -1,4 +1,4 @@
-"""The closed loop is the default of ``edgekit compress`` (issue 8): budgeted pruning, budget-aware int8, the
+"""The closed loop is the default of ``edgekit compress``: budgeted pruning, budget-aware int8, the
 chooser's exclusions, explicit values flagged over budget, and failed candidates as warnings, not failed runs."""
 
 from __future__ import annotations

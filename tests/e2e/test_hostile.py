@@ -1,4 +1,4 @@
-"""The hostile-input catalogue (issue 10): every case runs the ``edgekit`` command line on a fixture
+"""The hostile-input catalogue: every case runs the ``edgekit`` command line on a fixture
 made here and checks the same five things:
 
 - the exit code (2 bad input, 1 runtime failure);
@@ -196,7 +196,7 @@ def C(id: str, args: list[str], code: int, words: str, setup: Callable[[Path], N
 
 D = ["compress", "--data-dir"]
 CASES: list[Case] = [
-    # ---- bad data (item 5, 4, 13): one line, exit 2, nothing written
+    # ---- bad data: one line, exit 2, nothing written
     C("npz-inf-pixel", D + ["data.npz", *QUICK], 2, "infinite", npz(x_train=_with(_floats(40), (1, 2, 3), np.inf))),
     C("npz-nan-pixel", D + ["data.npz", *QUICK], 2, "NaN", npz(x_train=_with(_floats(40), (0, 0, 0), np.nan))),
     C("npz-nan-test-pixel", D + ["data.npz", *QUICK], 2, "test images", npz(x_test=_with(_floats(12), (5, 1, 1), np.nan))),
@@ -236,7 +236,7 @@ CASES: list[Case] = [
       npz("a\nb.npz", x_train=_with(_floats(40), (0, 0, 0), np.nan))),
     C("data-dir-missing", D + ["nowhere", *QUICK], 2, "nowhere"),
     C("data-dir-plain-file", D + ["data.csv", *QUICK], 2, "data.csv", write("data.csv", "1,2,3\n")),
-    # ---- recipes (items 4, 13)
+    # ---- recipes
     C("recipe-alias-bomb", ["compress", "--recipe", "r.yaml", *T], 2, "alias", write("r.yaml", alias_bomb("sparsity"))),
     C("recipe-alias-bomb-list-key", ["compress", "--recipe", "r.yaml", *T], 2, "alias", write("r.yaml", alias_bomb("quantization"))),
     C("recipe-recursive-alias", ["compress", "--recipe", "r.yaml", *T], 2, "recursive", write("r.yaml", "a: &a [*a]\n")),
@@ -254,7 +254,7 @@ CASES: list[Case] = [
       write("r.yaml", 'dataset: "' + "a" * 500_000 + '"\n')),
     C("recipe-huge-key", ["compress", "--recipe", "r.yaml", *T], 2, "r.yaml", write("r.yaml", "k" * 500_000 + ": 1\n")),
     C("recipe-too-large", ["compress", "--recipe", "r.yaml", *T], 2, "larger than", write("r.yaml", "# x\n" * 400_000)),
-    # ---- the run folder (items 6, 8, 12)
+    # ---- the run folder
     C("out-under-a-file", ["compress", *T, "--out", "f/run"], 2, "is a file", write("f", "x")),
     C("out-dot-force", ["compress", *T, "--out", ".", "--force"], 2, "will not replace it"),
     C("out-parent-force", ["compress", *T, "--out", "..", "--force"], 2, "will not replace it"),
@@ -272,7 +272,7 @@ CASES: list[Case] = [
     C("export-wrong-suffix", ["export", "m.onnx", "--format", "c-array"], 2, "m.onnx", write("m.onnx", b"x")),
     C("export-exists-no-force", ["export", "m.tflite", "--format", "c-array", "--out", "c"], 2, "already exists",
       both(tflite_stub(), write("c/m.h", "old"), write("c/m.c", "old"))),
-    # ---- model files (items 1, 2, 4, 13, 14)
+    # ---- model files
     C("model-lambda-h5", ["compress", *T, "--model", "evil.h5"], 2, "Lambda", h5_model("evil.h5", {
         "class_name": "Sequential", "config": {"name": "s", "layers": [INPUT, LAMBDA]}}), owner="LEAD"),
     C("model-legacy-list-h5", ["compress", *T, "--model", "legacy.h5"], 2, "Lambda", h5_model("legacy.h5", {
@@ -295,7 +295,7 @@ CASES: list[Case] = [
       owner="FORMATS"),
     C("inspect-lambda-h5", ["inspect", "evil.h5"], 2, "Lambda", h5_model("evil.h5", {
         "class_name": "Sequential", "config": [LAMBDA]}), owner="LEAD"),
-    # ---- flags (item 9: one validation path for flags and recipe keys)
+    # ---- flags (one validation path for flags and recipe keys)
     C("flag-quantization-bogus", ["compress", *T, "--quantization", "bogus"], 2, "quantization", owner="STAGES"),
     C("flag-seed-negative", ["compress", *T, "--seed", "-1"], 2, "seed", owner="STAGES"),
     C("flag-qat-epochs-negative", ["compress", *T, "--qat-epochs", "-3"], 2, "qat", owner="STAGES"),
@@ -423,7 +423,7 @@ def tiny_tmpfs(tmp_path: Path) -> Path:
 
 
 def test_full_disk_is_one_line(tmp_path: Path, tiny_tmpfs: Path) -> None:
-    """Item 12: ENOSPC (a real 16 KiB tmpfs) is one line, exit 1, and leaves no temporary file."""
+    """ENOSPC (a real 16 KiB tmpfs) is one line, exit 1, and leaves no temporary file."""
     (tmp_path / "m.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64 << 10))
     r = edgekit_in_process("export", str(tmp_path / "m.tflite"), "--format", "c-array", "--out", str(tiny_tmpfs))
     lines = r.stderr.strip().splitlines()

@@ -1,4 +1,4 @@
-"""The artifact cache checks itself (issue 10 items 3 and 7): cross-device puts, damaged entries dropped."""
+"""The artifact cache checks itself: cross-device puts, damaged entries dropped."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def shm_dir() -> Path:
 
 
 def test_put_across_filesystems(tmp_path: Path, shm_dir: Path) -> None:
-    """Item 3: os.replace across devices raised EXDEV after training; now copy + rename."""
+    """A put across filesystems copies and renames (os.replace alone raises EXDEV across devices)."""
     assert os.stat(shm_dir).st_dev != os.stat(tmp_path).st_dev
     cache = ArtifactCache(shm_dir / "cache")
     stored = _put(cache, tmp_path)
@@ -95,7 +95,7 @@ def _damage_sums_garbage(folder: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_damage_flip, _damage_missing, _damage_truncate, _damage_no_sums, _damage_sums_garbage])
 def test_damaged_entry_is_dropped_and_recomputed(tmp_path: Path, damage, caplog: pytest.LogCaptureFixture) -> None:
-    """Item 7: flipped bytes, a missing model file, a truncated artifact.json are never reused."""
+    """Flipped bytes, a missing model file, a truncated artifact.json are never reused."""
     cache = ArtifactCache(tmp_path / "cache")
     a_id = f"e{uuid.uuid4().hex[:11]}"
     stored = _put(cache, tmp_path, a_id)

@@ -1,4 +1,4 @@
-"""Reproducible bytes (issue 10 item 15): .keras files and ONNX conversions depend only on the model."""
+"""Reproducible bytes: .keras files and ONNX conversions depend only on the model."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _sha(data: bytes) -> str:
 
 
 def test_keras_bytes_do_not_depend_on_the_clock(tmp_path: Path) -> None:
-    """Same-seed runs used to write different .keras bytes (metadata date_saved, zip timestamps)."""
+    """Same-seed runs write the same .keras bytes: metadata's date_saved and the zip timestamps are fixed."""
     from edgekit.models.files import FIXED_ZIP_TIME, load_keras_file, save_keras
 
     model = _model()

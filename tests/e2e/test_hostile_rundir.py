@@ -1,4 +1,4 @@
-"""The run folder (issue 10 items 6, 8, 10, 12): what --force may replace, the lock on --out,
+"""The run folder: what --force may replace, the lock on --out,
 stale partial folders, SIGTERM, and one-line file-system errors."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_force_replaces_a_run_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("what", ["no-report", "file", "symlink", "report-is-folder"])
 def test_force_refuses_other_things(tmp_path: Path, what: str) -> None:
-    """Item 8: --force used to delete any folder."""
+    """--force replaces only an edgekit run folder: not a plain folder, a file, a symlink or a fake run."""
     target = tmp_path / "target"
     if what == "no-report":
         target.mkdir()
@@ -95,7 +95,7 @@ def test_out_on_a_read_only_filesystem(tmp_path: Path) -> None:
 
 
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
-    """Item 6: a second run on the same --out is refused while the first holds the lock."""
+    """A second run on the same --out is refused while the first holds the lock."""
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
@@ -127,7 +127,7 @@ def test_lock_after_a_killed_holder(tmp_path: Path) -> None:
 
 
 def test_swap_rechecks_the_out(tmp_path: Path) -> None:
-    """Item 6: the existence check is repeated at the final rename."""
+    """The existence check is repeated at the final rename: --out may have appeared meanwhile."""
     staging = tmp_path / ".run.partial-1"
     staging.mkdir()
     (staging / "report.json").write_text("{}")
@@ -152,7 +152,7 @@ def _dead_pid() -> int:
 
 
 def test_clean_stale_partials(tmp_path: Path) -> None:
-    """Item 10: partial folders left by SIGKILL are removed when their process is gone."""
+    """Partial folders left by SIGKILL are removed when their process is gone."""
     dead = _dead_pid()
     stale = [tmp_path / f".run.partial-{dead}", tmp_path / f".other.old-{dead}"]
     alive = [tmp_path / f".run.partial-{os.getppid()}", tmp_path / f".run.partial-{os.getpid()}"]
@@ -194,7 +194,7 @@ def run(args):
 
 @pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_sigterm_unwinds_like_sigint(tmp_path: Path, sig: int, code: int, word: str) -> None:
-    """Item 10: SIGTERM had no handler, so cleanups did not run."""
+    """SIGTERM (a timeout, CI cancellation, docker stop) unwinds like Ctrl-C: cleanups run, exit 128 + signal."""
     (tmp_path / "sleepy_cmd.py").write_text(SLEEPY)
     script = "import sys, edgekit.cli as c; c.COMMANDS['sleepy'] = ('sleepy_cmd', 'test'); sys.exit(c.main())"
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -242,7 +242,7 @@ def _with_command_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, so
                                              ("bug", "RuntimeError: a bug with two lines")])
 def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, what: str, words: str,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Item 12: file-system errors and bugs gave tracebacks; now one line, exit 1; --debug adds the traceback."""
+    """File-system errors and bugs are one line on stderr, exit 1; --debug adds the traceback."""
     plain = _with_command_in_process(tmp_path, monkeypatch, BROKEN, "extra", what)
     debug = _with_command_in_process(tmp_path, monkeypatch, BROKEN, "--debug", "extra", what)
     assert plain.returncode == debug.returncode == 1
@@ -251,7 +251,7 @@ def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: 
 
 
 def test_enospc_is_one_line(tmp_path: Path) -> None:
-    """Item 12: a full disk is one line, exit 1, and nothing is left behind (fault hook on atomic writes)."""
+    """A full disk is one line, exit 1, and nothing is left behind (fault hook on atomic writes)."""
     from edgekit.fsutil import FAULT_ENV, write_text
 
     os.environ[FAULT_ENV] = str(tmp_path)
@@ -293,7 +293,7 @@ def run(args):
 
 @pytest.mark.parametrize("then", ["check", "fails"])
 def test_a_swallowed_interrupt_still_stops_the_run(tmp_path: Path, then: str) -> None:
-    """Item 10: Ctrl-C during an export went unheeded (tf2onnx's bare except: ate the KeyboardInterrupt).
+    """Ctrl-C during a library call that swallows KeyboardInterrupt (tf2onnx's bare except:) still stops the run.
     A real process: the command sends SIGINT to its own process."""
     r = _with_command(tmp_path, SWALLOWER, "extra", then)
     assert r.returncode == 130 and r.stderr.strip() == "edgekit: interrupted", r.stderr

@@ -1,5 +1,5 @@
-"""Whole compress runs under hostile conditions (issue 10 items 3, 6, 7, 10): --out on another
-filesystem than the cache, two runs on one --out, SIGTERM, and a damaged cache entry."""
+"""Whole compress runs under hostile conditions: --out on another filesystem than the cache, two
+runs on one --out, SIGTERM, SIGINT during an export, and a damaged cache entry."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _shas(out: Path) -> dict[str, str]:
 
 
 def test_out_on_another_filesystem(tmp_path: Path) -> None:
-    """Item 3: used to crash after training with EXDEV (Invalid cross-device link)."""
+    """--out on another filesystem than the cache: files are copied across (no EXDEV, Invalid cross-device link)."""
     shm = Path("/dev/shm")
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("needs /dev/shm on another filesystem")
@@ -62,7 +62,7 @@ def test_out_on_another_filesystem(tmp_path: Path) -> None:
 
 
 def test_second_run_on_the_same_out_is_refused(tmp_path: Path) -> None:
-    """Item 6: the second run used to replace the first one's folder without --force."""
+    """A second run on an --out that a running one is writing is refused and writes nothing."""
     out, cache = tmp_path / "run", tmp_path / "cache"
     first = _start(out, cache)
     _wait_for_partial(out, first)
@@ -74,7 +74,7 @@ def test_second_run_on_the_same_out_is_refused(tmp_path: Path) -> None:
 
 
 def test_sigterm_cleans_up(tmp_path: Path) -> None:
-    """Item 10: SIGTERM (timeout, CI cancellation, docker stop) used to leave .OUT.partial-PID behind."""
+    """SIGTERM (timeout, CI cancellation, docker stop) exits 143 and leaves no .OUT.partial-PID behind."""
     out, cache = tmp_path / "run", tmp_path / "cache"
     proc = _start(out, cache)
     _wait_for_partial(out, proc)
@@ -85,7 +85,7 @@ def test_sigterm_cleans_up(tmp_path: Path) -> None:
 
 
 def test_damaged_cache_entry_is_recomputed(tmp_path: Path) -> None:
-    """Item 7: flipped bytes in a cached model were reused and the run reported ok."""
+    """Flipped bytes in a cached model are detected, the entry recomputed, and the run's files are the same."""
     cache = tmp_path / "cache"
     first = _run(tmp_path / "a", cache)
     assert (tmp_path / "a" / "report.json").is_file(), first.stderr[-2000:]
@@ -100,8 +100,8 @@ def test_damaged_cache_entry_is_recomputed(tmp_path: Path) -> None:
 
 
 def test_sigint_during_an_export_stops_the_run(tmp_path: Path) -> None:
-    """Item 10: SIGINT during an export once went unheeded (tf2onnx swallows KeyboardInterrupt) and the run
-    finished; now it stops with exit 130 and leaves nothing but the cache."""
+    """SIGINT during an export (tf2onnx swallows KeyboardInterrupt) stops the run with exit 130 and leaves
+    nothing but the cache."""
     out, cache = tmp_path / "run", tmp_path / "cache"
     proc = _start(out, cache)
     deadline = time.monotonic() + 600

@@ -1,4 +1,4 @@
-"""Recipes are read within bounds (issue 10 items 4 and 13): alias bombs, depth, size, encoding."""
+"""Recipes are read within bounds: alias bombs, depth, size, encoding."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_hostile_recipe(tmp_path: Path, data: str | bytes, words: str) -> None:
 
 
 def test_alias_bomb_under_a_known_key_is_not_expanded_into_the_message(tmp_path: Path) -> None:
-    """Item 4: the error message used to repr() the expanded bomb (GBs)."""
+    """The error message names the key; it never repr()s the expanded bomb (GBs)."""
     with pytest.raises(ConfigError) as e:
         make_config(_write(tmp_path, alias_bomb("quantization", levels=12)))
     assert len(str(e.value)) < 300

@@ -130,7 +130,7 @@ def test_fashion_mnist_slice_end_to_end(tmp_path: Path) -> None:
         assert int8["verification"]["top1_agreement"] >= 0.97
         assert int8["bytes"] <= 0.30 * by_name(report, f"baseline-{fmt}")["bytes"]
     assert by_name(report, "pruned")["sparsity"] == pytest.approx(0.8, abs=0.02)
-    # 0.8 is an explicit value: honoured, and checked against the default 1 pp budget (issue 8)
+    # 0.8 is an explicit value: honoured, and checked against the default 1 pp budget
     explicit = report["budget"]["explicit"][0]
     assert explicit["what"] == "sparsity" and explicit["value"] == 0.8
     assert report["status"] == ("over_budget" if explicit["drop_pp"] > 1.0 else "ok"), report["problems"]

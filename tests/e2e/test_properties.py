@@ -1,4 +1,4 @@
-"""Property-based tests of the parsers (issue 10): whatever the bytes, a parser returns a value or
+"""Property-based tests of the parsers: whatever the bytes, a parser returns a value or
 raises edgekit's own one-line error, never anything else. Then a short, time-bounded mutation fuzz
 of real .onnx and .tflite files through ``edgekit inspect``.
 

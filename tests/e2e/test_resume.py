@@ -1,4 +1,4 @@
-"""Kill and resume (issue 10): SIGKILL a compress run during training, during an export and during
+"""Kill and resume: SIGKILL a compress run during training, during an export and during
 the benchmark, then run the same command again. The second run removes the dead run's partial
 folder, reuses what the cache already holds, and writes the same artifacts (ids and sha256) as a
 run that was never interrupted."""

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 
 from tests.helpers.mcu_models import McuModels, mcu_models, standard_only_copy
 from tests.helpers.models import TinyModels, assert_runs_without_tensorflow, tiny_models
+from tests.helpers.tflite_support import TfliteSupportMissing, ensure_venv
 from edgekit.artifact import ModelMeta
 from edgekit.errors import ExportError, ModelError
 from edgekit.export.metadata import TFLITE_NAME, embed_metadata, read_metadata, read_metadata_dict
@@ -118,11 +117,7 @@ def test_reading_does_not_import_tensorflow(tiny: TinyModels) -> None:
 
 
 # --------------------------------------------------------------------------- standard TFLite metadata
-# (issue 12: TFLite Support's ModelMetadata under TFLITE_METADATA, labels.txt packed onto the model)
-
-TFLITE_SUPPORT = "tflite-support==0.4.4"
-VENV_ENV = "EDGEKIT_TFLITE_SUPPORT_VENV"
-
+# (TFLite Support's ModelMetadata under TFLITE_METADATA, labels.txt packed onto the model)
 
 @pytest.fixture(scope="session")
 def mcu(tmp_path_factory: pytest.TempPathFactory) -> McuModels:
@@ -185,28 +180,12 @@ def test_re_embedding_keeps_one_standard_entry_and_one_zip(mcu: McuModels, tmp_p
 
 
 def _tflite_support_python() -> Path:
-    """A cached virtual environment with TFLite Support (it pins old dependencies, so never beside TF 2.21)."""
-    venv = Path(os.environ.get(VENV_ENV) or Path.home() / ".cache" / "edgekit" / "venv-tflite-support")
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "from tflite_support import metadata"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    tmp = venv.with_name(f"{venv.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """TFLite Support's python (its environment is made by CI's set-up, or here on first use); fails, never skips."""
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True, capture_output=True, timeout=300)
-        subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q", TFLITE_SUPPORT], check=True,
-                       capture_output=True, timeout=900)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        detail = getattr(e, "stderr", b"") or b""
-        pytest.skip(f"cannot make a virtual environment with {TFLITE_SUPPORT} at {venv} "
-                    f"({e.__class__.__name__}: {detail.decode(errors='replace').strip().splitlines()[-1:] or e})")
-    shutil.rmtree(venv, ignore_errors=True)
-    tmp.rename(venv)  # the interpreter finds its site-packages relative to itself
-    if subprocess.run(probe, capture_output=True).returncode != 0:
-        pytest.skip(f"{TFLITE_SUPPORT} installed in {venv} but does not import (libusb-1.0-0 missing?)")
-    return python
+        return ensure_venv()
+    except TfliteSupportMissing as e:
+        missing = str(e)
+    pytest.fail(missing, pytrace=False)
 
 
 DISPLAY = """

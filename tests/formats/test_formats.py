@@ -1,4 +1,4 @@
-"""Formats: the registry, and damaged or empty model files refused in one line (issue 10, items 13 and 14)."""
+"""Formats: the registry, and damaged or empty model files refused in one line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tests.helpers.models import TinyModels, tiny_models
 
-from edgekit.artifact import FORMATS as SUFFIXES
+from edgekit.artifact import SUFFIXES
 from edgekit.bench.tiny import write_tiny_onnx
 from edgekit.cli import main
 from edgekit.errors import ConfigError

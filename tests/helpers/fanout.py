@@ -1,4 +1,4 @@
-"""The small --search run the fan-out tests compare across executors (issue 9)."""
+"""The small --search run the fan-out tests compare across executors: the same plan, in process and fanned out."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ def build_compact_cnn(input_shape: tuple[int, ...] = (28, 28, 1), classes: int =
     """A compact MobileNet-like tf_keras model: Conv-BN-ReLU, a depthwise-separable block
     (DepthwiseConv2D + BN + 1×1 Conv2D + BN), a SeparableConv2D, global average pooling and a Dense classifier.
 
-    Few weights and no over-parameterized Dense layer: the kind of model blind compression ruins (issue 8)."""
+    Few weights and no over-parameterized Dense layer: the kind of model blind compression ruins."""
     from edgekit._tf import keras, tf
 
     tf().random.set_seed(seed)

@@ -1,4 +1,4 @@
-"""``edgekit bench`` on a fleet of SSH boards (issue 9): boards at the same time, one benchmark per board at a time.
+"""``edgekit bench`` on a fleet of SSH boards: boards at the same time, one benchmark per board at a time.
 
 Two "boards" are two real sshd processes on 127.0.0.1 (different ports, each its own host key and
 known_hosts entry), declared as device profiles the way users declare theirs; each board's python is

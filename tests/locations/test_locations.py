@@ -17,11 +17,11 @@ from edgekit.errors import TargetError
 from edgekit.locations import LOCATIONS, location_for, unavailable_reason
 from edgekit.locations.local import LocalLocation
 from edgekit.runtime.archive import ARCHIVE_NAME, SHIPPED, runner_archive
-from edgekit.targets import Location, Target, get_target
+from edgekit.targets import LocationKind, Target, get_target
 
 
 def test_every_profile_location_has_a_class() -> None:
-    assert set(LOCATIONS) == set(typing.get_args(Location))
+    assert set(LOCATIONS) == set(typing.get_args(LocationKind))
     assert isinstance(location_for(get_target("x86-cpu")), LocalLocation)
     assert location_for(get_target("arm64-qemu")).kind == "qemu"
     with pytest.raises(TargetError, match="unknown location 'moon'"):

@@ -1,4 +1,4 @@
-"""report.json's ``executor`` (issue 9, "Where it ran"): typed, round-tripped, and drawn in report.md and report.html."""
+"""report.json's ``executor`` ("Where it ran"): typed, round-tripped, and drawn in report.md and report.html."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_executor_round_trips_and_a_report_without_one_has_no_section() -> None:
     data = sample_report(executor=Executor("ray", "head:6379", 2, 4)).to_dict()
     assert data["executor"] == {"kind": "ray", "address": "head:6379", "nodes": 2, "workers": 4}
     assert Report.from_dict(data).to_dict() == data
-    old = {k: v for k, v in data.items() if k != "executor"}  # a report.json written before issue 9
+    old = {k: v for k, v in data.items() if k != "executor"}  # a report.json without the section
     assert "Where it ran" not in render_markdown(old) and 'id="executor"' not in render_html(old)
 
 

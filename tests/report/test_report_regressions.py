@@ -1,4 +1,5 @@
-"""Issue 8 item 5, report side: artifacts larger, slower or less accurate than their parent are flagged."""
+"""The never-worse-than-parent rule, report side: artifacts larger, slower or less accurate than their parent are
+flagged."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ def test_regenerate_rewrites_md_and_html_from_report_json(tmp_path: Path) -> Non
 
 
 def test_malformed_report_json_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Issue 10 item 13: a bad report.json is refused in one line before report.html or report.md is touched."""
+    """A bad report.json is refused in one line before report.html or report.md is touched."""
     write_reports(tmp_path, sample_report())
     data = json.loads((tmp_path / "report.json").read_text())
     data["benchmarks"][4]["latency_ms"]["p50"] = "fast"
