@@ -31,7 +31,8 @@ def _fractions(value: str) -> tuple[float, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 
-    parser.add_argument("model", type=Path, help=".keras/.h5 file or SavedModel folder (tf_keras or Keras 3)")
+    parser.add_argument("model", type=Path, help=".keras/.h5 file (tf_keras or Keras 3) or SavedModel folder "
+                        "(with --trust-model)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--dataset", help="mnist | fashion-mnist | digits")
     data.add_argument("--data-dir", help="IDX files, an .npz, or class-per-folder images")
