@@ -182,6 +182,10 @@ class CompressConfig(Checked):
             raise UsageError(f"--model: {self.model} does not exist")
         if self.data_dir is not None and not Path(self.data_dir).exists():
             raise UsageError(f"--data-dir: {self.data_dir} does not exist")
+        if self.ray_address is not None:
+            from edgekit.executor import resolve_address
+
+            resolve_address(self.ray_address)  # HOST:PORT, 'auto' or ray://… (raises naming --ray-address)
         if self.cache_dir is not None:
             problem = folder_problem(Path(self.cache_dir)) if self.cache_dir.strip() else "must name a folder, got ''"
             if problem:

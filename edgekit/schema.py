@@ -23,6 +23,9 @@ from edgekit.errors import ConfigError, FieldError
 
 T = TypeVar("T")
 
+MAX_SEED = 2**32 - 1
+"""Largest seed: NumPy's global seeding (and so training) takes seeds in [0, 2**32)."""
+
 
 def short(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters (error messages never echo a huge value)."""

@@ -3,7 +3,8 @@
 * A custom layer renamed ``Dense`` in a SavedModel's ``keras_metadata.pb`` (its config cannot build a
   Dense) is revived by tf_keras from the folder's traced functions, which here call
   ``tf.io.write_file``. SavedModel folders load only with ``--trust-model``.
-* The same renaming in a ``.h5`` or ``.keras`` file fails to load (those hold no functions): exit 2.
+* The same renaming in a ``.h5`` or ``.keras`` file (tf_keras or Keras 3) fails to load (those hold no
+  functions, and edgekit rebuilds a Keras 3 file layer by layer): exit 2.
 * ``trust_model`` in a recipe is refused: consent comes from the command line or the Python call.
 
 The files are made in a subprocess (saving traces the layer's call; the marker is removed afterwards);
@@ -23,9 +24,31 @@ from edgekit.models.loading import load_user_model
 from tests.helpers.cli import edgekit_in_process
 from tests.helpers.hostile import make_hostile_models
 
-MAKE = textwrap.dedent(
+RENAME = textwrap.dedent(
     """
-    import json, sys, zipfile, h5py
+    import json, zipfile
+
+    def as_dense(value):  # every Evil object, anywhere in a config, renamed to a built-in class
+        if isinstance(value, dict):
+            if value.get("class_name") == "Evil":
+                value = {**value, "class_name": "Dense", "module": "keras.layers", "registered_name": None}
+            return {key: as_dense(v) for key, v in value.items()}
+        return [as_dense(v) for v in value] if isinstance(value, list) else value
+
+    def rewrite_keras_zip(source, target):  # the .keras archive with its config.json renamed
+        with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                if item.filename == "config.json":
+                    data = json.dumps(as_dense(json.loads(data))).encode()
+                dst.writestr(item, data)
+    """
+)
+"""What both makers share: the renaming of the custom class to ``Dense`` in a config and a .keras archive."""
+
+MAKE = RENAME + textwrap.dedent(
+    """
+    import sys, h5py
     import tensorflow as tf
     import tf_keras as k
     from tf_keras.protobuf import saved_metadata_pb2
@@ -42,13 +65,6 @@ MAKE = textwrap.dedent(
 
         def get_config(self):
             return {**super().get_config(), "path": self.path}
-
-    def as_dense(value):  # every Evil object, anywhere in a config, renamed to a built-in class
-        if isinstance(value, dict):
-            if value.get("class_name") == "Evil":
-                value = {**value, "class_name": "Dense", "module": "keras.layers", "registered_name": None}
-            return {key: as_dense(v) for key, v in value.items()}
-        return [as_dense(v) for v in value] if isinstance(value, list) else value
 
     def model():
         return k.Sequential([k.Input((8, 8, 1)), Evil(path=marker, name="evil"), k.layers.Flatten(),
@@ -67,16 +83,35 @@ MAKE = textwrap.dedent(
         f.attrs["model_config"] = json.dumps(as_dense(json.loads(f.attrs["model_config"])))
 
     model().save(f"{out}/evil.keras")
-    with zipfile.ZipFile(f"{out}/evil.keras") as src, zipfile.ZipFile(f"{out}/doctored.keras", "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename == "config.json":
-                data = json.dumps(as_dense(json.loads(data))).encode()
-            dst.writestr(item, data)
+    rewrite_keras_zip(f"{out}/evil.keras", f"{out}/doctored.keras")
 
     hostile = eval("lambda t: (__import__('os').system('touch " + marker + "') and 0) or t")
     k.Sequential([k.Input((8, 8, 1)), k.layers.Lambda(hostile, name="payload"), k.layers.Flatten(),
                   k.layers.Dense(3, activation="softmax")]).save(f"{out}/lambda.h5")
+    """
+)
+
+MAKE_KERAS3 = RENAME + textwrap.dedent(
+    """
+    import sys
+    import keras, tensorflow as tf
+    out, marker = sys.argv[1], sys.argv[2]
+
+    class Evil(keras.layers.Dense):  # a Dense whose call writes a file, renamed Dense in the archive
+        def __init__(self, units, out_file="", **kwargs):
+            super().__init__(units, **kwargs)
+            self.out_file = out_file
+
+        def call(self, x):
+            tf.io.write_file(self.out_file, "the model file ran code")
+            return super().call(x)
+
+        def get_config(self):
+            return {**super().get_config(), "out_file": self.out_file}
+
+    keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), Evil(3, out_file=marker, name="evil")]
+                     ).save(f"{out}/evil3.keras")
+    rewrite_keras_zip(f"{out}/evil3.keras", f"{out}/doctored3.keras")
     """
 )
 
@@ -85,7 +120,9 @@ QUICK = ["--dataset", "digits", "--epochs", "1", "--train-limit", "100", "--test
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_hostile_models(MAKE, tmp_path_factory.mktemp("doctored-models"))
+    out, marker = make_hostile_models(MAKE, tmp_path_factory.mktemp("doctored-models"))
+    make_hostile_models(MAKE_KERAS3, out, keras3=True)  # same folder and marker
+    return out, marker
 
 
 def _command(command: str, model: Path, out: Path) -> list[str]:
@@ -116,7 +153,7 @@ def test_doctored_savedmodel_runs_nothing(hostile: tuple[Path, Path], tmp_path: 
     assert command == "tune" or "--trust-model" in line
 
 
-@pytest.mark.parametrize("name", ["doctored.h5", "doctored.keras"])
+@pytest.mark.parametrize("name", ["doctored.h5", "doctored.keras", "doctored3.keras"])
 @pytest.mark.parametrize("command", ["inspect", "analyze", "compress"])
 def test_doctored_file_fails_to_load_and_runs_nothing(hostile: tuple[Path, Path], tmp_path: Path, name: str,
                                                       command: str) -> None:
