@@ -35,11 +35,26 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("EDGEKIT_CACHE_DIR", Path.home() / ".cache" / "edgekit")) / "artifacts"
 
 
+def check_cache_env() -> None:
+    """A one-line UsageError when ``EDGEKIT_CACHE_DIR`` is set but cannot be a folder edgekit writes into."""
+    from edgekit.errors import UsageError
+    from edgekit.rundir import folder_problem
+
+    value = os.environ.get("EDGEKIT_CACHE_DIR")
+    if value is None:
+        return
+    problem = folder_problem(Path(value)) if value.strip() else "must name a folder, got ''"
+    if problem:
+        raise UsageError(f"EDGEKIT_CACHE_DIR: {problem}")
+
+
 @contextmanager
 def using_cache_dir(path: str | os.PathLike[str] | None) -> Iterator[None]:
     """Inside the block the cache root is ``path`` (``--cache-dir``): ``EDGEKIT_CACHE_DIR``, which the artifact
-    cache, the executor and every Ray worker read, is set to it and restored after; None changes nothing."""
+    cache, the executor and every Ray worker read, is set to it and restored after; None keeps
+    ``EDGEKIT_CACHE_DIR``, checked here (before any work) as ``--cache-dir`` is by the config layer."""
     if path is None:
+        check_cache_env()
         yield
         return
     saved = os.environ.get("EDGEKIT_CACHE_DIR")

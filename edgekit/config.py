@@ -97,8 +97,8 @@ class CompressConfig(Checked):
     batch_size: int = stage_setting("batch_size")
     learning_rate: float = stage_setting("learning_rate")
     augment: bool = stage_setting("augment")
-    model: str | None = option(None, group="training", help="fine-tune this Keras model (.keras, .h5, SavedModel; "
-                               "Keras 3 accepted)")
+    model: str | None = option(None, group="training", help="fine-tune this Keras model (.keras, .h5, SavedModel "
+                               "with --trust-model; Keras 3 accepted)")
     trust_model: bool = option(False, group="training", help="allow Lambda layers / custom code when loading --model")
     # pruning
     structured: float | None = stage_setting("structured", unset=True)
@@ -182,6 +182,10 @@ class CompressConfig(Checked):
             raise UsageError(f"--model: {self.model} does not exist")
         if self.data_dir is not None and not Path(self.data_dir).exists():
             raise UsageError(f"--data-dir: {self.data_dir} does not exist")
+        if self.ray_address is not None:
+            from edgekit.executor import resolve_address
+
+            resolve_address(self.ray_address)  # HOST:PORT, 'auto' or ray://… (raises naming --ray-address)
         if self.cache_dir is not None:
             problem = folder_problem(Path(self.cache_dir)) if self.cache_dir.strip() else "must name a folder, got ''"
             if problem:
@@ -249,6 +253,19 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     return data
 
 
+CONSENT_KEYS = frozenset({"trust_model"})
+"""Keys that give consent (to run code stored in a model file): only the command line or a Python call
+sets them, never a file. A recipe can be written by anyone (tune's recipe.yaml, a shared example)."""
+
+
+def _refuse_consent(source: str, raw: str) -> None:
+    """A recipe naming a consent key, anywhere, is refused with one line."""
+    name = str(raw).rsplit(".", 1)[-1].replace("-", "_")
+    if source and name in CONSENT_KEYS:
+        raise ConfigError(f"{source}.{raw}: consent to run code from a model file comes only from the command line "
+                          f"({flag_name(name)}) or the Python call, never from a file")
+
+
 def _split(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Recipe keys or flags → (flat CompressConfig values, nested stage settings by section)."""
     fields = {f.name: f for f in dataclasses.fields(CompressConfig) if f.name != "stage_settings"}
@@ -267,6 +284,7 @@ def _split(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[s
         stage_fields = {f.name: f for f in dataclasses.fields(stage.config_type) if not f.metadata.get("runtime")}
         for sub, v in value.items():
             name = str(sub).replace("-", "_")
+            _refuse_consent(source, f"{raw}.{sub}")
             if name not in stage_fields:
                 raise ConfigError(f"{where(raw)}: unknown key {short(sub)}{suggest(name, stage_fields)} "
                                   f"(known: {', '.join(stage_fields) or 'none'})")
@@ -281,6 +299,7 @@ def _split(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[s
 
     for raw, value in data.items():
         key = str(raw).replace("-", "_")
+        _refuse_consent(source, str(raw))
         if key in fields and not (key in sections and isinstance(value, Mapping)):
             flat[key] = coerce(hints(CompressConfig)[key], value, where(str(raw)))
         elif key in sections:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -65,11 +66,34 @@ def resolve_address(address: str | None) -> str | None:
     value = value.strip()
     if not value:
         return None
-    if value != "auto" and not value.startswith("ray://"):
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit():
-            raise UsageError(f"--ray-address must be HOST:PORT (or RAY_ADDRESS), got {value!r}")
+    if value != "auto":
+        host, _, port = value.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise UsageError(f"--ray-address must be HOST:PORT with a port in 1-65535 (or RAY_ADDRESS), got {value!r}")
     return value
+
+
+PROBE_TIMEOUT_S = 3.0
+"""How long the up-front probe of a cluster address waits for a TCP connection (Ray itself retries for minutes)."""
+
+
+def probe_address(address: str | None, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Fail fast, in one line, when nothing answers at the cluster address (``--ray-address`` or ``RAY_ADDRESS``).
+
+    Ray's own connect retries every ~40 s with nothing printed; a TCP connect with a short timeout
+    before any work tells a wrong or unreachable address apart at once. ``auto`` (Ray finds a local
+    cluster) and no address are not probed.
+    """
+    resolved = resolve_address(address)
+    if resolved is None or resolved == "auto":
+        return
+    host, _, port = resolved.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        why = f"no answer within {timeout_s:g} s" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise UsageError(f"--ray-address {resolved}: nothing accepts connections there ({why}); start the cluster "
+                         "(ray start --head) or fix the address") from None
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,10 @@ def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, comma
     protect = (cfg.data_dir, cfg.model)
     out_path = prepare_out(out, force, protect)
     targets = resolve_targets(cfg)
+    if fanout.wanted(cfg.workers, cfg.ray_address):
+        from edgekit.executor import probe_address
+
+        probe_address(cfg.ray_address)  # before any work: Ray's own connect retries for minutes, silently
     if cfg.model:  # judged from its configuration before any data is loaded or TensorFlow imported
         from edgekit.models.safety import check_model_file
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
@@ -21,6 +22,9 @@ from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar, get_args,
 from edgekit.errors import ConfigError, FieldError
 
 T = TypeVar("T")
+
+MAX_SEED = 2**32 - 1
+"""Largest seed: NumPy's global seeding (and so training) takes seeds in [0, 2**32)."""
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -46,12 +50,14 @@ def suggest(value: Any, choices: Iterable[Any], cutoff: float = 0.5) -> str:
 def option(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
            ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None,
            choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None, flag: str | None = None,
-           key: str | None = None, group: str | None = None, runtime: bool = False) -> Any:
+           key: str | None = None, group: str | None = None, runtime: bool = False, pattern: str | None = None) -> Any:
     """A dataclass field with everything the config layer needs in its metadata.
 
     ``ge``/``gt``/``le``/``lt``: bounds of a number (or of every item of a list/table of numbers);
-    floats must also be finite. ``choices``: allowed strings (a tuple, or a callable for choices
-    known only at run time, such as the registered quantization modes). For stage configs:
+    floats must also be finite. ``pattern``: a regular expression a string (or every string of a list)
+    must match whole (a value handed to a tool, e.g. a compiler's -mcpu). ``choices``: allowed strings
+    (a tuple, or a callable for choices known only at run time, such as the registered quantization
+    modes). For stage configs:
     ``flag`` makes this field the owner of a ``CompressConfig`` key / ``edgekit compress`` flag of
     that name (its default, help and range are the flag's); ``key`` makes it follow a key owned
     elsewhere; ``runtime`` marks a value the pipeline fills in (not a user setting). ``group`` is
@@ -59,7 +65,7 @@ def option(default: Any = dataclasses.MISSING, *, help: str, default_factory: An
     """
     meta: dict[str, Any] = {"help": help}
     for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices), ("flag", flag),
-                        ("key", key), ("group", group)):
+                        ("key", key), ("group", group), ("pattern", pattern)):
         if value is not None:
             meta[name] = value
     if runtime:
@@ -108,6 +114,21 @@ def check_number(meta: Mapping[str, Any], value: Any) -> str | None:
     return None if ok else f"must be {range_text(meta)}, got {short(value)}"
 
 
+def check_pattern(meta: Mapping[str, Any], value: Any) -> str | None:
+    """The problem with one string under a field's ``pattern``, as 'must match …, got X'; None when fine."""
+    pattern = meta.get("pattern")
+    if pattern is None or not isinstance(value, str) or re.fullmatch(pattern, value):
+        return None
+    return f"must match {pattern}, got {short(value)}"
+
+
+def value_problem(f: dataclasses.Field[Any], value: Any) -> str | None:
+    """The problem with one value (or one item of a list/table) of field ``f``: its bounds, pattern and choices."""
+    allowed = choices_of(f)
+    return (check_number(f.metadata, value) or check_pattern(f.metadata, value)
+            or (check_choice(allowed, value) if allowed is not None else None))
+
+
 def check_choice(allowed: tuple[Any, ...], value: Any) -> str | None:
     if value in allowed:
         return None
@@ -136,6 +157,9 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        alternatives = [a for a in args if a is not type(None)]
+        if len(alternatives) == 1:  # X | None: X's own error names the bad key (a profile's [mcu] table)
+            return coerce(alternatives[0], value, where)
         for a in args:
             if a is type(None):
                 continue
@@ -221,9 +245,8 @@ class Checked:
                 raise FieldError(label, str(e).removeprefix(f"{label}: ")) from None
             if coerced is not value:
                 object.__setattr__(self, f.name, coerced)
-            allowed = choices_of(f)
             for where, v in _items(label, coerced):
-                problem = check_number(f.metadata, v) or (check_choice(allowed, v) if allowed is not None else None)
+                problem = value_problem(f, v)
                 if problem:
                     raise FieldError(where, problem)
         self.check()
@@ -256,7 +279,12 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     try:
         obj = cls(**kwargs)
     except FieldError as e:
-        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+        raise ConfigError(f"{where}.{e}" if where else str(e)) from None
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]  # the declared bounds, patterns and choices
+        for label, v in _items(f"{where}.{f.name}" if where else f.name, getattr(obj, f.name)):
+            problem = value_problem(f, v)
+            if problem:
+                raise ConfigError(str(FieldError(label, problem)))
     check = getattr(obj, "validate", None)
     if callable(check):
         check(where)

@@ -212,7 +212,8 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
             return {"status": "ok", "chosen_id": best["id"], "fallback": True, **common, "reason": reason,
                     "summary": f"{reason}: **{best['name']}** ({best['bytes'] / 1024:.1f} KB)."}
         return {"status": "failed", "chosen_id": None, **common,
-                "reason": f"no candidate met {goal} ({len(cands)} measured, {len(excluded)} excluded)",
+                "reason": f"no candidate met {goal}{_unfit_note(cands, unfit, meets)} ({len(cands)} measured, "
+                          f"{len(excluded)} excluded)",
                 "summary": f"No candidate met {goal}; {len(front)} on the Pareto front."}
     best = ok[0]
     beating = (f"smaller than the fp32 baseline of their format ({unchecked})" if unchecked else
@@ -223,6 +224,16 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
                         + (f", p50 {best['latency_ms']:.3f} ms" if best["latency_ms"] is not None else "")
                         + f") among {len(ok)} of {len(cands)} candidates meeting {goal}, {beating}; "
                         f"{len(excluded)} excluded, {len(front)} on the Pareto front.")}
+
+
+def _unfit_note(cands: list[dict[str, Any]], unfit: dict[str, str], meets: Any) -> str:
+    """' and fits the microcontroller: NAME not for TARGET: RAM …' when a file within the budget was excluded
+    only for a microcontroller target (it needs more RAM or flash, or TFLM cannot run it); '' otherwise."""
+    fitting_budget = [c for c in cands if c["id"] in unfit and meets(c)] or [c for c in cands if c["id"] in unfit]
+    if not fitting_budget:
+        return ""
+    first = min(fitting_budget, key=lambda c: c["bytes"])
+    return f" and fits the microcontroller: {first.get('name') or first['id']} {unfit[first['id']]}"
 
 
 def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -> list[dict[str, Any]]:

@@ -18,7 +18,19 @@ from typing import Any, Literal
 
 from edgekit.errors import ConfigError, UsageError
 from edgekit.formats import runtime_formats
-from edgekit.schema import from_mapping
+from edgekit.schema import from_mapping, option
+
+CPU_NAME = r"[a-z0-9][a-z0-9+.-]*"
+"""A compiler CPU name (``cortex-m4``): handed to ``make`` and GCC, so nothing either would expand or parse as
+an option ($, quotes, spaces, a leading dash)."""
+HOST_NAME = r"[A-Za-z0-9_\[][A-Za-z0-9_.:%\[\]-]*"
+"""A host name or address (IPv6 in brackets allowed); never a leading dash (ssh would read an option)."""
+USER_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+QEMU_BINARY = r"(?:(?:/[A-Za-z0-9_.+-]+)*/)?qemu-[A-Za-z0-9_.+-]+"
+MAX_THREADS = 1024
+MAX_BATCH = 4096
+MAX_KB = 1 << 24
+"""Largest memory size a microcontroller profile may give, in KiB (16 GiB: anything above is a typo)."""
 
 BUILTIN_PACKAGE = "edgekit.devices"
 """The built-in profiles: the repository's ``devices/`` folder, installed as this package's data."""
@@ -41,39 +53,36 @@ class OrtOptions:
 
 @dataclass(frozen=True)
 class QemuOptions:
-    cpu: str = field(default="neoverse-n1", metadata={"help": "QEMU_CPU model; the sysroot's /proc/cpuinfo must match it"})
+    cpu: str = option("neoverse-n1", pattern=CPU_NAME, help="QEMU_CPU model; the sysroot's /proc/cpuinfo must match it")
     sysroot: str = field(default="", metadata={"help": "ARM64 sysroot folder (default: the cache folder `edgekit devices setup` fills)"})
-    binary: str = field(default="qemu-aarch64-static", metadata={"help": "the qemu-user binary"})
+    binary: str = option("qemu-aarch64-static", pattern=QEMU_BINARY, help="the qemu-user binary (a qemu-* name or path)")
 
 
 @dataclass(frozen=True)
 class SshOptions:
-    host: str = field(metadata={"help": "host name or address of the board"})
-    user: str = field(default="", metadata={"help": "login user (default: ssh's own default)"})
-    port: int = field(default=22, metadata={"help": "ssh port"})
+    host: str = option(pattern=HOST_NAME, help="host name or address of the board")
+    user: str = option("", pattern=f"(?:{USER_NAME})?", help="login user (default: ssh's own default)")
+    port: int = option(22, ge=1, le=65535, help="ssh port")
     key: str = field(default="", metadata={"help": "private key file"})
     known_hosts: str = field(default="~/.ssh/known_hosts", metadata={"help": "known_hosts file; host keys are verified, never blindly accepted"})
     python: str = field(default="python3", metadata={"help": "the board's python with numpy and onnxruntime/LiteRT"})
-    timeout_s: int = field(default=900, metadata={"help": "timeout for one remote benchmark"})
-    connect_timeout_s: int = field(default=10, metadata={"help": "ssh connect timeout"})
+    timeout_s: int = option(900, ge=1, le=86400, help="timeout for one remote benchmark, seconds")
+    connect_timeout_s: int = option(10, ge=1, le=3600, help="ssh connect timeout, seconds")
 
 
 @dataclass(frozen=True)
 class McuOptions:
     """A microcontroller's memory budgets; models are run on TensorFlow Lite Micro to measure their arena."""
 
-    ram_kb: int = field(metadata={"help": "on-chip RAM in KiB (tensor arena + runtime + application)"})
-    flash_kb: int = field(metadata={"help": "flash in KiB (model bytes + runtime code + application)"})
+    ram_kb: int = option(ge=1, le=MAX_KB, help="on-chip RAM in KiB (tensor arena + runtime + application)")
+    flash_kb: int = option(ge=1, le=MAX_KB, help="flash in KiB (model bytes + runtime code + application)")
     runtime: Literal["tflite-micro"] = field(default="tflite-micro", metadata={"help": "the interpreter the firmware links"})
-    runtime_ram_kb: int = field(default=16, metadata={"help": "estimated RAM the runtime needs besides the arena (interpreter, op resolver, stack)"})
-    runtime_flash_kb: int = field(default=100, metadata={"help": "estimated flash of the runtime's code (interpreter and the kernels a CNN uses)"})
-    cpu: str = field(default="", metadata={"help": "GCC -mcpu value for the cross-compile check (e.g. cortex-m4); empty: not an Arm core"})
-
-    def validate(self, where: str) -> None:
-        if self.ram_kb <= 0 or self.flash_kb <= 0:
-            raise ConfigError(f"{where}: ram_kb and flash_kb must be > 0")
-        if self.runtime_ram_kb < 0 or self.runtime_flash_kb < 0:
-            raise ConfigError(f"{where}: runtime_ram_kb and runtime_flash_kb must be >= 0")
+    runtime_ram_kb: int = option(16, ge=0, le=MAX_KB, help="estimated RAM the runtime needs besides the arena "
+                                 "(interpreter, op resolver, stack)")
+    runtime_flash_kb: int = option(100, ge=0, le=MAX_KB, help="estimated flash of the runtime's code (interpreter "
+                                   "and the kernels a CNN uses)")
+    cpu: str = option("", pattern=f"(?:{CPU_NAME})?", help="GCC -mcpu value for the cross-compile check "
+                      "(e.g. cortex-m4); empty: not an Arm core")
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,10 @@ class Target:
         "help": "local | qemu (emulated) | ssh (remote board) | tflm (an MCU profile, on TFLM's kernels here)"})
     runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={"help": "runtimes to benchmark with"})
     quant_preset: Preset = field(default="avx2", metadata={"help": "ONNX quantization preset that suits this hardware"})
-    threads: tuple[int, ...] = field(default=(1, 0), metadata={"help": "thread counts; 0 = all cores of the device"})
-    batch_sizes: tuple[int, ...] = field(default=(1, 32), metadata={"help": "batch sizes to time"})
-    requires_cpu_flags: tuple[str, ...] = field(default=(), metadata={"help": "CPU flags (from /proc/cpuinfo) needed to run"})
+    threads: tuple[int, ...] = option((1, 0), ge=0, le=MAX_THREADS, help="thread counts; 0 = all cores of the device")
+    batch_sizes: tuple[int, ...] = option((1, 32), ge=1, le=MAX_BATCH, help="batch sizes to time")
+    requires_cpu_flags: tuple[str, ...] = option((), pattern=r"[a-z0-9_]+",
+                                                 help="CPU flags (from /proc/cpuinfo) needed to run")
     requires_gpu: bool = field(default=False, metadata={"help": "needs an NVIDIA GPU"})
     onnxruntime: OrtOptions = field(default_factory=OrtOptions, metadata={"help": "ONNX Runtime settings"})
     qemu: QemuOptions | None = field(default=None, metadata={"help": "emulation settings (location = qemu)"})
@@ -108,10 +118,10 @@ class Target:
             raise ConfigError(f"{where}: location = 'tflm' needs an [mcu] table")
         if self.location == "qemu" and self.qemu is None:
             raise ConfigError(f"{where}: location = 'qemu' needs a [qemu] table")
-        if any(t < 0 for t in self.threads) or not self.threads:
-            raise ConfigError(f"{where}.threads: thread counts must be >= 0 (0 = all cores)")
-        if any(b < 1 for b in self.batch_sizes) or not self.batch_sizes:
-            raise ConfigError(f"{where}.batch_sizes: batch sizes must be >= 1")
+        if not self.threads:
+            raise ConfigError(f"{where}.threads: give at least one thread count (0 = all cores)")
+        if not self.batch_sizes:
+            raise ConfigError(f"{where}.batch_sizes: give at least one batch size")
 
     def resolved_threads(self, cpu_count: int | None = None) -> list[int]:
         """Thread counts with 0 replaced by the core count (deduplicated, in order)."""

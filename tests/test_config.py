@@ -47,7 +47,7 @@ def test_stage_defaults_apply() -> None:
     ({"sparsity": 5.0}, "--sparsity must be in [0, 1), got 5.0"),
     ({"learning_rate": math.nan}, "--learning-rate must be finite"),
     ({"learning_rate": -1e-3}, "--learning-rate must be in (0, 1)"),
-    ({"seed": -1}, "--seed must be at least 0"),
+    ({"seed": -1}, "--seed must be in [0, 4294967295]"),
     ({"bench_min_seconds": math.inf}, "--bench-min-seconds must be finite"),
     ({"max_accuracy_drop": math.nan}, "--max-accuracy-drop must be finite"),
     ({"mac_budget": 5.0}, "--mac-budget must be in [0, 1]"),
@@ -81,7 +81,7 @@ def test_stage_configs_check_themselves() -> None:
 
 @pytest.mark.parametrize("key, value, message", [
     ("quantization", ["bogus"], "did you mean ptq-int8?"),
-    ("seed", -1, "--seed must be at least 0"),
+    ("seed", -1, "--seed must be in [0, 4294967295]"),
     ("qat_epochs", -3, "--qat-epochs must be at least 1"),
     ("image_size", 0, "--image-size must be at least 1"),
     ("per_layer_sparsity", {"conv1": 5.0}, "--per-layer-sparsity.conv1 must be in [0, 1)"),

@@ -245,3 +245,17 @@ def test_the_fallback_skips_a_baseline_that_failed_verification(tmp_path: Path) 
     report: dict = {"status": "ok", "problems": [], "warnings": []}
     _judge(report, cfg, arts, verification, s)
     assert report["status"] == "ok" and report["problems"] == []
+
+
+def test_a_file_that_does_not_fit_the_microcontroller_is_named_with_ram_or_flash(tmp_path: Path) -> None:
+    """Nothing fits a microcontroller target: the failure says RAM (or flash), not just the accuracy budget."""
+    from edgekit.targets import get_target
+
+    arts = [_child(tmp_path, "base", "train", "keras", "fp32", 1000, 0.90, None),
+            _child(tmp_path, "int8-tflite", "quantize.ptq_int8", "tflite", "int8", 60, 0.90, "base")]
+    rows = [{"artifact_id": "int8-tflite", "target": "cortex-m4-64k", "batch_size": 1, "threads": 1,
+             "status": "failed", "reason": "RAM: arena 80.0 KB + runtime 12 KB > 64 KB",
+             "mcu": {"fits": False, "reason": "RAM: arena 80.0 KB + runtime 12 KB > 64 KB"}}]
+    s = choose(CompressConfig(max_accuracy_drop=1.0), arts, rows, [get_target("cortex-m4-64k")])
+    assert s["status"] == "failed" and s["chosen_id"] is None
+    assert "int8-tflite not for cortex-m4-64k: RAM: arena 80.0 KB + runtime 12 KB > 64 KB" in s["reason"], s["reason"]

@@ -27,6 +27,7 @@ from edgekit.errors import TargetError
 from edgekit.executor import Executor, map_by_key
 from edgekit.locations import location_for
 from edgekit.locations.base import THIS_MACHINE, Location
+from edgekit.schema import Checked, flag_name, option
 from edgekit.targets import RUNTIME_FORMATS, Target
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,18 @@ CPU_PROVIDER = "CPUExecutionProvider"
 
 
 @dataclass(frozen=True)
-class Timing:
-    """How long each cell is timed: at least ``min_runs`` runs *and* ``min_seconds``."""
+class Timing(Checked):
+    """How long each cell is timed: at least ``min_runs`` runs *and* ``min_seconds``. Checked when built
+    (finite, in range), so a bad ``bench`` flag fails before any model is loaded, not in the first cell."""
 
-    warmup_runs: int = 10
-    min_runs: int = 200
-    min_seconds: float = 1.0
-    max_seconds: float = 30.0
+    warmup_runs: int = option(10, ge=0, help="untimed runs first")
+    min_runs: int = option(200, ge=1, help="timed runs per cell, at least")
+    min_seconds: float = option(1.0, ge=0, help="seconds per cell, at least")
+    max_seconds: float = option(30.0, gt=0, help="seconds per cell, at most (stops before min_runs)")
+
+    @classmethod
+    def label(cls, f: dataclasses.Field[Any]) -> str:
+        return flag_name(f.name)
 
 
 def _runtime_for(artifact: Artifact, target: Target) -> str | None:

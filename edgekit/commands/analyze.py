@@ -31,7 +31,8 @@ def _fractions(value: str) -> tuple[float, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 
-    parser.add_argument("model", type=Path, help=".keras/.h5 file or SavedModel folder (tf_keras or Keras 3)")
+    parser.add_argument("model", type=Path, help=".keras/.h5 file (tf_keras or Keras 3) or SavedModel folder "
+                        "(with --trust-model)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--dataset", help="mnist | fashion-mnist | digits")
     data.add_argument("--data-dir", help="IDX files, an .npz, or class-per-folder images")
@@ -57,7 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgekit.analyze.sensitivity import SensitivityConfig
     from edgekit.errors import OutputExistsError, UsageError
+    from edgekit.schema import MAX_SEED
 
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
     if not args.budget >= 0:
         raise UsageError(f"--budget must not be negative, got {args.budget:g}")
     if args.calibration_samples < 1:
@@ -80,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     from edgekit import fanout
     from edgekit.analyze.sensitivity import analyze_dataset
     from edgekit.console import enable_progress
-    from edgekit.executor import open_executor
+    from edgekit.executor import open_executor, probe_address
     from edgekit.data.datasets import load_dataset
     from edgekit.errors import DataError
     from edgekit.fsutil import write_json, write_text
     from edgekit.models.loading import load_user_model
 
+    if fanout.wanted(args.workers, args.ray_address):
+        probe_address(args.ray_address)  # before the model or data: Ray's own connect hangs silently
     enable_progress(not args.json)
     loaded = load_user_model(args.model, trust=args.trust_model)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, train_limit=args.train_limit, seed=args.seed,

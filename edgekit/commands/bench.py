@@ -41,16 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from edgekit.bench.api import Timing
     from edgekit.bench.files import benchmark_models, nothing_ran
     from edgekit.console import enable_progress
-    from edgekit.errors import UsageError
-
-    if args.min_runs < 1 or args.min_seconds < 0 or args.warmup_runs < 0:
-        raise UsageError("--min-runs must be >= 1, --min-seconds and --warmup-runs >= 0")
+    timing = Timing(warmup_runs=args.warmup_runs, min_runs=args.min_runs, min_seconds=args.min_seconds)  # checked
     out = Path(args.out) if args.out else Path("runs") / time.strftime("bench-%Y%m%d-%H%M%S")
     enable_progress(not args.quiet)
     report = benchmark_models(
         args.models, targets=args.target, dataset=args.dataset, data_dir=args.data_dir, test_limit=args.test_limit,
         devices_dirs=args.devices_dir, strict=True if args.strict else None,
-        timing=Timing(warmup_runs=args.warmup_runs, min_runs=args.min_runs, min_seconds=args.min_seconds),
+        timing=timing,
         out=out, force=args.force, command=recorded_command(args))
     _print(report, out)
     nothing = nothing_ran(report["benchmarks"])

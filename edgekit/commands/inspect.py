@@ -18,7 +18,8 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help=".onnx, .tflite, .keras/.h5 file or SavedModel folder")
+    parser.add_argument("model", type=Path, help=".onnx, .tflite, .keras/.h5 file or SavedModel folder "
+                        "(with --trust-model)")
     parser.add_argument("--json", action="store_true", help="print the audit as JSON")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer table")
     parser.add_argument("--trust-model", action="store_true",

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import socket
+import unicodedata
 import urllib.error
 import urllib.request
 import warnings
@@ -317,15 +318,24 @@ def _load_idx_dir(folder: Path) -> RawSplits:
     return RawSplits(xtr, ytr, xte, yte, tuple(l for l in labels if l), str(folder))
 
 
+def _class_folders(root: Path) -> list[str]:
+    """The class folders under ``root``, sorted: its subfolders but hidden ones (``.git``, ``.ipynb_checkpoints``)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{root}: {len(classes)} class folders, at most {MAX_CLASSES} allowed")
+    return classes
+
+
 def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
     """Class-per-subfolder images; ``train/`` and ``test/`` subfolders are used when present."""
     from PIL import Image, UnidentifiedImageError
 
-    def read_tree(root: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def read_tree(root: Path, classes: list[str], defines: bool) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for ci, c in enumerate(classes):
+            before = len(xs)
             for f in sorted((root / c).iterdir()) if (root / c).is_dir() else []:
-                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():  # a FIFO or device never blocks
                     continue
                 try:
                     with warnings.catch_warnings():
@@ -339,20 +349,20 @@ def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
                 except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
                     raise DataError(f"{f}: not a readable image ({_short(e, 120)})") from None
                 ys.append(ci)
+            if defines and len(xs) == before:  # else a class no image shows: an output the model never learns
+                raise DataError(f"{root / c}: a class folder with no images ({', '.join(IMAGE_SUFFIXES)})")
         if not xs:
             raise DataError(f"{root}: no images found in class subfolders")
         return np.stack(xs), np.asarray(ys, np.int64)
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     if (folder / "train").is_dir() and (folder / "test").is_dir():
-        classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
-        xtr, ytr = read_tree(folder / "train", classes)
-        xte, yte = read_tree(folder / "test", classes)
+        classes = _class_folders(folder / "train")
+        xtr, ytr = read_tree(folder / "train", classes, defines=True)
+        xte, yte = read_tree(folder / "test", classes, defines=False)
     else:
-        classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-        if len(classes) > MAX_CLASSES:
-            raise DataError(f"{folder}: {len(classes)} class folders, at most {MAX_CLASSES} allowed")
-        x, y = read_tree(folder, classes)
+        classes = _class_folders(folder)
+        x, y = read_tree(folder, classes, defines=True)
         order = np.random.default_rng(0).permutation(len(x))
         n_test = max(1, len(x) // 5)
         xte, yte, xtr, ytr = x[order[:n_test]], y[order[:n_test]], x[order[n_test:]], y[order[n_test:]]
@@ -366,7 +376,7 @@ def _load_data_dir(folder: Path, image_size: int, color: str) -> RawSplits:
         if folder.suffix == ".npz":
             return _load_npz(folder)
         raise DataError(f"{folder}: --data-dir must be a folder or an .npz file")
-    npz = sorted(folder.glob("*.npz"))
+    npz = sorted(p for p in folder.glob("*.npz") if p.is_file())
     if len(npz) == 1:
         return _load_npz(npz[0])
     if len(npz) > 1:
@@ -410,6 +420,17 @@ def _check_images(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def _check_label_names(labels: tuple[str, ...], source: str) -> None:
+    """Every class name is one non-empty line: the labels file of a .tflite and the C array hold one name a
+    line, so a line break would shift every later label (11 names for 10 outputs)."""
+    for label in labels:
+        if not label.strip():
+            raise DataError(f"{source}: an empty class name (every class needs a name that shows in its labels)")
+        if len(label.splitlines()) != 1 or any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in label):
+            raise DataError(f"{source}: class name {_short(repr(label), 80)} holds a line break or control character "
+                            "(labels are stored one a line)")
+
+
 def _pixel_scale(x_train: np.ndarray, x_test: np.ndarray, source: str) -> float:
     """One scaling decision for both splits: [0, 1] data stays, [0, 255] data is divided by 255."""
     lo = min(float(x.min()) for x in (x_train, x_test) if x.size)
@@ -432,6 +453,7 @@ def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_l
     n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     if len(raw.labels) > MAX_CLASSES:
         raise DataError(f"{raw.source}: {len(raw.labels)} class names, at most {MAX_CLASSES} allowed")
+    _check_label_names(raw.labels, raw.source)
     labels = raw.labels or tuple(str(i) for i in range(n_classes))
     if n_classes > len(labels):
         raise DataError(f"{raw.source}: labels must be 0..{len(labels) - 1} ({len(labels)} class names), "

@@ -4,11 +4,17 @@ The example (``main.c`` + the STUB interpreter + the model's C array, no TFLM li
 is built with Debian's ``gcc-arm-none-eabi`` and newlib's ``nosys`` specs by the
 example's own Makefile (``make cortex-m4``); ``arm-none-eabi-size`` then reports the
 model object alone and the whole image in Berkeley format (text, data, bss).
+
+``make`` expands ``$(...)`` in every variable it is given (on its command line or from the
+environment) and hands recipe lines to the shell, so nothing that comes from outside goes into a
+make variable as it is: the CPU name must match :data:`edgekit.targets.CPU_NAME`, the model is
+copied into the build folder under a fixed name, and the interpreter's path is quoted for both.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +55,20 @@ def parse_size(text: str) -> dict[str, dict[str, int]]:
     return rows
 
 
+def make_literal(text: str) -> str:
+    """``text`` as a make variable value that make and the shell both read back as exactly ``text``."""
+    return shlex.quote(text).replace("$", "$$")
+
+
+def check_cpu(cpu: str) -> str:
+    """``cpu`` if it is a plain compiler CPU name, else a UsageError (it reaches make and the shell)."""
+    from edgekit.targets import CPU_NAME
+
+    if not isinstance(cpu, str) or not re.fullmatch(CPU_NAME, cpu):
+        raise UsageError(f"mcu.cpu must match {CPU_NAME} (a GCC -mcpu name such as cortex-m4), got {str(cpu)[:60]!r}")
+    return cpu
+
+
 def cross_compile_example(tflite_path: str | Path, *, cpu: str = "cortex-m4", work_dir: str | Path | None = None,
                           example_dir: str | Path | None = None, timeout_s: float = 300) -> dict[str, Any]:
     """Build examples/mcu around ``tflite_path`` for ``cpu`` and return its footprint.
@@ -61,6 +81,7 @@ def cross_compile_example(tflite_path: str | Path, *, cpu: str = "cortex-m4", wo
     """
     from edgekit.export.c_array import write_c_array
 
+    check_cpu(cpu)
     why = toolchain_unavailable_reason()
     if why:
         raise UsageError(why)
@@ -72,9 +93,10 @@ def cross_compile_example(tflite_path: str | Path, *, cpu: str = "cortex-m4", wo
         work = Path(work_dir) if work_dir is not None else Path(tmp) / "mcu"
         shutil.copytree(src, work, ignore=shutil.ignore_patterns("firmware", "firmware-*", "*.o", "model_data.*"),
                         dirs_exist_ok=True)
-        files = write_c_array(model, work, name="model_data", force=True)
-        cmd = ["make", "-s", "--no-print-directory", "-C", str(work), f"MODEL={model.resolve()}", f"EDGEKIT={sys.executable} -m edgekit",
-               f"CPU={cpu}", cpu]
+        shutil.copyfile(model, work / "model.tflite")  # make sees a fixed name, never the caller's path
+        files = write_c_array(model, work, name="model_data", force=True)  # newer than model.tflite: not remade
+        cmd = ["make", "-s", "--no-print-directory", "-C", str(work), "MODEL=model.tflite",
+               f"EDGEKIT={make_literal(sys.executable)} -m edgekit", f"CPU={cpu}", cpu]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]

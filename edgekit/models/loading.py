@@ -3,7 +3,8 @@
 Safety first: :mod:`edgekit.models.safety` reads the model's configuration from
 the file *before* anything is deserialised, and anything but Keras's own built-in
 classes (Lambda layers, TFOpLambda, custom classes) is refused unless
-``trust=True`` (``--trust-model``).
+``trust=True`` (``--trust-model``), and so is any SavedModel folder (its layers can
+be revived from the TensorFlow functions saved in it).
 
 Keras 3 ``.keras`` files (a zip of config.json + model.weights.h5) cannot be
 read by tf_keras, which TFMOT needs; they are rebuilt layer by layer in
@@ -307,7 +308,7 @@ def load_user_model(path: str | Path, *, trust: bool = False, verify_keras3: boo
     Accepts tf_keras ``.h5``/``.keras`` files and SavedModel folders, and Keras 3
     ``.keras`` files (rebuilt in tf_keras; with ``verify_keras3`` the result is
     compared with Keras 3 itself and must agree within 1e-4). Lambda layers and
-    custom classes are refused unless ``trust`` (``--trust-model``).
+    custom classes, and SavedModel folders, are refused unless ``trust`` (``--trust-model``).
     Raises ModelError (one line, naming the file) for anything else.
     """
     path = Path(path)

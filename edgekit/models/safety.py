@@ -11,6 +11,14 @@ whatever nesting (nested models, wrappers, initializers, regularizers …). A cl
 is accepted only if it is on the allow-lists below; anything else is refused
 unless the user passes ``--trust-model``.
 
+A SavedModel folder is refused without ``--trust-model`` whatever its metadata says:
+tf_keras revives a layer whose configuration does not build its declared class (a
+custom layer renamed ``Dense``) from the TensorFlow functions traced into the
+folder, and those can hold any operation (``tf.io.write_file`` included). What the
+metadata names is not what the loader runs, so no reading of it can vouch for the
+folder. ``.keras`` and ``.h5`` files hold no functions: tf_keras builds every layer
+from its configuration, and one that does not fit its class fails to load.
+
 Nothing here imports TensorFlow or Keras: the check runs before either is loaded.
 """
 
@@ -288,10 +296,25 @@ def check_safe(findings: list[Finding], path: Path, trust: bool) -> list[str]:
     raise ModelError(f"{path}: contains {what}; pass --trust-model to load code from the file")
 
 
+SAVEDMODEL_RUNS_CODE = ("tf_keras rebuilds its layers from the TensorFlow functions saved in it, "
+                        "which can run any operation")
+
+
+def check_savedmodel(path: Path, trust: bool) -> list[str]:
+    """A SavedModel folder loads only with ``trust`` (see the module docstring); returns the report's note."""
+    if not trust:
+        raise ModelError(f"{path}: a SavedModel folder: {SAVEDMODEL_RUNS_CODE}; pass --trust-model to load it "
+                         "(or save the model as .keras or .h5)")
+    return [f"loaded a SavedModel folder (--trust-model): {SAVEDMODEL_RUNS_CODE}"]
+
+
 def check_model_file(path: str | Path, trust: bool) -> tuple[SourceFormat, list[str]]:
     """Detect the format of a Keras model file and run the safety check; returns (format, notes)."""
     p = Path(path)
     if not p.exists():
         raise ModelError(f"{p}: no such model file or folder")
     fmt = detect_format(p)
-    return fmt, check_safe(read_findings(p, fmt), p, trust)
+    notes = check_safe(read_findings(p, fmt), p, trust)
+    if fmt == "savedmodel":
+        notes += check_savedmodel(p, trust)
+    return fmt, notes

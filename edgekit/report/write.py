@@ -52,6 +52,8 @@ def load(run: Path) -> Report:
         raise ReportError(f"{path}: cannot read: {e}") from None
     except json.JSONDecodeError as e:
         raise ReportError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise ReportError(f"{path}: not valid JSON for a report (nested too deep to parse)") from None
     if not isinstance(data, dict):
         raise ReportError(f"{path}: not an edgekit report (expected an object with an 'artifacts' list)")
     return Report.from_dict(data, str(path))

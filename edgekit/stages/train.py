@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.artifact import Artifact
-from edgekit.schema import Checked, option
+from edgekit.schema import MAX_SEED, Checked, option
 from edgekit.stages import Context, StageOutput, register_stage
 
 
@@ -22,7 +22,7 @@ class TrainConfig(Checked):
     model_sha256: str = option("", help="hash of the model file", runtime=True)
     trust_model: bool = option(False, help="allow Lambda layers / custom code in the model", key="trust_model")
     dataset: str = option("", help="dataset fingerprint", runtime=True)
-    seed: int = option(0, help="seed for Python, NumPy and TensorFlow", ge=0, flag="seed", group="data")
+    seed: int = option(0, help="seed for Python, NumPy and TensorFlow", ge=0, le=MAX_SEED, flag="seed", group="data")
     # what edgekit tune searches (recipe section ``train:``); the defaults are the reference recipe
     lr_schedule: str = option("constant", help="learning-rate schedule, per step", choices=("constant", "cosine"))
     warmup_epochs: int = option(0, help="linear learning-rate warm-up, in epochs", ge=0)

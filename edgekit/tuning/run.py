@@ -238,6 +238,9 @@ def tune(cfg: CompressConfig | None = None, out: str | Path | None = None, optio
         from edgekit.models.safety import check_model_file
 
         check_model_file(cfg.model, cfg.trust_model)  # judged from its configuration before TensorFlow is imported
+    from edgekit.executor import probe_address
+
+    probe_address(opts.ray_address)  # before any work: Ray's own connect retries for minutes, silently
     if domains is None:
         load_space(opts.space)  # a bad --space fails here, before any data or Ray (read again with the model's layers)
     with using_cache_dir(cfg.cache_dir), staged_run(out_path, force, protect) as staging:

@@ -140,7 +140,7 @@ def test_unknown_target_is_named_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, expected", [
     (["--quantization", "bogus"], "did you mean ptq-int8?"),
     (["--quantization", "ptq-int9"], "did you mean ptq-int8?"),
-    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
     (["--qat-epochs", "-3"], "--qat-epochs must be at least 1, got -3"),
     (["--image-size", "0"], "--image-size must be at least 1, got 0"),
     (["--per-layer-sparsity", "conv1=5.0"], "--per-layer-sparsity.conv1 must be in [0, 1), got 5.0"),

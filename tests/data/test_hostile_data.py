@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +146,78 @@ def test_labels_txt_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "labels.txt").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(DataError, match="labels.txt: not UTF-8"):
         load_dataset(data_dir=tmp_path)
+
+
+def _image_folder(root: Path, classes: tuple[str, ...] = ("a", "b"), per_class: int = 8) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "cr\rhere", "tab\there", "sep\u2028x"])
+def test_class_name_with_a_line_break_is_refused(tmp_path: Path, name: str) -> None:
+    """Labels are stored one a line (.tflite labels file, C array): a line break would shift every later label."""
+    folder = _image_folder(tmp_path / "imgs", ("a", name))
+    msg = _refused(folder, "class name", "line break")
+    assert repr(name)[1:-1] in msg
+    with pytest.raises(DataError, match="line break"):
+        load_dataset(data_dir=_npz(tmp_path, y_train=np.arange(40) % 2, y_test=np.arange(12) % 2,
+                                   labels=np.array(["ok", name])))
+
+
+def test_empty_class_folder_is_an_error_and_hidden_folders_are_not_classes(tmp_path: Path) -> None:
+    folder = _image_folder(tmp_path / "imgs")
+    (folder / "c").mkdir()
+    (folder / "c" / "notes.txt").write_text("no images here")
+    _refused(folder, str(folder / "c"), "with no images")
+    (folder / "c" / "notes.txt").unlink()
+    (folder / "c").rmdir()
+    (folder / ".ipynb_checkpoints").mkdir()
+    assert load_dataset(data_dir=folder).labels == ("a", "b")
+
+
+@pytest.fixture
+def fifo_watch() -> Iterator[Callable[[Path], list[Path]]]:
+    """Watch FIFOs: a reader blocked on one is released (its writer opened and closed), and recorded."""
+    import threading
+
+    watched: list[Path] = []
+    blocked: list[Path] = []
+    stop = threading.Event()
+
+    def release() -> None:
+        while not stop.wait(0.2):
+            for fifo in watched:
+                try:
+                    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds only while someone reads it
+                except OSError:
+                    continue
+                os.close(fd)
+                blocked.append(fifo)
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+
+    def watch(fifo: Path) -> list[Path]:
+        os.mkfifo(fifo)
+        watched.append(fifo)
+        return blocked
+
+    yield watch
+    stop.set()
+    thread.join()
+
+
+@pytest.mark.parametrize("name", ["a/x.png", "data.npz"])
+def test_fifo_in_the_data_folder_is_not_read(tmp_path: Path, fifo_watch: Callable[[Path], list[Path]],
+                                             name: str) -> None:
+    folder = _image_folder(tmp_path / "imgs")
+    blocked = fifo_watch(folder / name)
+    ds = load_dataset(data_dir=folder)
+    assert not blocked, "the loader opened a FIFO (it would have hung)"
+    assert ds.labels == ("a", "b") and len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 16

@@ -106,11 +106,12 @@ def idx_dir(**override: bytes) -> Callable[[Path], None]:
     return make
 
 
-def images(bomb: bool = False, corrupt: bool = False, empty: bool = False) -> Callable[[Path], None]:
+def images(bomb: bool = False, corrupt: bool = False, empty: bool = False,
+           classes: tuple[str, ...] = ("cat", "dog")) -> Callable[[Path], None]:
     def make(d: Path) -> None:
         from PIL import Image
 
-        for c in ("cat", "dog"):
+        for c in classes:
             (d / "imgs" / c).mkdir(parents=True)
             for i in range(0 if empty else 6):
                 Image.new("L", (8, 8), color=i * 30).save(d / "imgs" / c / f"{i}.png")
@@ -232,6 +233,9 @@ CASES: list[Case] = [
     C("png-decompression-bomb", D + ["imgs", *QUICK], 2, "bomb.png", images(bomb=True)),
     C("png-corrupt", D + ["imgs", *QUICK], 2, "broken.png", images(corrupt=True)),
     C("image-folder-empty", D + ["imgs", *QUICK], 2, "no images", images(empty=True)),
+    C("image-class-name-with-newline", D + ["imgs", *QUICK], 2, "line break", images(classes=("cat", "dog\nfish"))),
+    C("image-empty-class-folder", D + ["imgs", *QUICK], 2, "with no images",
+      both(images(), lambda d: (d / "imgs" / "emu").mkdir())),
     C("data-file-name-with-newline", D + ["a\nb.npz", *QUICK], 2, "NaN",
       npz("a\nb.npz", x_train=_with(_floats(40), (0, 0, 0), np.nan))),
     C("data-dir-missing", D + ["nowhere", *QUICK], 2, "nowhere"),
@@ -254,6 +258,10 @@ CASES: list[Case] = [
       write("r.yaml", 'dataset: "' + "a" * 500_000 + '"\n')),
     C("recipe-huge-key", ["compress", "--recipe", "r.yaml", *T], 2, "r.yaml", write("r.yaml", "k" * 500_000 + ": 1\n")),
     C("recipe-too-large", ["compress", "--recipe", "r.yaml", *T], 2, "larger than", write("r.yaml", "# x\n" * 400_000)),
+    C("recipe-trust-model", ["compress", "--recipe", "r.yaml", *T, "--model", "evil.h5"], 2, "command line",
+      both(write("r.yaml", "trust_model: true\n"), h5_model("evil.h5", {
+          "class_name": "Sequential", "config": {"name": "s", "layers": [INPUT, LAMBDA]}}))),
+    C("recipe-seed-too-large", ["compress", "--recipe", "r.yaml", *T], 2, "seed", write("r.yaml", "seed: 4294967296\n")),
     # ---- the run folder
     C("out-under-a-file", ["compress", *T, "--out", "f/run"], 2, "is a file", write("f", "x")),
     C("out-dot-force", ["compress", *T, "--out", ".", "--force"], 2, "will not replace it"),
@@ -298,6 +306,10 @@ CASES: list[Case] = [
     # ---- flags (one validation path for flags and recipe keys)
     C("flag-quantization-bogus", ["compress", *T, "--quantization", "bogus"], 2, "quantization", owner="STAGES"),
     C("flag-seed-negative", ["compress", *T, "--seed", "-1"], 2, "seed", owner="STAGES"),
+    C("flag-seed-too-large", ["compress", *T, "--seed", "4294967296"], 2, "--seed must be in [0, 4294967295]"),
+    C("tune-seed-too-large", ["tune", *T[:6], "--seed", "4294967296"], 2, "--seed must be in [0, 4294967295]"),
+    C("cache-env-is-a-file", ["compress", *T], 2, "EDGEKIT_CACHE_DIR", write("cachefile", "x"),
+      env={"EDGEKIT_CACHE_DIR": "cachefile"}),
     C("flag-qat-epochs-negative", ["compress", *T, "--qat-epochs", "-3"], 2, "qat", owner="STAGES"),
     C("flag-image-size-zero", ["compress", *T, "--image-size", "0"], 2, "image", owner="STAGES"),
     C("flag-learning-rate-nan", ["compress", *T, "--learning-rate", "nan"], 2, "learning", owner="STAGES"),
@@ -322,6 +334,12 @@ CASES: list[Case] = [
     C("report-not-json", ["report", "run"], 2, "report.json", both(folder("run"), write("run/report.json", "{not json")),
       owner="REPORT"),
     C("report-missing-folder", ["report", "nowhere"], 2, "nowhere"),
+    C("report-nested-100000-deep", ["report", "run"], 2, "not valid JSON",
+      both(folder("run"), write("run/report.json", "[" * 100_000 + "]" * 100_000))),
+    C("bench-min-seconds-inf", ["bench", "g.onnx", "--min-seconds", "inf"], 2, "--min-seconds must be finite",
+      write("g.onnx", b"\x00" * 10)),
+    C("bench-min-seconds-nan", ["bench", "g.onnx", "--min-seconds", "nan"], 2, "--min-seconds must be finite",
+      write("g.onnx", b"\x00" * 10)),
     C("devices-unknown-profile", ["devices", "check", "no-such-board"], 2, "no-such-board"),
     C("bench-garbage-onnx", ["bench", "g.onnx", "--dataset", "digits"], 2, "g.onnx", write("g.onnx", b"\x00" * 10),
       owner="FORMATS"),

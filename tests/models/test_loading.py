@@ -56,7 +56,7 @@ def test_keras3_weight_group_names() -> None:
 def test_tf_keras_formats(tmp_path: Path, filename: str, fmt: str) -> None:
     model = build_reference_cnn()
     model.save(tmp_path / filename)
-    loaded = load_user_model(tmp_path / filename)
+    loaded = load_user_model(tmp_path / filename, trust=fmt == "savedmodel")  # a SavedModel needs --trust-model
     assert loaded.source_format == fmt
     assert loaded.input_shape == (28, 28, 1) and loaded.num_classes == 10 and loaded.output == "softmax"
     x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from edgekit.errors import ModelError
 from edgekit.models.safety import check_model_file, walk_config
 from tests.helpers.cli import edgekit_in_process
+from tests.helpers.hostile import make_hostile_models
 
 MAKE = textwrap.dedent(
     """
@@ -57,12 +57,7 @@ MAKE = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("hostile-models")
-    marker = out / "MARKER"
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", MAKE, str(out), str(marker)], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out, marker
+    return make_hostile_models(MAKE, tmp_path_factory.mktemp("hostile-models"))
 
 
 def _edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
