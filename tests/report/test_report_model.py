@@ -121,3 +121,33 @@ def test_numpy_scalars_of_an_in_memory_report_are_accepted() -> None:
     assert b.runs == 3 and type(b.runs) is int and b.accuracy == 0.5 and b.node_share == {"CPU": 1.0}
     with pytest.raises(ReportError, match=r"node_share\.CPU: expected a number, got 'all'"):
         BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "node_share": {"CPU": "all"}})
+
+
+def test_bench_row_fields_are_declared_once_on_the_record() -> None:
+    from edgekit.bench.api import MEASURED, ROW_FIELDS
+    from edgekit.bench.peak import PEAK_FIELDS
+
+    assert ROW_FIELDS[:3] == ("artifact_id", "runtime", "target") and ROW_FIELDS[-2:] == ("started", "finished")
+    assert BenchRow.keys() == (*ROW_FIELDS, "mcu", *PEAK_FIELDS)
+    assert PEAK_FIELDS == ("macs_per_image", "peak_kernel", "peak_gmacs", "percent_of_peak", "peak_reason")
+    assert set(MEASURED) < set(ROW_FIELDS) and "latency_ms" in MEASURED and "peak_rss_mb" not in MEASURED
+    row = {k: None for k in ROW_FIELDS} | {"artifact_id": "x", "target": "t", "status": "ok", "emulated": False,
+                                           "reason": "", "started": "2026-01-01T00:00:00.000+00:00"}
+    row["finished"] = row["started"]
+    assert list(BenchRow.from_dict(row).to_dict()) == list(ROW_FIELDS)  # a runner's row writes back in order
+    peak = row | {"macs_per_image": 10, "peak_kernel": "fp32", "peak_gmacs": 5.0, "percent_of_peak": 1.0}
+    assert list(BenchRow.from_dict(peak).to_dict()) == [*ROW_FIELDS, *PEAK_FIELDS[:-1]]  # an empty reason: unwritten
+
+
+def test_every_record_writes_the_keys_it_declares() -> None:
+    """to_dict and reading walk the same declarations: each record's keys are its fields' names, in order."""
+    report = sample_report(analysis=analysis(), tune=tune())
+    data = report.to_dict()
+    assert list(data) == [k for k in Report.keys() if k in data]
+    assert list(data["artifacts"][0]) == [k for k in ArtifactRecord.keys() if k in data["artifacts"][0]]
+    assert set(Report.keys()) >= set(data) and "present" not in Report.keys() and "extra" not in Report.keys()
+
+
+def test_a_started_time_must_be_a_string() -> None:
+    with pytest.raises(ReportError, match=r"^row: started: expected a string, got 5$"):
+        BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "started": 5}, "row")
