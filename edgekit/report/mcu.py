@@ -83,43 +83,7 @@ def fit_rows(report: Any, target: str) -> list[Any]:
     return sorted(rows, key=lambda b: order.get(b.artifact_id, len(order)))
 
 
-def _kb(n: int | None, sign: bool = False) -> str:
-    return "–" if n is None else (f"{n / 1024:+.1f}" if sign else f"{n / 1024:.1f}")
-
-
-def _yes(v: bool | None) -> str:
-    return "–" if v is None else ("yes" if v else "**no**")
-
-
 NOTE = ("Arena: the tensor arena TFLM used on this host (its 64-bit build: a safe upper bound for a 32-bit core); "
         "runtime RAM/flash: the profile's estimates for the interpreter and kernels. Agreement: top-1 agreement of "
         "TFLM with LiteRT on the same file and test images. No latency: TFLM's kernels on this host are not the "
         "microcontroller's speed. Margins: budget minus need (negative: over budget).")
-
-
-def render_markdown(report: Any) -> list[str]:
-    """report.md lines: one section per microcontroller target (nothing when the run had none)."""
-    lines: list[str] = []
-    for sec in report.mcu:
-        budget = f"{sec.ram_kb} KB RAM, {sec.flash_kb} KB flash" if sec.ram_kb is not None else "budgets unknown"
-        lines += [f"## Microcontroller: {sec.target} ({budget}, {sec.runtime})", "", NOTE, "",
-                  "| artifact | precision | TFLM | agree with LiteRT | arena KB | RAM need KB | RAM margin KB | "
-                  "flash need KB | flash margin KB | fits | why not |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for b in fit_rows(report, sec.target):
-            m, a = b.mcu, report.artifact(b.artifact_id)
-            assert m is not None
-            name = (a.name or a.id) if a else b.artifact_id
-            chosen = " **(chosen)**" if b.artifact_id == report.chosen_id else ""
-            agree = f"{m.tflm_agreement * 100:.2f} %" if m.tflm_agreement is not None else "–"
-            why = m.reason or (b.reason if not b.ok else "")
-            lines.append(f"| {name}{chosen} | {a.precision if a else ''} | {m.tflm_status or '–'} | {agree} | "
-                         f"{_kb(m.arena_bytes)} | {_kb(m.ram_needed_bytes)} | {_kb(m.ram_margin_bytes, True)} | "
-                         f"{_kb(m.flash_needed_bytes)} | {_kb(m.flash_margin_bytes, True)} | {_yes(m.fits)} | {why} |")
-        cc = sec.cross_compile
-        if cc is not None:
-            lines += ["", f"Cross-compiled examples/mcu for {cc.cpu or sec.cpu or 'the MCU'}: {cc.status}"
-                      + (f" ({cc.reason})" if cc.reason else "") + (f", {cc.toolchain}" if cc.toolchain else "") + "."]
-            if cc.size_output:
-                lines += ["", "```", cc.size_output, "```"]
-        lines.append("")
-    return lines

@@ -1,11 +1,11 @@
-"""Report sections that other commands fill: per-layer sensitivity (``edgekit analyze``) and tuning (``edgekit tune``).
+"""Records of the report's optional sections that other commands fill: per-layer sensitivity (``edgekit analyze``),
+tuning (``edgekit tune``), where the parallel work ran (``executor``) and the accuracy budget (``budget``).
 
-Both are optional in report.json; renderers draw them only when present.
+All are optional in report.json; :mod:`edgekit.report.document` draws them only when present.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -124,18 +124,6 @@ def where_it_ran(ex: Executor) -> str:
             + (f" ({', '.join(counts)})" if counts else "") + ".")
 
 
-def where_it_ran_markdown(ex: Executor | None) -> list[str]:
-    """report.md's "Where it ran" section (nothing for a report without an executor)."""
-    return [] if ex is None else ["## Where it ran", "", where_it_ran(ex), ""]
-
-
-def where_it_ran_html(ex: Executor | None) -> str:
-    """report.html's "Where it ran" section (empty for a report without an executor)."""
-    if ex is None:
-        return ""
-    return f'<section id="executor"><h2>Where it ran</h2><p>{html.escape(where_it_ran(ex))}</p></section>'
-
-
 @dataclass(frozen=True)
 class Tune(Record):
     """The tuning section (``edgekit tune``): trials, the best one, and the executor."""
@@ -177,7 +165,7 @@ class _Decision(Record):
 
     def sentence(self, what: str) -> str:
         """``what``, the validation drop and the reason: one line of the section's decisions."""
-        return f"{what}, validation drop {_pp(self.drop_pp)}" + (f": {self.reason}" if self.reason else "")
+        return f"{what}, validation drop {pp_text(self.drop_pp)}" + (f": {self.reason}" if self.reason else "")
 
 
 @dataclass(frozen=True)
@@ -237,10 +225,6 @@ class Budget:
                    decisions=tuple(decisions), explicit=tuple(e.note for e in d.explicit if e.note),
                    excluded=dict(d.excluded), notes=d.notes)
 
-    @classmethod
-    def of(cls, data: Json | None) -> Budget | None:
-        return None if data is None else cls.from_dict(data)
-
     def rule(self) -> str:
         """One sentence: the budget and how it is judged."""
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
@@ -249,53 +233,6 @@ class Budget:
         return f"Budget: {budget} of validation accuracy against the trained model{margin}."
 
 
-def _pp(x: float | None) -> str:
+def pp_text(x: float | None) -> str:
+    """A change in percentage points, signed (a dash for none)."""
     return "–" if x is None else f"{x:+.2f} pp"
-
-
-def _budget_rows(b: Budget) -> list[tuple[str, str, str, str, str]]:
-    return [(c.name, _pp(c.drop_pp), _pp(c.bound_pp),
-             f"{c.lost} / {c.gained}" if c.lost is not None and c.gained is not None else "–",
-             "yes" if c.within_budget else "no") for c in b.checks]
-
-
-def _budget_lists(b: Budget) -> list[tuple[str, list[str]]]:
-    """The section's lists, titled, non-empty only."""
-    lists = [("Decisions", [f"{n}: {s}" for n, s in b.decisions]), ("Explicit values", list(b.explicit)),
-             ("Not chosen", [f"{n}: {why}" for n, why in b.excluded.items()]),
-             ("Within the budget (notes, not flags)", list(b.notes))]
-    return [(title, items) for title, items in lists if items]
-
-
-BUDGET_HEAD = ("file", "validation drop", "upper bound", "images lost / gained", "within budget")
-
-
-def budget_markdown(data: Json | None) -> list[str]:
-    """report.md's "Accuracy budget" section (nothing for a report without a ``budget``)."""
-    b = Budget.of(data)
-    if b is None:
-        return []
-    lines = ["## Accuracy budget", "", b.rule(), ""]
-    if b.checks:
-        lines += ["| " + " | ".join(BUDGET_HEAD) + " |", "|" + "---|" * len(BUDGET_HEAD)]
-        lines += ["| " + " | ".join(row) + " |" for row in _budget_rows(b)] + [""]
-    for title, items in _budget_lists(b):
-        lines += [f"{title}:", ""] + [f"- {x}" for x in items] + [""]
-    return lines
-
-
-def budget_html(data: Json | None) -> str:
-    """report.html's "Accuracy budget" section (empty for a report without a ``budget``)."""
-    b = Budget.of(data)
-    if b is None:
-        return ""
-    e = html.escape
-    out = f'<section id="budget"><h2>Accuracy budget</h2><p>{e(b.rule())}</p>'
-    if b.checks:
-        head = "".join(f"<th>{e(h)}</th>" for h in BUDGET_HEAD)
-        body = "".join(f'<tr class="{"" if row[-1] == "yes" else "regressed"}">'
-                       + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>" for row in _budget_rows(b))
-        out += f'<table class="budget"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-    for title, items in _budget_lists(b):
-        out += f"<h3>{e(title)}</h3><ul>" + "".join(f"<li>{e(x)}</li>" for x in items) + "</ul>"
-    return out + "</section>"
