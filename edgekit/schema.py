@@ -247,7 +247,8 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
 
     Field metadata adapts it to JSON records (the report): ``rest`` collects the keys no field has
     (instead of rejecting them), ``keys`` receives the set of keys ``data`` had, ``whole`` the whole
-    mapping, and ``read(value, label)`` reads a field whose JSON shape its type does not say. A class
+    mapping, ``read(value, label)`` reads a field whose JSON shape its type does not say, and ``absent``
+    is the value of a required field the mapping left out. A class
     with ``NULL_MEANS_DEFAULT`` takes a null as an absent key (the field's default).
     """
     types_ = hints(cls)
@@ -267,6 +268,9 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         label = f"{where}.{key}" if where else str(key)
         read = fields[name].metadata.get("read")
         kwargs[name] = read(value, label) if read else coerce(types_[name], value, label)
+    for n, f in fields.items():  # a key the mapping may leave out that code must pass (a positional field)
+        if n not in kwargs and "absent" in f.metadata:
+            kwargs[n] = f.metadata["absent"]
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

@@ -25,16 +25,20 @@ report written before the field existed reads and writes back unchanged."""
 
 def key(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, write: str = "always",
         group: str = "", fraction: bool = False, size: bool = False, choices: tuple[str, ...] | None = None,
-        read: Callable[[Any, str], Any] | None = None, measured: bool = False) -> Any:
+        read: Callable[[Any, str], Any] | None = None, measured: bool = False,
+        absent: Any = dataclasses.MISSING) -> Any:
     """A report field. ``group`` names the fields a producer adds together (``edgekit.bench.peak``'s ``peak``);
     ``fraction``/``size``/``choices`` are checked on reading; ``read(value, label)`` reads a field whose JSON
-    shape its type does not say; ``measured`` marks a benchmark figure a failed cell has none of."""
+    shape its type does not say; ``measured`` marks a benchmark figure a failed cell has none of; ``absent`` is
+    the value of a field code must pass but a report may leave out."""
     assert write in WRITE, write
     meta: dict[str, Any] = {"write": write, "group": group}
     for name, value in (("fraction", fraction), ("size", size), ("choices", choices), ("read", read),
                         ("measured", measured)):
         if value:
             meta[name] = value
+    if absent is not dataclasses.MISSING:
+        meta["absent"] = absent
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
@@ -70,7 +74,10 @@ def _empty(v: Any) -> bool:
 
 
 class Record:
-    """Base of the report records (frozen dataclasses): reading, checking and writing from the field declarations."""
+    """Base of the report records (frozen dataclasses): reading, checking and writing from the field declarations.
+
+    A record that a report.json may extend has a :func:`rest` field, so keys a later edgekit writes are kept.
+    """
 
     NULL_MEANS_DEFAULT: ClassVar[bool] = True  # report.json writes null for a value it does not have
 
@@ -125,20 +132,26 @@ class Record:
         return self.__dataclass_fields__[name].metadata["write"] == "set" and _empty(v)  # type: ignore[attr-defined]
 
 
-def read(cls: type[R], data: Any, source: str, where: str = "") -> R:
-    """``cls`` from ``data`` (a record's dict); errors are ReportError lines naming ``source`` and the field."""
+def read(cls: type[R], data: Any, source: str, where: str = "",
+         reader: Callable[[Any, str], R] | None = None) -> R:
+    """``cls`` from ``data`` (a record's dict; ``reader(data, where)`` for a record stored in another shape);
+    errors are ReportError lines naming ``source`` and the field."""
     if not isinstance(data, Mapping):
         raise ReportError(f"{source}: {where or 'top level'}: expected an object, got {show(data)}")
     try:
-        return from_mapping(cls, data, where)
+        return reader(data, where) if reader else from_mapping(cls, data, where)
     except ConfigError as e:
         raise ReportError(f"{source}: {e}") from None
 
 
+def path(where: str, key: str) -> str:
+    """The name errors give field ``key`` of the record at ``where`` (``artifacts[2].bytes``)."""
+    return f"{where}.{key}" if where and key else (where or key or "top level")
+
+
 def fail(where: str, key: str, msg: str) -> None:
     """Raise the error of field ``key`` of the record at ``where`` (:func:`read` names the file)."""
-    name = f"{where}.{key}" if where and key else (where or key or "top level")
-    raise ConfigError(f"{name}: {msg}")
+    raise ConfigError(f"{path(where, key)}: {msg}")
 
 
 def show(v: Any, width: int = 40) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from edgekit.report import plots
 from edgekit.report.content import (HTML_DASH, MD_DASH, Badge, Bullets, Code, Column, Figure, KeyValues, Node,
@@ -333,7 +333,10 @@ def tune(report: Report) -> Section | None:
     curves = [(x.id, list(x.history)) for x in t.trials if x.history]
     if curves:
         blocks.append(Figure(lambda: plots.trial_histories(curves), "validation accuracy per epoch per trial"))
-    is_best: Callable[[Any], bool] = lambda x: best is not None and x.id == best.id  # noqa: E731
+
+    def is_best(x: Any) -> bool:
+        return best is not None and x.id == best.id
+
     columns = (
         Column("trial", lambda x: x.id, md=lambda x: _chosen(x.id, is_best(x), "best"), md_row=True),
         Column("config", lambda x: ", ".join(f"{k}={v}" for k, v in x.config.items()), wrap=True),
@@ -352,10 +355,9 @@ def budget(report: Report) -> Section | None:
     if data is None:
         return None
     b = Budget.from_dict(data)
-    pp = pp_text
     columns = (
-        Column("file", lambda c: c.name), Column("validation drop", lambda c: pp(c.drop_pp)),
-        Column("upper bound", lambda c: pp(c.bound_pp)),
+        Column("file", lambda c: c.name), Column("validation drop", lambda c: pp_text(c.drop_pp)),
+        Column("upper bound", lambda c: pp_text(c.bound_pp)),
         Column("images lost / gained",
                lambda c: f"{c.lost} / {c.gained}" if c.lost is not None and c.gained is not None else MD_DASH),
         Column("within budget", lambda c: "yes" if c.within_budget else "no"))

@@ -41,7 +41,7 @@ def cell(c: Column, v: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
+def _templates() -> jinja2.Environment:
     """The templates' environment: autoescaped, with the content types as tests and the cell formats."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("edgekit.report", "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
@@ -56,7 +56,7 @@ def environment() -> jinja2.Environment:
 def page(title: str, header_blocks: Sequence[Block], parts: Sequence[Section]) -> str:
     """A standalone page (inline CSS and JS, no external resources): a title, blocks under it, the sections."""
     shown = [s for s in parts if s.only in (None, "html")]
-    return environment().get_template("report.html.j2").render(title=title, header=header_blocks, sections=shown)
+    return _templates().get_template("report.html.j2").render(title=title, header=header_blocks, sections=shown)
 
 
 def render_html(report: Report | Mapping[str, Any], run_dir: Path | None = None) -> str:

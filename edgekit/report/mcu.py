@@ -58,6 +58,7 @@ class CrossCompile(Record):
     firmware: Mapping[str, Any] | None = key(None)  # the whole image
     arena_bytes: int | None = key(None)  # MODEL_ARENA_BYTES in the generated header
     size_output: str = key("")
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from edgekit.report._fields import Json, Record, fail, key, pct, present, read, rest, show, whole
+from edgekit.report._fields import Json, Record, fail, key, path, pct, present, read, rest, show, whole
 from edgekit.report.mcu import McuFit, McuTarget
 from edgekit.report.sections import Analysis, Executor, Tune
 from edgekit.schema import from_mapping
@@ -33,6 +33,7 @@ class Latency(Record):
     std: float | None = key(None, write="set")
     min: float | None = key(None, write="set")
     max: float | None = key(None, write="set")
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +104,7 @@ class Verification(Record):
     accuracy: float | None = key(None)
     parent_accuracy: float | None = key(None)
     accuracy_delta_pp: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,12 @@ class Audit(Record):
             data["params"] = {k: v for k, v in params.items() if k != "by_dtype"}
             data["by_dtype"] = params.get("by_dtype") or {}
             for dtype, entry in data["by_dtype"].items():
-                from_mapping(_Share, entry, f"{where}.params.by_dtype.{dtype}")
+                from_mapping(_Share, entry, path(where, f"params.by_dtype.{dtype}"))
         return from_mapping(Audit, data, where)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "audit") -> Audit:
+        return read(cls, data, source, reader=cls.read)
 
     @property
     def weight_share(self) -> dict[str, float]:
@@ -216,6 +222,7 @@ class TargetInfo(Record):
     emulated: bool = key(False)
     providers: tuple[str, ...] = key(())
     source: str | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)
@@ -266,9 +273,9 @@ class SearchCandidate(Record):
     """One deployable artifact the accuracy-budget search measured (validation accuracy only)."""
 
     id: str = key()
-    name: str = key()
-    format: str = key()
-    precision: str = key()
+    name: str = key(absent="")
+    format: str = key(absent="")
+    precision: str = key(absent="")
     bytes: int = key()
     val_accuracy: float = key()
     val_drop_pp: float = key()
@@ -316,11 +323,12 @@ class Regression(Record):
     kind: str = key(choices=("larger", "slower", "less_accurate"))
     value: float = key()
     reference_value: float = key()
-    unit: str = key()  # KB | ms | %
+    unit: str = key(absent="")  # KB | ms | %
     message: str = key()
     target: str | None = key(None)
     batch_size: int | None = key(None)
     threads: int | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 # --------------------------------------------------------------------------- the report

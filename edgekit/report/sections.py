@@ -21,6 +21,7 @@ class QuantSensitivity(Record):
     snr_db: float | None = key(None)
     cosine: float | None = key(None)
     drop_pp: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 def _drops(value: Any, where: str) -> dict[str, float]:
@@ -108,6 +109,7 @@ class Executor(Record):
     address: str | None = key(None)
     nodes: int | None = key(None)
     workers: int | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 EXECUTOR_KINDS = {"inprocess": "in this process", "local": "on an embedded Ray on this machine",

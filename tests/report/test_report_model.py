@@ -34,6 +34,10 @@ def test_unknown_keys_are_kept() -> None:
     data = sample_report().to_dict()
     data["artifacts"][0]["future_field"] = 1
     data["benchmarks"][0]["runtime_version"] = "ai-edge-litert 2.3.0"
+    data["benchmarks"][0]["latency_ms"]["p999"] = 0.2
+    data["targets"][0]["memory_gb"] = 16
+    data["regressions"][0]["pp"] = 1.0
+    data["artifacts"][1]["verification"]["max_rel_diff"] = 1e-6
     data["something_new"] = {"x": 1}
     assert Report.from_dict(data).to_dict() == data
 
@@ -151,3 +155,13 @@ def test_every_record_writes_the_keys_it_declares() -> None:
 def test_a_started_time_must_be_a_string() -> None:
     with pytest.raises(ReportError, match=r"^row: started: expected a string, got 5$"):
         BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "started": 5}, "row")
+
+
+def test_keys_a_report_may_leave_out_stay_optional() -> None:
+    """A search candidate's name/format/precision and a regression's unit were optional in report.json: still are."""
+    data = sample_report().to_dict()
+    for c in data["search"]["candidates"]:
+        del c["name"], c["format"], c["precision"]
+    del data["regressions"][0]["unit"]
+    report = Report.from_dict(data)
+    assert report.search is not None and report.search.candidates[0].name == "" and report.regressions[0].unit == ""
