@@ -15,7 +15,8 @@ import jinja2
 
 from edgekit.report import content
 from edgekit.report.content import HTML_DASH, Block, Column, Section
-from edgekit.report.document import header, sections
+from edgekit.report.document import sections
+from edgekit.report.page_sections import header
 from edgekit.report.model import Report
 
 BLOCK_KINDS = (content.Text, content.Bullets, content.Table, content.Figure, content.KeyValues, content.Preformatted,

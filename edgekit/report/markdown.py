@@ -10,7 +10,8 @@ from typing import Any, Mapping, Sequence
 
 from edgekit.report.content import (MD_DASH, Badge, Block, Bullets, Code, Column, Inline, Preformatted, Section,
                                     Strong, Table, Text, fmt)
-from edgekit.report.document import RESULT_COLUMNS, sections, status_line
+from edgekit.report.cells import status_line
+from edgekit.report.document import RESULT_COLUMNS, sections
 from edgekit.report.model import Report
 from edgekit.report.table import results_table
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.cli import main
-from edgekit.report.document import short_layer_name
+from edgekit.report.page_sections import short_layer_name
 from edgekit.report.html import render_html
 from edgekit.report.markdown import render_markdown, render_table
 from edgekit.report.model import Report
