@@ -72,8 +72,10 @@ class Column:
     """One table column: its header, and how a row shows in it.
 
     ``value(row)`` is the cell's value (numbers sort as numbers on the page); ``html``/``md`` turn it into
-    text for each page (a format spec, or a function of the value; None: a dash). ``md_header`` is the
-    Markdown header where it differs; ``md=False`` leaves the column out of report.md.
+    text for each page (a format spec, or a function of the value; None: a dash). With ``md_row``, ``md`` is a
+    function of the whole row whose text report.md shows as it is (where report.md adds a mark, such as
+    **(chosen)**). ``md_header`` is the Markdown header where it differs; ``md=False`` leaves the column out
+    of report.md.
     """
 
     header: str
@@ -89,7 +91,7 @@ class Column:
 @dataclass(frozen=True)
 class Table:
     """A table of ``rows`` (any objects the columns read). ``row_class(row)`` styles a row on the page;
-    ``sortable`` makes its headers sort it there."""
+    ``cls`` is its class there (``sortable``: a click on a header sorts it)."""
 
     columns: tuple[Column, ...]
     rows: Sequence[Any]

@@ -17,11 +17,13 @@ from edgekit.report.table import results_table
 
 
 def inline(parts: Sequence[Inline]) -> str:
+    """A paragraph's parts as Markdown (bold as ``**x**``; code and badges as plain text)."""
     return "".join(f"**{p.text}**" if isinstance(p, Strong) else p.text if isinstance(p, (Code, Badge)) else p
                    for p in parts)
 
 
 def _cell(c: Column, row: Any) -> str:
+    """A cell as report.md shows it: a dash for no value, nothing for an empty string."""
     if c.md_row:
         assert callable(c.md)
         out = c.md(row)
