@@ -11,10 +11,12 @@ One mechanism validates device profiles, recipes, flags and stage configs:
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import math
 import re
+import numbers
 import types
 import typing
 from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
@@ -157,9 +159,9 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        alternatives = [a for a in args if a is not type(None)]
-        if len(alternatives) == 1:  # X | None: X's own error names the bad key (a profile's [mcu] table)
-            return coerce(alternatives[0], value, where)
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:  # X | None: X's own message ("expected an integer", not "int or NoneType")
+            return coerce(others[0], value, where)
         for a in args:
             if a is type(None):
                 continue
@@ -178,7 +180,7 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {short(value)}")
         (item,) = get_args(tp)[:1]
         return tuple(coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
+    if origin in (dict, collections.abc.Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table, got {short(value)}")
         _, vt = get_args(tp)
@@ -193,12 +195,12 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {short(value)}")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if tp is int:  # numpy integers too (an in-memory report)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ConfigError(f"{where}: expected an integer, got {short(value)}")
-        return value
+        return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{where}: expected a number, got {short(value)}")
         return float(value)
     if tp is str:
@@ -261,21 +263,44 @@ class Checked:
 
 
 def from_mapping(cls: type[T], data: Mapping[str, Any], where: str) -> T:
-    """Instantiate dataclass ``cls`` from ``data``; ``where`` prefixes error messages (file and table)."""
+    """Instantiate dataclass ``cls`` from ``data``; ``where`` prefixes error messages (file and table).
+
+    Field metadata adapts it to JSON records (the report): ``rest`` collects the keys no field has
+    (instead of rejecting them), ``keys`` receives the set of keys ``data`` had, ``whole`` the whole
+    mapping, ``read(value, label)`` reads a field whose JSON shape its type does not say, and ``absent``
+    is the value of a required field the mapping left out. A class
+    with ``NULL_MEANS_DEFAULT`` takes a null as an absent key (the field's default).
+    """
     types_ = hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = [k for k in data if k.replace("-", "_") not in fields]
-    if unknown:
+    all_fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    special = {m: f.name for f in all_fields for m in ("rest", "keys", "whole") if f.metadata.get(m)}
+    fields = {f.name: f for f in all_fields if f.init and f.name not in special.values()}
+    unknown = [k for k in data if str(k).replace("-", "_") not in fields]
+    if unknown and not ({"rest", "whole"} & special.keys()):
         raise ConfigError(f"{where}: unknown key {short(unknown[0])}{suggest(unknown[0], fields)} "
                           f"(known: {', '.join(sorted(fields))})")
-    kwargs = {}
+    lenient = getattr(cls, "NULL_MEANS_DEFAULT", False)
+    kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        name = key.replace("-", "_")
-        kwargs[name] = coerce(types_[name], value, f"{where}.{key}" if where else key)
+        name = str(key).replace("-", "_")
+        if name not in fields or (value is None and lenient):
+            continue
+        label = f"{where}.{key}" if where else str(key)
+        read = fields[name].metadata.get("read")
+        kwargs[name] = read(value, label) if read else coerce(types_[name], value, label)
+    for n, f in fields.items():  # a key the mapping may leave out that code must pass (a positional field)
+        if n not in kwargs and "absent" in f.metadata:
+            kwargs[n] = f.metadata["absent"]
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+        raise ConfigError(f"{where + '.' if where else ''}{missing[0]}: missing (a required key)")
+    if "rest" in special:
+        kwargs[special["rest"]] = {k: data[k] for k in unknown}
+    if "keys" in special:
+        kwargs[special["keys"]] = frozenset(k for k in data if k in fields)
+    if "whole" in special:
+        kwargs[special["whole"]] = dict(data)
     try:
         obj = cls(**kwargs)
     except FieldError as e:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,22 @@ def test_every_package_is_listed_in_pyproject() -> None:
     missing = sorted(found - _listed_packages())
     assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml (or the wheel lacks them)"
     assert "edgekit.devices" in _listed_packages()
+
+
+def test_report_templates_are_package_data() -> None:
+    """report.html is rendered from templates: each one must match a package-data pattern, or the wheel lacks it."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    folder = ROOT / "edgekit" / "report"
+    files = sorted(p.relative_to(folder) for p in (folder / "templates").iterdir())
+    assert any(f.suffix == ".j2" for f in files)
+    missing = [str(f) for f in files if not any(f.match(pat) for pat in patterns["edgekit.report"])]
+    assert not missing, f"add {missing} to [tool.setuptools.package-data] in pyproject.toml"
+
+
+def test_wheel_carries_the_report_templates(tmp_path: Path) -> None:
+    names = set(zipfile.ZipFile(_wheel(tmp_path)).namelist())
+    templates = {f"edgekit/report/templates/{p.name}" for p in (ROOT / "edgekit" / "report" / "templates").iterdir()}
+    assert templates and templates <= names, sorted(templates - names)
 
 
 def test_builtin_profiles_come_from_the_package() -> None:
@@ -95,4 +112,5 @@ def test_wheel_install_runs_outside_the_repo(tmp_path: Path) -> None:
     edgekit("compress", "--dataset", "digits", "--epochs", "1", "--train-limit", "300", "--test-limit", "100",
             "--no-bench", "--sparsity", "0", "--out", str(out), ok=(0, 1))
     report = json.loads((out / "report.json").read_text())
+    assert "<h1>edgekit report" in (out / "report.html").read_text()  # rendered from the wheel's templates
     assert {"keras", "tflite", "onnx"} <= {a["format"] for a in report["artifacts"]}

@@ -27,19 +27,15 @@ from edgekit.errors import TargetError
 from edgekit.executor import Executor, map_by_key
 from edgekit.locations import location_for
 from edgekit.locations.base import THIS_MACHINE, Location
+from edgekit.report.model import BenchRow
 from edgekit.schema import Checked, flag_name, option
 from edgekit.targets import RUNTIME_FORMATS, Target
 
 log = logging.getLogger(__name__)
 
-ROW_FIELDS = (
-    "artifact_id", "runtime", "target", "emulated", "provider", "providers", "node_share", "status", "reason",
-    "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
-    "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement",
-    "started", "finished",
-)
-"""The fields every benchmark row carries (report.json's ``benchmarks``); a microcontroller row
-(location ``tflm``) also has ``mcu``: the TFLM check and the RAM/flash fit, and no latency."""
+ROW_FIELDS = BenchRow.keys("row")
+"""The fields every benchmark row carries (report.json's ``benchmarks``, declared by :class:`BenchRow`); a
+microcontroller row (location ``tflm``) also has ``mcu``: the TFLM check and the RAM/flash fit, and no latency."""
 
 CPU_PROVIDER = "CPUExecutionProvider"
 
@@ -82,8 +78,7 @@ def _complete(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-MEASURED = ("latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms", "first_inference_ms",
-            "accuracy", "top1_agreement", "target_agreement")
+MEASURED = BenchRow.measured_keys()
 """Fields a row may only carry when the requested provider really ran the graph."""
 
 

@@ -15,12 +15,13 @@ from typing import Any, Iterable
 
 from edgekit.artifact import Artifact
 from edgekit.errors import EdgekitError
+from edgekit.report.model import BenchRow
 from edgekit.runtime.peak import percent_of_peak
 
 log = logging.getLogger(__name__)
 
-PEAK_FIELDS = ("macs_per_image", "peak_kernel", "peak_gmacs", "percent_of_peak", "peak_reason")
-"""The fields this adds to a benchmark row (``BenchRow`` reads them; absent in older reports)."""
+PEAK_FIELDS = BenchRow.keys("peak")
+"""The fields this adds to a benchmark row (declared by :class:`BenchRow`; absent in older reports)."""
 
 
 def model_macs(path: str | Path) -> tuple[int | None, str]:

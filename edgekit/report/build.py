@@ -13,7 +13,7 @@ from edgekit.artifact import Artifact
 from edgekit.audit import gzip_bytes
 from edgekit.executor import Executor
 from edgekit.fsutil import file_bytes, sha256_file
-from edgekit.report.model import ArtifactRecord, BenchRow
+from edgekit.report.model import ArtifactRecord, Audit, BenchRow, TargetInfo, Verification
 from edgekit.report.regressions import find_regressions
 from edgekit.runtime.host import installed_version
 from edgekit.schema import to_mapping
@@ -39,19 +39,22 @@ def environment() -> dict[str, Any]:
     }
 
 
-def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | None, audit: dict[str, Any] | None) -> dict[str, Any]:
+def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | None,
+                    audit: dict[str, Any] | None) -> dict[str, Any]:
+    """One artifact's report.json entry (:class:`ArtifactRecord`): its file, metrics, audit and verification."""
     d = a.to_dict(relative_to=run_dir)
     metrics = dict(a.metrics)
     if audit and "path" in audit:
         audit = {**audit, "path": d["path"]}  # keep report.json portable
-    return {
-        "id": a.id, "name": a.name, "stage": a.stage, "format": a.format, "precision": a.precision, "path": d["path"],
-        "bytes": file_bytes(a.path), "gzip_bytes": gzip_bytes(a.path),
-        "sha256": sha256_file(a.path) if a.path.is_file() else None, "parent_id": a.parent_id,
-        "accuracy": metrics.get("accuracy"), "val_accuracy": metrics.get("val_accuracy"),
-        "sparsity": metrics.get("sparsity"), "config": d["config"], "metrics": metrics, "meta": d["meta"],
-        "audit": audit, "verification": verification,
-    }
+    return ArtifactRecord(
+        id=a.id, name=a.name, stage=a.stage, format=a.format, precision=a.precision, path=d["path"],
+        bytes=file_bytes(a.path), gzip_bytes=gzip_bytes(a.path),
+        sha256=sha256_file(a.path) if a.path.is_file() else None, parent_id=a.parent_id,
+        accuracy=metrics.get("accuracy"), val_accuracy=metrics.get("val_accuracy"), sparsity=metrics.get("sparsity"),
+        config=d["config"], metrics=metrics, meta=d["meta"],
+        audit=Audit.from_dict(audit, "audit") if audit is not None else None,
+        verification=Verification.from_dict(verification, "verification") if verification is not None else None,
+    ).to_dict()
 
 
 def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
@@ -85,8 +88,8 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
         "seed": getattr(cfg, "seed", None),
         "config": to_mapping(cfg) if cfg is not None else None,
         "environment": environment(),
-        "targets": [{"name": t.name, "location": t.location, "arch": t.arch, "emulated": t.emulated,
-                     "providers": list(t.onnxruntime.providers), "source": t.source} for t in targets],
+        "targets": [TargetInfo(t.name, t.location, t.arch, t.emulated, tuple(t.onnxruntime.providers),
+                               t.source).to_dict() for t in targets],
         "baseline_id": baseline.id if baseline else None,
         "chosen_id": chosen_id,
         "artifacts": records,

@@ -7,13 +7,13 @@ by (target, batch size, threads, emulated).
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections import Counter
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from edgekit.report.html import DASH, page
+from edgekit.report import markdown
+from edgekit.report.content import HTML_DASH, Bullets, Column, Section, Table, Text
+from edgekit.report.html import page
 from edgekit.report.model import ArtifactRecord, Report
 
 
@@ -106,100 +106,98 @@ def compare_reports(a: Report | Mapping[str, Any], b: Report | Mapping[str, Any]
 
 def _f(v: Any, spec: str = "") -> str:
     if v is None:
-        return DASH
+        return HTML_DASH
     if isinstance(v, float) and spec:
         return format(v, spec)
     return str(v)
 
 
-def _diff_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return ["no differences", ""]
-    out = ["| field | A | B |", "|---|---|---|"]
-    out += [f"| {r['key']} | {_cell(r['a'])} | {_cell(r['b'])} |" for r in rows]
-    return out + [""]
-
-
-def _cell(v: Any) -> str:
+def _md_cell(v: Any) -> str:
+    """A value in a Markdown table cell: pipes escaped, one line."""
     return _f(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _col(header: str, get: Callable[[Any], Any], spec: str = "", numeric: bool = False, escape: bool = False) -> Column:
+    """A column that shows ``get(row)`` alike on both pages (a dash for none; ``escape``: free text)."""
+    return Column(header, get, html=lambda v: _f(v, spec), numeric=numeric, md_row=True,
+                  md=(lambda r: _md_cell(get(r))) if escape else (lambda r: _f(get(r), spec)))
+
+
+DIFF_COLUMNS = (_col("field", lambda r: r["key"], escape=True), _col("A", lambda r: r["a"], escape=True),
+                _col("B", lambda r: r["b"], escape=True))
+
+
+def _diff(title: str, rows: list[dict[str, Any]]) -> Section:
+    return Section(title.lower(), title, (Table(DIFF_COLUMNS, rows),) if rows else (Text.of("no differences"),))
+
+
+def _kb(n: float | None) -> float | None:
+    return n / 1024 if n else None
+
+
+ARTIFACT_COLUMNS = (
+    _col("artifact", lambda m: m["label"]), _col("stage", lambda m: m["stage"]),
+    _col("precision", lambda m: m["precision"]),
+    _col("acc A %", lambda m: _pct(m["accuracy_a"]), ".2f", True),
+    _col("acc B %", lambda m: _pct(m["accuracy_b"]), ".2f", True),
+    _col("Δ acc pp", lambda m: m["delta_accuracy_pp"], "+.2f", True),
+    _col("KB A", lambda m: _kb(m["bytes_a"]), ".1f", True), _col("KB B", lambda m: _kb(m["bytes_b"]), ".1f", True),
+    _col("Δ KB", lambda m: m["delta_bytes"] / 1024 if m["delta_bytes"] is not None else None, "+.1f", True))
+LATENCY_COLUMNS = (
+    _col("artifact", lambda mr: mr[0]["label"]),
+    _col("target", lambda mr: f"{mr[1]['target']} (emulated)" if mr[1]["emulated"] else str(mr[1]["target"])),
+    _col("batch", lambda mr: mr[1]["batch_size"], numeric=True),
+    _col("threads", lambda mr: mr[1]["threads"], numeric=True),
+    _col("p50 A ms", lambda mr: mr[1]["p50_a"], ".4f", True), _col("p50 B ms", lambda mr: mr[1]["p50_b"], ".4f", True),
+    _col("Δ ms", lambda mr: mr[1]["delta_ms"], "+.4f", True), _col("B/A", lambda mr: mr[1]["ratio"], ".2f", True))
+CONFIG_COLUMNS = (_col("artifact", lambda mc: mc[0]["label"]), _col("field", lambda mc: mc[1]["key"]),
+                  _col("A", lambda mc: mc[1]["a"], escape=True), _col("B", lambda mc: mc[1]["b"], escape=True))
+
+
+def _pct(x: float | None) -> float | None:
+    return x * 100 if x is not None else None
+
+
+def compare_document(diff: Mapping[str, Any]) -> tuple[Bullets, list[Section]]:
+    """The comparison's runs line and sections, for both pages: settings, dataset, environment, the matched
+    artifacts, their latency and stage config changes, what only one run has, and each run's problems."""
+    def run(side: str) -> str:
+        d = diff[side]
+        return (f"{side.upper()}: {_md_cell(d.get('command'))} ({_md_cell(d.get('created'))}, "
+                f"status {_md_cell(d.get('status'))})")
+
+    runs = Bullets((run("a"), run("b"), "Deltas are B minus A."))
+    out = [_diff(title, diff[key]) for title, key in (("Settings", "settings"), ("Dataset", "dataset"),
+                                                      ("Environment", "environment"))]
+    out.append(Section("artifacts", "Artifacts", (Table(ARTIFACT_COLUMNS, diff["artifacts"]),)))
+    lat = [(m, r) for m in diff["artifacts"] for r in m["latency"]]
+    if lat:
+        out.append(Section("latency", "p50 latency", (Table(LATENCY_COLUMNS, lat),)))
+    cfg = [(m, c) for m in diff["artifacts"] for c in m["config"]]
+    if cfg:
+        out.append(Section("config", "Stage config changes", (Table(CONFIG_COLUMNS, cfg),)))
+    for side in ("a", "b"):
+        only = diff[f"only_in_{side}"]
+        out.append(Section(f"only-{side}", f"Only in run {side.upper()}",
+                           (Bullets(tuple(only)),) if only else (Text.of("none"),)))
+    out += [Section(f"problems-{side}", f"Problems in run {side.upper()}", (Bullets(tuple(diff[f"problems_{side}"])),))
+            for side in ("a", "b") if diff[f"problems_{side}"]]
+    return runs, out
+
+
+TITLE = "edgekit: run A vs run B"
 
 
 def render_compare_markdown(diff: Mapping[str, Any]) -> str:
     """The comparison as Markdown: settings, dataset, environment, then one table per matched artifact."""
-    lines = ["# edgekit: run A vs run B", "",
-             f"- A: {_cell(diff['a'].get('command'))} ({_cell(diff['a'].get('created'))}, status {_cell(diff['a'].get('status'))})",
-             f"- B: {_cell(diff['b'].get('command'))} ({_cell(diff['b'].get('created'))}, status {_cell(diff['b'].get('status'))})",
-             "- Deltas are B minus A.", ""]
-    for title, key in (("Settings", "settings"), ("Dataset", "dataset"), ("Environment", "environment")):
-        lines += [f"## {title}", "", *_diff_table(diff[key])]
-    lines += ["## Artifacts", "",
-              "| artifact | stage | precision | acc A % | acc B % | Δ acc pp | KB A | KB B | Δ KB |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for m in diff["artifacts"]:
-        kb = [m["bytes_a"] / 1024 if m["bytes_a"] else None, m["bytes_b"] / 1024 if m["bytes_b"] else None,
-              m["delta_bytes"] / 1024 if m["delta_bytes"] is not None else None]
-        acc = [m["accuracy_a"] * 100 if m["accuracy_a"] is not None else None,
-               m["accuracy_b"] * 100 if m["accuracy_b"] is not None else None]
-        lines.append(f"| {m['label']} | {m['stage']} | {m['precision']} | {_f(acc[0], '.2f')} | {_f(acc[1], '.2f')} "
-                     f"| {_f(m['delta_accuracy_pp'], '+.2f')} | {_f(kb[0], '.1f')} | {_f(kb[1], '.1f')} | {_f(kb[2], '+.1f')} |")
-    lines.append("")
-    lat = [(m, r) for m in diff["artifacts"] for r in m["latency"]]
-    if lat:
-        lines += ["## p50 latency", "", "| artifact | target | batch | threads | p50 A ms | p50 B ms | Δ ms | B/A |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
-        for m, r in lat:
-            target = f"{r['target']} (emulated)" if r["emulated"] else str(r["target"])
-            lines.append(f"| {m['label']} | {target} | {_f(r['batch_size'])} | {_f(r['threads'])} | {_f(r['p50_a'], '.4f')} "
-                         f"| {_f(r['p50_b'], '.4f')} | {_f(r['delta_ms'], '+.4f')} | {_f(r['ratio'], '.2f')} |")
-        lines.append("")
-    cfg = [(m, c) for m in diff["artifacts"] for c in m["config"]]
-    if cfg:
-        lines += ["## Stage config changes", "", "| artifact | field | A | B |", "|---|---|---|---|"]
-        lines += [f"| {m['label']} | {c['key']} | {_cell(c['a'])} | {_cell(c['b'])} |" for m, c in cfg]
-        lines.append("")
-    for side in ("a", "b"):
-        only = diff[f"only_in_{side}"]
-        lines += [f"## Only in run {side.upper()}", "", *([f"- {x}" for x in only] or ["none"]), ""]
-    for side in ("a", "b"):
-        if diff[f"problems_{side}"]:
-            lines += [f"## Problems in run {side.upper()}", "", *[f"- {p}" for p in diff[f"problems_{side}"]], ""]
+    runs, parts = compare_document(diff)
+    lines = [f"# {TITLE}", "", *markdown.block(runs)]
+    for s in parts:
+        lines += markdown.section(s, align=True)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _markdown_to_html(text: str) -> str:
-    """HTML for the Markdown subset :func:`render_compare_markdown` writes (headings, bullets, tables)."""
-    out: list[str] = []
-    table: list[list[str]] = []
-
-    def cells(line: str) -> list[str]:
-        parts = re.split(r"(?<!\\)\|", line.strip()[1:-1])
-        return [html.escape(c.strip().replace("\\|", "|")) for c in parts]
-
-    def flush() -> None:
-        if table:
-            head, rows = table[0], table[2:]
-            out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-                       + "</tbody></table>")
-            table.clear()
-
-    for line in text.splitlines():
-        if line.startswith("|"):
-            table.append(cells(line))
-            continue
-        flush()
-        if line.startswith("## "):
-            out.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("# "):
-            out.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    return "\n".join(out)
-
-
 def render_compare_html(diff: Mapping[str, Any]) -> str:
-    """The comparison as a standalone HTML page (same content as the Markdown)."""
-    return page("edgekit: run A vs run B", _markdown_to_html(render_compare_markdown(diff)))
+    """The comparison as a standalone HTML page (the same sections as the Markdown)."""
+    runs, parts = compare_document(diff)
+    return page(TITLE, (runs,), parts)

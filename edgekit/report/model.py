@@ -1,110 +1,86 @@
 """The typed report: ``Report`` and its records, read from and written to ``report.json``.
 
-``Report.from_dict`` checks every field it reads and raises :class:`~edgekit.errors.ReportError`
-with one line naming the file and the field (``report.json: artifacts[2].bytes: expected a number,
-got 'x'``). ``to_dict`` gives back the same keys (report.json is public): fields a report did not
-carry stay absent, and keys a record does not know are kept in its ``extra``.
+Each record declares its keys once, as dataclass fields (:mod:`edgekit.report._fields`): reading
+checks every field and raises :class:`~edgekit.errors.ReportError` with one line naming the file and
+the field (``report.json: artifacts[2].bytes: expected an integer, got 'x'``); ``to_dict`` gives back
+the same keys (report.json is public): fields a report did not carry stay absent, and keys a record
+does not know are kept in its ``extra``.
 
 Renderers read these fields; they never look keys up in dicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from dataclasses import dataclass
+from typing import Any, Mapping
 
-from edgekit.report._fields import Json, Reader, pct, show, written
+from edgekit.report._fields import Json, Record, fail, key, path, pct, present, read, rest, show, whole
 from edgekit.report.mcu import McuFit, McuTarget
 from edgekit.report.sections import Analysis, Executor, Tune
-
-T = TypeVar("T")
+from edgekit.schema import from_mapping
 
 
 # --------------------------------------------------------------------------- records
 @dataclass(frozen=True)
-class Latency:
+class Latency(Record):
     """Latency statistics of one benchmark cell, in milliseconds."""
 
-    p50: float | None = None
-    p90: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    mean: float | None = None
-    std: float | None = None
-    min: float | None = None
-    max: float | None = None
-
-    KEYS = ("p50", "p90", "p95", "p99", "mean", "std", "min", "max")
-
-    @classmethod
-    def parse(cls, r: Reader) -> Latency:
-        return cls(**{k: r.num(k) for k in cls.KEYS})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.KEYS if getattr(self, k) is not None}
+    p50: float | None = key(None, write="set")
+    p90: float | None = key(None, write="set")
+    p95: float | None = key(None, write="set")
+    p99: float | None = key(None, write="set")
+    mean: float | None = key(None, write="set")
+    std: float | None = key(None, write="set")
+    min: float | None = key(None, write="set")
+    max: float | None = key(None, write="set")
+    extra: Mapping[str, Any] = rest()
 
 
-@dataclass(frozen=True)
-class BenchRow:
-    """One benchmark cell: an artifact on a target at one batch size and thread count."""
+@dataclass(frozen=True, kw_only=True)
+class BenchRow(Record):
+    """One benchmark cell: an artifact on a target at one batch size and thread count.
 
-    artifact_id: str
-    target: str
-    status: str  # ok | skipped | failed
-    reason: str = ""
-    runtime: str | None = None
-    emulated: bool = False
-    provider: str | None = None
-    providers: tuple[str, ...] | None = None
-    node_share: Mapping[str, float] | None = None
-    batch_size: int | None = None
-    threads: int | None = None
-    latency_ms: Latency | None = None
-    throughput_per_s: float | None = None
-    runs: int | None = None
-    seconds: float | None = None
-    session_create_ms: float | None = None
-    first_inference_ms: float | None = None
-    peak_rss_mb: float | None = None
-    accuracy: float | None = None
-    top1_agreement: float | None = None
-    reference_target: str | None = None
-    target_agreement: float | None = None
-    mcu: McuFit | None = None  # a microcontroller row (location tflm): TFLM check and RAM/flash fit
-    # "% of peak" (edgekit.bench.peak; absent in reports written before it): MACs × images/s ÷ the GEMM peak
-    # measured where the row ran, on its thread count, of the kernel its precision runs on (fp32 | int8)
-    macs_per_image: int | None = None
-    peak_kernel: str | None = None
-    peak_gmacs: float | None = None  # GMAC/s
-    percent_of_peak: float | None = None
-    peak_reason: str = ""  # why an ok row has no % of peak
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    Every row carries the ``row`` group (:data:`edgekit.bench.api.ROW_FIELDS`); a microcontroller row
+    (location ``tflm``) also has ``mcu``; an ok row the ``peak`` group (:mod:`edgekit.bench.peak`).
+    """
 
-    NUMBERS = ("throughput_per_s", "seconds", "session_create_ms", "first_inference_ms", "peak_rss_mb", "accuracy",
-               "top1_agreement", "target_agreement")
-    PEAK_KEYS = ("macs_per_image", "peak_kernel", "peak_gmacs", "percent_of_peak", "peak_reason")
-    """Written only when set, so a report from before them reads and writes back unchanged."""
-    KEYS = ("artifact_id", "runtime", "target", "emulated", "provider", "providers", "node_share", "status", "reason",
-            "batch_size", "threads", "latency_ms", "throughput_per_s", "runs", "seconds", "session_create_ms",
-            "first_inference_ms", "peak_rss_mb", "accuracy", "top1_agreement", "reference_target", "target_agreement")
+    artifact_id: str = key(group="row")
+    runtime: str | None = key(None, group="row")
+    target: str = key(group="row")
+    emulated: bool = key(False, group="row")
+    provider: str | None = key(None, group="row")
+    providers: tuple[str, ...] | None = key(None, group="row")
+    node_share: Mapping[str, float] | None = key(None, group="row")
+    status: str = key(group="row")  # ok | skipped | failed
+    reason: str = key("", group="row")
+    batch_size: int | None = key(None, group="row")
+    threads: int | None = key(None, group="row")
+    latency_ms: Latency | None = key(None, group="row", measured=True)
+    throughput_per_s: float | None = key(None, group="row", measured=True)
+    runs: int | None = key(None, group="row", measured=True)
+    seconds: float | None = key(None, group="row", measured=True)
+    session_create_ms: float | None = key(None, group="row", measured=True)
+    first_inference_ms: float | None = key(None, group="row", measured=True)
+    peak_rss_mb: float | None = key(None, group="row")
+    accuracy: float | None = key(None, group="row", measured=True)
+    top1_agreement: float | None = key(None, group="row", measured=True)
+    reference_target: str | None = key(None, group="row")
+    target_agreement: float | None = key(None, group="row", measured=True)
+    started: str | None = key(None, write="set", group="row")  # when the cell was timed (ISO 8601)
+    finished: str | None = key(None, write="set", group="row")
+    mcu: McuFit | None = key(None, write="set")  # a microcontroller row (location tflm): TFLM check, RAM/flash fit
+    # "% of peak" (absent in reports written before it): MACs × images/s ÷ the GEMM peak measured where the row
+    # ran, on its thread count, of the kernel its precision runs on (fp32 | int8)
+    macs_per_image: int | None = key(None, write="set", group="peak")
+    peak_kernel: str | None = key(None, write="set", group="peak")
+    peak_gmacs: float | None = key(None, write="set", group="peak")  # GMAC/s
+    percent_of_peak: float | None = key(None, write="set", group="peak")
+    peak_reason: str = key("", write="set", group="peak")  # why an ok row has no % of peak
+    extra: Mapping[str, Any] = rest()
 
     @classmethod
-    def parse(cls, r: Reader) -> BenchRow:
-        return cls(
-            artifact_id=r.str_("artifact_id", required=True) or "", target=r.str_("target", required=True) or "",
-            status=r.str_("status", required=True) or "", reason=r.str_("reason") or "", runtime=r.str_("runtime"),
-            emulated=r.bool_("emulated"), provider=r.str_("provider"),
-            providers=r.strs("providers") if r.data.get("providers") is not None else None,
-            node_share=r.num_map("node_share"), batch_size=r.int_("batch_size"),
-            threads=r.int_("threads"), latency_ms=r.record("latency_ms", Latency.parse), runs=r.int_("runs"),
-            reference_target=r.str_("reference_target"), mcu=r.record("mcu", McuFit.parse),
-            macs_per_image=r.int_("macs_per_image"), peak_kernel=r.str_("peak_kernel"), peak_gmacs=r.num("peak_gmacs"),
-            percent_of_peak=r.num("percent_of_peak"), peak_reason=r.str_("peak_reason") or "",
-            extra=r.extra((*cls.KEYS, "mcu", *cls.PEAK_KEYS)), **{k: r.num(k) for k in cls.NUMBERS})
-
-    @classmethod
-    def from_dict(cls, data: Json, source: str = "benchmark row") -> BenchRow:
-        return cls.parse(Reader(data, "", source))
+    def from_dict(cls, data: Any, source: str = "benchmark row") -> BenchRow:
+        return read(cls, data, source)
 
     @property
     def ok(self) -> bool:
@@ -114,96 +90,68 @@ class BenchRow:
     def p50(self) -> float | None:
         return self.latency_ms.p50 if self.latency_ms else None
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k in self.KEYS:
-            v = getattr(self, k)
-            if k == "latency_ms":
-                v = v.to_dict() if v is not None else None
-            elif k == "providers":
-                v = list(v) if v is not None else None
-            elif k == "node_share":
-                v = dict(v) if v is not None else None
-            out[k] = v
-        if self.mcu is not None:  # written only for a microcontroller row
-            out["mcu"] = self.mcu.to_dict()
-        out.update({k: getattr(self, k) for k in self.PEAK_KEYS if getattr(self, k) not in (None, "")})
-        return {**out, **self.extra}
-
 
 @dataclass(frozen=True)
-class Verification:
+class Verification(Record):
     """How an artifact follows the model it was made from (``edgekit.export.verify.Parity``)."""
 
-    parent_id: str
-    status: str
-    reason: str = ""
-    samples: int | None = None
-    max_abs_diff: float | None = None
-    top1_agreement: float | None = None
-    accuracy: float | None = None
-    parent_accuracy: float | None = None
-    accuracy_delta_pp: float | None = None
-
-    NUMBERS = ("max_abs_diff", "top1_agreement", "accuracy", "parent_accuracy", "accuracy_delta_pp")
-
-    @classmethod
-    def parse(cls, r: Reader) -> Verification:
-        return cls(parent_id=r.str_("parent_id", required=True) or "", status=r.str_("status", required=True) or "",
-                   reason=r.str_("reason") or "", samples=r.int_("samples"), **{k: r.num(k) for k in cls.NUMBERS})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"parent_id": self.parent_id, "samples": self.samples, "max_abs_diff": self.max_abs_diff,
-                "top1_agreement": self.top1_agreement, "accuracy": self.accuracy, "parent_accuracy": self.parent_accuracy,
-                "accuracy_delta_pp": self.accuracy_delta_pp, "status": self.status, "reason": self.reason}
+    parent_id: str = key()
+    status: str = key()
+    reason: str = key("")
+    samples: int | None = key(None)
+    max_abs_diff: float | None = key(None)
+    top1_agreement: float | None = key(None)
+    accuracy: float | None = key(None)
+    parent_accuracy: float | None = key(None)
+    accuracy_delta_pp: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)
-class AuditLayer:
+class AuditLayer(Record):
     """One layer of a model file as ``edgekit.audit`` reads it."""
 
-    name: str
-    op: str | None = None
-    weight_dtype: str | None = None
-    params: int | None = None
-    sparsity: float | None = None  # fraction of zero weights
-    macs: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    KEYS = ("name", "op", "weight_dtype", "params", "sparsity", "macs")
-
-    @classmethod
-    def parse(cls, r: Reader) -> AuditLayer:
-        return cls(name=r.str_("name") or "?", op=r.str_("op"), weight_dtype=r.str_("weight_dtype"),
-                   params=r.int_("params"), sparsity=r.num("sparsity"), macs=r.int_("macs"), extra=r.extra(cls.KEYS))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in self.KEYS}, **self.extra}
+    name: str = key("?")
+    op: str | None = key(None)
+    weight_dtype: str | None = key(None)
+    params: int | None = key(None)
+    sparsity: float | None = key(None)  # fraction of zero weights
+    macs: int | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)
-class Audit:
-    """What the file itself says: per-layer weights, weight counts by dtype, overall sparsity."""
+class Audit(Record):
+    """What the file itself says: per-layer weights, weight counts by dtype, overall sparsity.
 
-    layers: tuple[AuditLayer, ...] = ()
-    by_dtype: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # dtype -> {"count", "share"}
-    sparsity: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # inputs, outputs, ops, macs, params.total, ...
+    report.json keeps the counts by dtype under ``params.by_dtype``; the rest of ``params`` (and every
+    other key: inputs, outputs, ops, macs, ...) stays in ``extra``.
+    """
+
+    layers: tuple[AuditLayer, ...] = key(())
+    by_dtype: Mapping[str, Mapping[str, Any]] = key(default_factory=dict)  # dtype -> {"count", "share"}
+    sparsity: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
+
+    @staticmethod
+    def read(value: Any, where: str) -> Audit:
+        """An ``audit`` object: ``params.by_dtype`` becomes ``by_dtype`` (each ``share`` a number)."""
+        if not isinstance(value, Mapping):
+            fail(where, "", f"expected an object, got {show(value)}")
+        data = dict(value)
+        params = data.get("params")
+        if params is not None:
+            if not isinstance(params, Mapping):
+                fail(where, "params", f"expected an object, got {show(params)}")
+            data["params"] = {k: v for k, v in params.items() if k != "by_dtype"}
+            data["by_dtype"] = params.get("by_dtype") or {}
+            for dtype, entry in data["by_dtype"].items():
+                from_mapping(_Share, entry, path(where, f"params.by_dtype.{dtype}"))
+        return from_mapping(Audit, data, where)
 
     @classmethod
-    def parse(cls, r: Reader) -> Audit:
-        by_dtype: dict[str, Mapping[str, Any]] = {}
-        params = r.mapping("params")
-        if params is not None:
-            p = r.child("params", params)
-            for dtype, entry in (p.mapping("by_dtype") or {}).items():
-                p.child(f"by_dtype.{dtype}", entry).num("share")  # checked: a number where present
-                by_dtype[str(dtype)] = entry
-        extra = r.extra(("layers", "sparsity"))
-        if params is not None:
-            extra["params"] = {k: v for k, v in params.items() if k != "by_dtype"}
-        return cls(layers=r.records("layers", AuditLayer.parse), by_dtype=by_dtype, sparsity=r.num("sparsity"),
-                   extra=extra)
+    def from_dict(cls, data: Any, source: str = "audit") -> Audit:
+        return read(cls, data, source, reader=cls.read)
 
     @property
     def weight_share(self) -> dict[str, float]:
@@ -213,57 +161,46 @@ class Audit:
     def to_dict(self) -> dict[str, Any]:
         out = {**self.extra, "sparsity": self.sparsity, "layers": [x.to_dict() for x in self.layers]}
         if "params" in self.extra or self.by_dtype:
-            out["params"] = {**(self.extra.get("params") or {}), "by_dtype": {k: dict(v) for k, v in self.by_dtype.items()}}
+            out["params"] = {**(self.extra.get("params") or {}),
+                             "by_dtype": {k: dict(v) for k, v in self.by_dtype.items()}}
         return out
 
 
 @dataclass(frozen=True)
-class ArtifactRecord:
+class _Share(Record):
+    """One dtype's entry of ``params.by_dtype``: checked for a numeric share, kept as written."""
+
+    share: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactRecord(Record):
     """One model file of the run: where it came from, its size and accuracy, its audit and verification."""
 
-    id: str
-    format: str
-    precision: str
-    name: str = ""
-    stage: str = ""
-    path: str | None = None
-    bytes: int | None = None
-    gzip_bytes: int | None = None
-    sha256: str | None = None
-    parent_id: str | None = None
-    accuracy: float | None = None
-    val_accuracy: float | None = None
-    sparsity: float | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    meta: Mapping[str, Any] | None = None
-    audit: Audit | None = None
-    verification: Verification | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    KEYS = ("id", "name", "stage", "format", "precision", "path", "bytes", "gzip_bytes", "sha256", "parent_id",
-            "accuracy", "val_accuracy", "sparsity", "config", "metrics", "meta", "audit", "verification")
+    id: str = key()
+    name: str = key("")
+    stage: str = key("")
+    format: str = key()
+    precision: str = key("")
+    path: str | None = key(None)
+    bytes: int | None = key(None, size=True)
+    gzip_bytes: int | None = key(None, size=True)
+    sha256: str | None = key(None)
+    parent_id: str | None = key(None)
+    accuracy: float | None = key(None, fraction=True)
+    val_accuracy: float | None = key(None, fraction=True)
+    sparsity: float | None = key(None, fraction=True)
+    config: Mapping[str, Any] = key(default_factory=dict)
+    metrics: Mapping[str, Any] = key(default_factory=dict)
+    meta: Mapping[str, Any] | None = key(None)
+    audit: Audit | None = key(None, read=Audit.read)
+    verification: Verification | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
     @classmethod
-    def parse(cls, r: Reader) -> ArtifactRecord:
-        for k in ("bytes", "gzip_bytes"):
-            if (n := r.int_(k)) is not None and n < 0:
-                r.fail(k, f"expected a size >= 0, got {n}")
-        for k in ("accuracy", "val_accuracy", "sparsity"):
-            if (x := r.num(k)) is not None and not (0.0 <= x <= 1.0):
-                r.fail(k, f"expected a fraction in [0, 1], got {x}")
-        return cls(
-            id=r.str_("id", required=True) or "", format=r.str_("format", required=True) or "",
-            precision=r.str_("precision") or "", name=r.str_("name") or "", stage=r.str_("stage") or "",
-            path=r.str_("path"), bytes=r.int_("bytes"), gzip_bytes=r.int_("gzip_bytes"), sha256=r.str_("sha256"),
-            parent_id=r.str_("parent_id"), accuracy=r.num("accuracy"), val_accuracy=r.num("val_accuracy"),
-            sparsity=r.num("sparsity"), config=r.mapping("config") or {}, metrics=r.mapping("metrics") or {},
-            meta=r.mapping("meta"), audit=r.record("audit", Audit.parse),
-            verification=r.record("verification", Verification.parse), extra=r.extra(cls.KEYS))
-
-    @classmethod
-    def from_dict(cls, data: Json, source: str = "artifact") -> ArtifactRecord:
-        return cls.parse(Reader(data, "", source))
+    def from_dict(cls, data: Any, source: str = "artifact") -> ArtifactRecord:
+        return read(cls, data, source)
 
     @property
     def label(self) -> str:
@@ -274,39 +211,23 @@ class ArtifactRecord:
     def accuracy_pct(self) -> float | None:
         return pct(self.accuracy)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.KEYS}
-        out.update(config=dict(self.config), metrics=dict(self.metrics),
-                   meta=dict(self.meta) if self.meta is not None else None,
-                   audit=self.audit.to_dict() if self.audit else None,
-                   verification=self.verification.to_dict() if self.verification else None)
-        return {**out, **self.extra}
-
 
 @dataclass(frozen=True)
-class TargetInfo:
+class TargetInfo(Record):
     """A device profile the run measured on."""
 
-    name: str
-    location: str | None = None
-    arch: str | None = None
-    emulated: bool = False
-    providers: tuple[str, ...] = ()
-    source: str | None = None
-
-    @classmethod
-    def parse(cls, r: Reader) -> TargetInfo:
-        return cls(name=r.str_("name", required=True) or "", location=r.str_("location"), arch=r.str_("arch"),
-                   emulated=r.bool_("emulated"), providers=r.strs("providers"), source=r.str_("source"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "location": self.location, "arch": self.arch, "emulated": self.emulated,
-                "providers": list(self.providers), "source": self.source}
+    name: str = key()
+    location: str | None = key(None)
+    arch: str | None = key(None)
+    emulated: bool = key(False)
+    providers: tuple[str, ...] = key(())
+    source: str | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """The dataset summary (``Dataset.summary()``)."""
+class DatasetInfo(Record):
+    """The dataset summary (``Dataset.summary()``), written back as it was read (``raw``)."""
 
     name: str = ""
     source: str | None = None
@@ -314,32 +235,23 @@ class DatasetInfo:
     val_size: int | None = None
     test_size: int | None = None
     input_shape: tuple[int, ...] | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, r: Reader) -> DatasetInfo:
-        shape = r.ints("input_shape")
-        return cls(name=r.str_("name") or "", source=r.str_("source"), train_size=r.int_("train_size"),
-                   val_size=r.int_("val_size"), test_size=r.int_("test_size"),
-                   input_shape=shape or None, raw=dict(r.data))
+    raw: Mapping[str, Any] = whole()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
 
 
 @dataclass(frozen=True)
-class Environment:
+class Environment(Record):
     """Versions and the CPU the report was made on (``edgekit.report.build.environment``)."""
 
-    values: Mapping[str, Any] = field(default_factory=dict)  # as written: edgekit, tensorflow, ..., cpu_flags
+    values: Mapping[str, Any] = whole()  # as written: edgekit, tensorflow, ..., cpu_flags
 
     SHOWN_FIRST = ("edgekit", "tensorflow", "onnxruntime", "litert", "python", "platform", "machine", "cpu_model",
                    "cpu_count")
 
-    @classmethod
-    def parse(cls, r: Reader) -> Environment:
-        r.strs("cpu_flags")  # checked: a list of strings when present
-        return cls(values=dict(r.data))
+    def validate(self, where: str) -> None:
+        from_mapping(_CpuFlags, {"cpu_flags": self.values.get("cpu_flags")}, where)
 
     @property
     def cpu_flags(self) -> tuple[str, ...]:
@@ -350,96 +262,55 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class SearchCandidate:
+class _CpuFlags(Record):
+    """``environment.cpu_flags``: checked for a list of strings (the environment is kept as written)."""
+
+    cpu_flags: tuple[str, ...] = key(())
+
+
+@dataclass(frozen=True)
+class SearchCandidate(Record):
     """One deployable artifact the accuracy-budget search measured (validation accuracy only)."""
 
-    id: str
-    name: str
-    format: str
-    precision: str
-    bytes: int
-    val_accuracy: float
-    val_drop_pp: float
-    latency_ms: float | None = None
-    on_front: bool = False
-    within_budget: bool = False
-    excluded: str = ""  # why the search may not choose it ("" = eligible)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    KEYS = ("id", "name", "format", "precision", "bytes", "val_accuracy", "val_drop_pp", "latency_ms", "on_front",
-            "within_budget", "excluded")
-
-    @classmethod
-    def parse(cls, r: Reader) -> SearchCandidate:
-        def need(x: T | None, key: str) -> T:
-            if x is None:
-                r.fail(key, "missing")
-            assert x is not None
-            return x
-
-        return cls(id=r.str_("id", required=True) or "", name=r.str_("name") or "", format=r.str_("format") or "",
-                   precision=r.str_("precision") or "", bytes=need(r.int_("bytes"), "bytes"),
-                   val_accuracy=need(r.num("val_accuracy"), "val_accuracy"),
-                   val_drop_pp=need(r.num("val_drop_pp"), "val_drop_pp"), latency_ms=r.num("latency_ms"),
-                   on_front=r.bool_("on_front"), within_budget=r.bool_("within_budget"),
-                   excluded=r.str_("excluded") or "", extra=r.extra(cls.KEYS))
+    id: str = key()
+    name: str = key(absent="")
+    format: str = key(absent="")
+    precision: str = key(absent="")
+    bytes: int = key()
+    val_accuracy: float = key()
+    val_drop_pp: float = key()
+    latency_ms: float | None = key(None)
+    on_front: bool = key(False)
+    within_budget: bool = key(False)
+    excluded: str = key("", write="set")  # why the search may not choose it ("" = eligible)
+    extra: Mapping[str, Any] = rest()
 
     @property
     def label(self) -> str:
         return f"{self.name or self.id}.{self.format}"
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.KEYS}
-        if not self.excluded:  # written only for an excluded candidate
-            del out["excluded"]
-        return {**out, **self.extra}
-
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(Record):
     """The accuracy-budget search (``edgekit.search.choose``)."""
 
-    status: str
-    chosen_id: str | None = None
-    target: str = ""
-    budget_pp: float | None = None
-    latency_target_ms: float | None = None
-    candidates: tuple[SearchCandidate, ...] = ()
-    front: tuple[str, ...] = ()
-    reason: str = ""
-    summary: str = ""
-    fallback: bool | None = None  # True: nothing compressed was eligible, the fp32 baseline is handed out
-    excluded: Mapping[str, str] = field(default_factory=dict)  # candidate id -> why it may not be chosen
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-    """The keys the dict had: ``to_dict`` writes those back."""
-
-    KEYS = ("status", "chosen_id", "target", "budget_pp", "latency_target_ms", "candidates", "front", "reason", "summary",
-            "fallback", "excluded")
-
-    @classmethod
-    def parse(cls, r: Reader) -> SearchResult:
-        excluded = r.mapping("excluded") or {}
-        for k, v in excluded.items():
-            if not isinstance(v, str):
-                r.fail(f"excluded.{k}", f"expected a string, got {show(v)}")
-        fallback = r.bool_("fallback") if r.data.get("fallback") is not None else None
-        return cls(status=r.str_("status") or "ok", chosen_id=r.str_("chosen_id"), target=r.str_("target") or "",
-                   budget_pp=r.num("budget_pp"), latency_target_ms=r.num("latency_target_ms"),
-                   candidates=r.records("candidates", SearchCandidate.parse), front=r.strs("front"),
-                   reason=r.str_("reason") or "", summary=r.str_("summary") or "", fallback=fallback,
-                   excluded={str(k): v for k, v in excluded.items()}, extra=r.extra(cls.KEYS),
-                   present=frozenset(k for k in cls.KEYS if r.has(k)))
-
-    def to_dict(self) -> dict[str, Any]:
-        values = {k: getattr(self, k) for k in self.KEYS}
-        values.update(candidates=[c.to_dict() for c in self.candidates], front=list(self.front),
-                      excluded=dict(self.excluded) if self.excluded or "excluded" in self.present else None)
-        return {**written(values, self.present), **self.extra}
+    status: str = key("ok")
+    chosen_id: str | None = key(None)
+    target: str = key("")
+    budget_pp: float | None = key(None)
+    latency_target_ms: float | None = key(None)
+    candidates: tuple[SearchCandidate, ...] = key(())
+    front: tuple[str, ...] = key(())
+    reason: str = key("")
+    summary: str = key("")
+    fallback: bool | None = key(None)  # True: nothing compressed was eligible, the fp32 baseline is handed out
+    excluded: Mapping[str, str] = key(default_factory=dict, write="set")  # candidate id -> why it may not be chosen
+    extra: Mapping[str, Any] = rest()
+    present: frozenset[str] = present()
 
 
 @dataclass(frozen=True)
-class Regression:
+class Regression(Record):
     """An artifact that is larger, slower or less accurate than the model it should improve on.
 
     ``reference_id`` is what it is compared with: its parent, or for a file made from a Keras model
@@ -447,129 +318,74 @@ class Regression:
     ``target`` is None for a size, or for an accuracy measured off-target.
     """
 
-    artifact_id: str
-    reference_id: str
-    kind: str  # larger | slower | less_accurate
-    value: float
-    reference_value: float
-    unit: str  # KB | ms | %
-    message: str
-    target: str | None = None
-    batch_size: int | None = None
-    threads: int | None = None
-
-    KINDS = ("larger", "slower", "less_accurate")
-
-    @classmethod
-    def parse(cls, r: Reader) -> Regression:
-        kind = r.str_("kind", required=True) or ""
-        if kind not in cls.KINDS:
-            r.fail("kind", f"expected one of {', '.join(cls.KINDS)}, got {show(kind)}")
-        value, ref = r.num("value"), r.num("reference_value")
-        if value is None or ref is None:
-            r.fail("value" if value is None else "reference_value", "missing")
-        assert value is not None and ref is not None
-        return cls(artifact_id=r.str_("artifact_id", required=True) or "",
-                   reference_id=r.str_("reference_id", required=True) or "", kind=kind, value=value,
-                   reference_value=ref, unit=r.str_("unit") or "", message=r.str_("message", required=True) or "",
-                   target=r.str_("target"), batch_size=r.int_("batch_size"), threads=r.int_("threads"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"artifact_id": self.artifact_id, "reference_id": self.reference_id, "kind": self.kind,
-                "target": self.target, "batch_size": self.batch_size, "threads": self.threads, "value": self.value,
-                "reference_value": self.reference_value, "unit": self.unit, "message": self.message}
+    artifact_id: str = key()
+    reference_id: str = key()
+    kind: str = key(choices=("larger", "slower", "less_accurate"))
+    value: float = key()
+    reference_value: float = key()
+    unit: str = key(absent="")  # KB | ms | %
+    message: str = key()
+    target: str | None = key(None)
+    batch_size: int | None = key(None)
+    threads: int | None = key(None)
+    extra: Mapping[str, Any] = rest()
 
 
 # --------------------------------------------------------------------------- the report
-@dataclass(frozen=True)
-class Report:
+@dataclass(frozen=True, kw_only=True)
+class Report(Record):
     """A run's report.json, typed. ``status`` is ok | failed; ``warnings`` say what a reader must not miss."""
 
-    artifacts: tuple[ArtifactRecord, ...] = ()
-    benchmarks: tuple[BenchRow, ...] = ()
-    targets: tuple[TargetInfo, ...] = ()
-    dataset: DatasetInfo = field(default_factory=DatasetInfo)
-    environment: Environment = field(default_factory=Environment)
-    status: str = "ok"
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    regressions: tuple[Regression, ...] = ()
-    baseline_id: str | None = None
-    chosen_id: str | None = None
-    search: SearchResult | None = None
-    analysis: Analysis | None = None
-    tune: Tune | None = None
-    executor: Executor | None = None  # where the run's parallel work ran (None: a report.json without the section)
-    mcu: tuple[McuTarget, ...] = ()  # one per microcontroller target of the run
-    report_version: int | None = None
-    edgekit_version: str | None = None
-    created: str | None = None
-    command: str | None = None
-    seconds: float | None = None
-    seed: int | None = None
-    config: Mapping[str, Any] | None = None
-    out: str | None = None
-    present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-    """The top-level keys the dict had: ``to_dict`` writes those back."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    report_version: int | None = key(None)
+    edgekit_version: str | None = key(None)
+    created: str | None = key(None)
+    command: str | None = key(None)
+    seconds: float | None = key(None)
+    dataset: DatasetInfo = key(default_factory=DatasetInfo)
+    seed: int | None = key(None)
+    config: Mapping[str, Any] | None = key(None)
+    environment: Environment = key(default_factory=Environment)
+    targets: tuple[TargetInfo, ...] = key(())
+    baseline_id: str | None = key(None)
+    chosen_id: str | None = key(None)
+    artifacts: tuple[ArtifactRecord, ...] = key(())
+    benchmarks: tuple[BenchRow, ...] = key(())
+    status: str = key("ok")
+    problems: tuple[str, ...] = key(())
+    warnings: tuple[str, ...] = key(())
+    regressions: tuple[Regression, ...] = key(())
+    search: SearchResult | None = key(None)
+    analysis: Analysis | None = key(None)
+    tune: Tune | None = key(None)
+    executor: Executor | None = key(None)  # where the run's parallel work ran
+    mcu: tuple[McuTarget, ...] = key((), write="set")  # one per microcontroller target of the run
+    out: str | None = key(None)
+    extra: Mapping[str, Any] = rest()
+    present: frozenset[str] = present()
+    """The top-level keys the dict had: ``to_dict`` writes those back (new reports: every section present)."""
 
-    KEYS = ("report_version", "edgekit_version", "created", "command", "seconds", "dataset", "seed", "config",
-            "environment", "targets", "baseline_id", "chosen_id", "artifacts", "benchmarks", "status", "problems",
-            "warnings", "regressions", "search", "analysis", "tune", "executor", "mcu", "out")
+    STATUSES = ("ok", "failed", "over_budget")
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "report.json") -> Report:
         """Check and type a parsed report.json; a bad field raises ReportError naming ``source`` and the field."""
-        r = Reader(data, "", source)
-        status = r.str_("status") or "ok"
-        if status not in ("ok", "failed", "over_budget"):
-            r.fail("status", f"expected ok or failed (or over_budget), got {show(status)}")
-        report = cls(
-            artifacts=r.records("artifacts", ArtifactRecord.parse), benchmarks=r.records("benchmarks", BenchRow.parse),
-            targets=r.records("targets", TargetInfo.parse), dataset=r.record("dataset", DatasetInfo.parse) or DatasetInfo(),
-            environment=r.record("environment", Environment.parse) or Environment(), status=status,
-            problems=r.strs("problems"), warnings=r.strs("warnings"),
-            regressions=r.records("regressions", Regression.parse), baseline_id=r.str_("baseline_id"),
-            chosen_id=r.str_("chosen_id"), search=r.record("search", SearchResult.parse),
-            analysis=r.record("analysis", Analysis.parse), tune=r.record("tune", Tune.parse),
-            executor=r.record("executor", Executor.parse),
-            mcu=r.records("mcu", McuTarget.parse),
-            report_version=r.int_("report_version"), edgekit_version=r.str_("edgekit_version"),
-            created=r.str_("created"), command=r.str_("command"), seconds=r.num("seconds"), seed=r.int_("seed"),
-            config=r.mapping("config"), out=r.str_("out"), present=frozenset(k for k in cls.KEYS if r.has(k)),
-            extra=r.extra(cls.KEYS))
-        ids = {a.id for a in report.artifacts}
-        for i, b in enumerate(report.benchmarks):
+        return read(cls, data, source)
+
+    def validate(self, where: str) -> None:
+        if self.status not in self.STATUSES:
+            fail(where, "status", f"expected ok or failed (or over_budget), got {show(self.status)}")
+        ids = {a.id for a in self.artifacts}
+        for i, b in enumerate(self.benchmarks):
             if b.artifact_id not in ids:
-                r.fail(f"benchmarks[{i}].artifact_id", f"no artifact has id {show(b.artifact_id)}")
+                fail(where, f"benchmarks[{i}].artifact_id", f"no artifact has id {show(b.artifact_id)}")
         for k in ("baseline_id", "chosen_id"):
-            if getattr(report, k) is not None and getattr(report, k) not in ids:
-                r.fail(k, f"no artifact has id {show(getattr(report, k))}")
-        return report
+            if getattr(self, k) is not None and getattr(self, k) not in ids:
+                fail(where, k, f"no artifact has id {show(getattr(self, k))}")
 
     @classmethod
     def coerce(cls, report: Report | Json) -> Report:
         """``report`` itself, or the typed form of a report dict (as :func:`edgekit.report.build.build_report` makes)."""
         return report if isinstance(report, Report) else cls.from_dict(report, "report")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report.json object: the same keys as the dict it was read from (new reports: every section present)."""
-        values: dict[str, Any] = {
-            "report_version": self.report_version, "edgekit_version": self.edgekit_version, "created": self.created,
-            "command": self.command, "seconds": self.seconds, "dataset": self.dataset.to_dict(), "seed": self.seed,
-            "config": dict(self.config) if self.config is not None else None,
-            "environment": self.environment.to_dict(), "targets": [t.to_dict() for t in self.targets],
-            "baseline_id": self.baseline_id, "chosen_id": self.chosen_id,
-            "artifacts": [a.to_dict() for a in self.artifacts], "benchmarks": [b.to_dict() for b in self.benchmarks],
-            "status": self.status, "problems": list(self.problems), "warnings": list(self.warnings),
-            "regressions": [g.to_dict() for g in self.regressions],
-            "search": self.search.to_dict() if self.search else None,
-            "analysis": self.analysis.to_dict() if self.analysis else None,
-            "tune": self.tune.to_dict() if self.tune else None,
-            "executor": self.executor.to_dict() if self.executor else None, "mcu": [m.to_dict() for m in self.mcu] if self.mcu or "mcu" in self.present else None,
-            "out": self.out,
-        }
-        return {**written(values, self.present), **self.extra}
 
     # ----------------------------------------------------------------- look-ups renderers share
     def artifact(self, artifact_id: str | None) -> ArtifactRecord | None:

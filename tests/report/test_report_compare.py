@@ -60,7 +60,7 @@ def test_compare_renders_markdown_and_html(pair: tuple[Report, Report]) -> None:
     md = render_compare_markdown(diff)
     assert "| seed | 0 | 1 |" in md and "+0.71" in md and "onnx8.onnx" in md
     page = render_compare_html(diff)
-    assert "<table>" in page and "http" not in page.split("<body>")[1]
+    assert '<table class="sortable">' in page and "http" not in page.split("<body>")[1]
 
 
 def test_identical_runs_have_no_differences(pair: tuple[Report, Report]) -> None:

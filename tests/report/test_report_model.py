@@ -34,6 +34,10 @@ def test_unknown_keys_are_kept() -> None:
     data = sample_report().to_dict()
     data["artifacts"][0]["future_field"] = 1
     data["benchmarks"][0]["runtime_version"] = "ai-edge-litert 2.3.0"
+    data["benchmarks"][0]["latency_ms"]["p999"] = 0.2
+    data["targets"][0]["memory_gb"] = 16
+    data["regressions"][0]["pp"] = 1.0
+    data["artifacts"][1]["verification"]["max_rel_diff"] = 1e-6
     data["something_new"] = {"x": 1}
     assert Report.from_dict(data).to_dict() == data
 
@@ -70,7 +74,7 @@ def _broken(path: list[Any], value: Any) -> dict[str, Any]:
     (["chosen_id"], "zzz", "chosen_id: no artifact has id 'zzz'"),
     (["status"], "great", "status: expected ok or failed"),
     (["problems"], [1], "problems[0]: expected a string"),
-    (["regressions", 0, "kind"], "worse", "regressions[0].kind: expected one of larger, slower, less_accurate"),
+    (["regressions", 0, "kind"], "worse", "regressions[0].kind: 'worse' is not one of larger, slower, less_accurate"),
     (["search", "candidates", 0, "bytes"], None, "search.candidates[0].bytes: missing"),
     (["analysis", "layers", 0, "prune"], {"half": 1.0}, "analysis.layers[0].prune.half: expected a fraction"),
     (["tune", "trials", 1, "history", 0], "x", "tune.trials[1].history[0]: expected a number"),
@@ -121,3 +125,43 @@ def test_numpy_scalars_of_an_in_memory_report_are_accepted() -> None:
     assert b.runs == 3 and type(b.runs) is int and b.accuracy == 0.5 and b.node_share == {"CPU": 1.0}
     with pytest.raises(ReportError, match=r"node_share\.CPU: expected a number, got 'all'"):
         BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "node_share": {"CPU": "all"}})
+
+
+def test_bench_row_fields_are_declared_once_on_the_record() -> None:
+    from edgekit.bench.api import MEASURED, ROW_FIELDS
+    from edgekit.bench.peak import PEAK_FIELDS
+
+    assert ROW_FIELDS[:3] == ("artifact_id", "runtime", "target") and ROW_FIELDS[-2:] == ("started", "finished")
+    assert BenchRow.keys() == (*ROW_FIELDS, "mcu", *PEAK_FIELDS)
+    assert PEAK_FIELDS == ("macs_per_image", "peak_kernel", "peak_gmacs", "percent_of_peak", "peak_reason")
+    assert set(MEASURED) < set(ROW_FIELDS) and "latency_ms" in MEASURED and "peak_rss_mb" not in MEASURED
+    row = {k: None for k in ROW_FIELDS} | {"artifact_id": "x", "target": "t", "status": "ok", "emulated": False,
+                                           "reason": "", "started": "2026-01-01T00:00:00.000+00:00"}
+    row["finished"] = row["started"]
+    assert list(BenchRow.from_dict(row).to_dict()) == list(ROW_FIELDS)  # a runner's row writes back in order
+    peak = row | {"macs_per_image": 10, "peak_kernel": "fp32", "peak_gmacs": 5.0, "percent_of_peak": 1.0}
+    assert list(BenchRow.from_dict(peak).to_dict()) == [*ROW_FIELDS, *PEAK_FIELDS[:-1]]  # an empty reason: unwritten
+
+
+def test_every_record_writes_the_keys_it_declares() -> None:
+    """to_dict and reading walk the same declarations: each record's keys are its fields' names, in order."""
+    report = sample_report(analysis=analysis(), tune=tune())
+    data = report.to_dict()
+    assert list(data) == [k for k in Report.keys() if k in data]
+    assert list(data["artifacts"][0]) == [k for k in ArtifactRecord.keys() if k in data["artifacts"][0]]
+    assert set(Report.keys()) >= set(data) and "present" not in Report.keys() and "extra" not in Report.keys()
+
+
+def test_a_started_time_must_be_a_string() -> None:
+    with pytest.raises(ReportError, match=r"^row: started: expected a string, got 5$"):
+        BenchRow.from_dict({"artifact_id": "x", "target": "t", "status": "ok", "started": 5}, "row")
+
+
+def test_keys_a_report_may_leave_out_stay_optional() -> None:
+    """A search candidate's name/format/precision and a regression's unit were optional in report.json: still are."""
+    data = sample_report().to_dict()
+    for c in data["search"]["candidates"]:
+        del c["name"], c["format"], c["precision"]
+    del data["regressions"][0]["unit"]
+    report = Report.from_dict(data)
+    assert report.search is not None and report.search.candidates[0].name == "" and report.regressions[0].unit == ""

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from edgekit.cli import main
-from edgekit.report.html import render_html, short_layer_name
+from edgekit.report.html import render_html
 from edgekit.report.markdown import render_markdown, render_table
 from edgekit.report.model import Report
+from edgekit.report.page_sections import short_layer_name
 from edgekit.report.plots import Point, pareto_indices
+from edgekit.report.sections import Executor
 from edgekit.report.table import results_table
 from edgekit.report.write import regenerate, write_reports
-from tests.helpers.report_records import ARM, CUDA, X86, analysis, sample_report, tune
+from tests.helpers.report_records import ARM, CUDA, X86, analysis, budget, sample_report, tune
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,35 @@ def test_text_is_escaped() -> None:
     page = render_html(r)
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "bad &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_every_value_on_the_page_is_escaped_by_the_templates() -> None:
+    """Names, reasons and notes reach every table, list, tree and paragraph escaped (autoescaped templates)."""
+    evil = '<img src=x onerror="alert(1)">'
+    r = sample_report(analysis=analysis(), tune=tune())
+    arts = tuple(dataclasses.replace(a, name=evil) if a.id == "tfl8" else a for a in r.artifacts)
+    rows = tuple(dataclasses.replace(b, reason=evil) if not b.ok else b for b in r.benchmarks)
+    r = dataclasses.replace(r, artifacts=arts, benchmarks=rows, warnings=(evil,), extra={"budget": {"notes": [evil]}})
+    page = render_html(r)
+    assert "<img src=x" not in page
+    escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;"
+    for section in ("problems", "results", "lineage", "benchmarks", "budget"):
+        assert escaped in page.split(f'id="{section}"')[1].split("</section>")[0], section
+
+
+def test_both_pages_draw_each_shared_section_from_one_definition() -> None:
+    """A section meant for both pages (edgekit.report.document) is in report.md and report.html alike."""
+    from edgekit.report.document import sections
+
+    report = sample_report(analysis=analysis(), tune=tune(), executor=Executor("ray", "h:1", 2, 4),
+                           extra={"budget": budget()})
+    md, page = render_markdown(report), render_html(report)
+    shared = [s for s in sections(report) if s.only is None]
+    assert {s.id for s in shared} >= {"results", "regressions", "search", "analysis", "tune", "budget", "executor"}
+    for s in shared:
+        assert f'<section id="{s.id}"><h2>{s.title}</h2>' in page, s.id
+        title = s.title if s.md_title is None else s.md_title
+        assert not title or f"\n## {title}\n" in md, s.id
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
