@@ -173,11 +173,7 @@ def _layer_problem(node: _Node) -> str | None:
     """Why channels cannot flow through (or be removed from) this layer, as a phrase naming it; None if they can."""
     k = keras()
     layer, kind = node.layer, node.kind
-    if kind in JOINS:
-        shapes = layer.input_shape if isinstance(layer.input_shape, list) else [layer.input_shape]
-        if len({tuple(s)[-1] for s in shapes} | {tuple(layer.output_shape)[-1]}) != 1:
-            return f"{layer.name} ({kind}), which broadcasts channels between its inputs"
-    elif kind in MERGES:
+    if kind in MERGES - JOINS:
         return f"{layer.name} ({kind}), a merge that needs matching channels"
     if kind == "Concatenate":
         return f"{layer.name} (Concatenate), which joins the channels of several layers"
@@ -193,7 +189,11 @@ def _layer_problem(node: _Node) -> str | None:
         return f"{layer.name} ({kind}), a layer structured pruning does not handle"
     if node.calls > 1:
         return f"{layer.name}, a shared layer (called {node.calls} times)"
-    if len(node.inbound) != 1 and kind not in JOINS:
+    if kind in JOINS:
+        shapes = layer.input_shape if isinstance(layer.input_shape, list) else [layer.input_shape]
+        if len({tuple(s)[-1] for s in shapes} | {tuple(layer.output_shape)[-1]}) != 1:
+            return f"{layer.name} ({kind}), which broadcasts channels between its inputs"
+    elif len(node.inbound) != 1:
         return f"{layer.name}, which has {len(node.inbound)} inputs"
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         return f"{layer.name}, which uses {layer.data_format}"

@@ -234,3 +234,25 @@ def test_trained_resnet8_pruned_fine_tuned_and_exported_with_parity(tmp_path) ->
                                                                             schedule="constant"))
     assert kernel_sparsity(sparse) == pytest.approx(0.5, abs=0.02)
     assert sparse.get_layer("s2_add").output_shape == pruned.get_layer("s2_add").output_shape
+
+
+def test_multiply_gate_is_coupled_and_a_channel_broadcast_is_not() -> None:
+    """A squeeze-and-excitation gate (Multiply of a feature map by per-channel weights) couples the feature map's
+    channels with the gate's, which a Reshape made (so both stay whole); a Multiply that broadcasts one channel over
+    many keeps its sources whole."""
+    k = keras()
+    inp = k.Input((8, 8, 3), name="image")
+    x = k.layers.Conv2D(8, 3, padding="same", activation="relu", name="features")(inp)
+    gate = k.layers.Dense(8, activation="sigmoid", name="gate")(k.layers.GlobalAveragePooling2D(name="squeeze")(x))
+    x = k.layers.Multiply(name="excite")([x, k.layers.Reshape((1, 1, 8), name="to_map")(gate)])
+    y = k.layers.Conv2D(6, 1, name="wide")(x)
+    mask = k.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    x = k.layers.Multiply(name="masked")([y, mask])
+    x = k.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = k.Model(inp, k.layers.Dense(3, name="out")(x))
+    skipped = {s["layer"]: s["reason"] for s in prune_structured(model, ratio=0.5).report["skipped"]}
+    assert "masked (Multiply), which broadcasts channels between its inputs" in skipped["wide"]
+    assert "masked (Multiply), which broadcasts" in skipped["mask"]
+    assert skipped["gate"] == "its channels reach to_map (Reshape), which rearranges channels"
+    assert skipped["features"] == ("its channels are coupled through excite (Multiply), and the group's channels "
+                                   "come from to_map (Reshape), which rearranges channels")
