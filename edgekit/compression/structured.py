@@ -566,11 +566,14 @@ def removable_sources(model: Any, *, one_per_group: bool = False) -> dict[str, s
     nodes = _graph(model)
     out: dict[str, str | None] = {}
     for group in _channel_groups(nodes):
+        for name in group.sources:
+            out[name] = group.reason(name)
+        if not one_per_group or group.problems or len(group.sources) == 1:
+            continue
         layers = [nodes[n].layer for n in group.sources]
         lead = max(layers, key=lambda la: layer_macs(la, la.input_shape, la.output_shape)).name
         for name in group.sources:
-            out[name] = group.reason(name)
-            if out[name] is None and one_per_group and name != lead:
+            if name != lead:
                 out[name] = (f"its channels are removed with those of {lead} (coupled through "
                              f"{', '.join(group.joins)}), whose row measures the group")
     return out
