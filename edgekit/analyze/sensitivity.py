@@ -106,7 +106,8 @@ def prune_drops(model: Any, x_val: np.ndarray, y_val: np.ndarray, base_acc: floa
 
 def structured_drops(model: Any, x_val: np.ndarray, y_val: np.ndarray, base_acc: float, name: str,
                      fractions: tuple[float, ...]) -> dict[str, float]:
-    """Validation drop (pp) with only layer ``name``'s lowest-L1 filters removed (model rebuilt, no fine-tuning)."""
+    """Validation drop (pp) with only layer ``name``'s lowest-L1 filters removed (model rebuilt, no fine-tuning);
+    for a source coupled to others through residual joins, with its group's channels removed."""
     from edgekit.compression.structured import prune_structured
 
     drops = {}
@@ -181,7 +182,7 @@ def analyze_model(model: Any, x_val: np.ndarray, y_val: np.ndarray, x_calib: np.
     layers = quantizable(model)
     costs = {name: by_name.get(name) or by_name.get(layer.name, {}) for name, layer in layers}
     try:
-        removable = removable_sources(model)
+        removable = removable_sources(model, one_per_group=True)  # a coupled group is measured on one row
     except Exception as e:  # noqa: BLE001 - a model structured pruning cannot read still gets the rest
         log.info("structured analysis skipped: %s", e)
         removable = {name: f"the model graph cannot be read ({e})" for name, _ in layers}

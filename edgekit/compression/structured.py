@@ -11,11 +11,23 @@ pooling, Dropout, element-wise activations, padding) or map them predictably
 (DepthwiseConv2D: input channel ``c`` owns outputs ``c*dm .. c*dm+dm-1``;
 Flatten: channels-last index ``p*C + c`` for every spatial position ``p``)
 until it reaches *consumers* (the next Conv2D/Dense/SeparableConv2D), whose
-input weights are sliced to match. A source is left alone, with the reason in
-``report["skipped"]``, when any path from it reaches something that needs
-its channel count unchanged: a residual Add or other merge, Concatenate,
-Reshape, Lambda or custom layers, a Softmax over channels, a shared layer, or
-the model output (so the final classifier's units are never removed).
+input weights are sliced to match.
+
+Element-wise joins (a residual ``Add``, and Subtract, Multiply, Average,
+Maximum, Minimum) meet channel ``c`` of every input, so the sources that reach
+one join lose the same channels: union-find over the channel spaces puts them
+in one *group* (:class:`ChannelGroup`): a residual branch's last convolution
+with its projection shortcut, or with the producer of an identity shortcut's
+input, transitively through chained blocks. A group is scored as one (the sum
+of its members' normalised scores) and pruned as one.
+
+A group is left alone, with the reason for each of its sources in
+``report["skipped"]``, when its channels reach something that needs their
+count unchanged (Concatenate, Reshape, a Dot merge, Lambda or custom layers, a
+nested model, a Softmax over channels, a shared layer, the model output, so
+the final classifier's units are never removed), come from the model input or
+such a layer, or meet at a join after a depthwise multiplier or Flatten
+rearranged them.
 """
 
 from __future__ import annotations
@@ -71,8 +83,11 @@ BN_SEEK: frozenset[str] = PASS_THROUGH - {"BatchNormalization", "DepthwiseConv2D
 """Layers the ``bn_scale`` criterion looks through to find the BatchNormalization of a source."""
 
 MERGES: frozenset[str] = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot"})
+JOINS: frozenset[str] = MERGES - {"Dot"}
+"""Element-wise merges: channel ``c`` of the output comes from channel ``c`` of every input, so the sources of all
+inputs lose the same channels together (a residual ``Add`` couples its branch with its shortcut)."""
 REARRANGE: frozenset[str] = frozenset({"Reshape", "Permute", "RepeatVector", "Conv2DTranspose", "Conv1D", "Conv3D"})
-
+NESTED: frozenset[str] = frozenset({"Functional", "Sequential", "Model"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,40 @@ class StructuredResult:
 
     model: Any
     report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """Sources whose output channels are removed together, because element-wise joins (``joins``, e.g. a residual
+    ``Add``) meet their channels one to one; a source that meets no join is a group of its own.
+
+    ``problems``: why the group's channels cannot be removed, as (source the problem is about, or None for the
+    group's channels as a whole, phrase) in model order; empty when they can.
+    """
+
+    sources: tuple[str, ...]
+    joins: tuple[str, ...] = ()
+    problems: tuple[tuple[str | None, str], ...] = ()
+
+    @property
+    def coupled(self) -> bool:
+        return bool(self.joins)
+
+    def reason(self, source: str) -> str | None:
+        """Why ``source`` (a member) keeps its channels, naming the group when it is coupled; None if it loses some."""
+        if not self.problems:
+            return None
+        origin, phrase = next((p for p in self.problems if p[0] == source), self.problems[0])
+        if origin == source:
+            return phrase
+        if not self.joins:
+            return f"its channels {phrase}"
+        others = [s for s in self.sources if s != source]
+        coupling = f"its channels are coupled through {', '.join(self.joins)}" + (
+            f" with {', '.join(others)}" if others else "")
+        if origin is None:
+            return f"{coupling}, and the group's channels {phrase}"
+        return f"{coupling}, and {origin} cannot lose channels: {phrase}"
 
 
 @dataclass
@@ -124,8 +173,8 @@ def _layer_problem(node: _Node) -> str | None:
     """Why channels cannot flow through (or be removed from) this layer, as a phrase naming it; None if they can."""
     k = keras()
     layer, kind = node.layer, node.kind
-    if kind in MERGES:
-        return f"{layer.name} ({kind}), a residual merge that needs matching channels"
+    if kind in MERGES - JOINS:
+        return f"{layer.name} ({kind}), a merge that needs matching channels"
     if kind == "Concatenate":
         return f"{layer.name} (Concatenate), which joins the channels of several layers"
     if kind == "Lambda":
@@ -134,11 +183,17 @@ def _layer_problem(node: _Node) -> str | None:
         return f"{layer.name} ({kind}), which rearranges channels"
     if kind == "Softmax" or (kind == "Activation" and getattr(layer.activation, "__name__", "") == "softmax"):
         return f"{layer.name} (Softmax), which normalises over channels"
-    if kind not in SOURCES | PASS_THROUGH or type(layer) is not getattr(k.layers, kind, None):
+    if kind in NESTED and hasattr(layer, "layers"):
+        return f"{layer.name} ({kind}), a nested model (filter removal rebuilds top-level layers only)"
+    if kind not in SOURCES | PASS_THROUGH | JOINS or type(layer) is not getattr(k.layers, kind, None):
         return f"{layer.name} ({kind}), a layer structured pruning does not handle"
     if node.calls > 1:
         return f"{layer.name}, a shared layer (called {node.calls} times)"
-    if len(node.inbound) != 1:
+    if kind in JOINS:
+        shapes = layer.input_shape if isinstance(layer.input_shape, list) else [layer.input_shape]
+        if len({tuple(s)[-1] for s in shapes} | {tuple(layer.output_shape)[-1]}) != 1:
+            return f"{layer.name} ({kind}), which broadcasts channels between its inputs"
+    elif len(node.inbound) != 1:
         return f"{layer.name}, which has {len(node.inbound)} inputs"
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         return f"{layer.name}, which uses {layer.data_format}"
@@ -152,9 +207,8 @@ def _layer_problem(node: _Node) -> str | None:
     return None
 
 
-def _source_problem(nodes: dict[str, _Node], name: str) -> str | None:
-    """Why the output channels of source ``name`` cannot be removed, or None if they can."""
-    node = nodes[name]
+def _own_problem(node: _Node) -> str | None:
+    """Why a source's own output channels cannot be removed, whatever its group; None if nothing about it forbids."""
     if node.is_output:
         return "its output is the model output (classifier units are never removed)"
     own = _layer_problem(node)
@@ -164,18 +218,106 @@ def _source_problem(nodes: dict[str, _Node], name: str) -> str | None:
         return "it applies softmax over its channels"
     if not node.consumers:
         return "its output is not used"
-    stack = list(node.consumers)
-    while stack:
-        consumer = nodes[stack.pop()]
-        problem = _layer_problem(consumer)
-        if problem:
-            return f"its channels reach {problem}"
-        if consumer.kind in SOURCES:
-            continue
-        if consumer.is_output:
-            return f"its channels reach the model output through {consumer.layer.name} ({consumer.kind})"
-        stack.extend(consumer.consumers)
     return None
+
+
+def _remaps(node: _Node) -> bool:
+    """Whether the layer carries channels to its output other than one to one (a depthwise multiplier, Flatten)."""
+    if node.kind == "DepthwiseConv2D":
+        return int(node.layer.depth_multiplier) != 1
+    return node.kind == "Flatten" and len(node.layer.input_shape) > 2
+
+
+class _Coupling:
+    """Union-find over channel spaces: each source's output channels, the model inputs and the outputs of layers
+    channels cannot pass; an element-wise join unites the spaces of its inputs."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.sources: list[list[str]] = []
+        self.joins: list[list[str]] = []
+        self.problems: list[list[tuple[str | None, str]]] = []
+
+    def new(self, source: str | None = None) -> int:
+        self.parent.append(len(self.parent))
+        self.sources.append([source] if source else [])
+        self.joins.append([])
+        self.problems.append([])
+        return len(self.parent) - 1
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, spaces: list[int], join: str) -> int:
+        roots = sorted({self.find(s) for s in spaces})
+        root = roots[0]
+        for other in roots[1:]:
+            self.parent[other] = root
+            self.sources[root].extend(self.sources[other])
+            self.joins[root].extend(self.joins[other])
+            self.problems[root].extend(self.problems[other])
+        self.joins[root].append(join)
+        return root
+
+    def block(self, space: int, origin: str | None, phrase: str) -> None:
+        self.problems[self.find(space)].append((origin, phrase))
+
+    def groups(self, order: list[str]) -> list[ChannelGroup]:
+        rank = {name: i for i, name in enumerate(order)}
+        out = []
+        for i in range(len(self.parent)):
+            if self.find(i) != i or not self.sources[i]:
+                continue
+            sources = tuple(sorted(self.sources[i], key=rank.__getitem__))
+            problems = sorted(self.problems[i], key=lambda p: rank.get(p[0], -1) if p[0] else -1)
+            out.append(ChannelGroup(sources, tuple(dict.fromkeys(self.joins[i])), tuple(problems)))
+        return sorted(out, key=lambda g: rank[g.sources[0]])
+
+
+def _channel_groups(nodes: dict[str, _Node]) -> list[ChannelGroup]:
+    """Every source's group (model order), walking the graph once: a layer's output channels belong to its
+    producer's space (pass-through), a new space (sources, model inputs, layers channels cannot pass), or the union
+    of its inputs' spaces (element-wise joins)."""
+    c = _Coupling()
+    space: dict[str, int] = {}  # layer → the channel space of its output
+    remapped: dict[str, str] = {}  # layer → the layer upstream that mapped its channels other than one to one
+    for name, node in nodes.items():
+        inputs = [p for p in node.inbound if p in space]
+        problem = _layer_problem(node)
+        if problem:  # its input channels cannot be selected
+            for p in inputs:
+                c.block(space[p], None, f"reach {problem}")
+        if node.kind == "InputLayer":
+            space[name] = c.new()
+            c.block(space[name], None, f"come from the model input ({name})")
+        elif node.kind in SOURCES:
+            space[name] = c.new(name)
+            own = _own_problem(node)
+            if own:
+                c.block(space[name], name, own)
+        elif problem or not inputs:
+            space[name] = c.new()
+            c.block(space[name], None, f"come from {problem}" if problem else
+                    f"come from the model input (through {name}, {node.kind})")  # a Sequential's first layer
+        elif node.kind in JOINS:
+            mapped = [remapped[p] for p in inputs if p in remapped]
+            space[name] = c.union([space[p] for p in inputs], f"{name} ({node.kind})")
+            if mapped:
+                c.block(space[name], None, f"meet at {name} ({node.kind}) after {mapped[0]} "
+                        f"({nodes[mapped[0]].kind}) mapped them other than one to one")
+                remapped[name] = mapped[0]
+        else:
+            space[name] = space[inputs[0]]
+            if _remaps(node):
+                remapped[name] = name
+            elif inputs[0] in remapped:
+                remapped[name] = remapped[inputs[0]]
+        if node.is_output and node.kind not in SOURCES:
+            c.block(space[name], None, f"reach the model output through {name} ({node.kind})")
+    return c.groups(list(nodes))
 
 
 # --------------------------------------------------------------------------- scores
@@ -231,8 +373,11 @@ def _propagate(nodes: dict[str, _Node], chosen: dict[str, np.ndarray]) -> dict[s
     """(input keep, output keep) of every layer, given the kept output channels of each pruned source."""
     flows: dict[str, tuple[Any, Any]] = {}
     for name, node in nodes.items():
-        producer = node.inbound[0] if len(node.inbound) == 1 else None
-        keep_in = flows[producer][1] if producer in flows else None
+        keeps = [flows[p][1] for p in node.inbound if p in flows]
+        keep_in = next((k for k in keeps if k is not None), None)
+        if keep_in is not None and any(k is None or not np.array_equal(k, keep_in) for k in keeps):
+            # unreachable: a join's inputs are one group, and a layer with other inputs blocks its sources
+            raise RuntimeError(f"the inputs of {name} ({node.kind}) keep different channels")
         if node.kind in SOURCES:
             keep_out = chosen.get(name)
         elif keep_in is None:
@@ -241,7 +386,7 @@ def _propagate(nodes: dict[str, _Node], chosen: dict[str, np.ndarray]) -> dict[s
             keep_out = _expand(keep_in, int(node.layer.depth_multiplier))
         elif node.kind == "Flatten":
             keep_out = _flatten_index(keep_in, node.layer.input_shape)
-        elif node.kind in PASS_THROUGH:
+        elif node.kind in PASS_THROUGH | JOINS:
             keep_out = keep_in
         else:  # unreachable: sources that would feed such a layer are skipped
             raise RuntimeError(f"channel selection reached {name} ({node.kind})")
@@ -336,21 +481,46 @@ def _validate(ratio: float | None, mac_budget: float | None, criterion: str, min
         raise UsageError(f"structured min_keep must be an integer >= 1, got {min_keep!r}")
 
 
-def _by_ratio(scores: dict[str, np.ndarray], ratio: float, min_keep: int,
-              per_layer: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+def _group_scores(nodes: dict[str, _Node], group: ChannelGroup, criterion: str) -> np.ndarray:
+    """Importance of each channel of a group: its source's scores, or for coupled sources the sum of each member's
+    scores divided by that member's mean, so a 3×3 convolution's larger norms do not outvote a 1×1 projection's."""
+    if len(group.sources) == 1:
+        return _scores(nodes, group.sources[0], criterion)[0]
+    total = np.zeros(0)
+    for name in group.sources:
+        s = _scores(nodes, name, criterion)[0]
+        mean = float(s.mean()) if len(s) else 0.0
+        total = (total if total.size else np.zeros_like(s)) + (s / mean if mean > 0 else np.zeros_like(s))
+    return total
+
+
+def _fractions(groups: Mapping[str, ChannelGroup], ratio: float,
+               per_layer: Mapping[str, float] | None) -> dict[str, float]:
+    """The fraction of each group's channels to remove: ``ratio``, or the largest ``per_layer`` fraction given
+    for one of its members (a fraction chosen for one coupled source is the fraction of its whole group)."""
+    given = per_layer or {}
+    return {key: max((float(given[m]) for m in g.sources if m in given), default=ratio) for key, g in groups.items()}
+
+
+def _by_ratio(scores: dict[str, np.ndarray], fractions: Mapping[str, float], min_keep: int) -> dict[str, np.ndarray]:
     chosen = {}
     for name, s in scores.items():
         total = len(s)
-        r = (per_layer or {}).get(name, ratio)
-        n_keep = max(min(min_keep, total), total - int(math.floor(r * total + 1e-9)))
+        n_keep = max(min(min_keep, total), total - int(math.floor(fractions[name] * total + 1e-9)))
         chosen[name] = _top(s, n_keep)
     return chosen
 
 
+def _by_member(groups: Mapping[str, ChannelGroup], chosen: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The kept channels of every source, from those of its group."""
+    return {member: keep for key, keep in chosen.items() for member in groups[key].sources}
+
+
 def _by_budget(
-    nodes: dict[str, _Node], scores: dict[str, np.ndarray], target: float, min_keep: int
+    nodes: dict[str, _Node], groups: Mapping[str, ChannelGroup], scores: dict[str, np.ndarray], target: float,
+    min_keep: int,
 ) -> tuple[dict[str, np.ndarray], bool]:
-    """Remove globally least important channels (score / layer mean) until MACs <= target."""
+    """Remove globally least important channels (score / group mean) until MACs <= target."""
     names = list(scores)
     entries: list[tuple[float, int, int]] = []
     for li, name in enumerate(names):
@@ -369,7 +539,7 @@ def _by_budget(
         return {n: np.setdiff1d(np.arange(len(scores[n])), removed[n]) for n in names}
 
     def macs(n_removed: int) -> int:
-        return _macs_after(nodes, _propagate(nodes, choose(n_removed)))
+        return _macs_after(nodes, _propagate(nodes, _by_member(groups, choose(n_removed))))
 
     lo, hi = 0, len(entries)
     if macs(hi) > target:
@@ -383,10 +553,30 @@ def _by_budget(
     return choose(lo), True
 
 
-def removable_sources(model: Any) -> dict[str, str | None]:
-    """Every filter/unit source of ``model`` → None if its output channels can be removed, else why not."""
+def channel_groups(model: Any) -> list[ChannelGroup]:
+    """The filter/unit sources of ``model`` in groups whose channels are removed together (model order)."""
+    return _channel_groups(_graph(model))
+
+
+def removable_sources(model: Any, *, one_per_group: bool = False) -> dict[str, str | None]:
+    """Every filter/unit source of ``model`` → None if its output channels can be removed, else why not.
+
+    ``one_per_group``: in a coupled group only the source with the most MACs says None; the others say that their
+    channels go with it (so a per-layer measurement of that one is the group's, and weighs the larger cost)."""
     nodes = _graph(model)
-    return {name: _source_problem(nodes, name) for name, node in nodes.items() if node.kind in SOURCES}
+    out: dict[str, str | None] = {}
+    for group in _channel_groups(nodes):
+        for name in group.sources:
+            out[name] = group.reason(name)
+        if not one_per_group or group.problems or len(group.sources) == 1:
+            continue
+        layers = [nodes[n].layer for n in group.sources]
+        lead = max(layers, key=lambda la: layer_macs(la, la.input_shape, la.output_shape)).name
+        for name in group.sources:
+            if name != lead:
+                out[name] = (f"its channels are removed with those of {lead} (coupled through "
+                             f"{', '.join(group.joins)}), whose row measures the group")
+    return out
 
 
 def prune_structured(
@@ -401,14 +591,18 @@ def prune_structured(
     """Remove the least important Conv2D filters / Dense units and return a smaller model.
 
     ``ratio`` removes that fraction of the output channels of every prunable
-    layer; ``mac_budget`` instead removes the globally least important channels
-    (criterion divided by its layer's mean) until MACs <= mac_budget x the
+    group; ``mac_budget`` instead removes the globally least important channels
+    (criterion divided by its group's mean) until MACs <= mac_budget x the
     original MACs. ``per_layer`` (layer name → fraction) overrides ``ratio`` for those
-    layers (``ratio`` defaults to 0 then), e.g. fractions chosen per layer from a
+    layers' groups (``ratio`` defaults to 0 then), e.g. fractions chosen per layer from a
     sensitivity analysis. ``criterion``: ``l1``/``l2`` norm of each channel's weights,
     or ``bn_scale`` (|gamma| of the BatchNormalization that follows; L1 where
-    none does). ``min_keep`` channels always survive in each layer. The input
+    none does). ``min_keep`` channels always survive in each group. The input
     model is not modified; the returned model is uncompiled.
+
+    Sources coupled by element-wise joins (the last convolution of a residual branch, its projection shortcut,
+    or the producer of an identity shortcut's input, transitively through chained blocks) form one group
+    (:func:`channel_groups`): they lose the same channels, ranked by the sum of their normalised scores.
     """
     if per_layer and ratio is None and mac_budget is None:
         ratio = 0.0
@@ -423,29 +617,26 @@ def prune_structured(
     unknown = set(per_layer or {}) - set(nodes)
     if unknown:
         raise UsageError(f"structured per_layer: no layer named {sorted(unknown)[0]!r} in the model")
-    skipped: list[dict[str, str]] = []
-    scores: dict[str, np.ndarray] = {}
-    labels: dict[str, str] = {}
-    for name, node in nodes.items():
-        if node.kind not in SOURCES:
-            continue
-        problem = _source_problem(nodes, name)
-        if problem:
-            skipped.append({"layer": name, "reason": problem})
-            continue
-        scores[name], labels[name] = _scores(nodes, name, criterion)
+    all_groups = _channel_groups(nodes)
+    groups = {g.sources[0]: g for g in all_groups if not g.problems}
+    skipped: list[dict[str, Any]] = [_row(g, name, {"reason": g.reason(name)}) for g in all_groups if g.problems
+                                     for name in g.sources]
+    scores = {key: _group_scores(nodes, g, criterion) for key, g in groups.items()}
 
     macs_before = count_macs(model)
     budget_met = True
     if ratio is not None:
-        chosen = _by_ratio(scores, float(ratio), min_keep, per_layer)
+        by_group = _by_ratio(scores, _fractions(groups, float(ratio), per_layer), min_keep)
     else:
-        chosen, budget_met = _by_budget(nodes, scores, float(mac_budget) * macs_before, min_keep)  # type: ignore[arg-type]
+        target = float(mac_budget) * macs_before  # type: ignore[arg-type]
+        by_group, budget_met = _by_budget(nodes, groups, scores, target, min_keep)
         if not budget_met:
             log.warning("MAC budget %.3f not reachable by removing prunable channels; pruned as far as allowed", mac_budget)
+    chosen = _by_member(groups, by_group)
     flows = _propagate(nodes, chosen)
     pruned = _rebuild(model, nodes, chosen, flows)
 
+    order = {name: i for i, name in enumerate(nodes)}
     report: dict[str, Any] = {
         "method": "ratio" if ratio is not None else "mac_budget",
         "ratio": ratio,
@@ -457,10 +648,10 @@ def prune_structured(
         "params_after": count_params(pruned),
         "macs_before": macs_before,
         "macs_after": count_macs(pruned),
-        "layers": [
-            {"name": n, "kept": int(len(chosen[n])), "total": int(len(scores[n])), "criterion": labels[n]} for n in scores
-        ],
-        "skipped": skipped,
+        "layers": sorted((_row(g, n, {"kept": int(len(chosen[n])), "total": int(len(scores[key])),
+                                      "criterion": _scores(nodes, n, criterion)[1]})
+                          for key, g in groups.items() for n in g.sources), key=lambda r: order[r["name"]]),
+        "skipped": sorted(skipped, key=lambda r: order[r["layer"]]),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if mac_budget is not None:
@@ -470,3 +661,13 @@ def prune_structured(
         report["params_before"], report["params_after"], report["macs_before"], report["macs_after"],
     )
     return StructuredResult(model=pruned, report=report)
+
+
+def _row(group: ChannelGroup, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A report row of source ``name``: ``layers`` (kept/total/criterion) or ``skipped`` (reason); a coupled
+    source also names its group (``group``: the sources, ``joins``: where they meet)."""
+    key = "name" if "kept" in fields else "layer"
+    row: dict[str, Any] = {key: name, **fields}
+    if group.coupled:
+        row["group"], row["joins"] = list(group.sources), list(group.joins)
+    return row

@@ -140,7 +140,8 @@ def test_batchnorm_depthwise_separable_chain_exact() -> None:
     assert result.report["macs_after"] == count_macs(pruned) < result.report["macs_before"]
 
 
-def test_residual_add_is_skipped_with_reason() -> None:
+def test_residual_add_couples_its_inputs() -> None:
+    """A layer and the branch joined back onto it lose the same channels; the consumer after the join follows."""
     k = keras()
     inputs = k.Input((12, 12, 3))
     a = k.layers.Conv2D(8, 3, padding="same", activation="relu", name="a")(inputs)
@@ -150,14 +151,20 @@ def test_residual_add_is_skipped_with_reason() -> None:
     c = k.layers.Conv2D(8, 3, activation="relu", name="c")(x)
     x = k.layers.GlobalAveragePooling2D(name="gap")(c)
     model = k.Model(inputs, k.layers.Dense(3, name="out")(x))
+    _randomise(model)
+    dead = np.array([0, 3, 6, 7])
+    _zero_out_channels(model.get_layer("a"), dead)
+    _zero_out_channels(model.get_layer("b"), dead)
+    _zero_out_channels(model.get_layer("c"), np.array([1, 2, 4, 5]))
+    x = _images((12, 12, 3))
 
     result = prune_structured(model, ratio=0.5)
-    skipped = {s["layer"]: s["reason"] for s in result.report["skipped"]}
-    assert set(skipped) == {"a", "b", "out"}
-    assert "residual (Add)" in skipped["a"] and "matching channels" in skipped["b"]
-    assert _kept(result.report) == {"c": (4, 8)}
-    assert result.model.get_layer("a").filters == 8 and result.model.get_layer("c").filters == 4
-    assert result.model.predict(_images((12, 12, 3)), verbose=0).shape == (8, 3)
+    assert [s["layer"] for s in result.report["skipped"]] == ["out"]
+    assert _kept(result.report) == {"a": (4, 8), "b": (4, 8), "c": (4, 8)}
+    assert {r["name"]: r.get("joins") for r in result.report["layers"]}["b"] == ["residual (Add)"]
+    assert result.model.get_layer("b").kernel.shape == (3, 3, 4, 4)
+    assert result.model.get_layer("c").kernel.shape == (3, 3, 4, 4)
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
 
 
 def test_fan_out_to_safe_consumers_is_pruned_exactly() -> None:

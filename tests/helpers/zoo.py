@@ -124,6 +124,18 @@ def build(name: str, k: Any | None = None, **kwargs: Any) -> Any:
     return BUILDERS[name](k, **kwargs)
 
 
+def randomise_batchnorm(model: Any, seed: int = 0) -> None:
+    """Random BatchNorm statistics (gamma around 1, beta, mean, variance >= 0.5) and biases, as a trained model has
+    them, so a test without training sees every BatchNorm do something; kernels keep their Glorot draw."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, var = (rng.normal(0.0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights())
+            layer.set_weights([gamma + 1.0, beta, mean, np.abs(var) + 0.5])
+        elif getattr(layer, "use_bias", False):
+            layer.bias.assign(rng.normal(0.0, 0.3, layer.bias.shape).astype(np.float32))
+
+
 def _disc(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, r: float) -> np.ndarray:
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
