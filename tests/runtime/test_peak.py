@@ -56,7 +56,10 @@ def test_gemm_model_is_valid_onnx_and_computes_the_product(kernel: str) -> None:
         a, b = rng.standard_normal((16, 24)).astype(np.float32), rng.standard_normal((24, 8)).astype(np.float32)
         model = gemm_model("MatMul", np.float32, b, np.float32, 16)
     else:
-        a, b = rng.integers(0, 256, (16, 24), dtype=np.uint8), rng.integers(-127, 128, (24, 8), dtype=np.int8)
+        # activations below 128: on CPUs without VNNI (AVX2) MLAS multiplies u8 x s8 pairs with vpmaddubsw,
+        # whose int16 pair sums saturate at 255 * 127 * 2; the peak only times the kernel, so the check stays in
+        # the range every x86 kernel computes exactly
+        a, b = rng.integers(0, 128, (16, 24), dtype=np.uint8), rng.integers(-127, 128, (24, 8), dtype=np.int8)
         model = gemm_model("MatMulInteger", np.uint8, b, np.int32, 16)
     onnx.checker.check_model(onnx.load_from_string(model), full_check=True)  # written without the onnx package
     y = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
