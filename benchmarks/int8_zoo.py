@@ -94,7 +94,8 @@ def fused_summary(graph: list[str]) -> str:
             f"{count['DequantizeLinear']} DequantizeLinear, {count['Transpose']} Transpose")
 
 
-def litert_builtin_vs_xnnpack(paths: dict[str, Path], shape: tuple[int, ...], batch: int, repeats: int) -> dict[str, float]:
+def litert_builtin_vs_xnnpack(paths: dict[str, Path], shape: tuple[int, ...], batch: int,
+                              repeats: int) -> dict[str, float]:
     """p50 (µs) of each file with the default XNNPACK delegate and with LiteRT's builtin kernels only."""
     import time
 
@@ -102,7 +103,8 @@ def litert_builtin_vs_xnnpack(paths: dict[str, Path], shape: tuple[int, ...], ba
 
     fns = {}
     for name, p in paths.items():
-        for label, kind in (("xnnpack", OpResolverType.AUTO), ("builtin", OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
+        for label, kind in (("xnnpack", OpResolverType.AUTO),
+                            ("builtin", OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
             it = Interpreter(model_path=str(p), num_threads=1, experimental_op_resolver_type=kind)
             inp = it.get_input_details()[0]
             it.resize_tensor_input(inp["index"], [batch, *shape])
@@ -120,7 +122,8 @@ def litert_builtin_vs_xnnpack(paths: dict[str, Path], shape: tuple[int, ...], ba
     return {n: statistics.median(s) / 1e3 for n, s in samples.items()}
 
 
-def litert_layer_profile(name: str, out: Path, calib: np.ndarray, batch: int, repeats: int) -> list[tuple[str, float, float]]:
+def litert_layer_profile(name: str, out: Path, calib: np.ndarray, batch: int,
+                         repeats: int) -> list[tuple[str, float, float]]:
     """(layer, fp32 µs, int8 µs) per block of Keras model ``name``: the p50 of the model cut after that layer minus
     the p50 of the model cut after the previous one, fp32 and int8 TFLite, interleaved (LiteRT has no per-op
     profiler in Python; the cut models carry a QUANTIZE/DEQUANTIZE at their ends, so the first and last rows
@@ -185,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
              "format.", "",
              f"CPU int8 instructions: {', '.join(have) or 'none'} (no VNNI: "
              f"{'yes' if not flags & {'avx512_vnni', 'avx_vnni', 'amx_int8', 'asimddp'} else 'no'}).", "",
-             "| model | format | int8 file | KB int8 / fp32 | accuracy % int8 / fp32 | agreement % | p50 µs b1 int8 / fp32 "
-             "| speed-up b1 | speed-up b32 | goal |",
+             "| model | format | int8 file | KB int8 / fp32 | accuracy % int8 / fp32 | agreement % "
+             "| p50 µs b1 int8 / fp32 | speed-up b1 | speed-up b32 | goal |",
              "|---|---|---|---|---|---:|---|---:|---:|---|"]
     evidence: list[str] = []
     litert: list[str] = []
@@ -220,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 per_op[op] += t
             top = sorted(per_op.items(), key=lambda kv: -kv[1])
             evidence.append(f"  - `{kind}`: {sum(per_op.values()):.0f} µs in kernels — "
-                            + ", ".join(f"{op} {t:.0f}" for op, t in top) + f"; optimized graph: {fused_summary(graph)}")
+                            + ", ".join(f"{op} {t:.0f}" for op, t in top)
+                            + f"; optimized graph: {fused_summary(graph)}")
         lt = litert_builtin_vs_xnnpack({"fp32": files["fp32.tflite"], "int8": files["int8.tflite"]}, shape, 32,
                                        args.repeats)
         litert.append(f"| {name} | {lt['fp32 xnnpack']:.0f} | {lt['int8 xnnpack']:.0f} | {lt['fp32 builtin']:.0f} "
@@ -233,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
               "optimized graph (`optimized_model_filepath`) runs:", "", *evidence,
               "", "### LiteRT: XNNPACK against LiteRT's builtin kernels", "",
               "p50 µs at batch 32, 1 thread, default delegate (XNNPACK) and `BUILTIN_WITHOUT_DEFAULT_DELEGATES`:", "",
-              "| model | fp32 XNNPACK | int8 XNNPACK | fp32 builtin | int8 builtin |", "|---|---:|---:|---:|---:|", *litert]
+              "| model | fp32 XNNPACK | int8 XNNPACK | fp32 builtin | int8 builtin |", "|---|---:|---:|---:|---:|",
+              *litert]
     for name in [m for m in args.profile_layers.split(",") if m and m in models]:
         x, *_ = data_for(name, args.calibration_samples, 10, load_zoo_module())
         rows = litert_layer_profile(name, out, x, 32, args.repeats)
@@ -241,11 +246,33 @@ def main(argv: list[str] | None = None) -> int:
                   "p50 differences, so noisy at the µs level; the first and last rows include the QUANTIZE of the "
                   "input and the DEQUANTIZE of the cut):", "", "| up to layer | fp32 µs | int8 µs |", "|---|---:|---:|"]
         lines += [f"| {cut} | {f:.0f} | {i:.0f} |" for cut, f, i in rows]
+    lines += ["", READING]
     text = "\n".join(lines) + f"\n\nMachine: {machine_line()} (shared with other jobs: compare within a table).\n"
     print(text)
     if args.results:
         update_section(SECTION, text, Path(args.results))
     return 0 if not failures else 1
+
+
+READING = (
+    "Reading. *ONNX, residual (ResNet-8)*: in *plain*, the stem output (read by s1_conv1 and the s1 Add) and the "
+    "stage-2 output (read by s3_conv1 and the s3 projection) get one DequantizeLinear per reader in ORT; ORT's "
+    "int8 → uint8 rewrite (x86 runs U8 activations × S8 weights) only takes a Q → DQ pair, so those tensors stay "
+    "int8 and their readers run as DequantizeLinear → float Conv/Add → QuantizeLinear (the float Conv/Add and the "
+    "Q/DQ count in the profile). *edgekit* writes uint8 activations, so everything after the float stem is one "
+    "NHWC chain of QLinearConv/QLinearAdd. *ONNX, compact*: on an AVX2 CPU without VNNI the int8 kernels that beat "
+    "fp32 are the 1×1 convolutions; the 1-channel stem and the depthwise convolutions are slower in int8 than as "
+    "fp32 NCHWc convolutions (*plain*'s QLinearConv time against fp32's Conv), so edgekit keeps the leading ones in "
+    "float, and what is left in int8 (the 7×7 1×1 conv, the pooling, the classifier) saves less than the "
+    "QuantizeLinear, the NHWC Transposes and the extra nodes cost on a model of ~0.3 M MACs: no int8 layout of it "
+    "beats fp32 here, and its int8 record says which layers stayed float for speed. *LiteRT*: XNNPACK's int8 "
+    "kernels are slower than its fp32 kernels on every model on this CPU, the reference CNN included (table "
+    "above; without VNNI an int8 dot product is widened to 16 bits, no faster than an fp32 FMA), and the converter "
+    "has no setting that changes the kernels XNNPACK picks; in the compact model the stem and the 1×1 conv lose "
+    "most (per-layer table). The chooser never hands such a file out: an int8 file slower than the fp32 baseline "
+    "of its format at batch 1 on the target is excluded (`edgekit.report.regressions.baseline_exclusion`, "
+    "tests/test_search.py)."
+)
 
 
 def load_zoo_module() -> Any:

@@ -56,7 +56,8 @@ def _resnet(path: Path) -> Path:
         helper.make_node("Gemm", ["f", "wg", "bg"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["output"], axis=-1),
     ]
-    graph = helper.make_graph(nodes, "resnet", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 16, 16, 3])],
+    graph = helper.make_graph(nodes, "resnet",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 16, 16, 3])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
