@@ -78,8 +78,10 @@ def p50_us(fn: Predict, x: np.ndarray, runs: int, warmup: int = 20) -> float:
 
 
 def interleaved(paths: dict[str, Path], batches: tuple[int, ...] = (1, 32), repeats: int = 3,
-                runs: dict[int, int] | None = None, seed: int = 0, block: int = 10) -> dict[tuple[str, int], list[float]]:
-    """p50 (µs) of every model at every batch size, ``repeats`` times, interleaved in this process.
+                runs: dict[int, int] | None = None, seed: int = 0, block: int = 10,
+                shape: tuple[int, ...] = (28, 28, 1)) -> dict[tuple[str, int], list[float]]:
+    """p50 (µs) of every model (input ``shape`` per image) at every batch size, ``repeats`` times, interleaved in
+    this process.
 
     Within a repeat the models take turns in blocks of ``block`` calls until each has ``runs[batch]``
     samples, so every model's samples are spread over the same stretch of time: on a machine shared
@@ -90,7 +92,7 @@ def interleaved(paths: dict[str, Path], batches: tuple[int, ...] = (1, 32), repe
     rng = np.random.default_rng(seed)
     result: dict[tuple[str, int], list[float]] = {}
     for batch in batches:
-        x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+        x = rng.random((batch, *shape), dtype=np.float32)
         fns = {name: predictor(p, batch) for name, p in paths.items()}
         for fn in fns.values():
             for _ in range(20):
@@ -130,3 +132,37 @@ def top1(path: str | Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
 def spread(values: list[float]) -> str:
     """median (min–max) of a list of ratios."""
     return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def ort_profile(path: str | Path, batch: int, shape: tuple[int, ...] = (28, 28, 1),
+                runs: int = 300) -> tuple[list[tuple[str, float]], list[str]]:
+    """(op type, median kernel µs) per node from ONNX Runtime's profiler (``enable_profiling``, 1 thread, ``runs``
+    runs at ``batch``), and the op types of the graph ORT runs (``optimized_model_filepath``)."""
+    import collections
+    import json
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as d:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.log_severity_level = 3
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(d, "p")
+        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
+        for _ in range(runs):
+            sess.run(None, {sess.get_inputs()[0].name: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+        graph = [n.op_type for n in onnx.load(os.path.join(d, "opt.onnx")).graph.node]
+    per: dict[str, list[float]] = collections.defaultdict(list)
+    op_of: dict[str, str] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per[e["name"]].append(e["dur"])
+            op_of[e["name"]] = e["args"]["op_name"]
+    return [(op_of[n], statistics.median(v)) for n, v in per.items()], graph
+

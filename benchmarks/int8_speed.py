@@ -19,13 +19,9 @@ LiteRT's XNNPACK partitions are written beside the table as evidence.
 from __future__ import annotations
 
 import argparse
-import collections
-import json
-import os
 import shlex
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +33,6 @@ sys.path.insert(0, str(HERE))  # benchmarks/ helpers (run as a script from the r
 SECTION = "int8-speed"
 GOAL_B32, GOAL_B1 = 1.2, 1.0
 FIDELITY = 0.99
-
-
-def _onnx_profile(path: Path, batch: int, runs: int = 300) -> tuple[list[tuple[str, float]], list[str]]:
-    """(op type, median kernel µs) per node from ORT's profiler, and the optimized graph's op types."""
-    import onnx
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as d:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.log_severity_level = 3
-        so.enable_profiling = True
-        so.profile_file_prefix = os.path.join(d, "p")
-        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).random((batch, 28, 28, 1), dtype=np.float32)
-        for _ in range(runs):
-            sess.run(None, {sess.get_inputs()[0].name: x})
-        events = json.loads(Path(sess.end_profiling()).read_text())
-        graph = [n.op_type for n in onnx.load(os.path.join(d, "opt.onnx")).graph.node]
-    per: dict[str, list[float]] = collections.defaultdict(list)
-    op_of: dict[str, str] = {}
-    for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            per[e["name"]].append(e["dur"])
-            op_of[e["name"]] = e["args"]["op_name"]
-    return [(op_of[n], statistics.median(v)) for n, v in per.items()], graph
 
 
 def _litert_partitions(path: Path) -> tuple[int, list[str]]:
@@ -180,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from _results import machine_line, update_section
-    from _timing import interleaved, ratios, spread, top1
+    from _timing import interleaved, ort_profile, ratios, spread, top1
 
     out = Path(args.out)
     rows, ds = build(args, out)
@@ -228,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
               "and the node types of the optimized graph (`optimized_model_filepath`), structured + pruned parent:", ""]
     for name in ("struct50-pruned50-fp32.onnx", "struct50-pruned50-ptq-before.onnx", "struct50-pruned50-ptq-after.onnx",
                  "struct50-pruned50-qat-before.onnx", "struct50-pruned50-qat-after.onnx"):
-        prof, graph = _onnx_profile(rows[name]["path"], 32)
+        prof, graph = ort_profile(rows[name]["path"], 32)
         total = sum(t for _, t in prof)
         lines.append(f"- `{name}`: {total:.0f} µs in kernels — " + ", ".join(f"{op} {t:.0f}" for op, t in prof))
     lines += ["", "Reading: in *ptq-before* the first QLinearConv (1 input channel × 3×3: 9 MACs per output) is the "

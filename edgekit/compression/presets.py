@@ -8,8 +8,9 @@ weight initializers feeding DequantizeLinear (the file is int8-sized on disk).
 
 The CPU presets keep ``float_thin_convs`` on: ONNX Runtime's int8 convolution is slower than its fp32
 one when a layer reduces over fewer than ``THIN_CONV_DEPTH`` values (a first layer on 1-channel images),
-so that layer stays float and the rest is laid out the way ORT fuses it (see
-:mod:`edgekit.compression.quantize`; measured by ``benchmarks/int8_speed.py``).
+so that layer stays float and the rest is laid out the way ORT fuses it, with uint8 activations where a tensor
+feeds a residual join (see :mod:`edgekit.compression.quantize`; measured by ``benchmarks/int8_speed.py`` and
+``benchmarks/int8_zoo.py``).
 """
 
 from __future__ import annotations

@@ -24,9 +24,20 @@ Why a plain QDQ int8 ONNX file is *slower* than fp32 on x86, and what the layout
    :func:`relu_ranges_from_zero` starts those ranges at 0 before QAT fine-tuning (a ReLU's batch
    minimum is 0, so the moving average keeps them there and the int8 file matches the trained model).
 
-S8S8 against U8S8 and per-channel against per-tensor made no measurable difference here: ORT
-rewrites S8S8 QDQ graphs to U8S8 kernels on x86 itself. The QOperator format with int8 activations
-skips that rewrite and hits a slow S8S8 kernel (4× slower), so edgekit writes QDQ.
+4. Residual models (BN folded, ``Add`` joins, 1x1 projections): ORT runs x86 int8 as U8 activations × S8
+   weights and rewrites an int8 ``Q → DQ`` *pair* to uint8 itself, but a tensor read by a conv and a residual
+   ``Add`` (or by a conv and a projection) gets one DequantizeLinear per reader first, is no pair, stays int8,
+   and nothing reading it fuses: a ResNet-8 ran 4 of its 9 convs and 2 of its 3 Adds as DequantizeLinear →
+   float op → QuantizeLinear, slower than fp32. :func:`ort_fast_qdq` writes uint8 activations (the values
+   ORT would run), and keeps only the thin convolutions that *lead* the model in float: a thin 1x1
+   projection inside an int8 stage stays int8 (in float it would cut the NHWC int8 chain twice).
+
+Per-channel against per-tensor made no measurable difference (also not for depthwise convolutions). The
+QOperator format with int8 activations skips the uint8 rewrite and hits a slow S8S8 kernel (4× slower), so
+edgekit writes QDQ. Where int8 cannot win at all (measured by ``benchmarks/int8_zoo.py``): on x86 without VNNI
+(AVX2 only) MLAS' int8 depthwise kernel is ~2× slower than the fp32 NCHWc one, and a compact model of a few
+hundred thousand MACs spends batch 1 in per-node overhead, so its int8 file is not faster; the layers kept in
+float say so in the stage's int8 record, and the chooser leaves a file slower than its fp32 baseline out.
 """
 
 from __future__ import annotations
@@ -63,9 +74,10 @@ class OrtQuantConfig:
     dedicated_qdq_pair: bool = field(default=False, metadata={"help": "one Q/DQ pair per consumer (TensorRT expects it)"})
     calibration: Calibration = field(default="minmax", metadata={"help": "how activation ranges are computed"})
     calibration_samples: int = field(default=500, metadata={"help": "training images used to calibrate"})
-    float_thin_convs: bool = field(default=True, metadata={"help": "keep convolutions with fewer than "
-                                   "THIN_CONV_DEPTH MACs per output (the first layer) in float: ORT's int8 "
-                                   "kernels are slower than fp32 there"})
+    float_thin_convs: bool = field(default=True, metadata={"help": "lay the QDQ graph out for ORT's CPU kernels "
+                                   "(ort_fast_qdq): the leading convolutions with fewer than THIN_CONV_DEPTH MACs per "
+                                   "output (the first layer) stay in float, where ORT's int8 kernels are slower than "
+                                   "fp32, and activations are written as uint8 so residual joins fuse"})
     protect_with: Literal["float", "int16"] = field(default="float", metadata={
         "help": "how mixed precision protects a layer whose int8 breaks the budget: leave it in float, or give it "
                 "16-bit activations with int8 weights (smaller file; ORT's CPU EP has no 16-bit kernels, so it runs "
@@ -181,9 +193,11 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
 # --------------------------------------------------------------------------- QDQ layout pass for ONNX Runtime
 
 THIN_CONV_DEPTH = 32
-"""A Conv whose reduction (input channels × kernel height × width) is below this stays in float.
-Measured with ORT 1.32 on AVX-512 VNNI, one thread, 32 filters on 28×28: K = 9 (1 channel, 3×3) int8
-QLinearConv 470 µs vs fp32 Conv 62 µs at batch 32; K = 36 (4 channels) int8 466 µs vs fp32 630 µs."""
+"""A Conv whose reduction (input channels × kernel height × width) is below this stays in float when it leads the
+model (reads the graph input through float ops only, :func:`_reads_float`). Measured with ORT 1.32 on AVX-512
+VNNI, one thread, 32 filters on 28×28: K = 9 (1 channel, 3×3) int8 QLinearConv 470 µs vs fp32 Conv 62 µs at
+batch 32; K = 36 (4 channels) int8 466 µs vs fp32 630 µs. On AVX2 (no VNNI), batch 32: a ResNet-8 stem (K = 27)
+1141 µs int8 vs 534 µs fp32; a compact model's stem (K = 9) 209 vs 48 µs, its depthwise conv 123 vs 58 µs."""
 
 _MOVES_DATA = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze")
 _QMIN = {2: 0, 3: -128, 4: 0, 5: -32768}  # onnx.TensorProto.UINT8 / INT8 / UINT16 / INT16 → the type's minimum
@@ -263,17 +277,19 @@ class _Graph:
 
 
 def _float_thin_convs(gr: _Graph, depth: int) -> int:
-    """Run convolutions with a reduction below ``depth`` in float (weights and bias dequantized offline)."""
+    """Run the convolutions that lead the model with a reduction below ``depth`` in float (weights and bias
+    dequantized offline)."""
     from onnx import numpy_helper
 
     done = 0
     pending: list[tuple[str, Any]] = []
+    floats = _float_origin(gr)
     for conv in [n for n in gr.g.node if n.op_type == "Conv"]:
         w_dq = gr.const_dq(conv.input[1])
         if w_dq is None:
             continue
         w = gr.arrays[w_dq.input[0]]
-        if w.ndim < 3 or int(np.prod(w.shape[1:])) >= depth:
+        if w.ndim < 3 or int(np.prod(w.shape[1:])) >= depth or not _reads_float(gr, conv, floats):
             continue
         for slot in (1, 2):
             if len(conv.input) <= slot or not conv.input[slot]:
@@ -302,8 +318,41 @@ def _float_thin_convs(gr: _Graph, depth: int) -> int:
                 conv.input[0] = before.output[0]
         done += 1
         gr.refresh()
+        floats = _float_from(gr, floats | {clip.output[0] for _, clip in pending})
     _place_clips(gr, pending)
     return done
+
+
+def _float_origin(gr: _Graph) -> set[str]:
+    """Tensors computed in float from the graph input alone: the input, and the outputs of ops (no
+    DequantizeLinear) whose activation inputs are all such tensors (constants and weight Q/DQ aside)."""
+    return _float_from(gr, {i.name for i in gr.g.input if i.name not in gr.inits})
+
+
+def _float_from(gr: _Graph, out: set[str]) -> set[str]:
+    """``out`` and every tensor computed in float from it alone (see :func:`_float_origin`)."""
+    for node in gr.g.node:
+        if node.op_type == "DequantizeLinear":
+            continue
+        acts = [i for i in node.input if i and i not in gr.inits and gr.const_dq(i) is None
+                and not (node.op_type == "QuantizeLinear" and i != node.input[0])]
+        if acts and all(i in out for i in acts):
+            out.update(node.output)
+    return out
+
+
+def _reads_float(gr: _Graph, conv: Any, floats: set[str]) -> bool:
+    """Whether ``conv``'s activation is DequantizeLinear(QuantizeLinear(x)) of a float-origin ``x`` (through any
+    Reshape/Transpose): the conv leads the model, before its first int8 block. A thin conv inside an int8 block
+    (a 1x1 projection shortcut of a residual stage) stays int8: in float it would add a DequantizeLinear →
+    float Conv → QuantizeLinear round trip and split the block ORT fuses (the NHWC int8 chain)."""
+    tensor = conv.input[0]
+    while (node := gr.producer.get(tensor)) is not None and node.op_type in (*_MOVES_DATA, "DequantizeLinear",
+                                                                           "QuantizeLinear"):
+        tensor = node.input[0]
+        if node.op_type == "QuantizeLinear":
+            break
+    return tensor in floats
 
 
 def _clamped(gr: _Graph, q: Any, consumer: Any, pending: list[tuple[str, Any]]) -> str:
@@ -440,12 +489,51 @@ def _dequantize_before_moves(gr: _Graph) -> int:
     return done
 
 
+def _unsigned_activations(gr: _Graph) -> int:
+    """Every int8 activation ``QuantizeLinear`` and the ``DequantizeLinear`` nodes reading it become uint8 (zero
+    point + 128, same scale): the same values, in the type ORT's x86 kernels run (U8 activations × S8 weights).
+
+    ORT rewrites an int8 Q → DQ *pair* to uint8 itself (``QDQS8ToU8Transformer``), but only a pair: after it
+    gave each consumer of a shared tensor its own DequantizeLinear (``EnsureUniqueDQForNodeUnit``), a Q read by
+    a residual ``Add`` and a conv (or by a conv and a 1x1 projection) has two, stays int8, and x86 fuses no
+    int8-activation node: both consumers ran as DequantizeLinear → float op → QuantizeLinear (ResNet-8: 4 of
+    9 convs and 2 of 3 Adds), slower than the fp32 file. Weights stay int8; 16-bit activations are left as they
+    are; a Q whose output is a graph output, or read by anything but DequantizeLinear, keeps its type. A graph
+    without a shared activation (a plain chain) is left as it is: ORT converts its pairs, and ARM64 runs int8
+    activations as they are."""
+    from onnx import TensorProto, numpy_helper
+
+    shared = any(len(gr.consumers.get(q.output[0], [])) > 1
+                 or sum(len(gr.consumers.get(dq.output[0], [])) for dq in gr.consumers.get(q.output[0], [])) > 1
+                 for q in gr.g.node if q.op_type == "QuantizeLinear")
+    if not shared:
+        return 0
+    done = 0
+    renamed: dict[str, str] = {}
+    for q in [n for n in gr.g.node if n.op_type == "QuantizeLinear"]:
+        zp = gr.inits.get(q.input[2]) if len(q.input) > 2 else None
+        readers = gr.consumers.get(q.output[0], [])
+        if (zp is None or zp.data_type != TensorProto.INT8 or np.ndim(gr.arrays[zp.name]) != 0
+                or q.output[0] in gr.outputs or not readers
+                or any(r.op_type != "DequantizeLinear" or r.input[2:3] != q.input[2:3] for r in readers)):
+            continue
+        if zp.name not in renamed:
+            renamed[zp.name] = f"{zp.name}_u8"
+            value = np.asarray(gr.arrays[zp.name], np.int16) + 128
+            gr.g.initializer.append(numpy_helper.from_array(value.astype(np.uint8), renamed[zp.name]))
+        for node in (q, *readers):
+            node.input[2] = renamed[zp.name]
+        done += 1
+    return done
+
+
 def ort_fast_qdq(model: Any, depth: int = THIN_CONV_DEPTH) -> dict[str, int]:
     """Rewrite a QDQ ONNX model (in place) so ONNX Runtime's CPU EP runs it faster than its fp32 parent.
 
-    Keeps thin convolutions (reduction < ``depth``) in float and pools in float in front of the first
-    int8 layer; folds ``Relu → Q`` and dequantizes before int8 Transpose/Reshape chains as
-    ``quantize_static`` does (see the module docstring for the profiler evidence). Works on
+    Keeps the thin convolutions (reduction < ``depth``) that lead the model in float and pools in float in front
+    of the first int8 layer; folds ``Relu → Q``, dequantizes before int8 Transpose/Reshape chains as
+    ``quantize_static`` does, and writes uint8 activations so shared tensors (residual joins) fuse too (see the
+    module docstring for the profiler evidence). Works on
     ``quantize_static`` output and on ``tflite2onnx`` output of an int8 TFLite model (PTQ or QAT).
     Returns what was changed.
     """
@@ -453,6 +541,7 @@ def ort_fast_qdq(model: Any, depth: int = THIN_CONV_DEPTH) -> dict[str, int]:
     changed = {"folded ReLUs": _fold_relus(gr), "float convolutions": _float_thin_convs(gr, depth)}
     changed["float max-pools"] = _pool_in_float(gr) if changed["float convolutions"] else 0
     changed["dequantized moves"] = _dequantize_before_moves(gr)
+    changed["uint8 activations"] = _unsigned_activations(gr)
     if any(changed.values()):
         gr.prune()
         del model.graph.value_info[:]  # shapes/types of rewired tensors are stale; ORT infers them
