@@ -22,9 +22,10 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgekit.artifact import Artifact, ModelMeta
-    from edgekit.config import CompressConfig
-    from edgekit.errors import EdgekitError
+    from edgekit.artifact import Artifact as Artifact
+    from edgekit.artifact import ModelMeta as ModelMeta
+    from edgekit.config import CompressConfig as CompressConfig
+    from edgekit.errors import EdgekitError as EdgekitError
 
 _LAZY = {
     "Artifact": "edgekit.artifact",

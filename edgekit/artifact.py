@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from edgekit import __version__
 from edgekit.errors import ConfigError
@@ -66,7 +67,7 @@ class ModelMeta:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelMeta":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelMeta:
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["labels"] = tuple(str(x) for x in kw.get("labels", ()))
@@ -95,11 +96,11 @@ class Artifact:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"artifact {self.id}: unknown precision {self.precision!r}")
 
-    def with_metrics(self, **metrics: Any) -> "Artifact":
+    def with_metrics(self, **metrics: Any) -> Artifact:
         """A copy with ``metrics`` merged in."""
         return dataclasses.replace(self, metrics={**self.metrics, **metrics})
 
-    def with_path(self, path: Path) -> "Artifact":
+    def with_path(self, path: Path) -> Artifact:
         return dataclasses.replace(self, path=Path(path))
 
     def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class Artifact:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], root: Path | None = None) -> "Artifact":
+    def from_dict(cls, d: Mapping[str, Any], root: Path | None = None) -> Artifact:
         path = Path(d["path"])
         if root is not None and not path.is_absolute():
             path = root / path

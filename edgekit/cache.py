@@ -17,9 +17,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from edgekit.artifact import ARTIFACT_JSON, Artifact
 from edgekit.errors import EdgekitError

@@ -7,11 +7,19 @@ is silent unless the CLI enabled it (``EDGEKIT_PROGRESS`` / :func:`enable_progre
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 _STATE = {"progress": os.environ.get("EDGEKIT_PROGRESS", "") not in ("", "0")}
 
@@ -26,7 +34,7 @@ def enable_progress(on: bool = True) -> None:
 
 
 class _Task:
-    def __init__(self, progress: Progress | None, task_id: int | None) -> None:
+    def __init__(self, progress: Progress | None, task_id: TaskID | None) -> None:
         self._p, self._id = progress, task_id
 
     def advance(self, n: float = 1) -> None:

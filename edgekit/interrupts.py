@@ -5,7 +5,7 @@ run still stops, cleans up and exits 130 (SIGINT) or 143 (SIGTERM)."""
 from __future__ import annotations
 
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 
 class Terminated(KeyboardInterrupt):

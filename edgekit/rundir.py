@@ -13,9 +13,9 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from edgekit.errors import OutputExistsError, UsageError
 
@@ -87,7 +87,7 @@ def _alive(pid: int) -> bool:
 def clean_stale(parent: Path) -> list[Path]:
     """Remove ``.NAME.partial-PID`` / ``.NAME.old-PID`` folders in ``parent`` whose process is gone
     (an old run whose replacement never arrived is renamed back to ``NAME`` instead)."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(parent.iterdir())
     except OSError:
@@ -114,7 +114,7 @@ class OutLock:
         self.path = out.parent / f".{out.name or 'out'}.lock"
         self.fd: int | None = None
 
-    def acquire(self) -> "OutLock":
+    def acquire(self) -> OutLock:
         for _ in range(10):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -123,7 +123,8 @@ class OutLock:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise OutputExistsError(f"{self.out}: another edgekit run (pid {holder or '?'}) is writing it") from None
+                    raise OutputExistsError(
+                        f"{self.out}: another edgekit run (pid {holder or '?'}) is writing it") from None
                 raise
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
@@ -146,7 +147,7 @@ class OutLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> "OutLock":
+    def __enter__(self) -> OutLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,11 +15,12 @@ import collections.abc
 import dataclasses
 import difflib
 import math
-import re
 import numbers
+import re
 import types
 import typing
-from typing import Any, Callable, Iterable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from edgekit.errors import ConfigError, FieldError
 
@@ -185,7 +186,7 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a table, got {short(value)}")
         _, vt = get_args(tp)
         return {str(k): coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):

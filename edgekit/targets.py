@@ -46,16 +46,21 @@ RUNTIME_FORMATS: dict[str, str] = runtime_formats()
 
 @dataclass(frozen=True)
 class OrtOptions:
-    providers: tuple[str, ...] = field(default=("CPUExecutionProvider",), metadata={"help": "ONNX Runtime execution providers, in priority order"})
-    strict: bool = field(default=False, metadata={"help": "set session.disable_cpu_ep_fallback: fail instead of running on CPU"})
-    provider_options: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={"help": "options per provider, e.g. [onnxruntime.provider_options.CUDAExecutionProvider] device_id = 0"})
+    providers: tuple[str, ...] = field(default=("CPUExecutionProvider",), metadata={
+        "help": "ONNX Runtime execution providers, in priority order"})
+    strict: bool = field(default=False, metadata={
+        "help": "set session.disable_cpu_ep_fallback: fail instead of running on CPU"})
+    provider_options: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "options per provider, e.g. [onnxruntime.provider_options.CUDAExecutionProvider] device_id = 0"})
 
 
 @dataclass(frozen=True)
 class QemuOptions:
     cpu: str = option("neoverse-n1", pattern=CPU_NAME, help="QEMU_CPU model; the sysroot's /proc/cpuinfo must match it")
-    sysroot: str = field(default="", metadata={"help": "ARM64 sysroot folder (default: the cache folder `edgekit devices setup` fills)"})
-    binary: str = option("qemu-aarch64-static", pattern=QEMU_BINARY, help="the qemu-user binary (a qemu-* name or path)")
+    sysroot: str = field(default="", metadata={
+        "help": "ARM64 sysroot folder (default: the cache folder `edgekit devices setup` fills)"})
+    binary: str = option("qemu-aarch64-static", pattern=QEMU_BINARY,
+                         help="the qemu-user binary (a qemu-* name or path)")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,8 @@ class SshOptions:
     user: str = option("", pattern=f"(?:{USER_NAME})?", help="login user (default: ssh's own default)")
     port: int = option(22, ge=1, le=65535, help="ssh port")
     key: str = field(default="", metadata={"help": "private key file"})
-    known_hosts: str = field(default="~/.ssh/known_hosts", metadata={"help": "known_hosts file; host keys are verified, never blindly accepted"})
+    known_hosts: str = field(default="~/.ssh/known_hosts", metadata={
+        "help": "known_hosts file; host keys are verified, never blindly accepted"})
     python: str = field(default="python3", metadata={"help": "the board's python with numpy and onnxruntime/LiteRT"})
     timeout_s: int = option(900, ge=1, le=86400, help="timeout for one remote benchmark, seconds")
     connect_timeout_s: int = option(10, ge=1, le=3600, help="ssh connect timeout, seconds")
@@ -76,7 +82,8 @@ class McuOptions:
 
     ram_kb: int = option(ge=1, le=MAX_KB, help="on-chip RAM in KiB (tensor arena + runtime + application)")
     flash_kb: int = option(ge=1, le=MAX_KB, help="flash in KiB (model bytes + runtime code + application)")
-    runtime: Literal["tflite-micro"] = field(default="tflite-micro", metadata={"help": "the interpreter the firmware links"})
+    runtime: Literal["tflite-micro"] = field(default="tflite-micro", metadata={
+        "help": "the interpreter the firmware links"})
     runtime_ram_kb: int = option(16, ge=0, le=MAX_KB, help="estimated RAM the runtime needs besides the arena "
                                  "(interpreter, op resolver, stack)")
     runtime_flash_kb: int = option(100, ge=0, le=MAX_KB, help="estimated flash of the runtime's code (interpreter "
@@ -91,10 +98,12 @@ class Target:
 
     name: str = field(metadata={"help": "profile name (must match the file name)"})
     description: str = field(default="", metadata={"help": "one line for `edgekit devices`"})
-    arch: Literal["x86_64", "aarch64", "armv7e-m", "xtensa"] = field(default="x86_64", metadata={"help": "CPU architecture of the device"})
+    arch: Literal["x86_64", "aarch64", "armv7e-m", "xtensa"] = field(default="x86_64", metadata={
+        "help": "CPU architecture of the device"})
     location: LocationKind = field(default="local", metadata={
         "help": "local | qemu (emulated) | ssh (remote board) | tflm (an MCU profile, on TFLM's kernels here)"})
-    runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={"help": "runtimes to benchmark with"})
+    runtimes: tuple[Runtime, ...] = field(default=("onnxruntime", "litert"), metadata={
+        "help": "runtimes to benchmark with"})
     quant_preset: Preset = field(default="avx2", metadata={"help": "ONNX quantization preset that suits this hardware"})
     threads: tuple[int, ...] = option((1, 0), ge=0, le=MAX_THREADS, help="thread counts; 0 = all cores of the device")
     batch_sizes: tuple[int, ...] = option((1, 32), ge=1, le=MAX_BATCH, help="batch sizes to time")
@@ -104,7 +113,8 @@ class Target:
     onnxruntime: OrtOptions = field(default_factory=OrtOptions, metadata={"help": "ONNX Runtime settings"})
     qemu: QemuOptions | None = field(default=None, metadata={"help": "emulation settings (location = qemu)"})
     ssh: SshOptions | None = field(default=None, metadata={"help": "remote board settings (location = ssh)"})
-    mcu: McuOptions | None = field(default=None, metadata={"help": "microcontroller RAM/flash budgets (models checked on TFLite Micro)"})
+    mcu: McuOptions | None = field(default=None, metadata={
+        "help": "microcontroller RAM/flash budgets (models checked on TFLite Micro)"})
     source: str = field(default="", metadata={"help": "(set by the loader) the file the profile came from"})
 
     @property
@@ -139,7 +149,8 @@ def builtin_devices_dir() -> Path:
     try:
         root = importlib.resources.files(BUILTIN_PACKAGE)
     except ModuleNotFoundError:
-        raise ConfigError(f"{BUILTIN_PACKAGE}: the built-in device profiles are not installed (reinstall edgekit)") from None
+        raise ConfigError(
+            f"{BUILTIN_PACKAGE}: the built-in device profiles are not installed (reinstall edgekit)") from None
     folder = Path(str(root))
     if not folder.is_dir() or not any(folder.glob("*.toml")):
         raise ConfigError(f"{folder}: no built-in device profiles there (a broken install: reinstall edgekit)")

@@ -9,7 +9,8 @@ decision made here is verified on validation data afterwards (:mod:`edgekit.comp
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 DEFAULT_BUDGET_PP = 1.0
 """Default validation-accuracy budget of compression, in percentage points against the trained fp32 model."""
@@ -20,7 +21,8 @@ def _levels(drops: Mapping[str, float]) -> list[tuple[float, float]]:
 
 
 def largest_level_within(drops: Mapping[str, float], limit_pp: float) -> float:
-    """The largest level (sparsity or fraction) whose drop, and every lower level's drop, is ≤ ``limit_pp``; 0.0 if none."""
+    """The largest level (sparsity or fraction) whose drop, and every lower level's drop, is ≤ ``limit_pp``;
+    0.0 if none."""
     best = 0.0
     for level, drop in _levels(drops):
         if drop > limit_pp:
@@ -79,7 +81,8 @@ def choose_levels(layers: Sequence[Mapping[str, Any]], budget_pp: float, kind: s
         total += delta
 
 
-def back_off(layers: Sequence[Mapping[str, Any]], choice: Mapping[str, float], kind: str = "prune") -> tuple[dict[str, float], str]:
+def back_off(layers: Sequence[Mapping[str, Any]], choice: Mapping[str, float],
+             kind: str = "prune") -> tuple[dict[str, float], str]:
     """Lower the guiltiest layer (largest predicted drop at its level; ties: highest level) by one measured level.
 
     Returns the new choice and a sentence saying what changed ('' when nothing is left to lower).
@@ -95,7 +98,8 @@ def back_off(layers: Sequence[Mapping[str, Any]], choice: Mapping[str, float], k
     if new[name] <= 0:
         del new[name]
     what = "sparsity" if kind == "prune" else "filter fraction"
-    return new, f"{name}: {what} {level:g} → {new.get(name, 0.0):g} (predicted {_drop_at(rows[name][kind], level):.2f} pp)"
+    return new, (f"{name}: {what} {level:g} → {new.get(name, 0.0):g} "
+                 f"(predicted {_drop_at(rows[name][kind], level):.2f} pp)")
 
 
 def quant_guilt(row: Mapping[str, Any]) -> tuple[float, float]:

@@ -14,7 +14,8 @@ that any subset of layers can be switched to int8 without rebuilding it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +71,8 @@ def quantized_weights(layer: Any, per_channel: bool = True) -> list[np.ndarray]:
     kind = type(layer).__name__
     weights = layer.get_weights()
     for i in KERNELS.get(kind, ()):
-        weights[i] = fake_quant_weight(weights[i], depthwise=(kind == "DepthwiseConv2D" or (kind == "SeparableConv2D" and i == 0)),
-                                       per_channel=per_channel)
+        depthwise = kind == "DepthwiseConv2D" or (kind == "SeparableConv2D" and i == 0)
+        weights[i] = fake_quant_weight(weights[i], depthwise=depthwise, per_channel=per_channel)
     return weights
 
 
@@ -139,7 +140,7 @@ def find_layer(model: Any, name: str) -> Any:
 
 def _own_input(model: Any, layer: Any) -> Any:
     """The input tensor of ``layer`` in ``model``'s own graph (not in a clone's)."""
-    own = getattr(model, "_network_nodes", set())
+    own: set[str] = getattr(model, "_network_nodes", set())
     for i, node in enumerate(layer._inbound_nodes):
         if f"{layer.name}_ib-{i}" in own:
             return node.input_tensors

@@ -22,8 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.analyze.decide import (DEFAULT_BUDGET_PP, choose_int8_protection, guilt, largest_level_within,
-                                    next_int8_protection)
+from edgekit.analyze.decide import (
+    DEFAULT_BUDGET_PP,
+    choose_int8_protection,
+    guilt,
+    largest_level_within,
+    next_int8_protection,
+)
 from edgekit.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -246,7 +251,8 @@ def verify_protection(fq: Any, rows: list[dict[str, Any]], protected: dict[str, 
 
 def analyze_dataset(model: Any, dataset: Any, cfg: SensitivityConfig | None = None,
                     executor: Any = None) -> dict[str, Any]:
-    """:func:`analyze_model` on a :class:`edgekit.data.datasets.Dataset` (validation split, training calibration images)."""
+    """:func:`analyze_model` on a :class:`edgekit.data.datasets.Dataset` (validation split, training calibration
+    images)."""
     cfg = cfg or SensitivityConfig()
     result = analyze_model(model, dataset.x_val, dataset.y_val, dataset.calibration(cfg.calibration_samples), cfg,
                            executor=executor)
@@ -306,8 +312,8 @@ def _portable(model: Any) -> bool:
     return True
 
 
-def _fan_out(ex: Any, model: Any, layers: list[tuple[str, Any]], x_val: np.ndarray, y_val: np.ndarray, calib: np.ndarray,
-             base_acc: float, cfg: SensitivityConfig, problems: dict[str, str | None],
+def _fan_out(ex: Any, model: Any, layers: list[tuple[str, Any]], x_val: np.ndarray, y_val: np.ndarray,
+             calib: np.ndarray, base_acc: float, cfg: SensitivityConfig, problems: dict[str, str | None],
              costs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The table's rows measured on the executor's workers, one task per layer, in layer order."""
     import hashlib

@@ -7,8 +7,9 @@ models' embedded metadata; the report has the same shape as ``compress``'s.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgekit.artifact import PRECISIONS, Artifact, ModelMeta
 from edgekit.bench.api import Timing, benchmark, fleet_executor

@@ -10,8 +10,9 @@ is unknown keeps an empty figure and says why in ``peak_reason``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from edgekit.artifact import Artifact
 from edgekit.errors import EdgekitError

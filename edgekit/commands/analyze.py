@@ -37,20 +37,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--dataset", help="mnist | fashion-mnist | digits")
     data.add_argument("--data-dir", help="IDX files, an .npz, or class-per-folder images")
     parser.add_argument("--image-size", type=int, default=28, help="image-folder data: resize to this square size")
-    parser.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale", help="image-folder data: colour mode")
-    parser.add_argument("--train-limit", type=int, default=None, help="use the first N training samples (validation is carved from them)")
+    parser.add_argument("--color", choices=("grayscale", "rgb"), default="grayscale",
+                        help="image-folder data: colour mode")
+    parser.add_argument("--train-limit", type=int, default=None,
+                        help="use the first N training samples (validation is carved from them)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_PP,
                         help=f"validation-accuracy budget in pp (default {DEFAULT_BUDGET_PP:g})")
-    parser.add_argument("--sparsities", type=_fractions, default=None, help="magnitude sparsities tried per layer (default 0.3,0.5,0.7,0.8,0.9)")
-    parser.add_argument("--structured", type=_fractions, default=None, help="filter fractions removed per layer (default 0.125,0.25,0.5)")
+    parser.add_argument("--sparsities", type=_fractions, default=None,
+                        help="magnitude sparsities tried per layer (default 0.3,0.5,0.7,0.8,0.9)")
+    parser.add_argument("--structured", type=_fractions, default=None,
+                        help="filter fractions removed per layer (default 0.125,0.25,0.5)")
     parser.add_argument("--calibration-samples", type=int, default=256, help="training images that calibrate int8")
-    parser.add_argument("--out", type=Path, default=Path("analysis"), help="folder for analysis.json/.html (default ./analysis)")
+    parser.add_argument("--out", type=Path, default=Path("analysis"),
+                        help="folder for analysis.json/.html (default ./analysis)")
     parser.add_argument("--force", action="store_true", help="replace analysis files already in --out")
     parser.add_argument("--trust-model", action="store_true", help="allow Lambda layers / custom code in the model")
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON instead of a table")
     parser.add_argument("--workers", type=int, default=None,
-                        help="measure the layers on a local Ray with N workers (0: in process); default: in process, no Ray")
+                        help="measure the layers on a local Ray with N workers (0: in process); "
+                             "default: in process, no Ray")
     parser.add_argument("--ray-address", default=None,
                         help="measure the layers on the Ray cluster at HOST:PORT (the cache folder must be shared)")
 
@@ -84,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
     from edgekit import fanout
     from edgekit.analyze.sensitivity import analyze_dataset
     from edgekit.console import enable_progress
-    from edgekit.executor import open_executor, probe_address
     from edgekit.data.datasets import load_dataset
     from edgekit.errors import DataError
+    from edgekit.executor import open_executor, probe_address
     from edgekit.fsutil import write_json, write_text
     from edgekit.models.loading import load_user_model
 
@@ -142,16 +148,19 @@ def _print(a: dict[str, Any], out: Path) -> None:
     if not console.is_terminal:
         console = Console(width=200)
     table = Table(title=f"per-layer sensitivity (validation drop, pp; budget {a['budget_pp']:g} pp)")
-    for col, right in (("layer", False), ("op", False), ("params", True), ("MACs", True), ("prune sparsity → drop", False),
-                       ("filters removed → drop", False), ("int8 SNR dB", True), ("int8 drop", True), ("protected", False)):
+    for col, right in (("layer", False), ("op", False), ("params", True), ("MACs", True),
+                       ("prune sparsity → drop", False), ("filters removed → drop", False), ("int8 SNR dB", True),
+                       ("int8 drop", True), ("protected", False)):
         table.add_column(col, justify="right" if right else "left", overflow="fold")
     for r in a["layers"]:
         q = r.get("quant") or {}
-        table.add_row(r["name"], r["op"], f"{r['params']:,}", f"{r['macs']:,}", _drops(r["prune"]), _drops(r["structured"]),
-                      "—" if q.get("snr_db") is None else f"{q['snr_db']:.1f}", f"{q.get('drop_pp', 0.0):+.2f}",
+        table.add_row(r["name"], r["op"], f"{r['params']:,}", f"{r['macs']:,}", _drops(r["prune"]),
+                      _drops(r["structured"]), "—" if q.get("snr_db") is None else f"{q['snr_db']:.1f}",
+                      f"{q.get('drop_pp', 0.0):+.2f}",
                       "yes" if r["protected"] else "")
     console.print(table)
-    console.print(f"baseline validation accuracy {a['baseline_val_accuracy'] * 100:.2f} % on {a['val_samples']} images; "
+    console.print(f"baseline validation accuracy {a['baseline_val_accuracy'] * 100:.2f} % "
+                  f"on {a['val_samples']} images; "
                   f"all layers in int8 (simulated, protected layers in float): "
                   f"{'n/a' if a['int8_all_drop_pp'] is None else format(a['int8_all_drop_pp'], '+.2f')} pp")
     for r in a["layers"]:

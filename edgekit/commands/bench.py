@@ -89,7 +89,8 @@ def _print(report: dict[str, Any], out: Path) -> None:
                       _fmt(r.get("percent_of_peak"), ".1f") + emu if r.get("percent_of_peak") is not None
                       else escape(r.get("peak_reason") or "-"),
                       _fmt(r.get("accuracy"), ".4f"),
-                      ("reference" if r.get("reference_target") == r["target"] else "-") if agree is None else f"{agree:.4f} vs {r.get('reference_target')}")
+                      ("reference" if r.get("reference_target") == r["target"] else "-") if agree is None
+                      else f"{agree:.4f} vs {r.get('reference_target')}")
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)

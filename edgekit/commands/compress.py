@@ -13,7 +13,8 @@ import dataclasses
 import sys
 import types
 import typing
-from typing import Any, Callable, Iterable, Literal, get_args, get_origin
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, get_args, get_origin
 
 from edgekit.commands import recorded_command
 

@@ -53,7 +53,8 @@ def _list(targets: dict, probe: bool) -> int:
         providers = ", ".join(p.removesuffix("ExecutionProvider") for p in t.onnxruntime.providers)
         runtimes, yes = ", ".join(t.runtimes), "[green]yes[/]"
         if t.mcu is not None:  # a microcontroller: its int8 files run on TFLM's kernels here, budgets checked
-            runtimes, providers, yes = t.mcu.runtime, "", "[green]yes[/] (on TFLM's kernels here: fit and accuracy, no latency)"
+            runtimes, providers = t.mcu.runtime, ""
+            yes = "[green]yes[/] (on TFLM's kernels here: fit and accuracy, no latency)"
         table.add_row(name, where, t.arch, runtimes, providers, t.quant_preset,
                       yes if reason is None else f"[red]no[/]: {escape(reason)}")
     console = Console()
@@ -69,14 +70,15 @@ def _check(target) -> int:  # noqa: ANN001 - a Target
     from edgekit.artifact import Artifact
     from edgekit.bench.api import Timing, benchmark
     from edgekit.bench.tiny import tiny_data, write_tiny_onnx
-    from edgekit.locations import unavailable_reason
     from edgekit.errors import TargetError
+    from edgekit.locations import unavailable_reason
 
     reason = unavailable_reason(target)
     if reason:
         raise TargetError(f"{target.name}: cannot run from here: {reason}")
     if "onnxruntime" not in target.runtimes:
-        raise TargetError(f"{target.name}: check needs the onnxruntime runtime, the profile has {', '.join(target.runtimes)}")
+        raise TargetError(f"{target.name}: check needs the onnxruntime runtime, "
+                          f"the profile has {', '.join(target.runtimes)}")
     console = Console()
     with tempfile.TemporaryDirectory(prefix="edgekit-check-") as tmp:
         path = write_tiny_onnx(Path(tmp) / "tiny.onnx")

@@ -113,7 +113,8 @@ def check_providers(load: bool = True) -> list[Check]:
     try:
         import onnxruntime as ort
     except Exception as e:  # a broken wheel is exactly what doctor is for
-        return [Check("onnxruntime", FAIL, f"import failed: {type(e).__name__}: {e}", "pip install --force-reinstall onnxruntime")]
+        return [Check("onnxruntime", FAIL, f"import failed: {type(e).__name__}: {e}",
+                      "pip install --force-reinstall onnxruntime")]
     checks = []
     model = _tiny_onnx() if load else b""
     for provider in ort.get_available_providers():
@@ -142,7 +143,8 @@ def _provider_fix(provider: str) -> str:
     if provider == "TensorrtExecutionProvider":
         return "install TensorRT 10 (pip install tensorrt-cu12, or the nvinfer libraries) and put it on LD_LIBRARY_PATH"
     if provider == "CUDAExecutionProvider":
-        return "install CUDA 12 and cuDNN 9 (pip install 'nvidia-cudnn-cu12>=9' nvidia-cublas-cu12 nvidia-cuda-runtime-cu12)"
+        return ("install CUDA 12 and cuDNN 9 "
+                "(pip install 'nvidia-cudnn-cu12>=9' nvidia-cublas-cu12 nvidia-cuda-runtime-cu12)")
     return "reinstall onnxruntime"
 
 

@@ -9,7 +9,8 @@ from edgekit.errors import OutputExistsError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="one run folder to regenerate, or two to compare")
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="one run folder to regenerate, or two to compare")
     parser.add_argument("--out", type=Path, default=None,
                         help="with two runs: also write compare.md and compare.html into this folder")
     parser.add_argument("--force", action="store_true", help="overwrite compare.md/compare.html in --out")

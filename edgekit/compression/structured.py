@@ -35,8 +35,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -149,7 +150,8 @@ def _graph(model: Any) -> dict[str, _Node]:
     """The model's layers in topological order, with producers and consumers by name."""
     if getattr(model, "inputs", None) is None or not getattr(model, "_is_graph_network", False):
         raise ModelError(
-            f"model '{model.name}' is not a built Sequential or functional model; structured pruning needs its layer graph"
+            f"model '{model.name}' is not a built Sequential or functional model; "
+            "structured pruning needs its layer graph"
         )
     nodes: dict[str, _Node] = {}
     for layer in model.layers:
@@ -441,7 +443,8 @@ def _sliced_weights(node: _Node, keep_in: Any, keep_out: Any) -> list[np.ndarray
     return weights
 
 
-def _rebuild(model: Any, nodes: dict[str, _Node], chosen: dict[str, np.ndarray], flows: dict[str, tuple[Any, Any]]) -> Any:
+def _rebuild(model: Any, nodes: dict[str, _Node], chosen: dict[str, np.ndarray],
+             flows: dict[str, tuple[Any, Any]]) -> Any:
     """A new model with the chosen channels and the surviving weights copied in."""
     k = keras()
 
@@ -631,7 +634,8 @@ def prune_structured(
         target = float(mac_budget) * macs_before  # type: ignore[arg-type]
         by_group, budget_met = _by_budget(nodes, groups, scores, target, min_keep)
         if not budget_met:
-            log.warning("MAC budget %.3f not reachable by removing prunable channels; pruned as far as allowed", mac_budget)
+            log.warning("MAC budget %.3f not reachable by removing prunable channels; pruned as far as allowed",
+                        mac_budget)
     chosen = _by_member(groups, by_group)
     flows = _propagate(nodes, chosen)
     pruned = _rebuild(model, nodes, chosen, flows)

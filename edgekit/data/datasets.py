@@ -11,15 +11,15 @@ import gzip
 import hashlib
 import logging
 import os
-import socket
 import unicodedata
 import urllib.error
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,8 @@ KERAS_DATA_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DOWNLOAD_TIMEOUT_S = 15.0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".pgm", ".ppm")
 
-FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                  "Ankle boot")
 DIGIT_LABELS = tuple(str(i) for i in range(10))
 
 # SHA-256 of the *decompressed* Fashion-MNIST IDX payloads: the same whether the
@@ -136,7 +137,7 @@ def _download(url: str, target: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as r:  # noqa: S310 (fixed https URL)
             data = r.read()
-    except (urllib.error.URLError, socket.timeout, OSError) as e:
+    except (TimeoutError, urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise DataError(f"{url}: download failed ({reason})") from None
     return write_bytes(target, data)
@@ -254,7 +255,8 @@ def _load_digits() -> RawSplits:
     order = np.random.default_rng(1797).permutation(len(images))  # fixed split, independent of --seed
     n_test = 360
     test, train = order[:n_test], order[n_test:]
-    return RawSplits(images[train], labels[train], images[test], labels[test], DIGIT_LABELS, "sklearn.datasets.load_digits")
+    return RawSplits(images[train], labels[train], images[test], labels[test], DIGIT_LABELS,
+                     "sklearn.datasets.load_digits")
 
 
 def _check_npz_sizes(path: Path) -> None:
@@ -274,7 +276,8 @@ def _load_npz(path: Path) -> RawSplits:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
             if missing:
-                raise DataError(f"{path}: missing array(s) {', '.join(missing)} (need x_train, y_train, x_test, y_test)")
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)} "
+                                "(need x_train, y_train, x_test, y_test)")
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
             labels: tuple[str, ...] = ()
             if "labels" in z.files:
@@ -315,7 +318,7 @@ def _load_idx_dir(folder: Path) -> RawSplits:
             raise DataError(f"{labels_file}: not UTF-8 text") from None
         except OSError as e:
             raise DataError(f"{labels_file}: cannot read ({e.strerror})") from None
-    return RawSplits(xtr, ytr, xte, yte, tuple(l for l in labels if l), str(folder))
+    return RawSplits(xtr, ytr, xte, yte, tuple(name for name in labels if name), str(folder))
 
 
 def _class_folders(root: Path) -> list[str]:
@@ -331,7 +334,8 @@ def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
     from PIL import Image, UnidentifiedImageError
 
     def read_tree(root: Path, classes: list[str], defines: bool) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
+        xs: list[np.ndarray] = []
+        ys: list[int] = []
         for ci, c in enumerate(classes):
             before = len(xs)
             for f in sorted((root / c).iterdir()) if (root / c).is_dir() else []:
@@ -342,8 +346,9 @@ def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
                         warnings.simplefilter("error", Image.DecompressionBombWarning)
                         im = Image.open(f)
                     with im:
-                        im = im.convert("L" if color == "grayscale" else "RGB").resize((image_size, image_size), Image.BILINEAR)
-                        xs.append(np.asarray(im, dtype=np.uint8))
+                        pixels = im.convert("L" if color == "grayscale" else "RGB").resize(
+                            (image_size, image_size), Image.Resampling.BILINEAR)
+                        xs.append(np.asarray(pixels, dtype=np.uint8))
                 except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                     raise DataError(f"{f}: more than {MAX_IMAGE_PIXELS} pixels (a decompression bomb?)") from None
                 except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
@@ -449,7 +454,8 @@ def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_l
     x_train = _check_images(np.asarray(raw.x_train), f"{raw.source} (train images)")
     x_test = _check_images(np.asarray(raw.x_test), f"{raw.source} (test images)")
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(f"{raw.source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
+        raise DataError(f"{raw.source}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} "
+                        "differ in shape")
     n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     if len(raw.labels) > MAX_CLASSES:
         raise DataError(f"{raw.source}: {len(raw.labels)} class names, at most {MAX_CLASSES} allowed")
@@ -493,7 +499,7 @@ def load_dataset(name: str | None = None, *, data_dir: str | Path | None = None,
         raise UsageError(f"--test-limit must be at least 1, got {test_limit}")
     if color not in ("grayscale", "rgb"):
         raise UsageError(f"--color must be grayscale or rgb, got {_short(repr(color))}")
-    kw = dict(train_limit=train_limit, test_limit=test_limit, seed=seed, val_fraction=val_fraction)
+    kw: dict[str, Any] = dict(train_limit=train_limit, test_limit=test_limit, seed=seed, val_fraction=val_fraction)
     if data_dir is not None:
         folder = Path(data_dir)
         return prepare(_load_data_dir(folder, image_size, color), folder.name or str(folder), **kw)

@@ -15,10 +15,10 @@ the registry can sit below everything that dispatches on a format (artifact, met
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Mapping
 
 from edgekit.errors import ConfigError
 

@@ -20,8 +20,9 @@ import gzip
 import io
 import math
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,8 @@ def layer_row(name: str, op: str, dtype: str | None, params: int, stored: int, z
 
 
 def summarise(fmt: str, path: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], ops: Counter,
-               params_by_dtype: Counter, layers: list[dict[str, Any]], metadata: dict[str, Any] | None) -> dict[str, Any]:
+              params_by_dtype: Counter, layers: list[dict[str, Any]],
+              metadata: dict[str, Any] | None) -> dict[str, Any]:
     total = sum(params_by_dtype.values())
     kernel = sum(layer["params"] for layer in layers)
     zeros = sum(layer["zeros"] for layer in layers)

@@ -52,7 +52,8 @@ def _keras_layer_row(layer: Any) -> dict[str, Any] | None:
 
 
 def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
-    """What a Keras file holds; it passes :mod:`edgekit.models.safety` first (code is refused unless ``trust_model``)."""
+    """What a Keras file holds; it passes :mod:`edgekit.models.safety` first (code is refused unless
+    ``trust_model``)."""
     from edgekit.models.loading import load_user_model
 
     # The same safety check as --model: the configuration is read and judged before
@@ -64,11 +65,11 @@ def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
                 for t in tensors]
 
     layers = _keras_layers(model)
-    ops = Counter(type(getattr(l, "layer", l)).__name__ for l in layers)
+    ops = Counter(type(getattr(layer, "layer", layer)).__name__ for layer in layers)
     params: Counter = Counter()
     for w in model.weights:
         params[w.dtype.name] += int(np.prod(w.shape))
-    rows = [r for r in (_keras_layer_row(l) for l in layers) if r is not None]
+    rows = [r for r in (_keras_layer_row(layer) for layer in layers) if r is not None]
     return summarise("keras", path, io_rows(model.inputs), io_rows(model.outputs), ops, params, rows, None)
 
 

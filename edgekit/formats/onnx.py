@@ -86,7 +86,8 @@ def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
             base = stored(node.input[0], depth + 1)
             if base is None:
                 return None
-            zp = numpy_helper.to_array(consts[node.input[2]]) if len(node.input) > 2 and node.input[2] in consts else None
+            has_zp = len(node.input) > 2 and node.input[2] in consts
+            zp = numpy_helper.to_array(consts[node.input[2]]) if has_zp else None
             axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
             return base[0], zp, axis
         if node.op_type in _ONNX_PASS_THROUGH:

@@ -87,7 +87,8 @@ def audit(path: Path, *, trust_model: bool = False) -> dict[str, Any]:
         w = stored(op.inputs[wi])
         in_shape = tensors[op.inputs[0]].shape if op.inputs[0] >= 0 else []
         other = tensors[op.inputs[2]].shape if rule == "tconv_ohwi" and len(op.inputs) > 2 else []
-        macs = kernel_macs(rule, tensors[op.outputs[0]].shape, w_used.shape, other if rule == "tconv_ohwi" else in_shape)
+        macs = kernel_macs(rule, tensors[op.outputs[0]].shape, w_used.shape,
+                           other if rule == "tconv_ohwi" else in_shape)
         if w is None:  # activation x activation (e.g. BATCH_MATMUL): compute, no weights
             layers.append(layer_row(tensors[op.outputs[0]].name, op.op, None, 0, 0, 0, macs))
             continue

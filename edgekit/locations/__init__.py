@@ -14,7 +14,9 @@ from edgekit.locations.ssh import SshLocation
 from edgekit.locations.tflm import TflmLocation
 from edgekit.targets import Target
 
-LOCATIONS: dict[str, type[Location]] = {cls.kind: cls for cls in (LocalLocation, QemuLocation, SshLocation, TflmLocation)}
+LOCATIONS: dict[str, type[Location]] = {
+    cls.kind: cls for cls in (LocalLocation, QemuLocation, SshLocation, TflmLocation)
+}
 """A profile's ``location`` value → the class that runs benchmarks there."""
 
 

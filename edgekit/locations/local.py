@@ -35,7 +35,8 @@ class LocalLocation(Location):
             absent = [p for p in target.onnxruntime.providers if p not in have]
             if absent:
                 hint = " (pip install 'edgekit[gpu]')" if any(p in GPU_PROVIDERS for p in absent) else ""
-                reasons.append(f"{', '.join(absent)} not in this onnxruntime build (has {', '.join(have) or 'none'}){hint}")
+                reasons.append(f"{', '.join(absent)} not in this onnxruntime build "
+                               f"(has {', '.join(have) or 'none'}){hint}")
         return "; ".join(reasons) or None
 
     def run(self, request: dict[str, Any], workdir: Path) -> dict[str, Any]:

@@ -23,10 +23,11 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgekit.errors import TargetError, UsageError
 from edgekit.fsutil import write_json, write_text
@@ -116,7 +117,8 @@ def cpuinfo_text(cpu: str, count: int) -> str:
         raise UsageError(f"qemu.cpu: no /proc/cpuinfo known for {cpu!r} (known: {', '.join(sorted(CORES))})")
     blocks = [
         f"processor\t: {i}\nBogoMIPS\t: 50.00\nFeatures\t: {core.features}\nCPU implementer\t: {core.implementer}\n"
-        f"CPU architecture: 8\nCPU variant\t: {core.variant}\nCPU part\t: {core.part}\nCPU revision\t: {core.revision}\n"
+        f"CPU architecture: 8\nCPU variant\t: {core.variant}\nCPU part\t: {core.part}\n"
+        f"CPU revision\t: {core.revision}\n"
         for i in range(max(1, count))
     ]
     return "\n".join(blocks) + "\n"

@@ -30,7 +30,8 @@ REMOTE_TMP_RE = re.compile(r"^/[A-Za-z0-9._/-]*/edgekit\.[A-Za-z0-9]+$")
 _PROBE = ("import json, platform, sys\n"
           "info = {'machine': platform.machine(), 'python': platform.python_version()}\n"
           "try:\n import numpy; info['numpy'] = numpy.__version__\nexcept ImportError: pass\n"
-          "try:\n import onnxruntime as o; info['onnxruntime'] = o.__version__; info['providers'] = o.get_available_providers()\n"
+          "try:\n import onnxruntime as o; info['onnxruntime'] = o.__version__; "
+          "info['providers'] = o.get_available_providers()\n"
           "except ImportError: pass\n"
           "for m in ('ai_edge_litert', 'tflite_runtime'):\n"
           " try:\n  __import__(m); info['litert'] = m; break\n except ImportError: pass\n"
@@ -77,7 +78,8 @@ def _call(target: Target, cmd: list[str], timeout_s: float, what: str) -> str:
         return run_command(cmd, timeout_s, f"{target.name}: {what}")
     except TargetError as e:
         if "Host key verification failed" in str(e) or "host key" in str(e).lower():
-            raise TargetError(f"{e} (add the board's key to {_ssh(target).known_hosts} after checking its fingerprint)") from None
+            raise TargetError(f"{e} (add the board's key to {_ssh(target).known_hosts} "
+                              "after checking its fingerprint)") from None
         raise
 
 

@@ -66,7 +66,8 @@ def _litert_predictions(path: Path, x: np.ndarray) -> np.ndarray:
 
 def mcu_check(path: Path, target: Any, x: np.ndarray, y: np.ndarray, ref: np.ndarray | None = None, *,
               precision: str = "") -> dict[str, Any]:
-    """Run ``path`` on TFLM (int8 files), compare with LiteRT, check the fit; returns ``{"rows": [row], "predictions"}``."""
+    """Run ``path`` on TFLM (int8 files), compare with LiteRT, check the fit; returns
+    ``{"rows": [row], "predictions"}``."""
     mcu = target.mcu
     base: dict[str, Any] = {"runtime": mcu.runtime, "provider": PROVIDER, "providers": [PROVIDER], "batch_size": 1,
                             "threads": 1}

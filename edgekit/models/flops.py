@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 Shape = Sequence[int | None]
 
@@ -39,7 +40,8 @@ def _batch1(shape: Sequence[Any]) -> list[int]:
     return out
 
 
-def kernel_macs(rule: str, out_shape: list[Any], w_shape: list[Any], act_shape: list[Any], *, trans_b: int = 0) -> int:
+def kernel_macs(rule: str, out_shape: Sequence[Any], w_shape: Sequence[Any], act_shape: Sequence[Any], *,
+                trans_b: int = 0) -> int:
     """MACs for one sample of a conv/dense-like op: output elements × the kernel elements each one reads.
 
     ``rule`` names the kernel layout (Keras: ``conv_hwio``, ``depthwise_hwcm``, ``dense_io``; TFLite:
@@ -103,7 +105,8 @@ def layer_macs(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     if kind == "SeparableConv2D":
         kh, kw = layer.kernel_size
         mid = c_in * int(layer.depth_multiplier)
-        return (kernel_macs("depthwise_hwcm", [*out[:-1], mid], [kh, kw, c_in, int(layer.depth_multiplier)], input_shape)
+        return (kernel_macs("depthwise_hwcm", [*out[:-1], mid], [kh, kw, c_in, int(layer.depth_multiplier)],
+                            input_shape)
                 + kernel_macs("conv_hwio", out, [1, 1, mid, c_out], input_shape))
     if kind in ("Conv2D", "Conv1D", "Conv3D"):
         groups = int(getattr(layer, "groups", 1) or 1)
@@ -116,7 +119,8 @@ def layer_macs(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
 def _inner_layers(model: Any) -> list[Any]:
     out: list[Any] = []
     for layer in model.layers:
-        if hasattr(layer, "layers") and hasattr(layer, "inputs") and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+        nested = type(layer).__name__ in ("Sequential", "Functional", "Model")
+        if hasattr(layer, "layers") and hasattr(layer, "inputs") and nested:
             out.extend(_inner_layers(layer))
         else:
             out.append(layer)

@@ -102,7 +102,8 @@ def _tf_keras_layer(entry: dict[str, Any], notes: list[str]) -> Any:
             match = _UNKNOWN_ARGUMENT.search(reason)
             unknown = [match.group(1)] if match and match.group(1) in config and match.group(1) != "name" else []
             if not unknown:
-                raise ModelError(f"layer '{config.get('name')}' ({entry['class_name']}): tf_keras rejects its config: {exc}") from exc
+                raise ModelError(f"layer '{config.get('name')}' ({entry['class_name']}): "
+                                 f"tf_keras rejects its config: {exc}") from exc
             value = config.pop(unknown[0])
             if value not in (None, False, 0, {}, [], "float32"):
                 notes.append(f"dropped Keras 3 setting {unknown[0]}={value!r} of layer '{config.get('name')}'")
@@ -173,7 +174,9 @@ def _build_keras3(config: dict[str, Any], notes: list[str]) -> tuple[Any, list[t
                 tensors[(name, node_index, tensor_index)] = tensor
     inputs = [tensors[key] for key in _io_names(body["input_layers"])]
     outputs = [tensors[key] for key in _io_names(body["output_layers"])]
-    return k.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs, name=body.get("name")), pairs
+    model = k.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
+                    name=body.get("name"))
+    return model, pairs
 
 
 def _copy_keras3_weights(blob: bytes, pairs: list[tuple[dict[str, Any], Any]], path: Path) -> None:
@@ -196,7 +199,8 @@ def _copy_keras3_weights(blob: bytes, pairs: list[tuple[dict[str, Any], Any]], p
             expected = [tuple(w.shape) for w in layer.weights]
             if [a.shape for a in arrays] != expected:
                 raise ModelError(
-                    f"{path}: weights of layer '{layer.name}' have shapes {[a.shape for a in arrays]}, expected {expected}"
+                    f"{path}: weights of layer '{layer.name}' have shapes {[a.shape for a in arrays]}, "
+                    f"expected {expected}"
                 )
             layer.set_weights(arrays)
 
@@ -217,7 +221,8 @@ def _load_keras3(path: Path, notes: list[str]) -> Any:
     except KeyError as exc:
         raise ModelError(f"{path}: Keras 3 archive without model.weights.h5") from exc
     if config.get("class_name") not in ("Sequential", "Functional", "Model"):
-        raise ModelError(f"{path}: Keras 3 model class {config.get('class_name')!r} cannot be rebuilt (only Sequential and Functional)")
+        raise ModelError(f"{path}: Keras 3 model class {config.get('class_name')!r} cannot be rebuilt "
+                         "(only Sequential and Functional)")
     unsupported = [
         f"{e['class_name']} ('{_layer_name(e)}')"
         for e in config.get("config", {}).get("layers", [])
@@ -238,7 +243,8 @@ np.save(sys.argv[3], np.asarray(model.predict(np.load(sys.argv[2]), verbose=0)))
 """
 
 
-def compare_with_keras3(path: str | Path, model: Any, *, samples: int = 4, seed: int = 0, timeout_s: float = 180.0) -> float:
+def compare_with_keras3(path: str | Path, model: Any, *, samples: int = 4, seed: int = 0,
+                        timeout_s: float = 180.0) -> float:
     """Max |difference| between ``model`` and Keras 3's own run of the file on random inputs.
 
     Keras 3 runs in a subprocess with ``TF_USE_LEGACY_KERAS=0`` (in this process
@@ -285,10 +291,12 @@ def _output_kind(model: Any, notes: list[str]) -> Literal["softmax", "logits"]:
 def describe(model: Any, source_format: SourceFormat, notes: list[str], path: Path) -> LoadedModel:
     """Infer input shape, classes and output activation of a loaded image classifier."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"{path}: expected one image input and one class output, got {len(model.inputs)} inputs and {len(model.outputs)} outputs")
+        raise ModelError(f"{path}: expected one image input and one class output, "
+                         f"got {len(model.inputs)} inputs and {len(model.outputs)} outputs")
     in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
     if len(in_shape) != 4 or any(d is None for d in in_shape[1:]):
-        raise ModelError(f"{path}: expected an input of shape (batch, height, width, channels) with known sizes, got {in_shape}")
+        raise ModelError(f"{path}: expected an input of shape (batch, height, width, channels) with known sizes, "
+                         f"got {in_shape}")
     if len(out_shape) != 2 or out_shape[1] is None or out_shape[1] < 2:
         raise ModelError(f"{path}: expected an output of shape (batch, classes) with 2+ classes, got {out_shape}")
     output = _output_kind(model, notes)
@@ -333,5 +341,6 @@ def load_user_model(path: str | Path, *, trust: bool = False, verify_keras3: boo
         if not diff <= KERAS3_VERIFY_TOLERANCE:
             raise ModelError(f"{path}: the tf_keras rebuild disagrees with Keras 3 (max |diff| {diff:.3g})")
         notes.append(f"checked against Keras 3 on 4 random inputs: max |diff| {diff:.2g}")
-    log.info("loaded %s (%s): input %s, %d classes, %s", path, fmt, loaded.input_shape, loaded.num_classes, loaded.output)
+    log.info("loaded %s (%s): input %s, %d classes, %s", path, fmt, loaded.input_shape, loaded.num_classes,
+             loaded.output)
     return loaded

@@ -10,7 +10,8 @@ from the same declarations (:meth:`Record.keys`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from edgekit.errors import ConfigError, ReportError
 from edgekit.schema import from_mapping

@@ -56,6 +56,6 @@ def peak_text(b: BenchRow) -> str | None:
     return b.peak_reason or None
 
 
-def kv_text(v: Any) -> str:
+def kv_text(v: Any) -> str | None:
     """A key-value cell: a string as it is, a list or table as JSON, anything else as text."""
     return v if isinstance(v, str) or v is None else json.dumps(v)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from edgekit.report import markdown
 from edgekit.report.content import HTML_DASH, Bullets, Column, Section, Table, Text

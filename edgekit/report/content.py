@@ -9,8 +9,9 @@ so each section's content is still decided in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 MD_DASH = "–"
 """A missing value in report.md."""
@@ -40,7 +41,7 @@ class Badge:
     cls: str = ""
 
 
-Inline = Union[str, Strong, Code, Badge]
+Inline = str | Strong | Code | Badge
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Tree:
     only: str | None = "html"
 
 
-Block = Union[Text, Bullets, Table, Figure, KeyValues, Preformatted, Tree]
+Block = Text | Bullets | Table | Figure | KeyValues | Preformatted | Tree
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,26 @@ notes, lists and tables. A section whose data the report does not carry is left 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from edgekit.report import page_sections as page
 from edgekit.report import plots
 from edgekit.report._fields import pct
 from edgekit.report.cells import chosen_mark, kb, md_num, ms_text, percent, row_class, times
-from edgekit.report.content import (MD_DASH, Badge, Bullets, Column, Figure, KeyValues, Preformatted, Section, Strong,
-                                    Table, Text)
+from edgekit.report.content import (
+    MD_DASH,
+    Badge,
+    Bullets,
+    Column,
+    Figure,
+    KeyValues,
+    Preformatted,
+    Section,
+    Strong,
+    Table,
+    Text,
+)
 from edgekit.report.mcu import NOTE as MCU_NOTE
 from edgekit.report.mcu import fit_rows
 from edgekit.report.model import ArtifactRecord, BenchRow, Report
@@ -81,7 +93,7 @@ def results(report: Report) -> Section | None:
     return Section("results", "Results (batch 1, 1 thread)", tuple(blocks), md_title="")
 
 
-def regressions(report: Report) -> Section | None:
+def regressions(report: Report) -> Section:
     """Files worse than the model they were made from (:mod:`edgekit.report.regressions`)."""
     title = "Worse than the model they were made from"
     if not report.regressions_checked:
@@ -338,7 +350,7 @@ def sections(report: Report) -> list[Section]:
         out += [regressions(report), page.latency(report), page.sizes(report), page.layers(report),
                 page.lineage(report)]
     elif report.regressions:  # a report without artifacts: the list in report.md only
-        out.append(dataclasses.replace(regressions(report), only="md"))  # type: ignore[arg-type]
+        out.append(dataclasses.replace(regressions(report), only="md"))
     out += [verification(report), not_run(report), search(report), *mcu(report), analysis(report), tune(report),
             budget(report), where_it_ran_section(report.executor), page.benchmarks(report), page.environment(report),
             problems(report)]

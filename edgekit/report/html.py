@@ -8,16 +8,17 @@ each kind of block is written once, in ``blocks.html.j2``. A missing value print
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jinja2
 
 from edgekit.report import content
 from edgekit.report.content import HTML_DASH, Block, Column, Section
 from edgekit.report.document import sections
-from edgekit.report.page_sections import header
 from edgekit.report.model import Report
+from edgekit.report.page_sections import header
 
 BLOCK_KINDS = (content.Text, content.Bullets, content.Table, content.Figure, content.KeyValues, content.Preformatted,
                content.Tree, content.Strong, content.Code, content.Badge)

@@ -6,11 +6,25 @@ once, in :mod:`edgekit.report.document`, for this page and for report.html.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from edgekit.report.content import (MD_DASH, Badge, Block, Bullets, Code, Column, Inline, Preformatted, Section,
-                                    Strong, Table, Text, fmt)
 from edgekit.report.cells import status_line
+from edgekit.report.content import (
+    MD_DASH,
+    Badge,
+    Block,
+    Bullets,
+    Code,
+    Column,
+    Inline,
+    Preformatted,
+    Section,
+    Strong,
+    Table,
+    Text,
+    fmt,
+)
 from edgekit.report.document import RESULT_COLUMNS, sections
 from edgekit.report.model import Report
 from edgekit.report.table import results_table

@@ -10,8 +10,9 @@ The fit table per artifact is read from the benchmark rows (:func:`fit_rows`); r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from edgekit.report._fields import Record, key, rest
 

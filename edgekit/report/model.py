@@ -11,8 +11,9 @@ Renderers read these fields; they never look keys up in dicts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from edgekit.report._fields import Json, Record, fail, key, path, pct, present, read, rest, show, whole
 from edgekit.report.mcu import McuFit, McuTarget
@@ -384,7 +385,8 @@ class Report(Record):
 
     @classmethod
     def coerce(cls, report: Report | Json) -> Report:
-        """``report`` itself, or the typed form of a report dict (as :func:`edgekit.report.build.build_report` makes)."""
+        """``report`` itself, or the typed form of a report dict (as :func:`edgekit.report.build.build_report`
+        makes)."""
         return report if isinstance(report, Report) else cls.from_dict(report, "report")
 
     # ----------------------------------------------------------------- look-ups renderers share

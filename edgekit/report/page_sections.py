@@ -3,6 +3,7 @@ every benchmark row and the environment (report.md keeps to the results and the 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from typing import Any
@@ -10,8 +11,20 @@ from typing import Any
 from edgekit.report import plots
 from edgekit.report._fields import pct
 from edgekit.report.cells import kv_text, ms_text, peak_text, row_class, status_line
-from edgekit.report.content import (HTML_DASH, Bullets, Code, Column, Figure, KeyValues, Node, Section, Strong, Table,
-                                    Text, Tree)
+from edgekit.report.content import (
+    HTML_DASH,
+    Bullets,
+    Code,
+    Column,
+    Figure,
+    KeyValues,
+    Node,
+    Section,
+    Strong,
+    Table,
+    Text,
+    Tree,
+)
 from edgekit.report.model import ArtifactRecord, BenchRow, Report
 
 
@@ -65,7 +78,7 @@ def latency(report: Report) -> Section:
         kind = "EMULATED (relative only, not device speed)" if emulated else "native"
         title = f"{target} — {kind} — batch {batch}, {threads} thread(s)"
         xlabel = "p50 latency under emulation (ms, relative only)" if emulated else "p50 latency (ms)"
-        blocks.append(Figure(lambda pts=pts, title=title, xlabel=xlabel: plots.accuracy_latency(pts, title, xlabel),
+        blocks.append(Figure(functools.partial(plots.accuracy_latency, pts, title, xlabel),
                              f"accuracy vs latency on {target}", box="plotbox emulated" if emulated else "plotbox",
                              heading=target, badge="EMULATED" if emulated else ""))
     return Section("latency", "Accuracy vs latency", tuple(blocks), only="html")
@@ -138,7 +151,7 @@ def lineage(report: Report) -> Section:
 
     def node(a: ArtifactRecord, seen: frozenset[str]) -> Node:
         v = a.verification
-        tags = ((f"ver {v.status}", f"verified: {v.status}"),) if v is not None else ()
+        tags: tuple[tuple[str, str], ...] = ((f"ver {v.status}", f"verified: {v.status}"),) if v is not None else ()
         tags += (("ver failed", "worse than parent"),) if a.id in flagged else ()
         kids = () if a.id in seen else tuple(node(c, seen | {a.id}) for c in children.get(a.id, []))
         return Node(a.stage or HTML_DASH, a.label, f"{a.precision} · {a.id} · {a.path or ''}", tags, kids)
@@ -146,6 +159,11 @@ def lineage(report: Report) -> Section:
     roots = tuple(node(a, frozenset()) for a in children.get(None, []))
     return Section("lineage", "Lineage", (Text.of("stage → artifact it produced, nested under its parent.",
                                                   style="note"), Tree(roots, "No artifacts.")), only="html")
+
+
+def _latency_ms(c: Any, k: str) -> Any:
+    """A benchmark cell's ``k`` latency statistic (``p50``...), or None when it has no latencies."""
+    return getattr(c[0].latency_ms, k) if c[0].latency_ms else None
 
 
 BENCH_COLUMNS: tuple[Column, ...] = (
@@ -160,8 +178,8 @@ BENCH_COLUMNS: tuple[Column, ...] = (
            html=".2f", numeric=True),
     Column("ref. target", lambda c: c[0].reference_target if c[0].reference_target != c[0].target else None),
     Column("agree vs parent %", lambda c: pct(c[0].top1_agreement), html=".2f", numeric=True),
-    *(Column(f"{k} ms", lambda c, k=k: getattr(c[0].latency_ms, k) if c[0].latency_ms else None, html=ms_text,
-             numeric=True) for k in ("p50", "p90", "p99", "std")),
+    *(Column(f"{k} ms", functools.partial(_latency_ms, k=k), html=ms_text, numeric=True)
+      for k in ("p50", "p90", "p99", "std")),
     Column("throughput /s", lambda c: c[0].throughput_per_s, html=",.1f", numeric=True),
     Column("MACs / image", lambda c: c[0].macs_per_image, numeric=True),
     Column("% of peak", lambda c: c[0].percent_of_peak, html=".2f", numeric=True),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 # Colours per precision (the one palette; unknown precisions fall back to grey).
 PRECISION_COLOURS: dict[str, str] = {"fp32": "#4c72b0", "fp16": "#55a868", "int8": "#c44e52", "mixed": "#8172b2"}
@@ -101,7 +102,8 @@ def _place_labels(fig: Any, ax: Any, points: Sequence[Point], labelled: Sequence
                               arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6,
                                           "shrinkA": 0, "shrinkB": 3} if lead else None)
             box = ann.get_window_extent(renderer)
-            inside = box.x0 >= frame.x0 - 2 and box.x1 <= frame.x1 + 40 and box.y0 >= frame.y0 and box.y1 <= frame.y1 + 8
+            inside = (box.x0 >= frame.x0 - 2 and box.x1 <= frame.x1 + 40
+                      and box.y0 >= frame.y0 and box.y1 <= frame.y1 + 8)
             if inside and not _overlaps(box, taken):
                 break
         if ann is not None:

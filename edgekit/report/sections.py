@@ -7,8 +7,9 @@ All are optional in report.json; :mod:`edgekit.report.document` draws them only 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from edgekit.report._fields import Json, Record, fail, key, present, read, rest
 from edgekit.schema import coerce

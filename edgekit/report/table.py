@@ -91,7 +91,8 @@ def results_table(report: Report) -> list[ResultRow]:
         regressions = report.regressions_of(a.id)
         rows = report.rows_for(a.id)
         targets = sorted(dict.fromkeys(r.target for r in rows), key=lambda t: order.get(t, len(order)))
-        for target in targets or [None]:
+        shown: list[str | None] = list(targets) if targets else [None]
+        for target in shown:
             here = [r for r in rows if r.target == target]
             head = _headline_row(here) if here else None
             if head is None:

@@ -7,8 +7,9 @@ so a report that cannot be rendered leaves the folder as it was.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from edgekit.errors import OutputExistsError, ReportError
 from edgekit.fsutil import write_json, write_text

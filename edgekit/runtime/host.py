@@ -10,7 +10,8 @@ GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
 def installed_version(dist: str) -> str | None:
-    """The installed version of distribution ``dist``, or None when it is not installed (or its metadata is unreadable)."""
+    """The installed version of distribution ``dist``, or None when it is not installed (or its metadata is
+    unreadable)."""
     from importlib.metadata import version
 
     try:

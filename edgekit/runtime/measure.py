@@ -6,7 +6,8 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,8 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 
 def time_cell(predict: Callable[[np.ndarray], np.ndarray], batches: list[np.ndarray], *, warmup_runs: int,
               min_runs: int, min_seconds: float, max_seconds: float) -> dict[str, Any]:
-    """Warm up, then time ``predict`` for at least ``min_runs`` runs *and* ``min_seconds`` (capped by ``max_seconds``)."""
+    """Warm up, then time ``predict`` for at least ``min_runs`` runs *and* ``min_seconds`` (capped by
+    ``max_seconds``)."""
     for i in range(warmup_runs):
         predict(batches[i % len(batches)])
     samples: list[int] = []

@@ -112,7 +112,8 @@ def run_request(req: dict[str, Any]) -> dict[str, Any]:
                 reps = -(-batch // len(x))
                 batches = [np.ascontiguousarray(np.concatenate([x] * reps)[:batch])]
             cell = time_cell(s.predict, batches, warmup_runs=int(timing.get("warmup_runs", 10)),
-                             min_runs=int(timing.get("min_runs", 200)), min_seconds=float(timing.get("min_seconds", 1.0)),
+                             min_runs=int(timing.get("min_runs", 200)),
+                             min_seconds=float(timing.get("min_seconds", 1.0)),
                              max_seconds=float(timing.get("max_seconds", 30.0)))
             rows.append({**row, **cell, "status": "ok", "reason": ""})
         del s
@@ -121,10 +122,12 @@ def run_request(req: dict[str, Any]) -> dict[str, Any]:
         r["peak_rss_mb"] = peak
     if req.get("peak", True):  # after the timed cells, so the microbenchmark never disturbs them
         ok = [r for r in rows if r["status"] == "ok"]
-        gemm = {(t, p): row_peak(req.get("precision"), t, p) for t, p in dict.fromkeys((r["threads"], r["provider"]) for r in ok)}
+        cells = dict.fromkeys((r["threads"], r["provider"]) for r in ok)
+        gemm = {(t, p): row_peak(req.get("precision"), t, p) for t, p in cells}
         for r in ok:
             r.update(gemm[(r["threads"], r["provider"])])
-    return {"rows": rows, "env": environment(), "predictions": preds.tolist() if req.get("return_predictions") else None}
+    return {"rows": rows, "env": environment(),
+            "predictions": preds.tolist() if req.get("return_predictions") else None}
 
 
 def _ran_provider(node_share: dict[str, float], providers: list[str]) -> str:

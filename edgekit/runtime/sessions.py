@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,8 @@ class OnnxSession:
         available = ort.get_available_providers()
         missing = [p for p in providers if p not in available]
         if missing and strict:
-            raise SessionError(f"provider(s) {', '.join(missing)} not in this onnxruntime build (has {', '.join(available)})")
+            raise SessionError(f"provider(s) {', '.join(missing)} not in this onnxruntime build "
+                               f"(has {', '.join(available)})")
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -91,9 +93,8 @@ class OnnxSession:
 
 def _litert_interpreter_class() -> tuple[Any, str]:
     try:
-        from ai_edge_litert.interpreter import Interpreter
-
         import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
 
         return Interpreter, "ai-edge-litert " + getattr(ai_edge_litert, "__version__", "")
     except ImportError:
@@ -103,7 +104,8 @@ def _litert_interpreter_class() -> tuple[Any, str]:
 
         return Interpreter, "tflite-runtime"
     except ImportError as e:
-        raise SessionError(f"neither ai-edge-litert nor tflite-runtime is installed for {sys.executable} ({e})") from None
+        raise SessionError(
+            f"neither ai-edge-litert nor tflite-runtime is installed for {sys.executable} ({e})") from None
 
 
 class LiteRTSession:

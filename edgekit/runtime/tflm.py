@@ -61,7 +61,9 @@ class TflmRun:
 
     @property
     def predictions(self) -> list[int]:
-        return [] if self.scores is None else [int(i) for i in np.argmax(self.scores.reshape(len(self.scores), -1), axis=1)]
+        if self.scores is None:
+            return []
+        return [int(i) for i in np.argmax(self.scores.reshape(len(self.scores), -1), axis=1)]
 
 
 def unavailable_reason() -> str | None:
@@ -103,8 +105,8 @@ def run_tflm(tflite_path: str | os.PathLike[str], x: np.ndarray | None = None, *
         (folder / "request.json").write_text(json.dumps({"model": str(path.resolve()), "arena_size": int(arena_size)}))
         if x is not None:
             np.save(folder / "x.npy", np.ascontiguousarray(x, dtype=np.float32))
-        cmd = [sys.executable, "-c", "import sys; from edgekit.runtime.tflm import _child_main; _child_main(sys.argv[1])",
-               str(folder)]
+        cmd = [sys.executable, "-c",
+               "import sys; from edgekit.runtime.tflm import _child_main; _child_main(sys.argv[1])", str(folder)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -113,10 +115,12 @@ def run_tflm(tflite_path: str | os.PathLike[str], x: np.ndarray | None = None, *
         result = json.loads(_read(folder / "result.json") or "{}")
         missing = _unsupported(text)
         if proc.returncode != 0 or not result.get("ok"):
-            detail = result.get("error") or _last_line(text) or _last_line(proc.stderr) or f"exit status {proc.returncode}"
+            detail = (result.get("error") or _last_line(text) or _last_line(proc.stderr)
+                      or f"exit status {proc.returncode}")
             if proc.returncode < 0:
                 detail = f"TFLM crashed (signal {-proc.returncode}; arena of {arena_size} bytes too small?): {detail}"
-            reason = (f"TFLM has no kernel for {', '.join(missing)}" if missing else f"TFLM could not run the model: {detail}")
+            reason = (f"TFLM has no kernel for {', '.join(missing)}" if missing
+                      else f"TFLM could not run the model: {detail}")
             return TflmRun(False, unsupported_ops=missing, reason=reason, log=text)
         match = _ARENA_RE.search(text)
         scores = np.load(folder / "scores.npy") if (folder / "scores.npy").is_file() else None

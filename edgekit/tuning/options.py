@@ -19,7 +19,8 @@ GROUP = "tune"
 
 @dataclasses.dataclass(frozen=True)
 class TuneOptions(Checked):
-    """How ``edgekit tune`` searches; field names are the keyword arguments of ``edgekit.tune`` and, with dashes, flags."""
+    """How ``edgekit tune`` searches; field names are the keyword arguments of ``edgekit.tune`` and, with dashes,
+    flags."""
 
     trials: int = option(8, group=GROUP, ge=1, help="how many trials to run")
     space: str | None = option(None, group=GROUP, help="YAML search space (keys replace the default space's)")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     best, ex, sched = t["best"], t["executor"], t["scheduler"]
     return [
         f"Best trial **{best['id']}** (chosen on validation accuracy only): validation {_pct(best['val_accuracy'])}, "
-        f"**test {_pct(best['test_accuracy'])}** (test evaluated once, for the winner). Recipe: `{best['recipe_file']}`.", "",
+        f"**test {_pct(best['test_accuracy'])}** (test evaluated once, for the winner). "
+        f"Recipe: `{best['recipe_file']}`.", "",
         f"Executor: {ex['kind']} {ex['address']}, {ex['nodes']} node(s), {ex['workers']} worker(s); "
         f"{len(t['trials'])} trials in {t['wall_s']:.0f} s; ASHA (max {sched['max_t']} epochs, grace "
         f"{sched['grace_period']}, reduction factor {sched['reduction_factor']}).", "",
@@ -39,7 +41,8 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
 
 def trials_markdown(report: Mapping[str, Any]) -> str:
     """The summary and the trials table (Markdown)."""
-    lines = ["# edgekit tune", "", *summary_lines(report), *trials_table(report["tune"]["trials"], report["tune"]["best"]["id"])]
+    lines = ["# edgekit tune", "", *summary_lines(report),
+             *trials_table(report["tune"]["trials"], report["tune"]["best"]["id"])]
     for w in report.get("warnings", []):
         lines += ["", f"**Warning:** {w}"]
     return "\n".join(lines) + "\n"

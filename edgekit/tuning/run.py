@@ -12,10 +12,11 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,8 @@ def _options(options: TuneOptions | None, settings: Mapping[str, Any]) -> tuple[
     names = [f.name for f in dataclasses.fields(TuneOptions)]
     for key in settings:
         if key not in names:
-            raise UsageError(f"edgekit.tune: unknown setting {short(key)}{suggest(key, names)} (known: {', '.join(names)})")
+            raise UsageError(f"edgekit.tune: unknown setting {short(key)}{suggest(key, names)} "
+                             f"(known: {', '.join(names)})")
     values = dict(settings)
     domains = None
     if isinstance(values.get("space"), Mapping):
@@ -148,7 +150,8 @@ def _recorder() -> Any:
             self.restarts[trial.trial_id] = self.restarts.get(trial.trial_id, 0) + 1  # its worker died; restarted
             log.warning("trial %s failed (its worker died?); restarting it", _trial_number(trial.trial_id))
 
-        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                            **info: Any) -> None:
             hist = self.history.setdefault(trial.trial_id, [])
             epoch = int(result.get("epoch", len(hist) + 1))
             if epoch <= len(hist):  # the trial was restarted after a failure: its history starts again
@@ -321,10 +324,12 @@ def _tune(cfg: CompressConfig, opts: TuneOptions, domains: dict[str, Domain] | N
     seconds = time.perf_counter() - started
     report = {
         "report_version": 1, "edgekit_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": command or f"edgekit.tune(trials={opts.trials}, out={str(out_path)!r})", "seconds": round(seconds, 1),
+        "command": command or f"edgekit.tune(trials={opts.trials}, out={str(out_path)!r})",
+        "seconds": round(seconds, 1),
         "dataset": ds.summary(), "seed": cfg.seed, "config": {**base, "model": cfg.model},
         "status": "ok", "problems": [],
-        "warnings": [f"winner uses settings CompressConfig cannot express yet: {', '.join(unsupported)}"] if unsupported else [],
+        "warnings": ([f"winner uses settings CompressConfig cannot express yet: {', '.join(unsupported)}"]
+                     if unsupported else []),
         "tune": {"trials": rows, "best": best, "executor": executor_info, "metric": METRIC, "selection": "validation",
                  "scheduler": {"kind": "asha", "max_t": top, "grace_period": grace,
                                "reduction_factor": opts.reduction_factor},

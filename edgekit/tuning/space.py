@@ -13,9 +13,10 @@ The user's keys replace the default space's; the others keep their defaults.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from edgekit.errors import ConfigError
 from edgekit.schema import suggest

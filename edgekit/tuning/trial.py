@@ -9,9 +9,10 @@ saves its model as the Tune checkpoint (storage under the shared cache folder).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
