@@ -70,7 +70,7 @@ def quantize_int4(fp32_tflite: bytes, calibration: np.ndarray, *, granularity: s
     out = bytes(q.quantize(result, enable_progress_report=False).quantized_model)
     return out, {"weights": {op: f"int4 {g}" for op, g in got.items()}, "requested": granularity,
                  "activations": "int8 per tensor",
-                 "other_weights": "int8 per channel", "calibration_samples": int(len(calibration)),
+                 "other_weights": "int8 per channel", "calibration_samples": len(calibration),
                  "quantizer": f"litert-quantizer {_version()}"}
 
 

@@ -68,7 +68,7 @@ def embed_onnx(path: Path, meta: ModelMeta, artifact_id: str) -> None:
 def embed_tflite(path: Path, meta: ModelMeta, artifact_id: str) -> None:
     """TFLite: the standard TFLite Support metadata plus the ``edgekit_metadata`` JSON entry; tensor names
     shortened (:mod:`edgekit.export.short_names`)."""
-    data, names = _tflite_short_names(path.read_bytes(), str(path))
+    data, names = tflite_short_names(path.read_bytes(), str(path))
     doc = json.dumps({**metadata_document(meta, artifact_id), "short_names": _with_earlier(path, names)},
                      sort_keys=True)
     write_bytes(path, _tflite_with_standard_metadata(data, meta, artifact_id, doc.encode(), str(path)))
@@ -259,7 +259,7 @@ def _tflite_with_metadata(data: bytes, entries: dict[str, bytes], where: str) ->
     return _tflite_rewrite(data, where, edit, sum(len(p) for p in entries.values()))
 
 
-def _tflite_short_names(data: bytes, where: str) -> tuple[bytes, dict[str, Any]]:
+def tflite_short_names(data: bytes, where: str) -> tuple[bytes, dict[str, Any]]:
     """The TFLite model with short tensor names (:func:`edgekit.export.short_names.shorten_tflite`) and the record
     for its metadata."""
     from edgekit.export.short_names import shorten_tflite

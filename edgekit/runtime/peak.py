@@ -158,7 +158,7 @@ def measure_peak(threads: int, size: int | tuple[int, ...] = SIZES, windows: int
         for n in (size,) if isinstance(size, int) else size:
             model, feed = _feed(kernel, n)
             sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-            rate = _best_rate(lambda: sess.run(None, feed), n ** 3, windows, min_runs, min_seconds)
+            rate = _best_rate(lambda s=sess, f=feed: s.run(None, f), n ** 3, windows, min_runs, min_seconds)
             out[kernel] = max(out.get(kernel, 0.0), rate)
     return out
 

@@ -20,7 +20,7 @@ from edgekit.stages import quant_modes
 
 
 @pytest.fixture(scope="module")
-def model_and_calib():  # noqa: ANN201
+def model_and_calib():
     from edgekit.models.reference import build_reference_cnn
 
     rng = np.random.default_rng(0)
@@ -28,7 +28,8 @@ def model_and_calib():  # noqa: ANN201
 
 
 @pytest.mark.parametrize("granularity", ["channelwise", "blockwise_32"])
-def test_int4_file_runs_in_litert_is_smaller_and_agrees(model_and_calib, tmp_path: Path, granularity: str) -> None:  # noqa: ANN001
+def test_int4_file_runs_in_litert_is_smaller_and_agrees(model_and_calib, tmp_path: Path,
+                                                        granularity: str) -> None:
     model, calib = model_and_calib
     fp32 = keras2tflite(model)
     int8 = keras2tflite(model, quantization="int8", representative=calib)
@@ -50,7 +51,7 @@ def test_int4_file_runs_in_litert_is_smaller_and_agrees(model_and_calib, tmp_pat
     assert np.abs(got - ref).max() < 0.05, np.abs(got - ref).max()  # softmax scores of an untrained model
 
 
-def test_ptq_int4_is_a_registered_mode_and_bad_settings_are_refused(model_and_calib) -> None:  # noqa: ANN001
+def test_ptq_int4_is_a_registered_mode_and_bad_settings_are_refused(model_and_calib) -> None:
     stage = quant_modes()["ptq-int4"]
     assert stage.name == "quantize.ptq_int4" and stage.parity and stage.produces == {"keras": "tflite"}
     with pytest.raises(UsageError, match="granularity"):

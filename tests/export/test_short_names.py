@@ -15,7 +15,11 @@ import onnxruntime as ort
 import pytest
 
 from edgekit.artifact import ModelMeta
-from edgekit.compression.mixed import onnx_layer_nodes, onnx_layer_precisions, tflite_layer_precisions
+from edgekit.compression.mixed import (
+    onnx_layer_nodes,
+    onnx_layer_precisions,
+    tflite_layer_precisions,
+)
 from edgekit.compression.quantize import OrtQuantConfig, ort_quantize_static
 from edgekit.export.convert import keras2onnx, keras2tflite
 from edgekit.export.metadata import embed_metadata, read_metadata_dict
