@@ -71,7 +71,7 @@ def _pruned(work: Path, model: Any, ds: Any, structured: float, sparsity: float,
 
 
 def _files(model: Any, pruned: Any, ds: Any, sparsity: float) -> dict[str, bytes]:
-    from edgekit.compression.litert_quant import quantize_int4
+    from edgekit.compression.litert_quant import quantize_int4, with_live_channels
     from edgekit.export.convert import keras2tflite, keras2tflite_encoded
     from edgekit.export.metadata import tflite_short_names
 
@@ -84,7 +84,7 @@ def _files(model: Any, pruned: Any, ds: Any, sparsity: float) -> dict[str, bytes
         "int4": quantize_int4(fp32, calib)[0],
         "pruned-fp32": pruned_fp32,
         "pruned-int8": keras2tflite(pruned, quantization="int8", representative=calib),
-        "pruned-int4": quantize_int4(keras2tflite(pruned), calib)[0],
+        "pruned-int4": quantize_int4(keras2tflite(with_live_channels(pruned)), calib)[0],
     }
     return {name: tflite_short_names(data, name)[0] for name, data in files.items()}
 

@@ -74,6 +74,38 @@ def quantize_int4(fp32_tflite: bytes, calibration: np.ndarray, *, granularity: s
                  "quantizer": f"litert-quantizer {_version()}"}
 
 
+def with_live_channels(model: Any) -> Any:
+    """``model``, or a copy in which every all-zero output channel of a Conv/Dense kernel holds one tiny weight.
+
+    Magnitude pruning can zero a whole output channel; LiteRT Quantizer then gives it a weight scale of 0 and its
+    bias (bias ÷ (input scale × weight scale)) becomes NaN, cast to an arbitrary int32. One weight of 1e-6 × the
+    layer's largest keeps the scale finite and changes the channel's output by about 1e-6 of an input.
+    """
+    dead = []
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if type(layer).__name__ in ("Conv2D", "Dense") and weights:
+            kernel = weights[0].reshape(-1, weights[0].shape[-1])
+            if np.any(np.abs(kernel).sum(axis=0) == 0) and np.abs(kernel).max() > 0:
+                dead.append(layer.name)
+    if not dead:
+        return model
+    from edgekit._tf import keras
+
+    copy = keras().models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for name in dead:
+        layer = copy.get_layer(name)
+        weights = layer.get_weights()
+        flat = weights[0].reshape(-1, weights[0].shape[-1])
+        tiny = np.float32(1e-6 * np.abs(flat).max())
+        flat[0, np.abs(flat).sum(axis=0) == 0] = tiny
+        layer.set_weights([flat.reshape(weights[0].shape), *weights[1:]])
+    log.info("int4: %s had all-zero output channels; each got one weight of 1e-6 × the layer's largest",
+             ", ".join(dead))
+    return copy
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

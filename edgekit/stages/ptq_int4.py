@@ -34,11 +34,11 @@ class PtqInt4Config(Checked):
                 description="int8 activations, int4 convolution/dense weights (LiteRT Quantizer, TFLite)")
 def run_ptq_int4(parent: Artifact | None, cfg: PtqInt4Config, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None
-    from edgekit.compression.litert_quant import quantize_int4, weight_precisions
+    from edgekit.compression.litert_quant import quantize_int4, weight_precisions, with_live_channels
     from edgekit.export.convert import keras2tflite, litert_problem
     from edgekit.fsutil import write_bytes
 
-    model = ctx.keras_model(parent)
+    model = with_live_channels(ctx.keras_model(parent))
     data, record = quantize_int4(keras2tflite(model), ctx.dataset.calibration(cfg.calibration_samples),
                                  granularity=cfg.granularity)
     problem = litert_problem(data)

@@ -56,3 +56,24 @@ def test_ptq_int4_is_a_registered_mode_and_bad_settings_are_refused(model_and_ca
     assert stage.name == "quantize.ptq_int4" and stage.parity and stage.produces == {"keras": "tflite"}
     with pytest.raises(UsageError, match="granularity"):
         quantize_int4(b"", model_and_calib[1], granularity="blockwise_7")
+
+
+def test_an_all_zero_channel_keeps_a_finite_scale(model_and_calib) -> None:
+    """A magnitude-pruned channel of zeros would get weight scale 0 and a NaN int32 bias in LiteRT Quantizer."""
+    import warnings
+
+    from edgekit.compression.litert_quant import with_live_channels
+
+    model, calib = model_and_calib
+    dead = model.__class__.from_config(model.get_config())
+    dead.set_weights(model.get_weights())
+    kernel, bias = dead.get_layer("conv1").get_weights()
+    kernel[..., 3] = 0.0
+    dead.get_layer("conv1").set_weights([kernel, bias])
+    live = with_live_channels(dead)
+    assert live is not dead and with_live_channels(model) is model  # a model without dead channels is not copied
+    assert np.count_nonzero(live.get_layer("conv1").get_weights()[0][..., 3]) == 1
+    np.testing.assert_allclose(live.predict(calib, verbose=0), dead.predict(calib, verbose=0), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "invalid value encountered in cast" on the NaN bias
+        quantize_int4(keras2tflite(live), calib[:8])
