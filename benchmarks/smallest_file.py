@@ -119,7 +119,24 @@ def measure(paths: dict[str, Path], ds: Any, repeats: int) -> list[dict[str, Any
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
+def breakdown(path: Path) -> str:
+    """Where a file's bytes go: each weight tensor's buffer, the other buffers, and the rest (flatbuffer tables,
+    quantization parameters, signature)."""
+    from edgekit.export.tflite_reader import parse_tflite
+
+    data = path.read_bytes()
+    model = parse_tflite(data)
+    graph = model.subgraphs[0]
+    sizes = [(t.name.split("/")[1] if "/" in t.name else t.name, t.dtype, len(model.buffer_bytes(t.buffer)))
+             for t in graph.tensors if t.buffer]
+    weights = sorted([x for x in sizes if x[1] in ("int4", "int8", "float32") and x[2] > 64], key=lambda x: -x[2])
+    other = sum(n for *_, n in sizes) - sum(n for *_, n in weights)
+    rest = len(data) - sum(n for *_, n in sizes)
+    parts = ", ".join(f"{name} {dtype} {n:,}" for name, dtype, n in weights)
+    return f"{path.stem}: {len(data):,} B = weights ({parts}) + biases/shapes {other:,} + tables {rest:,}"
+
+
+def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, command: str, why: list[str]) -> str:
     from _results import machine_line
 
     table = ["| file | raw bytes | × smaller (raw) | gzip bytes | × smaller (gzip) | test accuracy | Δ pp | "
@@ -153,7 +170,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, command: str)
         "tensor names, no metadata. Accuracy and agreement: LiteRT on the 10,000 test images; agreement = same top-1 "
         f"as the trained model's fp32 TFLite file. p50: LiteRT, batch 1, 1 thread, interleaved, {args.repeats} "
         f"repeats (median). TFLM: agreement with LiteRT on the first {TFLM_IMAGES} test images.", "",
-        *table, "", *verdict,
+        *table, "", *verdict, *why,
     ])
 
 
@@ -183,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         paths[name].write_bytes(data)
     rows = measure(paths, ds, args.repeats)
     command = "python benchmarks/smallest_file.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    body = markdown(rows, args, command.strip())
+    why = [f"- Bytes of the smallest file made: {breakdown(paths['pruned-int4'])}",
+           f"- Bytes of the unpruned int4 file: {breakdown(paths['int4'])}"]
+    body = markdown(rows, args, command.strip(), why)
     print(body)
     if not args.no_write:
         update_section(SECTION, body)
