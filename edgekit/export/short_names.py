@@ -18,7 +18,8 @@ from typing import Any, Iterable
 
 SCOPE = "m"
 """The model scope every shortened name starts with."""
-RULE = "m/<layer scope>/<n>: the Keras layer scope of each ';'-joined part, model scope replaced by m"
+RULE = "m/<layer scope>/<n>"
+"""The rule, in the metadata: each ';'-joined part keeps its Keras layer scope, the model scope becomes m."""
 WRAPPERS = ("StatefulPartitionedCall", "PartitionedCall")
 
 
