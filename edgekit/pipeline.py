@@ -302,6 +302,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     """The run's status: a candidate that failed verification leaves the choice (a warning, not a failed run);
     nothing eligible hands out the fp32 baseline (a warning); an explicit pruning value that breaks the budget
     makes the run 'over_budget'. Also the 'budget' section: what each budgeted stage decided, and why."""
+    from edgekit.bench.peak import over_peak_warnings
     from edgekit.compression.budget import explicit_value_note
     from edgekit.search import verification_outcome
 
@@ -338,6 +339,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
             if drop > cfg.max_accuracy_drop + 1e-9:
                 over.append(f"{a.name}: {note}")
     report["budget"] = budget
+    warnings += over_peak_warnings(report.get("benchmarks", []), names)
     report["warnings"] = list(report.get("warnings", [])) + warnings + over
     report["problems"] = problems
     report["status"] = "failed" if problems else "over_budget" if over else "ok"
