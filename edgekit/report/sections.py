@@ -238,6 +238,7 @@ class Budget:
     confidence: float | None = None
     validation_size: int | None = None
     method: str = ""
+    statement: str = ""  # what this data can certify (edgekit.rules.margin)
     checks: tuple[BudgetCheck, ...] = ()
     decisions: tuple[tuple[str, str], ...] = ()  # (file, sentence): budgeted pruning and int8
     explicit: tuple[str, ...] = ()
@@ -266,6 +267,7 @@ class Budget:
                 r.fail(f"excluded.{k}", f"expected a string, got {show(v)}")
         return cls(budget_pp=r.num("budget_pp"), confidence=margin.num("confidence"),
                    validation_size=margin.int_("validation_size"), method=margin.str_("method") or "",
+                   statement=margin.str_("statement") or "",
                    checks=tuple(BudgetCheck.parse(str(k), r.child(f"checks.{k}", v)) for k, v in checks.items()),
                    decisions=tuple(decisions), explicit=tuple(e for e in explicit if e), excluded=dict(excluded),
                    notes=r.strs("notes"))
@@ -277,9 +279,10 @@ class Budget:
     def rule(self) -> str:
         """One sentence: the budget and how it is judged."""
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
-        margin = (f", judged by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
-                  f"({self.method}; {self.validation_size} validation images)" if self.confidence is not None else "")
-        return f"Budget: {budget} of validation accuracy against the trained model{margin}."
+        margin = (f", certified by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
+                  f"({self.method}; {self.validation_size} certification images)" if self.confidence is not None else "")
+        statement = f" {self.statement[0].upper()}{self.statement[1:]}." if self.statement else ""
+        return f"Budget: {budget} of accuracy against the trained model{margin}.{statement}"
 
 
 def _pp(x: float | None) -> str:
