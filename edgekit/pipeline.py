@@ -355,6 +355,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     budget: dict[str, Any] = {"budget_pp": cfg.max_accuracy_drop, "explicit": [], "pruning": {}, "int8": {}}
     budget["excluded"] = {names.get(k, k): v for k, v in search.get("excluded", {}).items()}
     budget.update(_budget_checks(report, final, cfg.max_accuracy_drop, cfg.confidence))
+    log.info("budget: %s", budget["margin"]["statement"])
     if search.get("fallback"):  # why nothing compressed was certified, and what would help
         warnings.append(budget["margin"]["statement"])
     for a in final:

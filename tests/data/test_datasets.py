@@ -150,3 +150,27 @@ def test_image_folders_resize_colour_and_labels(tmp_path: Path) -> None:
     (tmp_path / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="broken.png"):
         load_dataset(data_dir=tmp_path)
+
+
+def test_unlabelled_images_load_by_the_loader_rules(tmp_path: Path) -> None:
+    """--unlabeled-dir: an .npz array or a folder of images (any subfolders), scaled like the data; a shape that
+    differs from the data's is refused naming the file."""
+    from PIL import Image
+
+    from edgekit.data.datasets import load_unlabeled
+    from edgekit.errors import DataError
+
+    ds = load_dataset("digits", train_limit=100, test_limit=10)
+    before = len(ds.x_extra)
+    npz = tmp_path / "extra.npz"
+    np.savez(npz, x=np.full((5, 28, 28), 255, np.uint8))
+    with_npz = load_unlabeled(npz, ds)
+    assert len(with_npz.x_extra) == before + 5 and float(with_npz.x_extra[-1].max()) == 1.0
+    folder = tmp_path / "imgs" / "any"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((20, 20), np.uint8)).save(folder / f"{i}.png")
+    assert len(load_unlabeled(tmp_path / "imgs", ds).x_extra) == before + 3
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 9, 9), np.uint8))
+    with pytest.raises(DataError, match="bad.npz: unlabelled images"):
+        load_unlabeled(tmp_path / "bad.npz", ds)
