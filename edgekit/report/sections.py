@@ -175,6 +175,7 @@ class _Margin(Record):
     confidence: float | None = key(None)
     validation_size: int | None = key(None)
     method: str = key("")
+    statement: str = key("")
     extra: Mapping[str, Any] = rest()
 
 
@@ -208,6 +209,7 @@ class Budget:
     confidence: float | None = None
     validation_size: int | None = None
     method: str = ""
+    statement: str = ""  # what this data can certify (edgekit.rules.margin)
     checks: tuple[BudgetCheck, ...] = ()
     decisions: tuple[tuple[str, str], ...] = ()  # (file, sentence): budgeted pruning and int8
     explicit: tuple[str, ...] = ()
@@ -223,16 +225,18 @@ class Budget:
         decisions += [(name, dec.sentence(f"int8 {dec.action or '?'} ({dec.precision or '?'})"))
                       for name, dec in d.int8.items()]
         return cls(budget_pp=d.budget_pp, confidence=margin.confidence, validation_size=margin.validation_size,
-                   method=margin.method, checks=tuple(replace(c, name=str(k)) for k, c in d.checks.items()),
+                   method=margin.method, statement=margin.statement,
+                   checks=tuple(replace(c, name=str(k)) for k, c in d.checks.items()),
                    decisions=tuple(decisions), explicit=tuple(e.note for e in d.explicit if e.note),
                    excluded=dict(d.excluded), notes=d.notes)
 
     def rule(self) -> str:
         """One sentence: the budget and how it is judged."""
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
-        margin = (f", judged by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
-                  f"({self.method}; {self.validation_size} validation images)" if self.confidence is not None else "")
-        return f"Budget: {budget} of validation accuracy against the trained model{margin}."
+        margin = (f", certified by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
+                  f"({self.method}; {self.validation_size} certification images)" if self.confidence is not None else "")
+        statement = f" {self.statement[0].upper()}{self.statement[1:]}." if self.statement else ""
+        return f"Budget: {budget} of accuracy against the trained model{margin}.{statement}"
 
 
 def pp_text(x: float | None) -> str:
