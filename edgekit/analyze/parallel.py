@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     from edgekit.executor import Executor
 
+WORKER_MODULES = ("edgekit._tf", "edgekit.analyze.sensitivity", "edgekit.analyze.fakequant",
+                  "edgekit.compression.structured", "edgekit.models.files")
+"""What a warm worker imports before it measures layers (:meth:`edgekit.executor.Executor.warm`)."""
+
 _CURRENT: ContextVar["Executor | None"] = ContextVar("edgekit_analysis_executor", default=None)
 
 
