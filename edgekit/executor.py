@@ -354,6 +354,9 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
         # The embedded Ray listens on loopback only. Left alone, Ray binds to the host's network address;
         # with this (read when ray is first imported) its node address is 127.0.0.1, as on Windows/macOS.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        # Ray starts its workers at nice 15, behind every other process: the run's work would wait on a busy
+        # machine while the driver, which does it at nice 0 in process, only waits for them.
+        os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         import ray
     except ImportError:
@@ -366,6 +369,9 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
     started = time.perf_counter()
     if resolved is None:
         ncpu = workers or os.cpu_count() or 1
+        # Ray sets a worker's OMP_NUM_THREADS (which TensorFlow's CPU kernels follow) to its CPUs (1); on this
+        # machine the workers share its cores instead, as the driver would use them all in process
+        runtime_env["env_vars"]["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // ncpu))
         ray.init(address="local", num_cpus=ncpu, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR, configure_logging=True, runtime_env=runtime_env)
         ctx_address = ray.get_runtime_context().gcs_address
