@@ -17,7 +17,7 @@ or ``ray`` (an existing cluster). :meth:`Executor.info` is the ``executor`` obje
 shared, fetches the bytes from Ray's object store; never by a node-local path.
 A task whose worker process dies is retried (``max_retries``).
 
-Tasks run on *warm workers* (:mod:`edgekit.raypool`): one Ray actor per worker, started by
+On the embedded Ray, tasks run on *warm workers* (:mod:`edgekit.raypool`): one Ray actor per worker, started by
 :meth:`Executor.warm` right after the executor opens, importing TensorFlow/edgekit once while the
 driver loads data or trains, then serving every :meth:`Executor.map` of the run.
 
@@ -182,9 +182,10 @@ class Executor:
 
         Call it right after opening the executor, before the driver's own work (loading data,
         training), so the workers' start and imports overlap that work; every later :meth:`map`
-        runs on them (:class:`edgekit.raypool.WarmPool`). Nothing happens in process.
+        runs on them (:class:`edgekit.raypool.WarmPool`). Only on the embedded Ray: on a cluster, tasks
+        run as plain Ray tasks (a worker still imports once, on its first task).
         """
-        if self.kind == "inprocess":
+        if self.kind != "local":
             return
         self._ensure_pool(self.workers, modules)
 
@@ -204,8 +205,12 @@ class Executor:
                  return_exceptions: bool) -> list[R | BaseException]:
         if not items:
             return []
-        pool = self._ensure_pool(min(self.workers, len(items)))
-        return pool.map(fn, items, key, return_exceptions)
+        if self.kind == "local":
+            pool = self._ensure_pool(min(self.workers, len(items)))
+            return pool.map(fn, items, key, return_exceptions)
+        from edgekit.raypool import map_tasks
+
+        return map_tasks(fn, items, key, return_exceptions, cpus=self.cpus_per_task, max_retries=self.max_retries)
 
     # ---- data every task reads
     def put(self, value: Any) -> Shared:

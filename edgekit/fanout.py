@@ -33,7 +33,8 @@ from edgekit.plan import Step
 log = logging.getLogger(__name__)
 
 PREFIX_STAGES = frozenset({"train", "prune.budgeted"})  # what every chain builds on: run once, in the driver
-WORKER_MODULES = (*parallel.WORKER_MODULES, "edgekit.pipeline", "edgekit.compression.prune", "tf2onnx", "onnxruntime")
+WORKER_MODULES = (*parallel.WORKER_MODULES, "edgekit.pipeline", "tensorflow_model_optimization", "tf2onnx",
+                  "onnxruntime")
 """What a warm worker imports while the driver runs the prefix: a chain's stages, and the analysis's."""
 
 

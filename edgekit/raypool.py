@@ -8,7 +8,8 @@ prefix of a plan) instead of following it. The executor (:mod:`edgekit.executor`
 ``map`` on the pool, one call per actor at a time, and keeps the pool for every later ``map`` of the run.
 
 An actor whose process dies is restarted (its constructor runs again) and its call is retried up to
-``max_retries`` times, as a task would be. Ray is imported only by the functions that need it.
+``max_retries`` times, as a task would be. On a cluster the executor runs plain tasks instead
+(:func:`map_tasks`). Ray is imported only by the functions that need it.
 """
 
 from __future__ import annotations
@@ -117,3 +118,39 @@ class WarmPool:
         for actor in actors:
             ray.kill(actor, no_restart=True)
             self._actors.remove(actor)
+
+
+def map_tasks(fn: Callable[[Any], Any], items: list[Any], key: Callable[[Any], Hashable] | None,
+              return_exceptions: bool, *, cpus: float, max_retries: int) -> list[Any]:
+    """``[fn(item) for item in items]`` as plain Ray tasks (on a cluster), in order; one task per key at a time."""
+    import ray
+
+    remote = ray.remote(num_cpus=cpus, max_retries=max_retries)(fn)
+    queues: dict[Hashable, deque[int]] = {}
+    for i, item in enumerate(items):
+        queues.setdefault(key(item) if key else i, deque()).append(i)
+    results: dict[int, Any] = {}
+    running: dict[Any, tuple[int, Hashable]] = {}
+
+    def submit(k: Hashable) -> None:
+        if queues[k]:
+            i = queues[k].popleft()
+            running[remote.remote(items[i])] = (i, k)
+
+    for k in list(queues):
+        submit(k)
+    while running:
+        done, _ = ray.wait(list(running), num_returns=1)
+        for ref in done:
+            i, k = running.pop(ref)
+            try:
+                results[i] = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                cause = e.as_instanceof_cause()
+                if not return_exceptions:
+                    for other in running:
+                        ray.cancel(other)
+                    raise cause from None
+                results[i] = cause
+            submit(k)  # the next item under this key (one at a time per key)
+    return [results[i] for i in range(len(items))]
