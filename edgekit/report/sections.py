@@ -243,6 +243,7 @@ class Budget:
     explicit: tuple[str, ...] = ()
     excluded: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    reference: tuple[str, ...] = ()  # what the budget is judged against: the model as brought, fine-tuning's fate
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "report.json") -> Budget:
@@ -268,7 +269,7 @@ class Budget:
                    validation_size=margin.int_("validation_size"), method=margin.str_("method") or "",
                    checks=tuple(BudgetCheck.parse(str(k), r.child(f"checks.{k}", v)) for k, v in checks.items()),
                    decisions=tuple(decisions), explicit=tuple(e for e in explicit if e), excluded=dict(excluded),
-                   notes=r.strs("notes"))
+                   notes=r.strs("notes"), reference=_reference_lines(r.record("reference", lambda x: x)))
 
     @classmethod
     def of(cls, data: Json | None) -> Budget | None:
@@ -279,7 +280,31 @@ class Budget:
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
         margin = (f", judged by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
                   f"({self.method}; {self.validation_size} validation images)" if self.confidence is not None else "")
-        return f"Budget: {budget} of validation accuracy against the trained model{margin}."
+        against = "the reference model" if self.reference else "the trained model"
+        return f"Budget: {budget} of validation accuracy against {against}{margin}."
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.2f} %"
+
+
+def _reference_lines(r: Reader | None) -> tuple[str, ...]:
+    """The budget's ``reference`` record in words: the model judged against, the model as brought, fine-tuning."""
+    if r is None:
+        return ()
+    model = r.str_("model") or "trained"
+    which = "the model as brought" if model == "as brought" else f"the {model} model"
+    lines = [f"Reference: {which} (validation {_pct(r.num('val_accuracy'))}, test {_pct(r.num('accuracy'))})."]
+    brought = r.record("as_brought", lambda x: x)
+    if brought is not None:
+        lines.append(f"As brought: validation {_pct(brought.num('val_accuracy'))}, "
+                     f"test {_pct(brought.num('accuracy'))}.")
+    fine = r.record("fine_tuning", lambda x: x)
+    if fine is not None:
+        after = fine.num("val_after")
+        change = f" (validation {_pct(fine.num('val_before'))} → {_pct(after)})" if after is not None else ""
+        lines.append(f"Fine-tuning {fine.str_('action') or '?'}{change}: {fine.str_('reason') or ''}")
+    return tuple(lines)
 
 
 def _pp(x: float | None) -> str:
@@ -308,7 +333,7 @@ def budget_markdown(data: Json | None) -> list[str]:
     b = Budget.of(data)
     if b is None:
         return []
-    lines = ["## Accuracy budget", "", b.rule(), ""]
+    lines = ["## Accuracy budget", "", b.rule(), ""] + [x for line in b.reference for x in (line, "")]
     if b.checks:
         lines += ["| " + " | ".join(BUDGET_HEAD) + " |", "|" + "---|" * len(BUDGET_HEAD)]
         lines += ["| " + " | ".join(row) + " |" for row in _budget_rows(b)] + [""]
@@ -323,7 +348,8 @@ def budget_html(data: Json | None) -> str:
     if b is None:
         return ""
     e = html.escape
-    out = f'<section id="budget"><h2>Accuracy budget</h2><p>{e(b.rule())}</p>'
+    out = f'<section id="budget"><h2>Accuracy budget</h2><p>{e(b.rule())}</p>' + "".join(
+        f'<p class="reference">{e(line)}</p>' for line in b.reference)
     if b.checks:
         head = "".join(f"<th>{e(h)}</th>" for h in BUDGET_HEAD)
         body = "".join(f'<tr class="{"" if row[-1] == "yes" else "regressed"}">'
