@@ -18,7 +18,7 @@ from edgekit.analyze.fakequant import is_nested
 from edgekit.errors import FieldError, UsageError
 from edgekit.models.files import copy_model
 from edgekit.schema import Checked, option
-from edgekit.train.trainer import COMPRESSION_FINE_TUNE, FineTunePolicy, FitSettings, fine_tune
+from edgekit.train.trainer import MAGNITUDE_FINE_TUNE, FineTunePolicy, FitSettings, fine_tune
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def named_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def magnitude_prune(model: Any, x: np.ndarray, y: np.ndarray, cfg: MagnitudePruneConfig, *,
                     validation: tuple[np.ndarray, np.ndarray] | None = None, from_logits: bool = False,
-                    policy: FineTunePolicy = COMPRESSION_FINE_TUNE) -> Any:
+                    policy: FineTunePolicy = MAGNITUDE_FINE_TUNE) -> Any:
     """Prune ``model`` to ``cfg.sparsity`` while fine-tuning on (x, y) by ``policy`` (the unpruned ``model`` is the
     teacher when it distills); returns the stripped model."""
     sk = tfmot().sparsity.keras

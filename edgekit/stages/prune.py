@@ -43,7 +43,7 @@ def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context,
     from edgekit.compression.prune import kernel_sparsity
     from edgekit.compression.structured import prune_structured
     from edgekit.models.files import save_keras
-    from edgekit.train.trainer import FitSettings, fine_tune, seed_everything
+    from edgekit.train.trainer import STRUCTURED_FINE_TUNE, FitSettings, fine_tune, seed_everything
 
     seed_everything(ctx.seed)
     ds = ctx.dataset
@@ -52,7 +52,7 @@ def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context,
     model = result.model
     fine_tune(model, ds.x_train, ds.y_train,
               FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, outputs_logits(parent)),
-              teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val))
+              STRUCTURED_FINE_TUNE, teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val))
     save_keras(model, out)
     return StageOutput({"structured": result.report, "sparsity": kernel_sparsity(model),
                         "output": parent.metrics.get("output", "softmax")}, model)

@@ -177,3 +177,20 @@ def test_soft_targets_mix_the_labels_and_the_teacher() -> None:
     assert t.shape == (5, 10) and np.allclose(t.sum(axis=1), 1.0, atol=1e-5)
     assert (t.argmax(axis=1) == y).all() and (t[np.arange(5), y] >= 0.5).all()
     np.testing.assert_array_equal(soft_targets(teacher, x, y, 0.0, False, 10), np.eye(10, dtype=np.float32)[y])
+
+
+def test_reestimated_batchnorm_statistics_are_the_average_over_the_batches() -> None:
+    from edgekit._tf import keras
+    from edgekit.train.trainer import reestimate_batchnorm
+
+    k = keras()
+    inp = k.Input((3,))
+    model = k.Model(inp, k.layers.BatchNormalization(momentum=0.99, name="bn")(inp))
+    bn = model.get_layer("bn")
+    bn.set_weights([np.ones(3, np.float32), np.zeros(3, np.float32), np.full(3, 50.0, np.float32),
+                    np.full(3, 9.0, np.float32)])  # stale statistics
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(256, 3)).astype(np.float32)
+    assert reestimate_batchnorm(model, x, batch_size=64) == 1
+    batch_means = x.reshape(4, 64, 3).mean(axis=1).mean(axis=0)  # the average of the four batches' means
+    np.testing.assert_allclose(bn.moving_mean.numpy(), batch_means, rtol=1e-4, atol=1e-4)
+    assert bn.momentum == 0.99  # put back
