@@ -114,6 +114,32 @@ def summarise(model: str, report: dict[str, Any], keras3: dict[str, float], seco
     }
 
 
+def render(rows: list[dict[str, Any]], args: argparse.Namespace, models: list[str], train: int, test: int,
+           epochs: int, seconds: float) -> str:
+    """The RESULTS.md section: the table and each model's per-file validation accuracies."""
+    head = ("model", "as brought val / test %", "Keras 3 val / test %", "fine-tuning (val %)", "reference",
+            "chosen file", "KB", "test %", "ORT batch 1", "LiteRT batch 1", "status")
+    keys = ("model", "as_brought", "keras3", "fine_tuning", "reference", "chosen", "kb", "test", "ort", "litert",
+            "status")
+    mode = "--quick " if args.quick else ""
+    cmd_line = (f"python benchmarks/models_users_bring.py {mode}--models {','.join(models)} "
+                f"--train {train} --test {test} --epochs {epochs}")
+    body = ["## Models users bring (`compress --model` on Keras 3 files)", "",
+            f"`{cmd_line}` — {machine_line()}; {seconds:.0f} s in all"
+            + ("" if len(rows) == len(models) else f" (after {len(rows)} of {len(models)} models)") + ".", "",
+            f"Each zoo model pre-trained by plain Keras 3 ({epochs} epochs, Adam 1e-3) on {train} training images "
+            f"(10 % of them held out for validation by edgekit), {test} test images, then the default "
+            "`edgekit compress --model M.keras --data-dir DATA.npz`. As brought: edgekit's evaluation before any "
+            "training; Keras 3: the same file evaluated by Keras 3. Fine-tuning is kept only when better on "
+            "validation; the reference is the budget's. Latency: p50 at batch 1, 1 thread, the fp32 file of the "
+            "format → the fastest file inside the budget.", "",
+            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body += ["| " + " | ".join(str(r.get(k, "–")) for k in keys) + " |" for r in rows]
+    body += ["", "Validation accuracy (%) of every file, in plan order:", ""]
+    body += [f"- {r['model']}: {r.get('stages', '–')}" for r in rows]
+    return "\n".join(body)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(DATA), help="comma-separated zoo models (default: all five)")
@@ -158,30 +184,10 @@ def main() -> None:
         report = json.loads((run / "report.json").read_text())
         rows.append(summarise(model, report, keras3, time.perf_counter() - t0))
         print(json.dumps(rows[-1]), flush=True)
-
-    head = ("model", "as brought val / test %", "Keras 3 val / test %", "fine-tuning (val %)", "reference",
-            "chosen file", "KB", "test %", "ORT batch 1", "LiteRT batch 1", "status")
-    keys = ("model", "as_brought", "keras3", "fine_tuning", "reference", "chosen", "kb", "test", "ort", "litert",
-            "status")
-    mode = "--quick " if args.quick else ""
-    cmd_line = f"python benchmarks/models_users_bring.py {mode}--models {','.join(models)} " \
-               f"--train {train} --test {test} --epochs {epochs}"
-    body = ["## Models users bring (`compress --model` on Keras 3 files)", "",
-            f"`{cmd_line}` — {machine_line()}; {time.perf_counter() - started:.0f} s in all.", "",
-            f"Each zoo model pre-trained by plain Keras 3 ({epochs} epochs, Adam 1e-3) on {train} training images "
-            f"(10 % of them held out for validation by edgekit), {test} test images, then the default "
-            "`edgekit compress --model M.keras --data-dir DATA.npz`. As brought: edgekit's evaluation before any "
-            "training; Keras 3: the same file evaluated by Keras 3. Fine-tuning is kept only when better on "
-            "validation; the reference is the budget's. Latency: p50 at batch 1, 1 thread, the fp32 file of the "
-            "format → the fastest file inside the budget.", "",
-            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    body += ["| " + " | ".join(str(r.get(k, "–")) for k in keys) + " |" for r in rows]
-    body += ["", "Validation accuracy (%) of every file, in plan order:", ""]
-    body += [f"- {r['model']}: {r.get('stages', '–')}" for r in rows]
-    text = "\n".join(body)
-    print(text)
-    if not args.no_write:
-        update_section("models-users-bring", text)
+        if not args.no_write:  # after every model: a run cut short still leaves what it measured
+            update_section("models-users-bring", render(rows, args, models, train, test, epochs,
+                                                        time.perf_counter() - started))
+    print(render(rows, args, models, train, test, epochs, time.perf_counter() - started))
 
 
 if __name__ == "__main__":
