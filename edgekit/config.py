@@ -99,8 +99,9 @@ class CompressConfig(Checked):
     batch_size: int = stage_setting("batch_size")
     learning_rate: float = stage_setting("learning_rate")
     augment: bool = stage_setting("augment")
-    model: str | None = option(None, group="training", help="fine-tune this Keras model (.keras, .h5, SavedModel "
-                               "with --trust-model; Keras 3 accepted)")
+    model: str | None = option(None, group="training", help="compress this Keras model (.keras, .h5, SavedModel "
+                               "with --trust-model; Keras 3 accepted); it is measured as brought and is the budget's "
+                               "reference unless fine-tuning (--epochs) makes it better on validation")
     trust_model: bool = option(False, group="training", help="allow Lambda layers / custom code when loading --model")
     # pruning
     structured: float | None = stage_setting("structured", unset=True)

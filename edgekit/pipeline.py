@@ -103,7 +103,9 @@ class _Runner:
                 self.ctx.models[a_id] = output.model
         self.by_step[step.name] = artifact
         self.ctx.artifacts[artifact.id] = artifact
-        if stage.name == "train":  # the budget's reference: later stages measure their drop against it
+        if stage.name == "train":  # the budget's reference: later stages measure their drop against it. With
+            # --model it is the model as brought, or the fine-tuned one only when that was better on validation
+            # (the train stage decides, edgekit.train.keep), so nothing is judged against a model made worse.
             from edgekit.compression.budget import val_correct
 
             self.ctx.reference_correct = val_correct(self.ctx.keras_model(artifact), self.ctx.dataset)
@@ -363,6 +365,9 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     log.info("budget: %s", budget["margin"]["statement"])
     if search.get("fallback"):  # why nothing compressed was certified, and what would help
         warnings.append(budget["margin"]["statement"])
+    train = next((a for a in final if a.stage == "train"), None)
+    if train is not None:
+        budget["reference"] = reference_record(train)
     for a in final:
         if a.stage == "prune.budgeted":
             budget["pruning"][a.name] = a.metrics.get("budget", {})
@@ -389,6 +394,21 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     report["warnings"] = list(report.get("warnings", [])) + warnings + over
     report["problems"] = problems
     report["status"] = "failed" if problems else "over_budget" if over else "ok"
+
+
+def reference_record(train: Artifact) -> dict[str, Any]:
+    """The budget's reference in report.json: which model it is (``trained`` from scratch, ``as brought``, or
+    ``fine-tuned`` when fine-tuning was kept because it was better on validation), its accuracies, the model as
+    brought and what fine-tuning did (:class:`edgekit.train.keep.FineTuneDecision`)."""
+    fine = train.metrics.get("fine_tuning")
+    model = "trained" if fine is None else "fine-tuned" if fine.get("action") == "kept" else "as brought"
+    record: dict[str, Any] = {"model": model, "val_accuracy": train.metrics.get("val_accuracy"),
+                              "accuracy": train.metrics.get("accuracy")}
+    if "as_brought" in train.metrics:
+        record["as_brought"] = train.metrics["as_brought"]
+    if fine is not None:
+        record["fine_tuning"] = fine
+    return record
 
 
 def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: float,

@@ -355,11 +355,12 @@ def budgeted_structured(model: Any, dataset: Any, analysis: dict[str, Any], *, b
     ``ratio`` (an explicit user value) removes that fraction everywhere and flags a breach instead.
     """
     from edgekit.compression.structured import prune_structured
-    from edgekit.train.trainer import FitSettings, fit
+    from edgekit.train.trainer import STRUCTURED_FINE_TUNE, FitSettings, fine_tune
 
     def finetune(pruned: Any) -> Any:
-        fit(pruned, dataset.x_train, dataset.y_train, FitSettings(epochs, batch_size, learning_rate, False, from_logits),
-            validation=(dataset.x_val, dataset.y_val), label="fine-tuning")
+        fine_tune(pruned, dataset.x_train, dataset.y_train,
+                  FitSettings(epochs, batch_size, learning_rate, False, from_logits), STRUCTURED_FINE_TUNE,
+                  teacher=model, validation=(dataset.x_val, dataset.y_val))
         return pruned
 
     def apply(parent: Any, per_layer: dict[str, float]) -> Any:
