@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgekit.audit import audit_model
     from edgekit.bench.peak import model_macs
     from edgekit.data.datasets import load_dataset
-    from edgekit.runtime.peak import SIZE, gemm_peak, kernel_for, measure_peak, percent_of_peak
+    from edgekit.runtime.peak import SIZES, gemm_peak, kernel_for, measure_peak, percent_of_peak
 
     models = Path(args.models)
     files = [models / f for f in FILES if (models / f).exists()]
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
              "Harness: edgekit's runner (`run_request`, what `edgekit bench` runs), its batch-1/32 p50 at 1 thread; "
              "bare: `session.run` / `set_tensor`+`invoke`+`get_tensor` on the same file and thread count. Alternated "
              f"in one process, {args.repeats} repeats; ratio = harness p50 ÷ bare p50, median (min–max).", "",
-             f"One-thread GEMM peak on this machine (edgekit.runtime.peak.measure_peak, {SIZE}³, best of 3 windows): "
+             "One-thread GEMM peak on this machine (edgekit.runtime.peak.measure_peak, the fastest of "
+             f"{', '.join(f'{n}³' for n in SIZES)}, best call of 3 windows): "
              f"fp32 {peak['fp32'] / 1e9:.1f} GMAC/s (ORT MatMul), int8 {peak['int8'] / 1e9:.1f} GMAC/s (ORT MatMulInteger "
              f"u8×s8); the cached figures edgekit's benchmark rows use here: fp32 {cached['fp32'] / 1e9:.1f}, "
              f"int8 {cached['int8'] / 1e9:.1f} GMAC/s.", "",

@@ -50,7 +50,8 @@ def main() -> int:
     report = json.loads((out / "report.json").read_text())
     ran = report.get("command") or " ".join(command)
     times = _interleaved(report, out, args.repeats)
-    checks = pruned_int8_checks(report) + chosen_checks(report, times) + fastest_checks(report, times)
+    checks = (pruned_int8_checks(report) + chosen_checks(report, times) + fastest_checks(report, times)
+              + peak_checks(report))
     by_name = {a["name"]: a for a in report["artifacts"]}
     how = "read back by `python benchmarks/pipeline_fashion.py --reuse`" if args.reuse else \
         "run by `python benchmarks/pipeline_fashion.py`"
@@ -145,6 +146,19 @@ def fastest_checks(report: dict[str, Any], times: dict[str, list[float]]) -> lis
                        f"(p50 {statistics.median(times[best['name']]):.1f} vs {statistics.median(times[base]):.1f} µs; "
                        "goal ≥ 3×)", statistics.median(speed) >= 3))
     return checks
+
+
+def peak_checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """No benchmark row above 100 % of its GEMM peak (edgekit.bench.peak.over_peak_warnings: each one is a bug)."""
+    from edgekit.bench.peak import over_peak_warnings
+
+    rows = report.get("benchmarks", [])
+    names = {a["id"]: a["name"] for a in report["artifacts"]}
+    over = over_peak_warnings(rows, names)
+    best = max((r["percent_of_peak"] for r in rows if r.get("percent_of_peak") is not None), default=None)
+    text = f"every row within 100 % of its GEMM peak (highest {best:.1f} %)" if best is not None else \
+        "every row within 100 % of its GEMM peak (no row has one)"
+    return [(text, not over), *[(line, False) for line in over]]
 
 
 def search_lines(pruned: dict[str, Any] | None) -> list[str]:

@@ -87,6 +87,8 @@ class CompressConfig(Checked):
                                  "(default: mnist, or digits when MNIST is unavailable)")
     data_dir: str | None = option(None, group="data", help="your data: IDX files, an .npz (x_train, y_train, x_test, "
                                   "y_test) or class-per-folder images")
+    unlabeled_dir: str | None = option(None, group="data", help="unlabelled images (an .npz array, IDX images or a "
+                                       "folder of images) never trained on: certify steps that train nothing on them")
     image_size: int = option(28, group="data", ge=1, help="image folders: resize to this square size")
     color: Literal["grayscale", "rgb"] = option("grayscale", group="data", help="image folders: colour mode")
     train_limit: int | None = option(None, group="data", ge=10, help="train on the first N training samples")
@@ -97,8 +99,9 @@ class CompressConfig(Checked):
     batch_size: int = stage_setting("batch_size")
     learning_rate: float = stage_setting("learning_rate")
     augment: bool = stage_setting("augment")
-    model: str | None = option(None, group="training", help="fine-tune this Keras model (.keras, .h5, SavedModel "
-                               "with --trust-model; Keras 3 accepted)")
+    model: str | None = option(None, group="training", help="compress this Keras model (.keras, .h5, SavedModel "
+                               "with --trust-model; Keras 3 accepted); it is measured as brought and is the budget's "
+                               "reference unless fine-tuning (--epochs) makes it better on validation")
     trust_model: bool = option(False, group="training", help="allow Lambda layers / custom code when loading --model")
     # pruning
     structured: float | None = stage_setting("structured", unset=True)
@@ -130,6 +133,9 @@ class CompressConfig(Checked):
     max_accuracy_drop: float = option(DEFAULT_BUDGET_PP, group="search", ge=0,
                                       help="the run's accuracy budget: validation-accuracy drop (pp) against the "
                                       "trained model that pruning and quantization may spend, always checked")
+    confidence: float = option(0.95, group="search", gt=0.5, lt=1,
+                               help="the budget's one-sided confidence: every file handed out is certified within the "
+                               "budget at this level, jointly (Bonferroni) over all files certified")
     search: bool = option(False, group="search", help="search the recipe grid (search_*) within the budget")
     latency_target_ms: float | None = option(None, group="search", gt=0,
                                              help="search: p50 latency goal at batch 1, 1 thread")
@@ -186,6 +192,8 @@ class CompressConfig(Checked):
             from edgekit.executor import resolve_address
 
             resolve_address(self.ray_address)  # HOST:PORT, 'auto' or ray://… (raises naming --ray-address)
+        if self.unlabeled_dir is not None and not Path(self.unlabeled_dir).exists():
+            raise UsageError(f"--unlabeled-dir: {self.unlabeled_dir} does not exist")
         if self.cache_dir is not None:
             problem = folder_problem(Path(self.cache_dir)) if self.cache_dir.strip() else "must name a folder, got ''"
             if problem:

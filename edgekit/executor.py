@@ -17,10 +17,15 @@ or ``ray`` (an existing cluster). :meth:`Executor.info` is the ``executor`` obje
 shared, fetches the bytes from Ray's object store; never by a node-local path.
 A task whose worker process dies is retried (``max_retries``).
 
+On the embedded Ray, tasks run on *warm workers* (:mod:`edgekit.raypool`): one Ray actor per worker, started by
+:meth:`Executor.warm` right after the executor opens, importing TensorFlow/edgekit once while the
+driver loads data or trains, then serving every :meth:`Executor.map` of the run.
+
 How a fan-out plugs in (``fn`` must be a module-level function; items and results pickle)::
 
     # the --max-accuracy-drop search: one task per candidate chain, the baseline trained once first
     with open_executor(address, workers=workers) as ex:
+        ex.warm(("tensorflow", ...))                 # the workers import while the driver trains
         data = ex.put(dataset)                       # once into the object store
         results = ex.map(run_candidate, [(data, chain_steps, baseline_id) for chain_steps in chains])
         report["executor"] = ex.info()
@@ -39,10 +44,9 @@ import logging
 import os
 import socket
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Literal, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Literal, Sequence, TypeVar
 
 from edgekit.errors import UsageError
 from edgekit.fsutil import write_bytes
@@ -144,7 +148,7 @@ class Executor:
         self.address = address
         self.max_retries = max_retries
         self.cpus_per_task = cpus_per_task
-        self._remote_cache: dict[Callable[..., Any], Any] = {}
+        self._pool: Any = None  # the warm workers (edgekit.raypool.WarmPool), started by warm() or the first map()
         self._saved_environ: dict[str, str] | None = None  # os.environ before Ray started; restored by close()
 
     # ---- where it runs
@@ -174,8 +178,10 @@ class Executor:
     # ---- work
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hashable] | None = None,
             return_exceptions: bool = False) -> list[R | BaseException]:
-        """``[fn(item) for item in items]``, in order, run in parallel on Ray.
+        """``[fn(item) for item in items]``, in order, run in parallel on the run's warm Ray workers.
 
+        The workers are the ones :meth:`warm` started (else started here) and stay for the next
+        call, so a worker process starts and imports its libraries once per run, not per call.
         ``key``: items with the same key never run at the same time (a per-board lock
         for SSH fleets: ``key=lambda target: target.host``). A task whose worker dies
         is retried up to ``max_retries`` times; an exception raised by ``fn`` is
@@ -195,48 +201,40 @@ class Executor:
                 return e
             raise
 
-    def _remote(self, fn: Callable[..., Any]) -> Any:
-        import ray
+    def warm(self, modules: Sequence[str] = ()) -> None:
+        """Start the run's warm workers now: one Ray actor per worker, each importing ``modules`` once.
 
-        remote = self._remote_cache.get(fn)
-        if remote is None:
-            remote = ray.remote(num_cpus=self.cpus_per_task, max_retries=self.max_retries)(fn)
-            self._remote_cache[fn] = remote
-        return remote
+        Call it right after opening the executor, before the driver's own work (loading data,
+        training), so the workers' start and imports overlap that work; every later :meth:`map`
+        runs on them (:class:`edgekit.raypool.WarmPool`). Only on the embedded Ray: on a cluster, tasks
+        run as plain Ray tasks (a worker still imports once, on its first task).
+        """
+        if self.kind != "local":
+            return
+        self._ensure_pool(self.workers, modules)
+
+    def wait_warm(self) -> float:
+        """Block until the warm workers have imported their modules; the seconds waited (0 without any)."""
+        return self._pool.wait_ready() if self._pool is not None else 0.0
+
+    def _ensure_pool(self, size: int, modules: Sequence[str] = ()) -> Any:
+        from edgekit.raypool import WarmPool
+
+        if self._pool is None:
+            self._pool = WarmPool(modules, cpus=self.cpus_per_task, max_retries=self.max_retries)
+        self._pool.grow(size)
+        return self._pool
 
     def _map_ray(self, fn: Callable[[T], R], items: list[T], key: Callable[[T], Hashable] | None,
                  return_exceptions: bool) -> list[R | BaseException]:
-        import ray
+        if not items:
+            return []
+        if self.kind == "local":
+            pool = self._ensure_pool(min(self.workers, len(items)))
+            return pool.map(fn, items, key, return_exceptions)
+        from edgekit.raypool import map_tasks
 
-        remote = self._remote(fn)
-        queues: dict[Hashable, deque[int]] = {}
-        for i, item in enumerate(items):
-            queues.setdefault(key(item) if key else i, deque()).append(i)
-        results: dict[int, Any] = {}
-        running: dict[Any, tuple[int, Hashable]] = {}
-
-        def submit(k: Hashable) -> None:
-            if queues[k]:
-                i = queues[k].popleft()
-                running[remote.remote(items[i])] = (i, k)
-
-        for k in list(queues):
-            submit(k)
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                i, k = running.pop(ref)
-                try:
-                    results[i] = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.as_instanceof_cause()
-                    if not return_exceptions:
-                        for other in running:
-                            ray.cancel(other)
-                        raise cause from None
-                    results[i] = cause
-                submit(k)  # the next item under this key (one at a time per key)
-        return [results[i] for i in range(len(items))]
+        return map_tasks(fn, items, key, return_exceptions, cpus=self.cpus_per_task, max_retries=self.max_retries)
 
     # ---- data every task reads
     def put(self, value: Any) -> Shared:
@@ -271,8 +269,8 @@ class Executor:
         import ray
 
         if ray.is_initialized():
-            ray.shutdown()
-        self._remote_cache.clear()
+            ray.shutdown()  # ends the warm workers too
+        self._pool = None
         if self._saved_environ is not None:  # Ray leaves its settings (auth mode, node address …) in os.environ
             os.environ.clear()
             os.environ.update(self._saved_environ)
@@ -385,6 +383,9 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
         # The embedded Ray listens on loopback only. Left alone, Ray binds to the host's network address;
         # with this (read when ray is first imported) its node address is 127.0.0.1, as on Windows/macOS.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        # Ray starts its workers at nice 15, behind every other process: the run's work would wait on a busy
+        # machine while the driver, which does it at nice 0 in process, only waits for them.
+        os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         import ray
     except ImportError:
@@ -397,6 +398,9 @@ def open_executor(address: str | None = None, *, workers: int | None = None, cpu
     started = time.perf_counter()
     if resolved is None:
         ncpu = workers or os.cpu_count() or 1
+        # Ray sets a worker's OMP_NUM_THREADS (which TensorFlow's CPU kernels follow) to its CPUs (1); on this
+        # machine the workers share its cores instead, as the driver would use them all in process
+        runtime_env["env_vars"]["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // ncpu))
         ray.init(address="local", num_cpus=ncpu, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR, configure_logging=True, runtime_env=runtime_env)
         ctx_address = ray.get_runtime_context().gcs_address

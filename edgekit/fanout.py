@@ -8,7 +8,8 @@ the object store (:meth:`edgekit.executor.Executor.put`), a worker finds the pre
 the artifact cache by id (``EDGEKIT_CACHE_DIR``, the same folder on 127.0.0.1, shared storage on a
 cluster), runs its steps through that cache and returns Artifact records. The driver resolves them
 again by id in its own cache: artifacts travel by content hash, never by a node-local path. A chain
-whose stages are already cached is not recomputed; the evaluation, benchmark and choice that follow
+whose stages are already cached is not recomputed. The workers are warmed (started, TensorFlow and the
+stages imported) while the driver runs the prefix, so they wait for no import when the chains arrive. The evaluation, benchmark and choice that follow
 are the driver's, exactly as without fan-out.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from edgekit.analyze import parallel
 from edgekit.analyze.parallel import analysis_executor
 from edgekit.artifact import Artifact, ModelMeta
 from edgekit.cache import ArtifactCache
@@ -31,6 +33,9 @@ from edgekit.plan import Step
 log = logging.getLogger(__name__)
 
 PREFIX_STAGES = frozenset({"train", "prune.budgeted"})  # what every chain builds on: run once, in the driver
+WORKER_MODULES = (*parallel.WORKER_MODULES, "edgekit.pipeline", "tensorflow_model_optimization", "tf2onnx",
+                  "onnxruntime")
+"""What a warm worker imports while the driver runs the prefix: a chain's stages, and the analysis's."""
 
 
 class StepRunner(Protocol):
@@ -116,6 +121,7 @@ def run_plan(runner: StepRunner, steps: list[Step], *, cache: bool, workers: int
     prefix, chains = split(steps)
     ctx = runner.ctx
     with open_executor(ray_address, workers=workers) as ex:
+        ex.warm(WORKER_MODULES)  # the workers start and import while the driver trains
         with analysis_executor(ex):  # the budgeted prune's per-layer sensitivity analysis fans out too
             for step in prefix:
                 runner.run(step)

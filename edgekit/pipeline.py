@@ -103,7 +103,9 @@ class _Runner:
                 self.ctx.models[a_id] = output.model
         self.by_step[step.name] = artifact
         self.ctx.artifacts[artifact.id] = artifact
-        if stage.name == "train":  # the budget's reference: later stages measure their drop against it
+        if stage.name == "train":  # the budget's reference: later stages measure their drop against it. With
+            # --model it is the model as brought, or the fine-tuned one only when that was better on validation
+            # (the train stage decides, edgekit.train.keep), so nothing is judged against a model made worse.
             from edgekit.compression.budget import val_correct
 
             self.ctx.reference_correct = val_correct(self.ctx.keras_model(artifact), self.ctx.dataset)
@@ -122,18 +124,54 @@ def _copy_into_run(artifacts: list[Artifact], models_dir: Path) -> list[Artifact
 
 
 def _evaluate(artifacts: list[Artifact], ctx: Any) -> dict[str, dict[str, np.ndarray]]:
-    """Validation and test scores of every artifact."""
+    """Validation (selection), test and certification scores of every artifact, and its scores on the unlabelled
+    certification images where its certificate needs them (:func:`_unlabelled_ids`)."""
     from edgekit.console import progress
     from edgekit.evaluate import predict_artifact
 
     ds = ctx.dataset
+    unlabelled = _unlabelled_images(ds)
+    wanted = _unlabelled_ids(artifacts) if len(unlabelled) else set()
     scores: dict[str, dict[str, np.ndarray]] = {}
     with progress("evaluating", len(artifacts)) as bar:
         for a in artifacts:
             model = ctx.keras_model(a) if a.format == "keras" else None
             scores[a.id] = {"val": predict_artifact(a, ds.x_val, model), "test": predict_artifact(a, ds.x_test, model)}
+            if len(ds.x_cert):
+                scores[a.id]["cert"] = predict_artifact(a, ds.x_cert, model)
+            if a.id in wanted:
+                scores[a.id]["unlabelled"] = predict_artifact(a, unlabelled, model)
             bar.advance()
     return scores
+
+
+def _unlabelled_images(ds: Any) -> np.ndarray:
+    """Images no step trained, calibrated or chose on: the certification split and the extra unlabelled images."""
+    parts = [x for x in (ds.x_cert, ds.x_extra) if len(x)]
+    return np.concatenate(parts) if parts else np.empty((0,), np.float32)
+
+
+def _anchors(artifacts: list[Artifact]) -> dict[str, str]:
+    """Deployable file id → the trained model it was made from by steps that train nothing (conversions and
+    post-training quantization, the stages checked against their parent), for files made that way."""
+    from edgekit.formats import deployable_formats
+    from edgekit.stages import parity_stages
+
+    untrained, by_id, out = parity_stages(), {a.id: a for a in artifacts}, {}
+    for a in artifacts:
+        if a.format not in deployable_formats() or a.stage not in untrained:
+            continue
+        up = by_id.get(a.parent_id or "")
+        while up is not None and up.stage in untrained:
+            up = by_id.get(up.parent_id or "")
+        if up is not None:
+            out[a.id] = up.id
+    return out
+
+
+def _unlabelled_ids(artifacts: list[Artifact]) -> set[str]:
+    anchors = _anchors(artifacts)
+    return set(anchors) | set(anchors.values())
 
 
 def _verify(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_test: np.ndarray) -> dict[str, Any]:
@@ -191,6 +229,10 @@ def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, comma
         command = f"edgekit.compress(edgekit.CompressConfig({changed}), out={str(out_path)!r})"
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, train_limit=cfg.train_limit, test_limit=cfg.test_limit,
                            seed=cfg.seed, image_size=cfg.image_size, color=cfg.color)
+    if cfg.unlabeled_dir:
+        from edgekit.data.datasets import load_unlabeled
+
+        dataset = load_unlabeled(cfg.unlabeled_dir, dataset, image_size=cfg.image_size, color=cfg.color)
     steps = build_plan(cfg, dataset_fingerprint=dataset.fingerprint(), model_sha256=model_sha)
 
     with staged_run(out_path, force, protect) as staging:
@@ -227,7 +269,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
                                timing=Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds))
     shutil.rmtree(staging / ".work", ignore_errors=True)
     shutil.rmtree(staging / ".stages", ignore_errors=True)
-    bounds = _drop_bounds(artifacts, scores, y_val)
+    bounds = _drop_bounds(artifacts, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence)
     final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
                             val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()), **bounds.get(a.id, {}))
              for a in artifacts]
@@ -246,18 +288,21 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
 
 
 
-def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]],
-                 y_val: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Artifact id → ``{"val_drop_bound": ...}``: its validation drop against the trained model, paired image by
-    image, with the one-sided upper bound the chooser judges (:func:`edgekit.compression.budget.paired_drop_bound`)."""
-    from edgekit.compression.budget import paired_drop_bound
+def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,
+                 budget_pp: float, confidence: float) -> dict[str, dict[str, Any]]:
+    """Deployable file id → ``{"val_drop_bound": ...}``: its certificate against the trained model on the
+    certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``)."""
+    from edgekit.formats import deployable_formats
+    from edgekit.rules import certify
 
     train = next((a for a in artifacts if a.stage == "train"), None)
-    if train is None or len(y_val) == 0:
+    if train is None or len(y_cert) == 0:
         return {}
-    trained_ok = scores[train.id]["val"].argmax(1) == y_val
-    return {a.id: {"val_drop_bound": paired_drop_bound(trained_ok, scores[a.id]["val"].argmax(1) == y_val).to_dict()}
-            for a in artifacts}
+    files = [a.id for a in artifacts if a.format in deployable_formats()]
+    correct = {aid: s["cert"].argmax(1) == y_cert for aid, s in scores.items() if "cert" in s}
+    predictions = {aid: s["unlabelled"].argmax(1) for aid, s in scores.items() if "unlabelled" in s}
+    certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence)
+    return {aid: {"val_drop_bound": {**c.to_dict(), "verdict": c.verdict(budget_pp)}} for aid, c in certs.items()}
 
 
 def _choose(cfg: CompressConfig, final: list[Artifact], rows: list[dict[str, Any]], targets: list[Target],
@@ -302,6 +347,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     """The run's status: a candidate that failed verification leaves the choice (a warning, not a failed run);
     nothing eligible hands out the fp32 baseline (a warning); an explicit pruning value that breaks the budget
     makes the run 'over_budget'. Also the 'budget' section: what each budgeted stage decided, and why."""
+    from edgekit.bench.peak import over_peak_warnings
     from edgekit.compression.budget import explicit_value_note
     from edgekit.search import verification_outcome
 
@@ -315,7 +361,13 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     over: list[str] = []
     budget: dict[str, Any] = {"budget_pp": cfg.max_accuracy_drop, "explicit": [], "pruning": {}, "int8": {}}
     budget["excluded"] = {names.get(k, k): v for k, v in search.get("excluded", {}).items()}
-    budget.update(_budget_checks(report, final, cfg.max_accuracy_drop))
+    budget.update(_budget_checks(report, final, cfg.max_accuracy_drop, cfg.confidence))
+    log.info("budget: %s", budget["margin"]["statement"])
+    if search.get("fallback"):  # why nothing compressed was certified, and what would help
+        warnings.append(budget["margin"]["statement"])
+    train = next((a for a in final if a.stage == "train"), None)
+    if train is not None:
+        budget["reference"] = reference_record(train)
     for a in final:
         if a.stage == "prune.budgeted":
             budget["pruning"][a.name] = a.metrics.get("budget", {})
@@ -338,28 +390,42 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
             if drop > cfg.max_accuracy_drop + 1e-9:
                 over.append(f"{a.name}: {note}")
     report["budget"] = budget
+    warnings += over_peak_warnings(report.get("benchmarks", []), names)
     report["warnings"] = list(report.get("warnings", [])) + warnings + over
     report["problems"] = problems
     report["status"] = "failed" if problems else "over_budget" if over else "ok"
 
 
-def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: float) -> dict[str, Any]:
-    """The budget record's margin, per-artifact checks and notes (the rule of :mod:`edgekit.report.regressions`):
-    each file's validation drop against the trained model with its upper bound (``val_drop_bound``), whether the
-    bound is within the budget, and the within-budget test-accuracy drops against parents (notes, not flags)."""
-    from edgekit.compression.budget import MARGIN_CONFIDENCE
+def reference_record(train: Artifact) -> dict[str, Any]:
+    """The budget's reference in report.json: which model it is (``trained`` from scratch, ``as brought``, or
+    ``fine-tuned`` when fine-tuning was kept because it was better on validation), its accuracies, the model as
+    brought and what fine-tuning did (:class:`edgekit.train.keep.FineTuneDecision`)."""
+    fine = train.metrics.get("fine_tuning")
+    model = "trained" if fine is None else "fine-tuned" if fine.get("action") == "kept" else "as brought"
+    record: dict[str, Any] = {"model": model, "val_accuracy": train.metrics.get("val_accuracy"),
+                              "accuracy": train.metrics.get("accuracy")}
+    if "as_brought" in train.metrics:
+        record["as_brought"] = train.metrics["as_brought"]
+    if fine is not None:
+        record["fine_tuning"] = fine
+    return record
+
+
+def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: float,
+                   confidence: float) -> dict[str, Any]:
+    """The budget record's margin (:func:`edgekit.rules.margin`), per-file certificates and notes: each deployable
+    file's certified drop against the trained model (``val_drop_bound``), whether its bound is within the budget,
+    and the within-budget test-accuracy drops against parents (notes, not flags)."""
     from edgekit.report.model import ArtifactRecord, BenchRow
-    from edgekit.report.regressions import judge, within_budget
+    from edgekit.report.regressions import judge
+    from edgekit.rules import margin, within_budget
 
     checks = {a.name: {**a.metrics["val_drop_bound"], "within_budget": within_budget(
         float(a.metrics["val_drop_bound"]["bound_pp"]), budget_pp)} for a in final if "val_drop_bound" in a.metrics}
-    sizes = {c["validation_size"] for c in checks.values()}
     _, notes = judge([ArtifactRecord.from_dict(r) for r in report.get("artifacts", [])],
                      [BenchRow.from_dict(b) for b in report.get("benchmarks", [])], budget_pp=budget_pp)
-    return {"margin": {"confidence": MARGIN_CONFIDENCE, "validation_size": max(sizes) if sizes else None,
-                       "method": "paired Wald bound on the images whose prediction changed against the trained "
-                                 "model (lost and gained), never raised by a gained image"},
-            "checks": checks, "notes": [message for _, message in notes]}
+    return {"margin": margin(checks, budget_pp, confidence), "checks": checks,
+            "notes": [message for _, message in notes]}
 
 
 def _explicit_value(cfg: CompressConfig, a: Artifact) -> tuple[str, float]:

@@ -75,11 +75,16 @@ def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: s
         src_onnx = add(f"{prefix}-onnx", "export.onnx", src)
 
     modes = quant_modes()
-    for mode in cfg.quantization:
-        previous: str | None = None
-        for emit in modes[mode].steps:
-            source = {"keras": src, "onnx": src_onnx, "previous": previous}[emit.input]
-            previous = add(f"{prefix}-{emit.suffix}", emit.stage or modes[mode].name, source)
+    # the trained model is quantized too when something was pruned: quantization trains nothing, so its file can be
+    # certified on unlabelled images against the reference itself (edgekit.rules), where a pruned model's labelled
+    # bound may be too wide on small data
+    sources = [(src, src_onnx, prefix)] + ([(base, base_onnx, "baseline")] if src != base else [])
+    for keras_src, onnx_src, name in sources:
+        for mode in cfg.quantization:
+            previous: str | None = None
+            for emit in modes[mode].steps:
+                source = {"keras": keras_src, "onnx": onnx_src, "previous": previous}[emit.input]
+                previous = add(f"{name}-{emit.suffix}", emit.stage or modes[mode].name, source)
     return steps
 
 

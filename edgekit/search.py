@@ -1,12 +1,12 @@
 """Accuracy-budget search: measure every candidate, keep the Pareto front, pick one.
 
 Candidates are the deployable artifacts (TFLite/ONNX) of the plan (with ``--search``, of the recipes of
-the grid, ``CompressConfig.search_*``). Accuracy is the *validation* accuracy (the test set is never used
-to choose); the drop is measured against the trained fp32 model and judged by its one-sided upper
-confidence bound (``metrics["val_drop_bound"]``, :func:`edgekit.compression.budget.paired_drop_bound`).
+the grid, ``CompressConfig.search_*``). The test set is never used to choose; the drop against the trained fp32
+model is judged by its certified upper bound (``metrics["val_drop_bound"]``, :func:`edgekit.rules.certify`: on
+images that chose nothing, jointly over every file certified).
 Latency is the p50 at batch 1 on the search target, at 1 thread where it ran, else its fewest threads (against
-its fp32 baseline: at the thread count both ran, :func:`edgekit.report.regressions.batch1_pair`). What may be
-chosen follows the one rule of :mod:`edgekit.report.regressions`; among those, inside the budget (and the latency
+its fp32 baseline: at the thread count both ran, :func:`edgekit.rules.batch1_pair`). What may be
+chosen follows the one rule of :mod:`edgekit.rules`; among those, inside the budget (and the latency
 target, if any), the smallest file wins, then the fastest. With benchmarking off, or on a microcontroller target,
 speed is not checked, and the choice says so.
 """
@@ -17,24 +17,22 @@ from typing import Any, Iterable
 
 from edgekit.artifact import Artifact
 from edgekit.formats import deployable_formats
-from edgekit.report.model import BenchRow
+from edgekit.rules import Row, baseline_exclusion, batch1_p50, batch1_pair, common_threads, within_budget
 
 DEPLOYABLE = deployable_formats()  # formats a device runtime executes (edgekit.formats)
 
 
-def _rows_of(rows: Iterable[dict[str, Any]]) -> dict[str, list[BenchRow]]:
-    """Artifact id → its benchmark rows, parsed."""
-    out: dict[str, list[BenchRow]] = {}
+def _rows_of(rows: Iterable[dict[str, Any]]) -> dict[str, list[Row]]:
+    """Artifact id → the fields of its benchmark rows that the rule reads."""
+    out: dict[str, list[Row]] = {}
     for r in rows:
-        row = BenchRow.from_dict(r)
+        row = Row.from_dict(r)
         out.setdefault(row.artifact_id, []).append(row)
     return out
 
 
-def _latency(rows: list[BenchRow], target: str) -> float | None:
+def _latency(rows: list[Row], target: str) -> float | None:
     """A file's batch-1 p50 on ``target``: at 1 thread, else its fewest (a microcontroller row has none)."""
-    from edgekit.report.regressions import batch1_p50, common_threads
-
     p50 = batch1_p50(rows, target)
     threads = common_threads(p50, p50)
     return p50[threads] if threads is not None else None
@@ -87,11 +85,13 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
         if a.format not in DEPLOYABLE:
             continue
         val = float(a.metrics["val_accuracy"])
-        drop = (baseline_val - val) * 100.0
-        bound = (a.metrics.get("val_drop_bound") or {}).get("bound_pp")  # edgekit.pipeline: paired, per image
+        cert = a.metrics.get("val_drop_bound") or {}  # edgekit.pipeline: certified on images that chose nothing
+        drop = float(cert["drop_pp"]) if "drop_pp" in cert else (baseline_val - val) * 100.0
+        bound = cert.get("bound_pp")
         out.append({"id": a.id, "name": a.name, "format": a.format, "precision": a.precision, "bytes": file_bytes(a.path),
                     "val_accuracy": val, "val_drop_pp": drop,
                     "val_drop_bound_pp": float(bound) if bound is not None else drop,
+                    "verdict": str(cert.get("verdict") or ""),
                     "latency_ms": _latency(rows_of.get(a.id, []), target)})
     return out
 
@@ -100,19 +100,17 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
                verification: dict[str, Any] | None = None, budget_pp: float | None = None,
                check_speed: bool = True) -> dict[str, str]:
     """Candidate id → why it may not be chosen (a candidate absent here is eligible), by the one rule of
-    :mod:`edgekit.report.regressions`:
+    :mod:`edgekit.rules`:
 
     - it failed its verification against its parent (it leaves the search; the run goes on);
     - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``
-      at the same thread count (:func:`~edgekit.report.regressions.baseline_exclusion`); with ``check_speed``
+      at the same thread count (:func:`~edgekit.rules.baseline_exclusion`); with ``check_speed``
       (benchmarking on), a file or baseline without an ok batch-1 row there leaves too (its speed is unknown);
-    - with ``budget_pp``: the upper bound of its validation drop is outside the budget
-      (:func:`~edgekit.report.regressions.within_budget`).
+    - with ``budget_pp``: the certified upper bound of its drop is outside the budget
+      (:func:`~edgekit.rules.within_budget`).
 
     Being larger or slower than its parent is flagged (:func:`flags`), not excluded.
     """
-    from edgekit.report.regressions import baseline_exclusion, batch1_pair, within_budget
-
     rows_of = _rows_of(rows)
     train = next(a for a in artifacts if a.stage == "train")
     base = _baselines(artifacts, train.id)
@@ -136,17 +134,27 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
                 why[c["id"]] = reason
                 continue
         if budget_pp is not None and not within_budget(c["val_drop_bound_pp"], budget_pp):
-            why[c["id"]] = (f"validation drop {c['val_drop_pp']:.2f} pp, upper bound {c['val_drop_bound_pp']:.2f} pp: "
-                            f"outside the {budget_pp:g} pp budget")
+            why[c["id"]] = c["verdict"] or (f"drop {c['val_drop_pp']:.2f} pp, upper bound "
+                                            f"{c['val_drop_bound_pp']:.2f} pp: outside the {budget_pp:g} pp budget")
     return why
+
+
+class _Flagged:
+    """A flag of :func:`edgekit.rules.parents.judge`, as far as the chooser reads it."""
+
+    def __init__(self, artifact_id: str, _ref: str, _kind: str, _value: float, _ref_value: float, _unit: str,
+                 message: str, target: str | None = None, *_: Any) -> None:
+        self.artifact_id, self.message, self.target = artifact_id, message, target
 
 
 def flags(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, budget_pp: float) -> dict[str, list[str]]:
     """Candidate id → how it is worse than its parent on ``target`` (validation accuracy; rule 3: shown, not excluded)."""
-    from edgekit.report.regressions import regressions_for_artifacts
+    from edgekit.rules.parents import file_records, judge
 
     out: dict[str, list[str]] = {}
-    for g in regressions_for_artifacts(artifacts, rows, metric="val_accuracy", budget_pp=budget_pp):
+    flagged, _ = judge(file_records(artifacts), [Row.from_dict(r) for r in rows], metric="val_accuracy",
+                       budget_pp=budget_pp, make=_Flagged)
+    for g in flagged:
         if g.target is None or g.target == target:
             out.setdefault(g.artifact_id, []).append(g.message)
     return out
@@ -179,8 +187,6 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     worse = flags(artifacts, rows, target, budget)
 
     def meets(c: dict[str, Any], drop: str = "val_drop_bound_pp") -> bool:
-        from edgekit.report.regressions import within_budget
-
         return within_budget(c[drop], budget) and (
             cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
 
@@ -195,7 +201,7 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
             c["excluded"] = excluded[c["id"]]
         if c["id"] in worse:
             c["worse_than_parent"] = worse[c["id"]]
-    goal = f"validation accuracy drop (upper bound) ≤ {budget:g} pp" + (
+    goal = f"certified accuracy drop (upper bound) ≤ {budget:g} pp" + (
         f" and p50 ≤ {cfg.latency_target_ms:g} ms on {target}" if cfg.latency_target_ms is not None else "")
     common = {"target": target, "budget_pp": budget, "latency_target_ms": cfg.latency_target_ms, "candidates": cands,
               "front": front, "excluded": excluded}
@@ -257,8 +263,6 @@ def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: li
     if baseline is None:
         return None
     base_val = float(baseline.metrics["val_accuracy"])
-    from edgekit.report.regressions import within_budget
-
     targets = list(targets)
     excluded: dict[str, str] = {}
     unfit = _mcu_filter(artifacts, rows or [], targets)

@@ -99,6 +99,11 @@ def read_shared(ref: FileRef) -> bytes:
     return ref.local_path().read_bytes()
 
 
+def process_and_tf(_: int) -> tuple[int, bool]:
+    """This worker's process id, and whether TensorFlow was imported here before the task."""
+    return os.getpid(), "tensorflow" in sys.modules
+
+
 def row_sum(item: tuple[Shared, int]) -> float:
     shared, row = item
     return float(shared.get()[row].sum())
@@ -173,7 +178,20 @@ def test_cluster_map_matches_local(cluster: str) -> None:
 
 
 @pytest.mark.slow
-def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
+def test_warm_workers_import_once_and_serve_every_map() -> None:
+    from edgekit.analyze.parallel import WORKER_MODULES
+
+    with open_executor(workers=2) as ex:
+        ex.warm(WORKER_MODULES)  # started before any map, as compress/analyze do before their own work
+        assert ex.wait_warm() >= 0.0
+        first = ex.map(process_and_tf, range(4))
+        second = ex.map(process_and_tf, range(4))
+    assert all(loaded for _, loaded in first + second)  # imported by the warm-up, not by a task
+    pids = {pid for pid, _ in first}
+    assert {pid for pid, _ in second} == pids and len(pids) <= 2 and os.getpid() not in pids
+
+
+def _killed_mid_map(address: str | None, tmp_path: Path, workers: int | None = None) -> None:
     """SIGKILL one worker process while it runs a task: Ray retries the task, the result is unchanged."""
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -190,14 +208,26 @@ def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
             time.sleep(0.1)
 
     thread = threading.Thread(target=killer, daemon=True)
-    with open_executor(cluster) as ex:
+    with open_executor(address, workers=workers) as ex:
         thread.start()
         result = ex.map(slow_square, [(x, str(markers)) for x in range(4)])
+        assert ex.map(square, range(3)) == [0, 1, 4]  # the pool (a restarted worker in it) serves the next map
     thread.join(timeout=5)
     assert killed, "no worker was killed"
     assert result == [0, 1, 4, 9]
     runs = [p.name for p in markers.iterdir()]
     assert len(runs) > 4  # the killed task ran again
+
+
+@pytest.mark.slow
+def test_cluster_worker_killed_mid_map(cluster: str, tmp_path: Path) -> None:
+    _killed_mid_map(cluster, tmp_path)
+
+
+@pytest.mark.slow
+def test_warm_worker_killed_mid_map(tmp_path: Path) -> None:
+    """On the embedded Ray the tasks run on warm workers (actors): a killed one is restarted and its task retried."""
+    _killed_mid_map(None, tmp_path, workers=2)
 
 
 def _tune_on(cluster: str, tmp_path: Path, name: str) -> dict:

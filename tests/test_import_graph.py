@@ -112,3 +112,28 @@ def test_runtime_is_a_leaf_package() -> None:
         if mod == "edgekit.runtime" or mod.startswith("edgekit.runtime."):
             upward = sorted(d for d in deps if not d.startswith("edgekit.runtime"))
             assert not upward, f"{mod} imports {upward}"
+
+
+def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph[todo.pop()]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_the_chooser_stages_and_compression_never_import_the_reports() -> None:
+    """The budget and baseline rules live in edgekit.rules, below the chooser and the reports: search, stages and
+    compression decide without the report package (directly or through anything they import), and the rules
+    import neither the chooser nor the reports."""
+    graph = _edges(_modules(PACKAGE))
+    for mod in graph:
+        if mod == "edgekit.search" or mod.split(".")[1:2] in (["stages"], ["compression"], ["rules"]):
+            bad = sorted(d for d in graph[mod] if d == "edgekit.report" or d.startswith("edgekit.report."))
+            assert not bad, f"{mod} imports {bad}"
+    for mod in (m for m in graph if m == "edgekit.rules" or m.startswith("edgekit.rules.")):
+        up = sorted(d for d in _reaches(graph, mod) if d.startswith(("edgekit.report", "edgekit.search",
+                                                                       "edgekit.pipeline", "edgekit.stages")))
+        assert not up, f"{mod} reaches {up}"

@@ -29,6 +29,8 @@ def test_default_plan_steps_and_configs() -> None:
         ("pruned-onnx", "export.onnx", "pruned", ""),
         ("pruned-int8-tflite", "quantize.ptq_int8", "pruned", ""),
         ("pruned-int8-onnx", "quantize.ptq_int8", "pruned-onnx", ""),
+        ("baseline-int8-tflite", "quantize.ptq_int8", "baseline", ""),  # trains nothing: certifiable unlabelled
+        ("baseline-int8-onnx", "quantize.ptq_int8", "baseline-onnx", ""),
     ]
     configs = {s.name: to_mapping(s.config) for s in plan}  # what the artifact ids hash: must not drift
     assert configs["baseline"] == {"epochs": 5, "batch_size": 64, "learning_rate": 1e-3, "augment": False, "model": "",

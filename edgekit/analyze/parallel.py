@@ -17,6 +17,11 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     from edgekit.executor import Executor
 
+WORKER_MODULES = ("edgekit._tf", "tensorflow", "tf_keras", "edgekit.analyze.sensitivity", "edgekit.analyze.fakequant",
+                  "edgekit.compression.structured", "edgekit.models.files")
+"""What a warm worker imports before it measures layers (:meth:`edgekit.executor.Executor.warm`): edgekit._tf first
+(it forces Keras 2), then TensorFlow itself (edgekit's modules import it lazily)."""
+
 _CURRENT: ContextVar["Executor | None"] = ContextVar("edgekit_analysis_executor", default=None)
 
 

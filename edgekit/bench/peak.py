@@ -17,7 +17,7 @@ from typing import Any
 from edgekit.artifact import Artifact
 from edgekit.errors import EdgekitError
 from edgekit.report.model import BenchRow
-from edgekit.runtime.peak import percent_of_peak
+from edgekit.runtime.peak import over_peak, percent_of_peak
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +59,20 @@ def add_percent_of_peak(rows: list[dict[str, Any]], artifacts: Iterable[Artifact
             row["peak_reason"] = "no throughput measured"
         else:
             row["percent_of_peak"] = percent_of_peak(count, float(ips), float(peak) * 1e9)
+    for line in over_peak_warnings(rows):
+        log.warning("%s", line)
     return rows
+
+
+def over_peak_warnings(rows: Iterable[dict[str, Any]], names: dict[str, str] | None = None) -> list[str]:
+    """One line per ok row above 100 % of its peak: a bug to chase (the peak measured too low, or MACs counted
+    that the row never ran), never a figure to report."""
+    out = []
+    for r in rows:
+        pct = r.get("percent_of_peak")
+        if r.get("status") == "ok" and over_peak(pct):
+            name = (names or {}).get(r.get("artifact_id", ""), r.get("artifact_id", "?"))
+            out.append(f"{name}: {pct:.1f} % of the {r.get('peak_kernel')} GEMM peak ({r.get('peak_gmacs', 0):.1f} "
+                       f"GMAC/s) on {r.get('target')}, batch {r.get('batch_size')}, {r.get('threads')} threads: "
+                       "above 100 % is a measurement or MAC-count bug (or MACs a sparse kernel skipped)")
+    return out

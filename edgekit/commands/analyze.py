@@ -87,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.model.exists():
         raise UsageError(f"{args.model}: no such model file or folder")
 
+    from contextlib import ExitStack
+
     from edgekit import fanout
+    from edgekit.analyze.parallel import WORKER_MODULES
     from edgekit.analyze.sensitivity import analyze_dataset
     from edgekit.console import enable_progress
     from edgekit.data.datasets import load_dataset
@@ -99,18 +102,20 @@ def run(args: argparse.Namespace) -> int:
     if fanout.wanted(args.workers, args.ray_address):
         probe_address(args.ray_address)  # before the model or data: Ray's own connect hangs silently
     enable_progress(not args.json)
-    loaded = load_user_model(args.model, trust=args.trust_model)
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir, train_limit=args.train_limit, seed=args.seed,
-                           image_size=args.image_size, color=args.color)
-    if tuple(loaded.input_shape) != tuple(dataset.input_shape):
-        raise DataError(f"{args.model}: the model takes {tuple(loaded.input_shape)} images, "
-                        f"the data holds {tuple(dataset.input_shape)}")
-    if fanout.wanted(args.workers, args.ray_address):
-        with open_executor(args.ray_address, workers=args.workers) as ex:
-            analysis = analyze_dataset(loaded.model, dataset, cfg, executor=ex)
+    with ExitStack() as stack:
+        ex = None
+        if fanout.wanted(args.workers, args.ray_address):  # started first: its workers warm up while we load
+            ex = stack.enter_context(open_executor(args.ray_address, workers=args.workers))
+            ex.warm(WORKER_MODULES)
+        loaded = load_user_model(args.model, trust=args.trust_model)
+        dataset = load_dataset(args.dataset, data_dir=args.data_dir, train_limit=args.train_limit, seed=args.seed,
+                               image_size=args.image_size, color=args.color)
+        if tuple(loaded.input_shape) != tuple(dataset.input_shape):
+            raise DataError(f"{args.model}: the model takes {tuple(loaded.input_shape)} images, "
+                            f"the data holds {tuple(dataset.input_shape)}")
+        analysis = analyze_dataset(loaded.model, dataset, cfg, executor=ex)
+        if ex is not None:
             analysis["executor"] = ex.info()
-    else:
-        analysis = analyze_dataset(loaded.model, dataset, cfg)
     analysis["model"] = str(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "analysis.json", analysis)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from statistics import NormalDist
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Literal
@@ -30,6 +29,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from edgekit.analyze.decide import DEFAULT_BUDGET_PP, choose_levels, predicted_drop
+from edgekit.rules import SELECTION_CONFIDENCE, paired_upper, verdict, within_budget
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +86,17 @@ def _drop(reference: float, acc: float) -> float:
     return round((reference - acc) * 100.0, 3)
 
 
-MARGIN_CONFIDENCE = 0.95
-"""One-sided confidence of the budget's statistical margin (:func:`paired_drop_bound`). 95 % is the usual level of
-a one-sided paired test; lower would let more candidates slip through, and the loop already tries several (bisection
-attempts, search candidates) and keeps the best, which favours lucky validation draws. The margin costs about
-1.645·√(flipped images)/n: on 180 digits images one flip is 0.56 pp, so a 1 pp budget holds only when almost
-nothing flips; on 6,000 Fashion-MNIST images with 350 flips it is about 0.5 pp."""
+MARGIN_CONFIDENCE = SELECTION_CONFIDENCE
+"""The stages' bar on the selection split (:data:`edgekit.rules.SELECTION_CONFIDENCE`): a prediction of what
+certification will accept. The promise itself is certified on other images (:func:`edgekit.rules.certify`)."""
 
 
 @dataclass(frozen=True)
 class DropBound:
-    """A validation drop judged image by image: the point drop and its one-sided upper confidence bound, in pp.
+    """A drop judged image by image: the point drop and an exact one-sided upper bound of it, in pp.
 
-    ``lost``: images the paired reference gets right and the candidate wrong; ``gained``: the other way round
-    (the discordant pairs); ``n``: validation images. ``offset_pp`` is a drop already measured before the
-    paired reference (from the trained model to a stage's parent), added as it is.
+    ``lost``: images the paired reference gets right and the candidate wrong; ``gained``: the other way round;
+    ``n``: images. ``offset_pp`` is a drop already measured before the paired reference, added as it is.
     """
 
     n: int
@@ -115,22 +111,9 @@ class DropBound:
 
     @cached_property
     def bound_pp(self) -> float:
-        """The one-sided upper confidence bound of the drop (Wald, for paired proportions), plus ``offset_pp``.
-
-        With L lost and G gained of n images, the drop is (L − G)/n and its standard error
-        sqrt(L + G − (L − G)²/n)/n: the bound adds z·SE (z = 1.645 at 95 %). Unlike the exact conditional
-        (McNemar) bound it accounts for the uncertainty in how many images flip, so a file that only lost images
-        still gets a margin (1 lost of 180: 0.56 pp drop, 1.47 pp bound), and a file fine-tuning moved a lot but
-        made better is not failed for its flips alone. Wald's interval is approximate with very few flips; the
-        bound used is its smallest value over g' = 0 … G gained images (the envelope), so gaining an image never
-        raises it (0 lost, 1 gained of 100 would give +0.64 pp; the envelope keeps 0, the value of no flip)."""
-        if self.lost + self.gained == 0:
-            return round(self.offset_pp, 3)
-        gained = np.arange(self.gained + 1, dtype=np.float64)
-        net, flips = self.lost - gained, self.lost + gained
-        z = NormalDist().inv_cdf(self.confidence)
-        wald = (net + z * np.sqrt(np.maximum(flips - net ** 2 / self.n, 0.0))) / self.n * 100.0
-        return round(self.offset_pp + float(wald.min()), 3)
+        """``offset_pp`` plus the exact paired bound (:func:`edgekit.rules.paired_upper`, each factor at
+        1 − ``confidence``): a gained image never raises it, a lost one never lowers it."""
+        return round(self.offset_pp + paired_upper(self.lost, self.gained, self.n, 1.0 - self.confidence) * 100.0, 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {"validation_size": self.n, "drop_pp": self.drop_pp, "bound_pp": self.bound_pp, "lost": self.lost,
@@ -139,8 +122,8 @@ class DropBound:
 
 def paired_drop_bound(reference_correct: Any, candidate_correct: Any, *, offset_pp: float = 0.0,
                       confidence: float = MARGIN_CONFIDENCE) -> DropBound:
-    """The drop of a candidate against a reference on the same validation images (per-image correctness, booleans),
-    with its one-sided upper confidence bound (:class:`DropBound`): the margin grows as the validation set shrinks."""
+    """The drop of a candidate against a reference on the same images (per-image correctness, booleans), with its
+    exact one-sided upper bound (:class:`DropBound`): the margin grows as the split shrinks."""
     ref = np.asarray(reference_correct, dtype=bool)
     cand = np.asarray(candidate_correct, dtype=bool)
     if ref.shape != cand.shape or ref.ndim != 1 or ref.size == 0:
@@ -149,7 +132,7 @@ def paired_drop_bound(reference_correct: Any, candidate_correct: Any, *, offset_
 
 
 def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: Any) -> DropBound:
-    """A stage's output judged against the trained model's ``reference`` validation accuracy: paired image by image
+    """A stage's output judged against the reference's ``reference`` selection accuracy: paired image by image
     with the stage's parent (:func:`paired_drop_bound`), plus the parent's own measured drop as ``offset_pp``."""
     parent_ok = np.asarray(parent_correct, dtype=bool)
     return paired_drop_bound(parent_ok, candidate_correct, offset_pp=_drop(reference, float(parent_ok.mean())))
@@ -157,25 +140,17 @@ def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: A
 
 def budget_check(reference: float, accuracy: float, budget_pp: float, parent: Any = None, model: Any = None,
                  dataset: Any = None, candidate_correct: Any = None, reference_correct: Any = None) -> dict[str, Any]:
-    """A budgeted stage's check, by the chooser's rule (:func:`edgekit.report.regressions.within_budget`):
-    ``{"held": ...}``, judged on the upper bound of :func:`stage_drop_bound` (then with ``bound_pp`` and
-    ``validation_size``) when the candidate can be paired on the validation images, else on the point drop of
-    ``accuracy``. It is paired with the trained model itself when ``reference_correct`` (its per-image
-    correctness) is given, as the chooser pairs it, so a stage and the chooser judge a file alike; else with the
-    Keras ``parent``, plus the parent's point drop. The candidate is the Keras ``model``, or its per-image correctness
-    ``candidate_correct`` (an exported file).
+    """A budgeted stage's check on the selection split (``dataset.x_val``), by :func:`edgekit.rules.within_budget`:
+    ``{"held": ..., "bound_pp", "validation_size", "verdict"}``, judged on the bound of :class:`DropBound` at the
+    selection bar. Paired with the reference itself when ``reference_correct`` (its per-image correctness) is
+    given; else with the Keras ``parent``, plus the parent's point drop. The candidate is the Keras ``model``, or
+    its per-image correctness ``candidate_correct`` (an exported file).
 
-    The bound is the paired Wald bound with a monotone envelope (:attr:`DropBound.bound_pp`): a file that only
-    gains images is never judged worse than one that flips nothing, and a file that only lost images still gets a
-    margin that grows as the validation split shrinks.
-
-    One rule when nothing can be paired: an empty validation split (no images) is judged on the point drop of
-    ``accuracy``, with a logged warning; it never raises here."""
-    from edgekit.report.regressions import within_budget
-
+    One rule when nothing can be paired: an empty selection split is judged on the point drop of ``accuracy``,
+    with a logged warning; it never raises here."""
     paired = (hasattr(parent, "predict") or reference_correct is not None) and dataset is not None
     if paired and len(getattr(dataset, "y_val", ())) == 0:
-        log.warning("empty validation split: the budget is judged on the point drop, without a statistical margin")
+        log.warning("empty selection split: the budget is judged on the point drop, without a statistical margin")
         paired = False
     if paired and candidate_correct is None and hasattr(model, "predict"):
         candidate_correct = val_correct(model, dataset)
@@ -183,15 +158,15 @@ def budget_check(reference: float, accuracy: float, budget_pp: float, parent: An
         return {"held": within_budget(_drop(reference, accuracy), budget_pp)}
     bound = (paired_drop_bound(reference_correct, candidate_correct) if reference_correct is not None else
              stage_drop_bound(reference, val_correct(parent, dataset), candidate_correct))
-    log.info("validation drop %.2f pp, %g %% upper bound %.2f pp (%d images, %d lost, %d gained)", bound.drop_pp,
-             bound.confidence * 100, bound.bound_pp, bound.n, bound.lost, bound.gained)
-    return {"held": within_budget(bound.bound_pp, budget_pp), "bound_pp": bound.bound_pp, "validation_size": bound.n}
+    held = within_budget(bound.bound_pp, budget_pp)
+    sentence = "selection " + verdict(bound.drop_pp, bound.bound_pp, budget_pp, bound.n, bound.confidence)
+    log.info("%s (%d lost, %d gained)", sentence, bound.lost, bound.gained)
+    return {"held": held, "bound_pp": bound.bound_pp, "validation_size": bound.n, "verdict": sentence}
 
 
 def _last_drop(attempt: dict[str, Any]) -> str:
-    """An attempt's drop for a reason: the point drop, and its upper bound when it was judged on the bound."""
-    bound = f", upper bound {attempt['bound_pp']:.2f} pp" if "bound_pp" in attempt else ""
-    return f"{attempt['drop_pp']:.2f} pp{bound}"
+    """An attempt's drop for a reason: the verdict it was judged by, else its point drop."""
+    return attempt.get("verdict") or f"selection drop {attempt['drop_pp']:.2f} pp"
 
 
 def val_correct(model: Any, dataset: Any) -> np.ndarray:
@@ -276,8 +251,8 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
                                   "predicted_one_shot_pp": round(predicted_drop(layers, choice, kind), 3),
                                   "val_accuracy": round(acc, 6), "drop_pp": _drop(ref, acc), **check,
                                   "seconds": round(time.perf_counter() - started, 1)})
-        log.info("%s attempt %d: %s → validation drop %.2f pp (%s)", stage, len(decision.attempts), choice,
-                 _drop(ref, acc), "holds" if held else "breaks the budget")
+        log.info("%s attempt %d: %s → %s", stage, len(decision.attempts), choice,
+                 check.get("verdict") or f"selection drop {_drop(ref, acc):.2f} pp")
         if held:
             if best is None or _removed(layers, choice, kind) > _removed(layers, best[1], kind):
                 best = (model, choice, acc)
@@ -312,7 +287,7 @@ def _search_reason(decision: BudgetDecision, budget_pp: float, spend: float | No
     if broken:
         worst = max(broken, key=lambda a: a["drop_pp"])
         head += f"; {len(broken)} bolder choice(s) broke the budget after fine-tuning (worst {_last_drop(worst)})"
-    return f"{head}; kept the held choice that removes the most ({_last_drop(kept)} of the {budget_pp:g} pp budget)"
+    return f"{head}; kept the held choice that removes the most ({_last_drop(kept)})"
 
 
 def _removed(layers: list[dict[str, Any]], choice: dict[str, float], kind: str) -> float:
@@ -380,11 +355,12 @@ def budgeted_structured(model: Any, dataset: Any, analysis: dict[str, Any], *, b
     ``ratio`` (an explicit user value) removes that fraction everywhere and flags a breach instead.
     """
     from edgekit.compression.structured import prune_structured
-    from edgekit.train.trainer import FitSettings, fit
+    from edgekit.train.trainer import STRUCTURED_FINE_TUNE, FitSettings, fine_tune
 
     def finetune(pruned: Any) -> Any:
-        fit(pruned, dataset.x_train, dataset.y_train, FitSettings(epochs, batch_size, learning_rate, False, from_logits),
-            validation=(dataset.x_val, dataset.y_val), label="fine-tuning")
+        fine_tune(pruned, dataset.x_train, dataset.y_train,
+                  FitSettings(epochs, batch_size, learning_rate, False, from_logits), STRUCTURED_FINE_TUNE,
+                  teacher=model, validation=(dataset.x_val, dataset.y_val))
         return pruned
 
     def apply(parent: Any, per_layer: dict[str, float]) -> Any:

@@ -258,9 +258,8 @@ def _measure_attempt(data_path: Path, fmt: str, dataset: Any, reference: float, 
 
 
 def _lost(attempt: Mapping[str, Any]) -> str:
-    """An attempt's drop for a reason: the point drop, and the upper bound it was judged on (if it was)."""
-    bound = f", upper bound {attempt['bound_pp']:.2f} pp" if "bound_pp" in attempt else ""
-    return f"{attempt['drop_pp']:.2f} pp{bound}"
+    """An attempt's drop for a reason: the verdict it was judged by (:func:`edgekit.rules.verdict`), else its drop."""
+    return attempt.get("verdict") or f"selection drop {attempt['drop_pp']:.2f} pp"
 
 
 def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable[[bytes], dict[str, str]],
@@ -289,8 +288,8 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
             nxt = next_int8_protection(layers, protected)
             if nxt is None:
                 break
-            protected[nxt] = (f"the {fmt} file lost {_lost(result.attempts[-1])} (> {budget_pp:g} pp) with this layer "
-                              "in int8; it is the guiltiest layer left")
+            protected[nxt] = (f"with this layer in int8 the {fmt} file had {_lost(result.attempts[-1])}; "
+                              "it is the guiltiest layer left")
     result.action = "dropped"
     result.reason = (f"int8 breaks the {budget_pp:g} pp budget even with {len(result.attempts[-1]['protected'])} "
                      f"layer(s) kept in float "

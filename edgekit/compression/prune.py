@@ -18,7 +18,7 @@ from edgekit.analyze.fakequant import is_nested
 from edgekit.errors import FieldError, UsageError
 from edgekit.models.files import copy_model
 from edgekit.schema import Checked, option
-from edgekit.train.trainer import FitSettings, fit
+from edgekit.train.trainer import MAGNITUDE_FINE_TUNE, FineTunePolicy, FitSettings, fine_tune
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,15 @@ def named_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def magnitude_prune(model: Any, x: np.ndarray, y: np.ndarray, cfg: MagnitudePruneConfig, *,
-                    validation: tuple[np.ndarray, np.ndarray] | None = None, from_logits: bool = False) -> Any:
-    """Prune ``model`` to ``cfg.sparsity`` while fine-tuning on (x, y); returns the stripped model."""
+                    validation: tuple[np.ndarray, np.ndarray] | None = None, from_logits: bool = False,
+                    policy: FineTunePolicy = MAGNITUDE_FINE_TUNE) -> Any:
+    """Prune ``model`` to ``cfg.sparsity`` while fine-tuning on (x, y) by ``policy`` (the unpruned ``model`` is the
+    teacher when it distills); returns the stripped model."""
     sk = tfmot().sparsity.keras
     steps = -(-len(x) // cfg.batch_size) * cfg.epochs
     pruned = apply_pruning_wrappers(copy_model(model), cfg, steps)
-    fit(pruned, x, y, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
-        validation=validation, callbacks=[sk.UpdatePruningStep()], label="pruning")
+    fine_tune(pruned, x, y, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, from_logits),
+              policy, teacher=model, validation=validation, callbacks=[sk.UpdatePruningStep()], label="pruning")
     return sk.strip_pruning(pruned)
 
 

@@ -70,6 +70,13 @@ class Dataset:
     y_test: np.ndarray
     labels: tuple[str, ...]
     source: str = ""
+    x_cert: np.ndarray = field(default_factory=lambda: np.empty((0,), np.float32), repr=False)
+    """The certification split (labelled): held out from training and from every choice; it only certifies the
+    final files (:func:`edgekit.rules.certify`). ``x_val`` is the selection split."""
+    y_cert: np.ndarray = field(default_factory=lambda: np.empty((0,), np.int64), repr=False)
+    x_extra: np.ndarray = field(default_factory=lambda: np.empty((0,), np.float32), repr=False)
+    """Unlabelled images no step trains or calibrates on (the source's training images past ``train_limit``, up to
+    :data:`EXTRA_IMAGES`, and ``--unlabeled-dir``): steps that train nothing are certified on them."""
     _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -84,7 +91,8 @@ class Dataset:
         """A short hash of every split's bytes (part of the training stage's cache key)."""
         if not self._fingerprint:
             h = hashlib.sha256(self.name.encode())
-            for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test, self.x_cert,
+                      self.y_cert):
                 h.update(str(a.shape).encode())
                 h.update(np.ascontiguousarray(a).tobytes())
             self._fingerprint.append(h.hexdigest()[:16])
@@ -96,6 +104,8 @@ class Dataset:
             "source": self.source,
             "train_size": int(len(self.x_train)),
             "val_size": int(len(self.x_val)),
+            "certification_size": int(len(self.x_cert)),
+            "unlabelled_size": int(len(self.x_extra)),
             "test_size": int(len(self.x_test)),
             "input_shape": list(self.input_shape),
             "labels": list(self.labels),
@@ -329,9 +339,28 @@ def _class_folders(root: Path) -> list[str]:
     return classes
 
 
+def _read_image(f: Path, image_size: int, color: str) -> np.ndarray:
+    """One image file, converted to the colour mode and resized (bad or huge files: :class:`DataError`)."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(f)
+        with im:
+            pixels = im.convert("L" if color == "grayscale" else "RGB").resize(
+                (image_size, image_size), Image.Resampling.BILINEAR)
+            return np.asarray(pixels, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{f}: more than {MAX_IMAGE_PIXELS} pixels (a decompression bomb?)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"{f}: not a readable image ({_short(e, 120)})") from None
+
+
 def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
     """Class-per-subfolder images; ``train/`` and ``test/`` subfolders are used when present."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     def read_tree(root: Path, classes: list[str], defines: bool) -> tuple[np.ndarray, np.ndarray]:
         xs: list[np.ndarray] = []
@@ -341,18 +370,7 @@ def _load_image_folder(folder: Path, image_size: int, color: str) -> RawSplits:
             for f in sorted((root / c).iterdir()) if (root / c).is_dir() else []:
                 if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():  # a FIFO or device never blocks
                     continue
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("error", Image.DecompressionBombWarning)
-                        im = Image.open(f)
-                    with im:
-                        pixels = im.convert("L" if color == "grayscale" else "RGB").resize(
-                            (image_size, image_size), Image.Resampling.BILINEAR)
-                        xs.append(np.asarray(pixels, dtype=np.uint8))
-                except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                    raise DataError(f"{f}: more than {MAX_IMAGE_PIXELS} pixels (a decompression bomb?)") from None
-                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-                    raise DataError(f"{f}: not a readable image ({_short(e, 120)})") from None
+                xs.append(_read_image(f, image_size, color))
                 ys.append(ci)
             if defines and len(xs) == before:  # else a class no image shows: an output the model never learns
                 raise DataError(f"{root / c}: a class folder with no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -392,6 +410,49 @@ def _load_data_dir(folder: Path, image_size: int, color: str) -> RawSplits:
     if any(p.is_dir() for p in folder.iterdir()):
         return _load_image_folder(folder, image_size, color)
     raise DataError(f"{folder}: no IDX files, .npz archive or class subfolders of images found")
+
+
+UNLABELLED_KEYS = ("x", "x_unlabeled", "x_unlabelled", "images", "x_train")
+
+
+def load_unlabeled(path: str | Path, dataset: Dataset, *, image_size: int = 28, color: str = "grayscale") -> Dataset:
+    """``dataset`` with the images of ``path`` added to its unlabelled certification images (``x_extra``), by the
+    data loader's rules: an .npz (array ``x``, ``images`` or ``x_train``), IDX image files, or image files in a
+    folder and its subfolders. They must have the dataset's image shape; labels, if any, are ignored."""
+    import dataclasses
+
+    folder = Path(path)
+    source = str(folder)
+    npz = [folder] if folder.is_file() and folder.suffix == ".npz" else sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    if folder.is_file() and not npz:
+        raise DataError(f"{folder}: --unlabeled-dir must be a folder or an .npz file")
+    if npz:
+        _check_npz_sizes(npz[0])
+        try:
+            with np.load(npz[0], allow_pickle=False) as z:
+                key = next((k for k in UNLABELLED_KEYS if k in z.files), None)
+                if key is None:
+                    raise DataError(f"{npz[0]}: no image array (one of {', '.join(UNLABELLED_KEYS)})")
+                x = z[key]
+        except ValueError as e:
+            raise DataError(f"{npz[0]}: not a plain NPZ archive ({e})") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(f"{npz[0]}: cannot read NPZ ({_short(e, 120)})") from None
+        source = str(npz[0])
+    elif any("images" in p.name and ("idx" in p.name or "ubyte" in p.name) for p in folder.iterdir()):
+        x = np.concatenate([read_idx(p) for p in sorted(folder.iterdir()) if p.is_file() and "images" in p.name])
+    else:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{folder}: no .npz archive, IDX image files or images found")
+        x = np.stack([_read_image(f, image_size, color) for f in files])
+    x = _check_images(np.asarray(x), f"{source} (unlabelled images)")
+    if x.shape[1:] != dataset.input_shape:
+        raise DataError(f"{source}: unlabelled images {x.shape[1:]} differ in shape from the data's "
+                        f"{dataset.input_shape}")
+    x = np.clip(x.astype(np.float32) / np.float32(_pixel_scale(x, x, source)), 0.0, 1.0)
+    extra = np.concatenate([dataset.x_extra, x]) if len(dataset.x_extra) else x
+    return dataclasses.replace(dataset, x_extra=extra)
 
 
 DATASETS: dict[str, Callable[[], RawSplits]] = {
@@ -445,6 +506,28 @@ def _pixel_scale(x_train: np.ndarray, x_test: np.ndarray, source: str) -> float:
     return 255.0 if hi > 1.0 else 1.0
 
 
+EXTRA_IMAGES = 10_000
+"""Most unused training images kept as unlabelled certification images (enough to bound a 0.1 pp disagreement)."""
+
+CERT_MAX = 2_000
+"""The certification split's size where data is plentiful (zero losses among 2,000 bound the drop near 0.2 pp)."""
+
+
+def held_out_sizes(n: int, val_fraction: float = 0.1) -> tuple[int, int]:
+    """(selection, certification) images carved from ``n`` labelled training images.
+
+    Selection keeps ``val_fraction`` (what the stages have always chosen on). Certification takes 20 % of the
+    images, at most :data:`CERT_MAX`: its size sets the smallest budget that
+    can be certified (:func:`edgekit.rules.smallest_budget_pp`), so small data gives it a larger share, while
+    training keeps at least 60 %. Fewer than 20 images: no certification split (nothing could be certified)."""
+    select = max(1, int(round(n * val_fraction)))
+    if n < 20:
+        return select, 0
+    cert = min(int(round(n * 0.2)), CERT_MAX)
+    cert = min(cert, max(0, int(n * 0.4) - select))
+    return select, cert
+
+
 def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_limit: int | None = None,
             val_fraction: float = 0.1, seed: int = 0) -> Dataset:
     """Check, scale pixels to [0, 1] (the same way in both splits), add the channel axis, apply limits and
@@ -464,6 +547,7 @@ def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_l
     if n_classes > len(labels):
         raise DataError(f"{raw.source}: labels must be 0..{len(labels) - 1} ({len(labels)} class names), "
                         f"found {n_classes - 1}")
+    x_extra = x_train[len(x_train) if train_limit is None else train_limit:][:EXTRA_IMAGES]
     if train_limit is not None:
         x_train, y_train = x_train[:train_limit], y_train[:train_limit]
     if test_limit is not None:
@@ -476,11 +560,13 @@ def prepare(raw: RawSplits, name: str, *, train_limit: int | None = None, test_l
     scale = _pixel_scale(x_train, x_test, raw.source)
     x_train = np.clip(x_train.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     x_test = np.clip(x_test.astype(np.float32) / np.float32(scale), 0.0, 1.0)
+    x_extra = np.clip(x_extra.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     order = np.random.default_rng(seed).permutation(len(x_train))
-    n_val = max(1, int(round(len(x_train) * val_fraction)))
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    n_val, n_cert = held_out_sizes(len(x_train), val_fraction)
+    val, cert, train = (np.sort(order[:n_val]), np.sort(order[n_val:n_val + n_cert]),
+                        np.sort(order[n_val + n_cert:]))
     return Dataset(name, x_train[train], y_train[train], x_train[val], y_train[val], x_test, y_test,
-                   tuple(labels), raw.source)
+                   tuple(labels), raw.source, x_train[cert], y_train[cert], x_extra)
 
 
 def load_dataset(name: str | None = None, *, data_dir: str | Path | None = None, train_limit: int | None = None,

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgekit import __version__
 from edgekit.artifact import ModelMeta
@@ -60,14 +60,28 @@ def embed_metadata(path: Path, meta: ModelMeta, artifact_id: str) -> None:
 
 
 def embed_onnx(path: Path, meta: ModelMeta, artifact_id: str) -> None:
-    """ONNX: the document under ``metadata_props`` key ``edgekit``, plus the conventional ``labels``."""
-    _embed_onnx(path, json.dumps(metadata_document(meta, artifact_id), sort_keys=True), list(meta.labels))
+    """ONNX: the document under ``metadata_props`` key ``edgekit``, plus the conventional ``labels``; tensor and
+    node names shortened (:mod:`edgekit.export.short_names`)."""
+    _embed_onnx(path, metadata_document(meta, artifact_id), list(meta.labels))
 
 
 def embed_tflite(path: Path, meta: ModelMeta, artifact_id: str) -> None:
-    """TFLite: the standard TFLite Support metadata plus the ``edgekit_metadata`` JSON entry."""
-    doc = json.dumps(metadata_document(meta, artifact_id), sort_keys=True)
-    write_bytes(path, _tflite_with_standard_metadata(path.read_bytes(), meta, artifact_id, doc.encode(), str(path)))
+    """TFLite: the standard TFLite Support metadata plus the ``edgekit_metadata`` JSON entry; tensor names
+    shortened (:mod:`edgekit.export.short_names`)."""
+    data, names = tflite_short_names(path.read_bytes(), str(path))
+    doc = json.dumps({**metadata_document(meta, artifact_id), "short_names": _with_earlier(path, names)},
+                     sort_keys=True)
+    write_bytes(path, _tflite_with_standard_metadata(data, meta, artifact_id, doc.encode(), str(path)))
+
+
+def _with_earlier(path: Path, names: dict[str, Any]) -> dict[str, Any]:
+    """A short-names record with the model scopes an earlier embed removed from the same file kept."""
+    try:
+        earlier = (read_metadata_dict(path) or {}).get("short_names") or {}
+    except ModelError:
+        earlier = {}
+    scopes = sorted({*names["scopes"], *earlier.get("scopes", [])})
+    return {**names, "scopes": scopes, "bytes_saved": names["bytes_saved"] + int(earlier.get("bytes_saved", 0))}
 
 
 def read_metadata_dict(path: Path) -> dict[str, Any] | None:
@@ -121,13 +135,17 @@ def _parse_doc(text: str, path: Path) -> Any:
 # --------------------------------------------------------------------------- ONNX
 
 
-def _embed_onnx(path: Path, doc: str, labels: list[str]) -> None:
+def _embed_onnx(path: Path, document: dict[str, Any], labels: list[str]) -> None:
     import onnx
+
+    from edgekit.export.short_names import shorten_onnx
 
     try:
         model = onnx.load(str(path))
     except Exception as e:  # onnx raises DecodeError / ValueError / OSError
         raise ModelError(f"{path}: not a readable ONNX model ({e})") from None
+    names = shorten_onnx(model)
+    doc = json.dumps({**document, **({"short_names": _with_earlier(path, names)} if names else {})}, sort_keys=True)
     keep = [p for p in model.metadata_props if p.key not in (ONNX_KEY, ONNX_LABELS_KEY)]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
@@ -217,12 +235,42 @@ def _tflite_with_standard_metadata(data: bytes, meta: ModelMeta, artifact_id: st
 
 def _tflite_with_metadata(data: bytes, entries: dict[str, bytes], where: str) -> bytes:
     """Re-serialise a TFLite model with each metadata entry ``name`` set to ``payload`` (bytes after the
-    flatbuffer, such as a previously packed zip of associated files, are dropped).
-
-    Buffer data stay 16-byte aligned, as the C++ converter writes them.
-    """
+    flatbuffer, such as a previously packed zip of associated files, are dropped)."""
     import numpy as np
 
+    def edit(model: Any) -> None:
+        fb = _schema()
+        model.buffers = model.buffers or [fb.BufferT()]
+        model.metadata = model.metadata or []
+        for name, payload in entries.items():
+            value = np.frombuffer(payload, np.uint8)
+            entry = next((m for m in model.metadata if _entry_name(m.name) == name), None)
+            if entry is not None:
+                model.buffers[entry.buffer].data = value
+            else:
+                buffer = fb.BufferT()
+                buffer.data = value
+                model.buffers.append(buffer)
+                entry = fb.MetadataT()
+                entry.name = name
+                entry.buffer = len(model.buffers) - 1
+                model.metadata.append(entry)
+
+    return _tflite_rewrite(data, where, edit, sum(len(p) for p in entries.values()))
+
+
+def tflite_short_names(data: bytes, where: str) -> tuple[bytes, dict[str, Any]]:
+    """The TFLite model with short tensor names (:func:`edgekit.export.short_names.shorten_tflite`) and the record
+    for its metadata."""
+    from edgekit.export.short_names import shorten_tflite
+
+    names: dict[str, Any] = {}
+    return _tflite_rewrite(data, where, lambda model: names.update(shorten_tflite(model))), names
+
+
+def _tflite_rewrite(data: bytes, where: str, edit: Callable[[Any], None], extra: int = 0) -> bytes:
+    """Re-serialise a TFLite model after ``edit`` changed its ``ModelT`` (the flatbuffers object API); bytes
+    after the flatbuffer are dropped. Buffer data stay 16-byte aligned, as the C++ converter writes them."""
     from edgekit.export.tflite_reader import parse_tflite
 
     parse_tflite(data, where)  # validates the identifier with a clear message
@@ -230,22 +278,7 @@ def _tflite_with_metadata(data: bytes, entries: dict[str, bytes], where: str) ->
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
     if any(b.offset and b.offset > 1 for b in model.buffers or []):
         raise ExportError(f"{where}: models with out-of-flatbuffer (>2 GB) buffers are not supported")
-    model.buffers = model.buffers or [fb.BufferT()]
-    model.metadata = model.metadata or []
-    for name, payload in entries.items():
-        value = np.frombuffer(payload, np.uint8)
-        entry = next((m for m in model.metadata if _entry_name(m.name) == name), None)
-        if entry is not None:
-            model.buffers[entry.buffer].data = value
-        else:
-            buffer = fb.BufferT()
-            buffer.data = value
-            model.buffers.append(buffer)
-            entry = fb.MetadataT()
-            entry.name = name
-            entry.buffer = len(model.buffers) - 1
-            model.metadata.append(entry)
-    extra = sum(len(p) for p in entries.values())
+    edit(model)
     builder = _aligned_builder_class()(max(1024, len(data) + extra + 4096))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

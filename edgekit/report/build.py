@@ -105,6 +105,8 @@ def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: 
     mcu = report_section(targets, artifacts, chosen_id)  # microcontroller targets: budgets, cross-compiled size
     if mcu:
         report["mcu"] = mcu
+    if baseline is not None and "as_brought" in baseline.metrics:  # a user's model, measured before any training
+        report["as_brought"] = {**baseline.metrics["as_brought"], "fine_tuning": baseline.metrics.get("fine_tuning")}
     for key, section in (("search", search), ("analysis", analysis), ("tune", tune)):
         if section is not None:
             report[key] = section

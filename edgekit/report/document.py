@@ -321,7 +321,7 @@ def budget(report: Report) -> Section | None:
         Column("images lost / gained",
                lambda c: f"{c.lost} / {c.gained}" if c.lost is not None and c.gained is not None else MD_DASH),
         Column("within budget", lambda c: "yes" if c.within_budget else "no"))
-    blocks: list[Any] = [Text.of(b.rule())]
+    blocks: list[Any] = [Text.of(b.rule())] + [Text.of(line) for line in b.reference]
     if b.checks:
         blocks.append(Table(columns, b.checks, lambda c: "" if c.within_budget else "regressed", cls="budget"))
     lists = [("Decisions", [f"{n}: {s}" for n, s in b.decisions]), ("Explicit values", list(b.explicit)),

@@ -176,6 +176,7 @@ class _Margin(Record):
     confidence: float | None = key(None)
     validation_size: int | None = key(None)
     method: str = key("")
+    statement: str = key("")
     extra: Mapping[str, Any] = rest()
 
 
@@ -183,6 +184,52 @@ class _Margin(Record):
 class _Explicit(Record):
     note: str = key("")
     extra: Mapping[str, Any] = rest()
+
+
+@dataclass(frozen=True)
+class _Accuracies(Record):
+    val_accuracy: float | None = key(None)
+    accuracy: float | None = key(None)
+    extra: Mapping[str, Any] = rest()
+
+
+@dataclass(frozen=True)
+class _FineTuning(Record):
+    action: str | None = key(None)
+    val_before: float | None = key(None)
+    val_after: float | None = key(None)
+    reason: str | None = key(None)
+    extra: Mapping[str, Any] = rest()
+
+
+@dataclass(frozen=True)
+class _Reference(Record):
+    """``budget.reference``: the model the budget is judged against (:func:`edgekit.pipeline.reference_record`)."""
+
+    model: str = key("trained")
+    val_accuracy: float | None = key(None)
+    accuracy: float | None = key(None)
+    as_brought: _Accuracies | None = key(None)
+    fine_tuning: _FineTuning | None = key(None)
+    extra: Mapping[str, Any] = rest()
+
+    def lines(self) -> tuple[str, ...]:
+        """The reference in words: the model judged against, the model as brought, what fine-tuning did."""
+        which = "the model as brought" if self.model == "as brought" else f"the {self.model} model"
+        lines = [f"Reference: {which} (validation {_pct(self.val_accuracy)}, test {_pct(self.accuracy)})."]
+        if self.as_brought is not None:
+            lines.append(f"As brought: validation {_pct(self.as_brought.val_accuracy)}, "
+                         f"test {_pct(self.as_brought.accuracy)}.")
+        fine = self.fine_tuning
+        if fine is not None:
+            change = (f" (validation {_pct(fine.val_before)} → {_pct(fine.val_after)})"
+                      if fine.val_after is not None else "")
+            lines.append(f"Fine-tuning {fine.action or '?'}{change}: {fine.reason or ''}")
+        return tuple(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.2f} %"
 
 
 @dataclass(frozen=True)
@@ -197,6 +244,7 @@ class _BudgetData(Record):
     explicit: tuple[_Explicit, ...] = key(())
     excluded: Mapping[str, str] = key(default_factory=dict)
     notes: tuple[str, ...] = key(())
+    reference: _Reference | None = key(None)
     extra: Mapping[str, Any] = rest()
 
 
@@ -209,11 +257,13 @@ class Budget:
     confidence: float | None = None
     validation_size: int | None = None
     method: str = ""
+    statement: str = ""  # what this data can certify (edgekit.rules.margin)
     checks: tuple[BudgetCheck, ...] = ()
     decisions: tuple[tuple[str, str], ...] = ()  # (file, sentence): budgeted pruning and int8
     explicit: tuple[str, ...] = ()
     excluded: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    reference: tuple[str, ...] = ()  # what the budget is judged against: the model as brought, fine-tuning's fate
 
     @classmethod
     def from_dict(cls, data: Json, source: str = "report.json") -> Budget:
@@ -224,16 +274,20 @@ class Budget:
         decisions += [(name, dec.sentence(f"int8 {dec.action or '?'} ({dec.precision or '?'})"))
                       for name, dec in d.int8.items()]
         return cls(budget_pp=d.budget_pp, confidence=margin.confidence, validation_size=margin.validation_size,
-                   method=margin.method, checks=tuple(replace(c, name=str(k)) for k, c in d.checks.items()),
+                   method=margin.method, statement=margin.statement,
+                   checks=tuple(replace(c, name=str(k)) for k, c in d.checks.items()),
                    decisions=tuple(decisions), explicit=tuple(e.note for e in d.explicit if e.note),
-                   excluded=dict(d.excluded), notes=d.notes)
+                   excluded=dict(d.excluded), notes=d.notes,
+                   reference=d.reference.lines() if d.reference else ())
 
     def rule(self) -> str:
         """One sentence: the budget and how it is judged."""
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
-        margin = (f", judged by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
-                  f"({self.method}; {self.validation_size} validation images)" if self.confidence is not None else "")
-        return f"Budget: {budget} of validation accuracy against the trained model{margin}."
+        margin = (f", certified by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
+                  f"({self.method}; {self.validation_size} certification images)" if self.confidence is not None else "")
+        statement = f" {self.statement[0].upper()}{self.statement[1:]}." if self.statement else ""
+        against = "the reference model" if self.reference else "the trained model"
+        return f"Budget: {budget} of accuracy against {against}{margin}.{statement}"
 
 
 def pp_text(x: float | None) -> str:

@@ -9,12 +9,12 @@ to the plan (:class:`Emit`). The plan, ``CompressConfig``'s quantization modes, 
 text and the parity checks all read this table, so adding a quantizer is one module here::
 
     @dataclass(frozen=True)
-    class Int4Config(Checked):
+    class Int2Config(Checked):
         group_size: int = option(32, help="weights per scale", ge=8)
 
-    @register_stage("quantize.int4", Int4Config, consumes={"keras": "tflite"}, precision="mixed",
-                    mode="ptq-int4", parity=True, steps=(Emit("int4-tflite"),), description="int4 weights")
-    def run_int4(parent, cfg, ctx, out): ...
+    @register_stage("quantize.int2", Int2Config, consumes={"keras": "tflite"}, precision="mixed",
+                    mode="ptq-int2", parity=True, steps=(Emit("int2-tflite"),), description="int2 weights")
+    def run_int2(parent, cfg, ctx, out): ...
 
 Run functions take ``(parent, config, ctx, out_path)`` and return a :class:`StageOutput`; they
 import TensorFlow (and anything heavy) inside, so loading the table costs no TensorFlow import.

@@ -43,16 +43,16 @@ def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context,
     from edgekit.compression.prune import kernel_sparsity
     from edgekit.compression.structured import prune_structured
     from edgekit.models.files import save_keras
-    from edgekit.train.trainer import FitSettings, fit, seed_everything
+    from edgekit.train.trainer import STRUCTURED_FINE_TUNE, FitSettings, fine_tune, seed_everything
 
     seed_everything(ctx.seed)
     ds = ctx.dataset
     result = prune_structured(ctx.keras_model(parent), ratio=cfg.ratio if not cfg.mac_budget else None,
                               mac_budget=cfg.mac_budget or None, criterion=cfg.criterion)
     model = result.model
-    fit(model, ds.x_train, ds.y_train,
-        FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, outputs_logits(parent)),
-        validation=(ds.x_val, ds.y_val), label="fine-tuning")
+    fine_tune(model, ds.x_train, ds.y_train,
+              FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, outputs_logits(parent)),
+              STRUCTURED_FINE_TUNE, teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val))
     save_keras(model, out)
     return StageOutput({"structured": result.report, "sparsity": kernel_sparsity(model),
                         "output": parent.metrics.get("output", "softmax")}, model)

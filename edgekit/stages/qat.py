@@ -49,7 +49,7 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     from edgekit.audit import audit_model
     from edgekit.export.convert import keras2tflite_encoded
     from edgekit.fsutil import write_bytes
-    from edgekit.train.trainer import FitSettings, fit, seed_everything
+    from edgekit.train.trainer import FitSettings, fine_tune, seed_everything
 
     seed_everything(ctx.seed)
     model = qat_model(ctx.keras_model(parent), preserve_sparsity)
@@ -57,8 +57,8 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     relu_ranges_from_zero(model)  # so the int8 zero point is -128 and ORT folds the ReLU into the int8 layer
     ds = ctx.dataset
     from_logits = outputs_logits(parent)
-    fit(model, ds.x_train, ds.y_train, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits),
-        validation=(ds.x_val, ds.y_val), label="quantization-aware training")
+    fine_tune(model, ds.x_train, ds.y_train, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits),
+              teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val), label="quantization-aware training")
     # The converter takes the learned ranges from the fake-quant layers; the representative
     # samples only fill ranges QAT did not learn (e.g. the model input).
     calib = ds.calibration(cfg.calibration_samples)

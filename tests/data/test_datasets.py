@@ -62,7 +62,7 @@ def test_idx_data_dir_loads_scaled_nhwc(tmp_path: Path) -> None:
     ds = load_dataset(data_dir=write_idx_dir(tmp_path / "d"))
     assert ds.x_train.shape[1:] == (28, 28, 1) and ds.x_train.dtype == np.float32
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
-    assert len(ds.x_train) + len(ds.x_val) == 40 and len(ds.x_test) == 12
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_cert) == 40 and len(ds.x_test) == 12
 
 
 def test_label_count_mismatch_is_named(tmp_path: Path) -> None:
@@ -91,14 +91,17 @@ def test_npz_loads_and_refuses_pickles(tmp_path: Path) -> None:
 
 def test_digits_is_real_and_deterministic() -> None:
     a, b = load_dataset("digits"), load_dataset("digits")
-    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
+    assert len(a.x_train) + len(a.x_val) + len(a.x_cert) + len(a.x_test) == 1797
     assert np.array_equal(a.x_test, b.x_test) and a.fingerprint() == b.fingerprint()
     assert a.labels == tuple("0123456789")
 
 
 def test_limits_and_validation_split() -> None:
     ds = load_dataset("digits", train_limit=200, test_limit=50)
-    assert len(ds.x_train) + len(ds.x_val) == 200 and len(ds.x_val) == 20 and len(ds.x_test) == 50
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_cert) == 200 and len(ds.x_test) == 50
+    assert (len(ds.x_val), len(ds.x_cert), len(ds.y_cert)) == (20, 40, 40)  # selection, certification
+    full = load_dataset("digits")  # the training images past the limit: unlabelled, never trained on
+    assert len(ds.x_extra) == len(full.x_train) + len(full.x_val) + len(full.x_cert) - 200
 
 
 def test_default_falls_back_to_digits_offline(caplog: pytest.LogCaptureFixture, tmp_path: Path,
@@ -141,9 +144,33 @@ def test_image_folders_resize_colour_and_labels(tmp_path: Path) -> None:
                 Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     gray = load_dataset(data_dir=tmp_path, image_size=32)
     assert gray.labels == ("cat", "dog") and gray.input_shape == (32, 32, 1)
-    assert len(gray.x_test) == 8 and len(gray.x_train) + len(gray.x_val) == 24
+    assert len(gray.x_test) == 8 and len(gray.x_train) + len(gray.x_val) + len(gray.x_cert) == 24
     rgb = load_dataset(data_dir=tmp_path, image_size=16, color="rgb")
     assert rgb.input_shape == (16, 16, 3)
     (tmp_path / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="broken.png"):
         load_dataset(data_dir=tmp_path)
+
+
+def test_unlabelled_images_load_by_the_loader_rules(tmp_path: Path) -> None:
+    """--unlabeled-dir: an .npz array or a folder of images (any subfolders), scaled like the data; a shape that
+    differs from the data's is refused naming the file."""
+    from PIL import Image
+
+    from edgekit.data.datasets import load_unlabeled
+    from edgekit.errors import DataError
+
+    ds = load_dataset("digits", train_limit=100, test_limit=10)
+    before = len(ds.x_extra)
+    npz = tmp_path / "extra.npz"
+    np.savez(npz, x=np.full((5, 28, 28), 255, np.uint8))
+    with_npz = load_unlabeled(npz, ds)
+    assert len(with_npz.x_extra) == before + 5 and float(with_npz.x_extra[-1].max()) == 1.0
+    folder = tmp_path / "imgs" / "any"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.zeros((20, 20), np.uint8)).save(folder / f"{i}.png")
+    assert len(load_unlabeled(tmp_path / "imgs", ds).x_extra) == before + 3
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 9, 9), np.uint8))
+    with pytest.raises(DataError, match="bad.npz: unlabelled images"):
+        load_unlabeled(tmp_path / "bad.npz", ds)

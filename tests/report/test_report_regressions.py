@@ -181,8 +181,8 @@ def test_budget_section_in_markdown_and_html() -> None:
     report = dataclasses.replace(sample_report(), extra={"budget": budget()})
     md = render_markdown(report)
     assert "## Accuracy budget" in md
-    assert ("Budget: 1 pp of validation accuracy against the trained model, judged by the one-sided 95 % upper "
-            "confidence bound of the drop (one-sided exact binomial bound; 180 validation images).") in md
+    assert ("Budget: 1 pp of accuracy against the trained model, certified by the one-sided 95 % upper "
+            "confidence bound of the drop (one-sided exact binomial bound; 180 certification images).") in md
     assert "| onnx8 | +0.56 pp | +2.35 pp | 3 / 2 | no |" in md
     assert "- pruned: magnitude pruning backed_off, validation drop +0.50 pp: 1 bolder choice(s)" in md
     assert "- ptfl32: not smaller than the fp32 tflite baseline" in md

@@ -22,7 +22,7 @@ from tests.helpers.sshd import SSHD_MISSING, running_sshd
 from edgekit.artifact import Artifact
 from edgekit.audit import audit_model
 from edgekit.bench.api import Timing, benchmark
-from edgekit.bench.peak import add_percent_of_peak
+from edgekit.bench.peak import add_percent_of_peak, over_peak_warnings
 from edgekit.bench.tiny import tiny_data, write_tiny_onnx
 from edgekit.locations.qemu import qemu_unavailable_reason
 from edgekit.report.html import render_html
@@ -102,6 +102,46 @@ def test_a_gpu_row_gets_no_cpu_peak(cache: Path) -> None:
     assert cuda["peak_gmacs"] is None and cuda["peak_reason"].startswith("no GEMM peak for CUDAExecutionProvider")
     assert not cache.exists()  # nothing was measured for it
     assert row_peak("int8", 1, "XNNPACK")["peak_gmacs"] > 1
+
+
+def test_an_all_threads_peak_is_at_least_threads_times_the_one_thread_peak(cache: Path) -> None:
+    """A multi-thread GEMM timed while other processes hold cores measures the load; the floor keeps the peak."""
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({cache_key(1): {"fp32": 400e9, "int8": 900e9}}))  # far above any real core
+    two = gemm_peak(2)
+    assert two == {"fp32": 800e9, "int8": 1800e9}
+    assert json.loads(cache.read_text())[cache_key(2)] == two
+
+
+def test_a_row_above_the_peak_is_flagged() -> None:
+    rows = [{"artifact_id": "a", "status": "ok", "percent_of_peak": 157.6, "peak_kernel": "fp32", "peak_gmacs": 56.0,
+             "target": "x86-cpu", "batch_size": 32, "threads": 2},
+            {"artifact_id": "b", "status": "ok", "percent_of_peak": 99.0}, {"artifact_id": "c", "status": "failed"}]
+    (line,) = over_peak_warnings(rows, {"a": "baseline-tflite"})
+    assert line.startswith("baseline-tflite: 157.6 % of the fp32 GEMM peak (56.0 GMAC/s)") and "2 threads" in line
+
+
+def test_a_reference_cnn_row_at_batch_32_stays_within_the_peak(tmp_path: Path, cache: Path) -> None:
+    """The reference CNN (2.53 M MACs, untrained: speed does not depend on the weights) in ONNX Runtime at batch
+    32, on one thread and on all: each row set against the peak of its own thread count stays under 100 %."""
+    import dataclasses
+
+    from edgekit.export.convert import keras2onnx
+    from edgekit.models.reference import build_reference_cnn
+
+    path = tmp_path / "reference.onnx"
+    path.write_bytes(keras2onnx(build_reference_cnn(), (28, 28, 1)))
+    art = Artifact(id="ref", stage="external", format="onnx", precision="fp32", path=path, parent_id=None)
+    x = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
+    target = dataclasses.replace(get_target("x86-cpu"), batch_sizes=(32,), threads=(1, 0))
+    rows = benchmark([art], x, np.zeros(len(x), np.int64), [target], timing=FAST)
+    assert {r["status"] for r in rows} == {"ok"}, [r["reason"] for r in rows]
+    assert {r["threads"] for r in rows} == {1, os.cpu_count()} or os.cpu_count() == 1
+    for r in rows:
+        assert r["macs_per_image"] == 2_528_000  # conv1 194,688 + conv2 2,230,272 + dense 102,400 + 640
+        assert r["peak_gmacs"] * 1e9 == pytest.approx(gemm_peak(r["threads"])["fp32"])
+        assert 0 < r["percent_of_peak"] <= 100, r
+    assert not over_peak_warnings(rows)
 
 
 def test_int8_peak_is_above_fp32_on_this_x86() -> None:

@@ -1,0 +1,48 @@
+"""The accuracy budget and the "never worse than the baseline" rule: the one place they are decided.
+
+The budget promises *a file within ``budget`` pp of the reference model, at the stated confidence*. Held-out
+images are split in two (:func:`edgekit.data.datasets.held_out_sizes`):
+
+- the **selection** split chooses: sensitivity analysis, pruning levels and attempts, int8 protection. It is looked
+  at many times, so what it says is optimistic for the winner (the winner's curse). Its check,
+  :func:`edgekit.compression.budget.budget_check` at :data:`SELECTION_CONFIDENCE`, only predicts what
+  certification will accept.
+- the **certification** split chooses nothing. Each deployable file is certified on it once (:func:`certify`):
+  an exact one-sided bound at the stated confidence, Bonferroni-corrected over every bound computed for the run's
+  files (a ``--search`` grid certifies dozens).
+
+**Labelled bound** (:func:`paired_upper`). Of ``n`` certification images, ``lost`` are right for the reference and
+wrong for the file, ``gained`` the other way round; the drop is p_lost − p_gained. The exact Clopper–Pearson upper
+bound of p_lost minus the lower bound of p_gained, each at half the error, bounds it exactly at the stated level:
+another lost image never lowers it, another gained image never raises it, and a file that gains far more than it
+loses is credited.
+
+**Unlabelled bound.** A step that trains nothing (conversion, post-training quantization: the stages whose output
+is checked against its parent) changes accuracy by at most the share of predictions it changes: for a file F made
+from the nearest trained model A by such steps, drop(F) ≤ drop(A) + disagreement(F, A). The disagreement is
+bounded exactly on images no step trained or calibrated on and no choice looked at: the certification split and
+extra unlabelled images (the dataset's unused training pool, ``--unlabeled-dir``). The training images of A are
+*not* valid even though the quantizer never saw them: A fits them with wide margins, so fewer predictions flip there
+than on new images; calibration images set the quantization ranges, so the same holds for them. When A is the
+reference the drop(A) term is 0; otherwise it is A's labelled bound (one more Bonferroni term).
+
+**Size and speed** (:mod:`edgekit.rules.baseline`): a chosen file must be smaller than the fp32 file of its format
+and not slower than it at batch 1. **Worse than the parent** (:mod:`edgekit.rules.parents`): larger, slower or, outside
+the budget, less accurate than the model a file should improve on is flagged; within the budget it is a note.
+
+The chooser (:mod:`edgekit.search`), the budgeted stages (:mod:`edgekit.compression.budget`) and the reports'
+flags (:mod:`edgekit.report.regressions`) all call these modules; nothing here imports them or the reports.
+"""
+
+from __future__ import annotations
+
+from edgekit.rules.baseline import (Row, Tolerance, baseline_exclusion, batch1_p50, batch1_pair, budget_note,
+                                    common_threads)
+from edgekit.rules.bounds import (CONFIDENCE, SELECTION_CONFIDENCE, Certificate, certify, margin,
+                                  nothing_certified, paired_upper, per_bound_alpha, smallest_budget_pp,
+                                  upper_rate, verdict, within_budget)
+
+__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance",
+           "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "margin",
+           "nothing_certified", "paired_upper", "per_bound_alpha", "smallest_budget_pp", "upper_rate", "verdict",
+           "within_budget"]

@@ -1,0 +1,100 @@
+"""Rule 2: a chosen file must be smaller than the fp32 file of its format and not slower than it at batch 1.
+
+Benchmark rows are read by attribute (``ok``, ``batch_size``, ``threads``, ``p50``, ``target``): a report's typed
+rows and :class:`Row` (parsed from a row dict here, so the chooser needs no report types) both fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much worse counts as worse (measurement noise stays below these)."""
+
+    size_ratio: float = 1.01
+    """Larger: more than 1 % more bytes (a few bytes of metadata are not a regression)."""
+    latency_ratio: float = 1.05
+    """Slower: a p50 more than 5 % above the reference's (timing noise on a shared CPU)."""
+    accuracy_pp: float = 0.5
+    """Less accurate: more than 0.5 percentage points below (one image in 200)."""
+
+
+def budget_note(drop_vs_parent_pp: float, budget_pp: float) -> str:
+    """A within-budget drop against the parent, e.g. '-0.40 pp vs parent, within the 1 pp budget'."""
+    return f"{-drop_vs_parent_pp:+.2f} pp vs parent, within the {budget_pp:g} pp budget"
+
+
+def baseline_exclusion(fmt: str, size: int, latency_ms: float | None, base_size: int, base_latency_ms: float | None,
+                       target: str, tolerance: Tolerance = Tolerance(), *, check_speed: bool = True) -> str | None:
+    """Why a file may not be chosen against the fp32 baseline of its format on ``target`` (None: it may):
+    not smaller, or slower at batch 1 (beyond :attr:`Tolerance.latency_ratio`).
+
+    ``latency_ms`` and ``base_latency_ms`` are batch-1 p50s at the same thread count (:func:`batch1_pair`). With
+    ``check_speed`` (benchmarking on), a missing figure excludes the file: a benchmark that failed or was skipped
+    proves nothing. Without it only the size decides, and the chooser says that speed was not checked.
+    """
+    if size >= base_size:
+        return f"not smaller than the fp32 {fmt} baseline ({size:,} ≥ {base_size:,} bytes)"
+    if not check_speed:
+        return None
+    if latency_ms is None:
+        return (f"speed unknown: no ok batch-1 benchmark on {target} at a thread count the fp32 {fmt} baseline "
+                "also ran, so it is not shown to be as fast as the baseline")
+    if base_latency_ms is None:
+        return f"speed unknown: the fp32 {fmt} baseline has no ok batch-1 benchmark on {target} to compare with"
+    if latency_ms > base_latency_ms * tolerance.latency_ratio:
+        return (f"slower than the fp32 {fmt} baseline on {target} at batch 1 "
+                f"(p50 {latency_ms:.3f} vs {base_latency_ms:.3f} ms)")
+    return None
+
+
+def common_threads(mine: Iterable[int], theirs: Iterable[int]) -> int | None:
+    """The thread count two files are compared at: 1 where both ran it, else the smallest both ran (None: none)."""
+    both = set(mine) & set(theirs)
+    return None if not both else 1 if 1 in both else min(both)
+
+
+def batch1_p50(rows: Iterable[Any], target: str) -> dict[int, float]:
+    """Thread count → batch-1 p50 (ms) of the ok rows on ``target`` (rows read by attribute)."""
+    return {r.threads: r.p50 for r in rows if r.ok and r.batch_size == 1 and r.threads is not None
+            and r.p50 is not None and r.target == target}
+
+
+def batch1_pair(rows: Iterable[Any], ref_rows: Iterable[Any],
+                target: str) -> tuple[float | None, float | None, int | None]:
+    """Batch-1 p50s of a file and of its reference on ``target`` at the thread count of :func:`common_threads`, and
+    that count. Without a common count (count None): a file without an ok row there has None, and where both ran
+    but at different counts the file's figure is None (nothing comparable); the others' is their own (1 thread,
+    else their fewest)."""
+    mine, theirs = batch1_p50(rows, target), batch1_p50(ref_rows, target)
+    threads = common_threads(mine, theirs)
+    if threads is not None:
+        return mine[threads], theirs[threads], threads
+    own, ref_own = common_threads(mine, mine), common_threads(theirs, theirs)
+    return (mine[own] if own is not None and ref_own is None else None,
+            theirs[ref_own] if ref_own is not None else None, None)
+
+
+@dataclass(frozen=True)
+class Row:
+    """The fields of a benchmark row the rules read, from a report's row dict (no report types needed)."""
+
+    artifact_id: str
+    target: str
+    ok: bool
+    batch_size: int | None
+    threads: int | None
+    p50: float | None
+    emulated: bool = False
+    accuracy: float | None = None
+
+    @classmethod
+    def from_dict(cls, r: Mapping[str, Any]) -> Row:
+        lat = r.get("latency_ms")
+        p50 = lat.get("p50") if isinstance(lat, Mapping) else None
+        acc = r.get("accuracy")
+        return cls(str(r.get("artifact_id", "")), str(r.get("target", "")), r.get("status") == "ok",
+                   r.get("batch_size"), r.get("threads"), float(p50) if isinstance(p50, (int, float)) else None,
+                   bool(r.get("emulated")), float(acc) if isinstance(acc, (int, float)) else None)

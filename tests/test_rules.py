@@ -1,0 +1,145 @@
+"""The budget's rule (edgekit.rules): exact bounds, Bonferroni, certificates, split sizes and sentences. Pure numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.data.datasets import held_out_sizes
+from edgekit.rules import certify, margin, paired_upper, per_bound_alpha, smallest_budget_pp, upper_rate, verdict
+
+
+def test_upper_rate_is_clopper_pearson() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for k, n, alpha in ((0, 100, 0.05), (1, 180, 0.05), (3, 144, 0.01), (39, 1000, 0.05), (12, 400, 0.5),
+                        (250, 6000, 0.005)):
+        assert upper_rate(k, n, alpha) == pytest.approx(float(stats.beta.ppf(1 - alpha, k + 1, n - k)), abs=1e-9)
+    assert upper_rate(5, 5, 0.05) == 1.0 and upper_rate(0, 0, 0.05) == 1.0
+
+
+def test_upper_rate_covers_at_the_stated_confidence_by_simulation() -> None:
+    """Exact: over many binomial draws the bound is below the true rate at most alpha of the time."""
+    rng = np.random.default_rng(0)
+    for n, p in ((144, 0.004), (400, 0.01), (800, 0.03), (300, 0.0)):
+        draws = rng.binomial(n, p, 4000)
+        bounds = {int(k): upper_rate(int(k), n, 0.05) for k in np.unique(draws)}
+        misses = np.mean([bounds[int(k)] < p for k in draws])
+        assert misses <= 0.05 + 0.01, (n, p, misses)
+
+
+def test_certified_drop_covers_the_true_drop_jointly_by_simulation() -> None:
+    """Ten files certified on the same 500 images: all ten bounds hold together in ≥ 95 % of simulated splits
+    (Bonferroni), while a bound at 95 % each would miss far more often."""
+    rng = np.random.default_rng(1)
+    n, files, p_lost, p_gained, runs = 500, 10, 0.008, 0.004, 400
+    true_drop = (p_lost - p_gained) * 100
+    joint_miss = single_miss = 0
+    for _ in range(runs):
+        ref = np.ones(n, bool)
+        correct = {}
+        for f in range(files):
+            u = rng.random(n)
+            ok = ref.copy()
+            ok[u < p_lost] = False
+            correct[str(f)] = ok
+        certs = certify(ref, correct, list(correct))
+        joint_miss += any(c.bound_pp < true_drop for c in certs.values())
+        single = [paired_upper(int((~ok).sum()), 0, n, 0.025) * 100 for ok in correct.values()]
+        single_miss += any(b < p_lost * 100 for b in single)
+        assert all(c.family == files for c in certs.values())
+    assert joint_miss / runs <= 0.05
+    assert single_miss > joint_miss
+
+
+def test_bonferroni_widens_the_bound_with_the_number_of_files() -> None:
+    assert per_bound_alpha(0.95, 20) == pytest.approx(0.0025)
+    assert smallest_budget_pp(800, 0.95, 1) < smallest_budget_pp(800, 0.95, 6) < smallest_budget_pp(800, 0.95, 40)
+    assert smallest_budget_pp(800, 0.95, 1) == pytest.approx(100 * (1 - 0.025 ** (1 / 800)), abs=1e-3)
+    assert smallest_budget_pp(800, 0.95, 1, paired=False) == pytest.approx(100 * (1 - 0.05 ** (1 / 800)), abs=1e-3)
+    with pytest.raises(ValueError):
+        per_bound_alpha(1.0, 1)
+
+
+def test_the_paired_bound_covers_the_drop_by_simulation_and_credits_gains() -> None:
+    """Exact at 1 − 2·alpha: over simulated paired samples the bound is below the true drop rarely enough, and a
+    file that gained 33 images and lost 1 (fine-tuning made it better) certifies below 0 while a loss-count bound
+    would not."""
+    rng = np.random.default_rng(3)
+    for n, p_lost, p_gained in ((300, 0.01, 0.0), (500, 0.02, 0.01), (800, 0.005, 0.03), (200, 0.0, 0.0)):
+        true = p_lost - p_gained
+        u = rng.random((3000, n))
+        lost, gained = (u < p_lost).sum(1), ((u >= p_lost) & (u < p_lost + p_gained)).sum(1)
+        misses = np.mean([paired_upper(int(a), int(b), n, 0.025) < true - 1e-12 for a, b in zip(lost, gained)])
+        assert misses <= 0.05 + 0.01, (n, p_lost, p_gained, misses)
+    assert paired_upper(1, 33, 144, 0.025) < 0 < upper_rate(1, 144, 0.05) - 0.02
+
+
+def test_the_bound_is_monotone_in_lost_and_gained() -> None:
+    ref = np.ones(300, bool)
+    ref[:20] = False  # the reference misses 20 images: a candidate can gain them
+    bounds = []
+    for lost in range(6):
+        ok = ref.copy()
+        ok[20:20 + lost] = False
+        bounds.append(certify(ref, {"f": ok}, ["f"])["f"].bound_pp)
+    assert all(b2 > b1 for b1, b2 in zip(bounds, bounds[1:]))
+    better = ref.copy()
+    better[:10] = True  # ten gained, nothing lost
+    assert certify(ref, {"f": better}, ["f"])["f"].bound_pp <= bounds[0]
+
+
+def test_a_train_nothing_file_is_certified_on_unlabelled_images_chained_to_its_anchor() -> None:
+    """An int8 file of the reference: the share of 5,000 unlabelled predictions it changed bounds its drop; of a
+    pruned model: the pruned model's labelled bound plus that share; each bound counts in the family."""
+    rng = np.random.default_rng(2)
+    ref_ok = np.ones(400, bool)
+    pruned_ok = ref_ok.copy()
+    pruned_ok[:2] = False
+    preds = {"ref": rng.integers(0, 10, 5000)}
+    preds["int8"] = preds["ref"].copy()
+    preds["int8"][:3] = (preds["int8"][:3] + 1) % 10
+    preds["pruned"] = preds["ref"].copy()
+    preds["pruned-int8"] = preds["pruned"].copy()
+    correct = {"ref": ref_ok, "int8": ref_ok, "pruned": pruned_ok, "pruned-int8": pruned_ok, "pruned-tflite": pruned_ok}
+    certs = certify(ref_ok, correct, ["int8", "pruned-tflite", "pruned-int8"],
+                    {"int8": "ref", "pruned-int8": "pruned"}, preds, "ref")
+    # bounds: int8 (unlabelled), pruned-int8 (unlabelled) + pruned (labelled anchor), pruned-tflite (labelled)
+    assert {c.family for c in certs.values()} == {4}
+    alpha = per_bound_alpha(0.95, 4)
+    int8 = certs["int8"]
+    assert int8.basis == "unlabelled" and int8.disagreed == 3 and int8.unlabelled == 5000
+    assert int8.bound_pp == pytest.approx(100 * upper_rate(3, 5000, alpha), abs=1e-3) and int8.bound_pp < 0.3
+    anchored = certs["pruned-int8"]
+    assert anchored.anchor_bound_pp == pytest.approx(100 * paired_upper(2, 0, 400, alpha / 2), abs=1e-3)
+    assert anchored.bound_pp == pytest.approx(anchored.anchor_bound_pp + 100 * upper_rate(0, 5000, alpha), abs=2e-3)
+    assert certs["pruned-tflite"].basis == "labelled"
+    assert certs["pruned-tflite"].bound_pp == pytest.approx(100 * paired_upper(2, 0, 400, alpha / 2), abs=1e-3)
+
+
+def test_sentences_never_say_a_zero_drop_breaks_the_budget() -> None:
+    text = verdict(0.0, 1.93, 1.0, 144)
+    assert text == "drop 0.00 pp, but its 95 % upper bound 1.93 pp exceeds the 1 pp budget on 144 images"
+    assert verdict(1.5, 2.4, 1.0, 800) == "drop 1.50 pp, and its 95 % upper bound 2.40 pp exceeds the 1 pp budget " \
+                                          "on 800 images"
+    assert verdict(0.1, 0.62, 1.0, 800) == "drop 0.10 pp, 95 % upper bound 0.62 pp: within the 1 pp budget (800 images)"
+
+
+def test_margin_states_the_smallest_certifiable_budget_and_what_would_help() -> None:
+    ref = np.ones(287, bool)
+    certs = certify(ref, {"a": ref, "b": ref, "c": ref}, ["a", "b", "c"])
+    m = margin({k: c.to_dict() for k, c in certs.items()}, 1.0)
+    assert m["certification_size"] == 287 and m["family"] == 3
+    assert m["smallest_budget_pp"] == pytest.approx(smallest_budget_pp(287, 0.95, 3)) and m["smallest_budget_pp"] > 1
+    assert "more labelled images" in m["statement"] and "--unlabeled-dir" in m["statement"]
+    assert "--confidence" in m["statement"] and f"{m['smallest_budget_pp']:.2f} pp" in m["statement"]
+    big = certify(np.ones(2000, bool), {"a": np.ones(2000, bool)}, ["a"])
+    assert "would help" not in margin({"a": big["a"].to_dict()}, 1.0)["statement"]
+
+
+@pytest.mark.parametrize("n", [20, 100, 1437, 4000, 60000])
+def test_split_sizes_adapt_to_small_data(n: int) -> None:
+    select, cert = held_out_sizes(n)
+    assert select == round(n * 0.1) and cert >= min(select, 2000)
+    assert n - select - cert >= 0.6 * n  # training keeps at least 60 %
+    assert cert <= 2000
+    assert held_out_sizes(12) == (1, 0)  # too small to certify anything
