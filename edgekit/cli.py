@@ -16,10 +16,10 @@ import os
 import re
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
-from edgekit import __version__
-from edgekit import interrupts
+from edgekit import __version__, interrupts
 from edgekit.errors import EdgekitError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,8 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("edgekit.commands.report", "regenerate a run's report, or compare two runs"),
     "inspect": ("edgekit.commands.inspect", "show what a model file really contains"),
     "export": ("edgekit.commands.export", "convert a model file (e.g. .tflite to a C array)"),
-    "analyze": ("edgekit.commands.analyze", "per-layer sensitivity of a Keras model to pruning and int8 (validation data)"),
-    "doctor": ("edgekit.commands.doctor", "check versions, providers, GPU libraries, qemu and chromium; say what to fix"),
+    "analyze": ("edgekit.commands.analyze",
+                "per-layer sensitivity of a Keras model to pruning and int8 (validation data)"),
+    "doctor": ("edgekit.commands.doctor",
+               "check versions, providers, GPU libraries, qemu and chromium; say what to fix"),
     "tune": ("edgekit.commands.tune", "search training settings (Ray Tune + ASHA) and write a recipe for compress"),
 }
 
@@ -139,7 +141,7 @@ _INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump; a mistyped choice gets a suggestion
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump; a mistyped choice gets a suggestion
         m = _INVALID_CHOICE.search(message)
         if m:
             from edgekit.schema import suggest

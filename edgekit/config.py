@@ -14,8 +14,9 @@ recipe. A bad value fails with one line naming the key (and the flag).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 from edgekit.errors import ConfigError, FieldError, UsageError
@@ -92,7 +93,8 @@ class CompressConfig(Checked):
     image_size: int = option(28, group="data", ge=1, help="image folders: resize to this square size")
     color: Literal["grayscale", "rgb"] = option("grayscale", group="data", help="image folders: colour mode")
     train_limit: int | None = option(None, group="data", ge=10, help="train on the first N training samples")
-    test_limit: int | None = option(None, group="data", ge=1, help="evaluate on the first N test samples (default: all)")
+    test_limit: int | None = option(None, group="data", ge=1,
+                                    help="evaluate on the first N test samples (default: all)")
     seed: int = stage_setting("seed")
     # training
     epochs: int = stage_setting("epochs")
@@ -118,14 +120,16 @@ class CompressConfig(Checked):
     calibration: Literal["minmax", "entropy", "percentile"] = option("minmax", group="quantization",
                                                                      help="ONNX activation calibration")
     calibration_samples: int = stage_setting("calibration_samples")
-    preset: str = option("", group="quantization", help="ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt")
+    preset: str = option("", group="quantization",
+                         help="ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt")
     int8_io: bool = stage_setting("int8_io")
     qat_epochs: int = stage_setting("qat_epochs")
     # targets and benchmark
     targets: tuple[str, ...] = option((), group="targets and benchmark",
                                       help="device profiles to benchmark on (default: this CPU)")
     devices_dir: tuple[str, ...] = option((), group="targets and benchmark", help="extra folder of device profiles")
-    bench_min_runs: int = option(200, group="targets and benchmark", ge=1, help="timed runs per benchmark cell, at least")
+    bench_min_runs: int = option(200, group="targets and benchmark", ge=1,
+                                 help="timed runs per benchmark cell, at least")
     bench_min_seconds: float = option(1.0, group="targets and benchmark", ge=0,
                                       help="seconds per benchmark cell, at least")
     bench: bool = option(True, group="targets and benchmark", help="run the benchmark")
@@ -227,7 +231,7 @@ class CompressConfig(Checked):
                  "sparsity_pattern": bool(self.sparsity_pattern)}
         return [flag_name(k) for k, v in given.items() if v]
 
-    def replace(self, **changes: Any) -> "CompressConfig":
+    def replace(self, **changes: Any) -> CompressConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -242,7 +246,8 @@ def _stage_label(stage: Stage, label: str) -> str:
 
 
 def nested_fields(stage: Stage) -> list[str]:
-    """Fields of ``stage``'s config kept in ``stage_settings``: neither a ``CompressConfig`` field nor filled by the pipeline."""
+    """Fields of ``stage``'s config kept in ``stage_settings``: neither a ``CompressConfig`` field nor filled by
+    the pipeline."""
     flat = {f.name for f in dataclasses.fields(CompressConfig)}
     return [f.name for f in dataclasses.fields(stage.config_type)
             if not (f.metadata.get("flag") in flat or f.metadata.get("key") or f.metadata.get("runtime"))]

@@ -44,9 +44,10 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Literal, Sequence, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from edgekit.errors import UsageError
 from edgekit.fsutil import write_bytes
@@ -114,7 +115,8 @@ class FileRef:
         if target.is_file():
             return target
         if self.data is None:
-            raise UsageError(f"{self.name} ({self.sha256[:12]}): not in the shared cache {cache_root()} and not in the object store")
+            raise UsageError(f"{self.name} ({self.sha256[:12]}): not in the shared cache {cache_root()} "
+                             "and not in the object store")
         import ray
 
         payload = ray.get(self.data)
@@ -176,8 +178,16 @@ class Executor:
         return {"kind": self.kind, "address": self.address, "nodes": self.nodes, "workers": self.workers}
 
     # ---- work
+    @overload
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hashable] | None = None,
-            return_exceptions: bool = False) -> list[R | BaseException]:
+            return_exceptions: Literal[False] = False) -> list[R]: ...
+
+    @overload
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hashable] | None = None,
+            return_exceptions: bool) -> list[R | BaseException]: ...
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, key: Callable[[T], Hashable] | None = None,
+            return_exceptions: bool = False) -> list[R] | list[R | BaseException]:
         """``[fn(item) for item in items]``, in order, run in parallel on the run's warm Ray workers.
 
         The workers are the ones :meth:`warm` started (else started here) and stay for the next
@@ -276,7 +286,7 @@ class Executor:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc: object) -> None:

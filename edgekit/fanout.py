@@ -9,8 +9,8 @@ the artifact cache by id (``EDGEKIT_CACHE_DIR``, the same folder on 127.0.0.1, s
 cluster), runs its steps through that cache and returns Artifact records. The driver resolves them
 again by id in its own cache: artifacts travel by content hash, never by a node-local path. A chain
 whose stages are already cached is not recomputed. The workers are warmed (started, TensorFlow and the
-stages imported) while the driver runs the prefix, so they wait for no import when the chains arrive. The evaluation, benchmark and choice that follow
-are the driver's, exactly as without fan-out.
+stages imported) while the driver runs the prefix, so they wait for no import when the chains arrive. The
+evaluation, benchmark and choice that follow are the driver's, exactly as without fan-out.
 """
 
 from __future__ import annotations

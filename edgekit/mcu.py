@@ -14,8 +14,9 @@ fits (``all(row["fits"] for row in fit_table(path, targets))``); the report show
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from edgekit.errors import TargetError
 from edgekit.runtime.tflm import measure_arena, unavailable_reason
@@ -60,7 +61,8 @@ def fits(tflite_path: str | os.PathLike[str], target: Any, *, arena_bytes: int |
         raise TargetError(f"{target.name}: not a microcontroller profile (no [mcu] table)")
     path = Path(tflite_path)
     if path.suffix != ".tflite" or not path.is_file():
-        why = f"{path.name}: only .tflite models run on {mcu.runtime}" if path.suffix != ".tflite" else f"{path}: no such model file"
+        why = (f"{path.name}: only .tflite models run on {mcu.runtime}" if path.suffix != ".tflite"
+               else f"{path}: no such model file")
         return _fit_row(target, path, None, None, (), False, why)
     unsupported: tuple[str, ...] = ()
     if arena_bytes is None:
@@ -83,12 +85,14 @@ def _fit_row(target: Any, path: Path, arena: int | None, model_bytes: int | None
     fits_ram = ram_need <= ram if ram_need is not None else None
     fits_flash = flash_need <= flash if flash_need is not None else None
     if decided is True:
+        assert arena is not None and model_bytes is not None  # decided: the arena was measured, the file is there
         verdict: bool | None = bool(fits_ram and fits_flash)
         problems = []
         if not fits_ram:
             problems.append(f"RAM: arena {arena / KIB:.1f} KB + runtime {mcu.runtime_ram_kb} KB > {mcu.ram_kb} KB")
         if not fits_flash:
-            problems.append(f"flash: model {model_bytes / KIB:.1f} KB + runtime {mcu.runtime_flash_kb} KB > {mcu.flash_kb} KB")
+            problems.append(f"flash: model {model_bytes / KIB:.1f} KB + runtime {mcu.runtime_flash_kb} KB "
+                            f"> {mcu.flash_kb} KB")
         reason = "; ".join(problems)
     else:
         verdict = decided  # False: cannot run on TFLM; None: not measured
@@ -127,7 +131,8 @@ def report_section(targets: Iterable[Any], artifacts: Iterable[Any], chosen_id: 
 
 
 def cross_compile_record(artifact: Any, cpu: str) -> dict[str, Any]:
-    """The examples/mcu build around ``artifact`` for ``cpu`` (:func:`edgekit.export.mcu_build.cross_compile_example`)."""
+    """The examples/mcu build around ``artifact`` for ``cpu``
+    (:func:`edgekit.export.mcu_build.cross_compile_example`)."""
     from edgekit.errors import EdgekitError, UsageError
     from edgekit.export.mcu_build import cross_compile_example
 
@@ -137,7 +142,8 @@ def cross_compile_record(artifact: Any, cpu: str) -> dict[str, Any]:
     if artifact is None:
         return {**base, "status": "skipped", "reason": "no artifact was chosen"}
     if artifact.format != "tflite":
-        return {**base, "status": "skipped", "reason": f"the chosen artifact is {artifact.format}, the firmware embeds a .tflite"}
+        return {**base, "status": "skipped",
+                "reason": f"the chosen artifact is {artifact.format}, the firmware embeds a .tflite"}
     try:
         built = cross_compile_example(artifact.path, cpu=cpu)
     except UsageError as e:  # no toolchain, or no example in this install

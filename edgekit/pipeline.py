@@ -237,7 +237,8 @@ def _compress(cfg: CompressConfig, out: str | Path | None, *, force: bool, comma
 
     with staged_run(out_path, force, protect) as staging:
         result = _run(cfg, steps, dataset, targets, staging, out_path, command, started)
-    return RunResult(out_path, result.report, [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
+    return RunResult(out_path, result.report,
+                     [a.with_path(out_path / a.path.relative_to(staging)) for a in result.artifacts])
 
 
 def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Target], staging: Path, out_path: Path,
@@ -430,7 +431,9 @@ def _budget_checks(report: dict[str, Any], final: list[Artifact], budget_pp: flo
 
 def _explicit_value(cfg: CompressConfig, a: Artifact) -> tuple[str, float]:
     if a.stage == "prune.structured":
-        return ("MAC budget", float(cfg.mac_budget)) if cfg.mac_budget else ("structured ratio", float(cfg.structured or 0))
+        if cfg.mac_budget:
+            return ("MAC budget", float(cfg.mac_budget))
+        return ("structured ratio", float(cfg.structured or 0))
     if cfg.sparsity_pattern:
         return f"sparsity pattern {cfg.sparsity_pattern}, sparsity", float(a.metrics.get("sparsity", 0.0))
     if cfg.per_layer_sparsity:

@@ -19,7 +19,8 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Any, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 

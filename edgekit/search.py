@@ -13,7 +13,8 @@ speed is not checked, and the choice says so.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from edgekit.artifact import Artifact
 from edgekit.formats import deployable_formats
@@ -72,10 +73,12 @@ def pareto_front(cands: list[dict[str, Any]]) -> list[str]:
 def _baselines(artifacts: list[Artifact], train_id: str) -> dict[str, Artifact]:
     """The fp32 baseline file of each format: the plain export of the trained model."""
     return {a.format: a for a in artifacts
-            if a.format in DEPLOYABLE and a.parent_id == train_id and a.stage.startswith("export.") and a.precision == "fp32"}
+            if a.format in DEPLOYABLE and a.parent_id == train_id and a.stage.startswith("export.")
+            and a.precision == "fp32"}
 
 
-def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, baseline_val: float) -> list[dict[str, Any]]:
+def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str,
+               baseline_val: float) -> list[dict[str, Any]]:
     """One record per deployable artifact: size, validation accuracy, drop and its upper bound (pp), latency."""
     from edgekit.fsutil import file_bytes
 
@@ -88,8 +91,8 @@ def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: st
         cert = a.metrics.get("val_drop_bound") or {}  # edgekit.pipeline: certified on images that chose nothing
         drop = float(cert["drop_pp"]) if "drop_pp" in cert else (baseline_val - val) * 100.0
         bound = cert.get("bound_pp")
-        out.append({"id": a.id, "name": a.name, "format": a.format, "precision": a.precision, "bytes": file_bytes(a.path),
-                    "val_accuracy": val, "val_drop_pp": drop,
+        out.append({"id": a.id, "name": a.name, "format": a.format, "precision": a.precision,
+                    "bytes": file_bytes(a.path), "val_accuracy": val, "val_drop_pp": drop,
                     "val_drop_bound_pp": float(bound) if bound is not None else drop,
                     "verdict": str(cert.get("verdict") or ""),
                     "latency_ms": _latency(rows_of.get(a.id, []), target)})
@@ -148,7 +151,8 @@ class _Flagged:
 
 
 def flags(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, budget_pp: float) -> dict[str, list[str]]:
-    """Candidate id → how it is worse than its parent on ``target`` (validation accuracy; rule 3: shown, not excluded)."""
+    """Candidate id → how it is worse than its parent on ``target`` (validation accuracy; rule 3: shown, not
+    excluded)."""
     from edgekit.rules.parents import file_records, judge
 
     out: dict[str, list[str]] = {}
@@ -225,7 +229,8 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     beating = (f"smaller than the fp32 baseline of their format ({unchecked})" if unchecked else
                f"smaller and not slower than the fp32 baseline of their format on {target}")
     return {"status": "ok", "chosen_id": best["id"], "fallback": False, **common, "reason": unchecked or "",
-            "summary": (f"Chose **{best['name']}** ({best['bytes'] / 1024:.1f} KB, validation drop {best['val_drop_pp']:+.2f} pp"
+            "summary": (f"Chose **{best['name']}** ({best['bytes'] / 1024:.1f} KB, "
+                        f"validation drop {best['val_drop_pp']:+.2f} pp"
                         f" (upper bound {best['val_drop_bound_pp']:+.2f} pp)"
                         + (f", p50 {best['latency_ms']:.3f} ms" if best["latency_ms"] is not None else "")
                         + f") among {len(ok)} of {len(cands)} candidates meeting {goal}, {beating}; "
@@ -251,7 +256,8 @@ def sensitivity_grid(analysis: dict[str, Any], budget_pp: float | None = None) -
 
 
 def default_choice(artifacts: list[Artifact], max_drop_pp: float = 1.0, rows: list[dict[str, Any]] | None = None,
-                   target: str = "", verification: dict[str, Any] | None = None, targets: Iterable[Any] = ()) -> str | None:
+                   target: str = "", verification: dict[str, Any] | None = None,
+                   targets: Iterable[Any] = ()) -> str | None:
     """Without a search: the smallest deployable artifact within ``max_drop_pp`` validation accuracy (its upper
     bound, as in :func:`choose`).
 

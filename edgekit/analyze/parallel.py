@@ -10,9 +10,10 @@ nothing is set at all: the analysis runs in process, as before. No TensorFlow, n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edgekit.executor import Executor
@@ -22,16 +23,16 @@ WORKER_MODULES = ("edgekit._tf", "tensorflow", "tf_keras", "edgekit.analyze.sens
 """What a warm worker imports before it measures layers (:meth:`edgekit.executor.Executor.warm`): edgekit._tf first
 (it forces Keras 2), then TensorFlow itself (edgekit's modules import it lazily)."""
 
-_CURRENT: ContextVar["Executor | None"] = ContextVar("edgekit_analysis_executor", default=None)
+_CURRENT: ContextVar[Executor | None] = ContextVar("edgekit_analysis_executor", default=None)
 
 
-def current_executor() -> "Executor | None":
+def current_executor() -> Executor | None:
     """The executor set by :func:`analysis_executor` around this call, or None (analyse in process)."""
     return _CURRENT.get()
 
 
 @contextmanager
-def analysis_executor(ex: "Executor | None") -> Iterator[None]:
+def analysis_executor(ex: Executor | None) -> Iterator[None]:
     """Fan the per-layer analyses made inside this block out over ``ex`` (None: in process)."""
     token = _CURRENT.set(ex)
     try:
@@ -40,6 +41,6 @@ def analysis_executor(ex: "Executor | None") -> Iterator[None]:
         _CURRENT.reset(token)
 
 
-def fans_out(ex: "Executor | None") -> bool:
+def fans_out(ex: Executor | None) -> bool:
     """Whether ``ex`` runs tasks outside this process (an in-process executor analyses as without one)."""
     return ex is not None and ex.kind != "inprocess"

@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -127,7 +128,8 @@ def paired_drop_bound(reference_correct: Any, candidate_correct: Any, *, offset_
     ref = np.asarray(reference_correct, dtype=bool)
     cand = np.asarray(candidate_correct, dtype=bool)
     if ref.shape != cand.shape or ref.ndim != 1 or ref.size == 0:
-        raise ValueError(f"paired correctness must be two equal, non-empty 1-D arrays, got {ref.shape} and {cand.shape}")
+        raise ValueError(f"paired correctness must be two equal, non-empty 1-D arrays, "
+                         f"got {ref.shape} and {cand.shape}")
     return DropBound(int(ref.size), int((ref & ~cand).sum()), int((~ref & cand).sum()), float(offset_pp), confidence)
 
 
@@ -311,14 +313,16 @@ def _user_value(stage: str, parent: Any, dataset: Any, model: Any, value: float,
 def explicit_value_note(what: str, value: float, drop_pp: float, budget_pp: float) -> str:
     """The plain sentence for an explicit user value against the budget (the run's warning when it breaks it),
     e.g. 'sparsity 0.8 was set explicitly; validation drop 19.00 pp breaks the 1 pp budget'."""
-    verdict = f"breaks the {budget_pp:g} pp budget" if drop_pp > budget_pp + 1e-9 else f"is within the {budget_pp:g} pp budget"
+    verdict = (f"breaks the {budget_pp:g} pp budget" if drop_pp > budget_pp + 1e-9
+               else f"is within the {budget_pp:g} pp budget")
     return f"{what} {value:g} was set explicitly; validation drop {drop_pp:.2f} pp {verdict}"
 
 
-def budgeted_magnitude_prune(model: Any, dataset: Any, analysis: dict[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
-                             reference_val_accuracy: float | None = None, sparsity: float | None = None,
-                             cfg: Any = None, from_logits: bool = False, max_attempts: int = DEFAULT_ATTEMPTS,
-                             slack: float = ONE_SHOT_SLACK, reference_correct: Any = None) -> tuple[Any, BudgetDecision]:
+def budgeted_magnitude_prune(model: Any, dataset: Any, analysis: dict[str, Any], *,
+                             budget_pp: float = DEFAULT_BUDGET_PP, reference_val_accuracy: float | None = None,
+                             sparsity: float | None = None, cfg: Any = None, from_logits: bool = False,
+                             max_attempts: int = DEFAULT_ATTEMPTS, slack: float = ONE_SHOT_SLACK,
+                             reference_correct: Any = None) -> tuple[Any, BudgetDecision]:
     """Magnitude pruning with per-layer sparsities chosen inside ``budget_pp`` (see the module doc).
 
     ``sparsity`` (an explicit user value) prunes every layer to it and flags a breach instead.

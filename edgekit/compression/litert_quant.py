@@ -15,7 +15,8 @@ weight-only recipes), so with int8 activations every op is per-channel.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -173,7 +174,8 @@ def onnx_layer_nodes(path: Path, layers: Sequence[str]) -> dict[str, list[str]]:
     return {layer: [n.name for n in graph.node if _belongs(n, layer, producers, constants)] for layer in layers}
 
 
-def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any, exclude_layers: Sequence[str]) -> list[str]:
+def onnx_quantize_mixed(src: Path, dst: Path, calibration: np.ndarray, cfg: Any,
+                        exclude_layers: Sequence[str]) -> list[str]:
     """ONNX Runtime static QDQ quantization with edgekit's fast settings
     (:func:`edgekit.compression.quantize.ort_quantize_static`, settings ``cfg``: an ``OrtQuantConfig``) with every
     node of the ``exclude_layers`` Keras layers left in float (``nodes_to_exclude``), or with 16-bit activations
@@ -217,7 +219,8 @@ def onnx_layer_precisions(path: Path, layers: Sequence[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- budgeted
 
 
-def _records(layers: Sequence[Mapping[str, Any]], precisions: Mapping[str, str], protected: Mapping[str, str]) -> list[dict[str, str]]:
+def _records(layers: Sequence[Mapping[str, Any]], precisions: Mapping[str, str],
+             protected: Mapping[str, str]) -> list[dict[str, str]]:
     out = []
     for row in layers:
         name = row["name"]
@@ -266,7 +269,8 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
               dataset: Any, analysis: Mapping[str, Any], budget_pp: float, reference: float,
               max_attempts: int, parent: Any = None, reference_correct: Any = None) -> MixedResult:
     layers = analysis["layers"]
-    reasons = {r["name"]: r.get("int8_reason") or "protected by the sensitivity analysis" for r in layers if r.get("protected")}
+    reasons = {r["name"]: r.get("int8_reason") or "protected by the sensitivity analysis"
+               for r in layers if r.get("protected")}
     protected = dict(reasons)
     result = MixedResult(fmt, None, budget_pp=budget_pp, reference_val_accuracy=reference)
     suffix = ".tflite" if fmt == "tflite" else ".onnx"
@@ -382,5 +386,5 @@ def budgeted_int8_onnx(onnx_path: Path, dataset: Any, analysis: Mapping[str, Any
             p.write_bytes(data)
             return onnx_layer_precisions(p, names)
 
-    return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy), max_attempts,
-                     parent=parent, reference_correct=reference_correct)
+    return _budgeted("onnx", make, precisions, dataset, analysis, budget_pp, float(reference_val_accuracy),
+                     max_attempts, parent=parent, reference_correct=reference_correct)

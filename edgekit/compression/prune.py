@@ -36,7 +36,8 @@ NM_AXIS: dict[str, int] = {
 class MagnitudePruneConfig(Checked):
     """Settings of the ``prune.magnitude`` stage (registered in :mod:`edgekit.stages.prune`)."""
 
-    sparsity: float = option(0.0, help="magnitude-pruning target sparsity (0 = off; default: the budgeted prune chooses per layer)", ge=0, lt=1, flag="sparsity")
+    sparsity: float = option(0.0, help="magnitude-pruning target sparsity "
+                             "(0 = off; default: the budgeted prune chooses per layer)", ge=0, lt=1, flag="sparsity")
     schedule: Literal["polynomial", "constant"] = option("polynomial", help="sparsity schedule while fine-tuning",
                                                          flag="prune_schedule")
     pattern: str = option("", help="N:M sparsity such as 2:4 (at most N non-zeros in every M consecutive "
@@ -67,7 +68,8 @@ def _schedule(sparsity: float, end_step: int, kind: str) -> Any:
     freq = max(1, end_step // 20)
     if kind == "constant":
         return s.ConstantSparsity(sparsity, begin_step=0, frequency=freq)
-    return s.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step, frequency=freq)
+    return s.PolynomialDecay(initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step,
+                             frequency=freq)
 
 
 def apply_pruning_wrappers(model: Any, cfg: MagnitudePruneConfig, total_steps: int) -> Any:

@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -69,9 +70,12 @@ class OrtQuantConfig:
     activation_type: Literal["int8", "uint8"] = field(default="int8", metadata={"help": "activation integer type"})
     weight_type: Literal["int8", "uint8"] = field(default="int8", metadata={"help": "weight integer type"})
     per_channel: bool = field(default=True, metadata={"help": "one scale per output channel of each weight"})
-    reduce_range: bool = field(default=False, metadata={"help": "7-bit weights (avoids int16 overflow on CPUs without VNNI)"})
-    symmetric_activations: bool = field(default=False, metadata={"help": "zero point 0 for activations (TensorRT needs it)"})
-    dedicated_qdq_pair: bool = field(default=False, metadata={"help": "one Q/DQ pair per consumer (TensorRT expects it)"})
+    reduce_range: bool = field(default=False, metadata={
+        "help": "7-bit weights (avoids int16 overflow on CPUs without VNNI)"})
+    symmetric_activations: bool = field(default=False, metadata={
+        "help": "zero point 0 for activations (TensorRT needs it)"})
+    dedicated_qdq_pair: bool = field(default=False, metadata={
+        "help": "one Q/DQ pair per consumer (TensorRT expects it)"})
     calibration: Calibration = field(default="minmax", metadata={"help": "how activation ranges are computed"})
     calibration_samples: int = field(default=500, metadata={"help": "training images used to calibrate"})
     float_thin_convs: bool = field(default=True, metadata={"help": "lay the QDQ graph out for ORT's CPU kernels "
@@ -180,7 +184,8 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
                                "DedicatedQDQPair": cfg.dedicated_qdq_pair, **extra},
             )
         except Exception as e:
-            raise ExportError(f"ONNX Runtime quantization of {src.name} failed: {str(e).strip().splitlines()[0]}") from None
+            raise ExportError(
+                f"ONNX Runtime quantization of {src.name} failed: {str(e).strip().splitlines()[0]}") from None
     if cfg.float_thin_convs:
         model = onnx.load(str(dst))
         changed = ort_fast_qdq(model)
@@ -223,7 +228,9 @@ class _Graph:
                 self.consumers.setdefault(i, []).append(n)
         self.outputs = {o.name for o in self.g.output}
 
-    def only_consumer(self, tensor: str) -> Any | None:
+    def only_consumer(self, tensor: str) -> Any:
+        """The one node reading ``tensor`` (not a graph output), else None. Typed ``Any``, not ``Any | None``: callers
+        compare it with ``is`` to nodes they have narrowed, and mypy would widen those back to ``Any | None``."""
         users = self.consumers.get(tensor, [])
         return users[0] if len(users) == 1 and tensor not in self.outputs else None
 
@@ -250,7 +257,8 @@ class _Graph:
         if len(a.input) != len(b.input):
             return False
         for x, y in zip(a.input[1:], b.input[1:]):
-            if x != y and not (x in self.arrays and y in self.arrays and np.array_equal(self.arrays[x], self.arrays[y])):
+            same_constant = x in self.arrays and y in self.arrays and np.array_equal(self.arrays[x], self.arrays[y])
+            if x != y and not same_constant:
                 return False
         return True
 
@@ -396,7 +404,8 @@ def _place_clips(gr: _Graph, pending: list[tuple[str, Any]]) -> None:
 
 
 def _pool_in_float(gr: _Graph) -> int:
-    """``float op → [Relu] → Q → DQ → MaxPool → Q' → DQ'`` (same Q params) becomes ``float op → MaxPool → Relu → Q' → DQ'``.
+    """``float op → [Relu] → Q → DQ → MaxPool → Q' → DQ'`` (same Q params) becomes
+    ``float op → MaxPool → Relu → Q' → DQ'``.
 
     Max-pooling commutes with a monotone quantize/dequantize and with ReLU, so the values are the same;
     the ReLU between MaxPool and Q' keeps ORT's QDQ propagation from pulling Q' back in front of the

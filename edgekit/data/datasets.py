@@ -423,7 +423,8 @@ def load_unlabeled(path: str | Path, dataset: Dataset, *, image_size: int = 28, 
 
     folder = Path(path)
     source = str(folder)
-    npz = [folder] if folder.is_file() and folder.suffix == ".npz" else sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    npz = ([folder] if folder.is_file() and folder.suffix == ".npz"
+           else sorted(folder.glob("*.npz")) if folder.is_dir() else [])
     if folder.is_file() and not npz:
         raise DataError(f"{folder}: --unlabeled-dir must be a folder or an .npz file")
     if npz:

@@ -81,7 +81,7 @@ def canonical_node_names(proto: Any) -> None:
     ranks: dict[str, str] = {}
     pattern = re.compile(r"__(\d+)")
 
-    def rank(m: "re.Match[str]") -> str:
+    def rank(m: re.Match[str]) -> str:
         return "__" + ranks.setdefault(m.group(1), str(len(ranks) + 1))
 
     for node in graph.node:
@@ -133,7 +133,8 @@ def tflite2onnx(tflite: bytes, *, opset: int = ONNX_OPSET) -> bytes:
                 proto, _ = tf2onnx.convert.from_tflite(path, opset=opset)
         except Exception as e:
             interrupts.check()
-            raise ExportError(f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
+            raise ExportError(
+                f"ONNX conversion (tf2onnx.from_tflite) failed: {str(e).strip().splitlines()[0]}") from None
     interrupts.check()
     _rename_input(proto, INPUT_NAME)
     canonical_node_names(proto)
@@ -177,8 +178,8 @@ def _with_symbolic_batch(proto: Any) -> bytes:
         if node.op_type == "Reshape" and node.input[1] in inits:
             shape = numpy_helper.to_array(inits[node.input[1]])
             if shape.size and shape[0] == 1:
-                inits[node.input[1]].CopyFrom(numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype),
-                                                                      node.input[1]))
+                zeroed = np.concatenate([[0], shape[1:]]).astype(shape.dtype)
+                inits[node.input[1]].CopyFrom(numpy_helper.from_array(zeroed, node.input[1]))
     candidate = proto.SerializeToString()
     try:
         new, old = (ort.InferenceSession(m, providers=["CPUExecutionProvider"]) for m in (candidate, data))
@@ -227,7 +228,8 @@ def litert_problem(tflite: bytes) -> str | None:
 
 
 def keras2tflite_encoded(model: Any, sparsity: float, *, quantization: TFLiteQuant = "none",
-                         representative: np.ndarray | None = None, int8_io: bool = False) -> tuple[bytes, dict[str, Any]]:
+                         representative: np.ndarray | None = None,
+                         int8_io: bool = False) -> tuple[bytes, dict[str, Any]]:
     """:func:`keras2tflite`, sparse-encoded when that is worth it; returns (bytes, metrics about the choice).
 
     Sparse encoding is used when the weights are at least ``SPARSE_MIN_SPARSITY`` zero and not int8

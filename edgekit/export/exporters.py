@@ -6,9 +6,9 @@ Adding an export form is one row here plus its writer module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgekit.errors import UsageError
 
@@ -37,7 +37,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
 
 def export_model(model: str | Path, fmt: str, out_dir: str | Path | None = None, *, name: str | None = None,
                  force: bool = False) -> list[Path]:
-    """Write ``model`` as export form ``fmt`` into ``out_dir`` (default: beside the model); returns the files written."""
+    """Write ``model`` as export form ``fmt`` into ``out_dir`` (default: beside the model); returns the files
+    written."""
     model = Path(model)
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format: unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")

@@ -21,8 +21,9 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgekit import __version__
 from edgekit.artifact import ModelMeta
@@ -160,8 +161,8 @@ def _onnx_props(path: Path) -> dict[str, str]:
     try:
         import onnx
     except ImportError:
-        onnx = None
-    if onnx is not None:
+        pass
+    else:
         try:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as e:
@@ -201,7 +202,8 @@ def _merge_standard(model: Any, doc: dict[str, Any] | None, path: Path) -> dict[
     if standard is None:
         return doc
     graph = model.subgraphs[0] if model.subgraphs else None
-    shape = next((t.shape for t in graph.tensors if t.index == graph.inputs[0]), []) if graph and graph.inputs else []
+    shape: Iterable[int] = (next((t.shape for t in graph.tensors if t.index == graph.inputs[0]), [])
+                            if graph and graph.inputs else [])
     fields = meta_fields(standard, list(shape))
     if not standard.labels:
         fields.pop("labels")
@@ -212,10 +214,11 @@ def _merge_standard(model: Any, doc: dict[str, Any] | None, path: Path) -> dict[
 
 
 def _tflite_with_standard_metadata(data: bytes, meta: ModelMeta, artifact_id: str, doc: bytes, where: str) -> bytes:
-    """The TFLite model with the standard ``TFLITE_METADATA`` entry, the edgekit JSON entry and ``labels.txt`` packed."""
+    """The TFLite model with the standard ``TFLITE_METADATA`` entry, the edgekit JSON entry and ``labels.txt``
+    packed."""
     from edgekit.export.tflite_metadata import (
-        METADATA_NAME,
         LABEL_FILE,
+        METADATA_NAME,
         build_model_metadata,
         label_file_bytes,
         pack_associated_files,
@@ -296,6 +299,8 @@ def _aligned_builder_class() -> type:
 
     class AlignedBuilder(flatbuffers.Builder):  # type: ignore[misc]
         """A Builder that aligns byte vectors (tensor buffers) to 16 bytes, like ``force_align: 16``."""
+
+        head: int  # the base class's write position (flatbuffers is untyped)
 
         def CreateNumpyVector(self, x: Any) -> int:  # noqa: N802 (flatbuffers API name)
             if x.dtype != np.uint8:

@@ -14,7 +14,8 @@ recorded in the file's edgekit metadata (``short_names``: the scope that ``m`` s
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 SCOPE = "m"
 """The model scope every shortened name starts with."""

@@ -202,7 +202,8 @@ def read_standard_metadata(model: TFLiteModel, where: str = "model") -> Standard
     labels: tuple[str, ...] = ()
     if label_file:
         if label_file not in files:
-            raise ModelError(f"{where}: label file {label_file!r} is named in {METADATA_NAME} but not packed in the model")
+            raise ModelError(f"{where}: label file {label_file!r} is named in {METADATA_NAME} "
+                             "but not packed in the model")
         labels = tuple(line for line in files[label_file].decode("utf-8", "replace").splitlines() if line)
     return StandardMetadata(name, description, parser, mean, std, color, label_file, labels, tuple(files))
 

@@ -66,7 +66,7 @@ class _Table:
         p = self._field(i)
         return p + struct.unpack_from("<I", self.buf, p)[0] if p else 0
 
-    def table(self, i: int) -> "_Table | None":
+    def table(self, i: int) -> _Table | None:
         p = self._deref(i)
         return _Table(self.buf, p) if p else None
 
@@ -89,7 +89,7 @@ class _Table:
         start, n = self.vector_span(i)
         return list(struct.unpack_from(f"<{n}f", self.buf, start)) if n else []
 
-    def tables(self, i: int) -> list["_Table"]:
+    def tables(self, i: int) -> list[_Table]:
         start, n = self.vector_span(i)
         out = []
         for k in range(n):
@@ -97,7 +97,7 @@ class _Table:
             out.append(_Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]))
         return out
 
-    def union(self, type_field: int, value_field: int) -> tuple[int, "_Table | None"]:
+    def union(self, type_field: int, value_field: int) -> tuple[int, _Table | None]:
         return int(self.scalar(type_field, "B")), self.table(value_field)
 
 

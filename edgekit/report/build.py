@@ -1,4 +1,5 @@
-"""Assemble ``report.json``: the dict form of :class:`edgekit.report.model.Report`, which renderers and machines read."""
+"""Assemble ``report.json``: the dict form of :class:`edgekit.report.model.Report`, which renderers and machines
+read."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def environment() -> dict[str, Any]:
     from edgekit.runtime.host import cpu_flags, cpu_model
 
     flags = cpu_flags()
-    interesting = [f for f in sorted(flags) if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "sve")]
+    interesting = [f for f in sorted(flags) if f in ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",
+                                                     "amx_int8", "asimd", "asimddp", "sve")]
     return {
         "edgekit": __version__, **{key: installed_version(dist) for key, dist in _VERSIONED.items()},
         "python": platform.python_version(),
@@ -58,9 +60,10 @@ def artifact_record(a: Artifact, run_dir: Path, verification: dict[str, Any] | N
 
 
 def build_report(*, cfg: Any, dataset: Any, artifacts: list[Artifact], run_dir: Path, verification: dict[str, Any],
-                 audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any], search: dict[str, Any] | None,
-                 command: str, seconds: float, chosen_id: str | None = None, analysis: dict[str, Any] | None = None,
-                 tune: dict[str, Any] | None = None, executor: dict[str, Any] | None = None) -> dict[str, Any]:
+                 audits: dict[str, Any], benchmarks: list[dict[str, Any]], targets: list[Any],
+                 search: dict[str, Any] | None, command: str, seconds: float, chosen_id: str | None = None,
+                 analysis: dict[str, Any] | None = None, tune: dict[str, Any] | None = None,
+                 executor: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report dict for a compress run (``edgekit bench`` builds the same shape).
 
     ``regressions`` lists every artifact that is larger, slower or less accurate than its parent

@@ -10,12 +10,12 @@ rule against the fp32 baseline is :mod:`edgekit.rules.baseline`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from edgekit.report.model import ArtifactRecord, BenchRow, Regression
 from edgekit.rules import parents
-from edgekit.rules.baseline import (  # noqa: F401  (re-exported for the renderers)
-    Tolerance, baseline_exclusion, batch1_p50, batch1_pair, budget_note, common_threads)
+from edgekit.rules.baseline import Tolerance, baseline_exclusion, batch1_p50, batch1_pair, budget_note, common_threads  # noqa: F401  (re-exported for the renderers)
 from edgekit.rules.bounds import within_budget  # noqa: F401
 from edgekit.rules.parents import Metric, reference_of  # noqa: F401
 

@@ -284,7 +284,8 @@ class Budget:
         """One sentence: the budget and how it is judged."""
         budget = f"{self.budget_pp:g} pp" if self.budget_pp is not None else "the budget"
         margin = (f", certified by the one-sided {self.confidence * 100:g} % upper confidence bound of the drop "
-                  f"({self.method}; {self.validation_size} certification images)" if self.confidence is not None else "")
+                  f"({self.method}; {self.validation_size} certification images)"
+                  if self.confidence is not None else "")
         statement = f" {self.statement[0].upper()}{self.statement[1:]}." if self.statement else ""
         against = "the reference model" if self.reference else "the trained model"
         return f"Budget: {budget} of accuracy against {against}{margin}.{statement}"

@@ -36,11 +36,29 @@ flags (:mod:`edgekit.report.regressions`) all call these modules; nothing here i
 
 from __future__ import annotations
 
-from edgekit.rules.baseline import (Row, Tolerance, baseline_exclusion, batch1_p50, batch1_pair, budget_note,
-                                    common_threads)
-from edgekit.rules.bounds import (CONFIDENCE, SELECTION_CONFIDENCE, Certificate, certify, margin,
-                                  nothing_certified, paired_upper, per_bound_alpha, smallest_budget_pp,
-                                  upper_rate, verdict, within_budget)
+from edgekit.rules.baseline import (
+                                    Row,
+                                    Tolerance,
+                                    baseline_exclusion,
+                                    batch1_p50,
+                                    batch1_pair,
+                                    budget_note,
+                                    common_threads,
+)
+from edgekit.rules.bounds import (
+                                    CONFIDENCE,
+                                    SELECTION_CONFIDENCE,
+                                    Certificate,
+                                    certify,
+                                    margin,
+                                    nothing_certified,
+                                    paired_upper,
+                                    per_bound_alpha,
+                                    smallest_budget_pp,
+                                    upper_rate,
+                                    verdict,
+                                    within_budget,
+)
 
 __all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance",
            "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "margin",

@@ -6,8 +6,10 @@ rows and :class:`Row` (parsed from a row dict here, so the chooser needs no repo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
+
 
 @dataclass(frozen=True)
 class Tolerance:

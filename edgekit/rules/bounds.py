@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Mapping
+from functools import lru_cache
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,8 +16,9 @@ CONFIDENCE = 0.95
 SELECTION_CONFIDENCE = 0.5
 """The selection split's bar: :func:`paired_upper` with both rates at their median (50 %) Clopper–Pearson
 estimates (about 0.7/n when nothing changed). It predicts what certification will accept rather than promising
-anything: a file that loses nothing on the selection images holds whenever its certification could pass (certification's zero-change bound,
-about 3.7/n at 95 % on a split twice as large, is the larger), and one whose selection losses already exceed the
+anything: a file that loses nothing on the selection images holds whenever its certification could pass
+(certification's zero-change bound, about 3.7/n at 95 % on a split twice as large, is the larger), and one whose
+selection losses already exceed the
 budget is backed off before it is exported. A higher bar would reject files that change nothing on small
 splits (0 lost of 144 images is 2.1 pp at 95 %)."""
 

@@ -18,8 +18,9 @@ typed records and the chooser's plain ones both fit. Flags are made by the calle
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from edgekit.rules.baseline import Tolerance, budget_note, common_threads
 from edgekit.rules.bounds import within_budget
@@ -103,9 +104,9 @@ def _slower(a: Any, ref: Any, rows_a: list[Any], rows_ref: list[Any],
             by_target[target].append(threads)
     out = []
     for target, counts in by_target.items():
-        threads = common_threads(counts, counts)
-        assert threads is not None
-        row, ref_row = mine[(target, threads)], theirs[(target, threads)]
+        shared = common_threads(counts, counts)
+        assert shared is not None
+        row, ref_row = mine[(target, shared)], theirs[(target, shared)]
         v, r = row.p50, ref_row.p50
         assert v is not None and r is not None
         if v > r * tol.latency_ratio:
@@ -113,7 +114,7 @@ def _slower(a: Any, ref: Any, rows_a: list[Any], rows_ref: list[Any],
             out.append(make(
                 a.id, ref.id, "slower", v, r, "ms",
                 f"{_name(a)} slower than {_name(ref)} on {target}{emu}: p50 {v:.3f} vs {r:.3f} ms "
-                f"(batch 1, {threads} thread{'s' if threads != 1 else ''})", target, 1, threads))
+                f"(batch 1, {shared} thread{'s' if shared != 1 else ''})", target, 1, shared))
     return out
 
 

@@ -30,13 +30,14 @@ Like every module of this package it imports only the standard library, NumPy an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
-import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def measure_peak(threads: int, size: int | tuple[int, ...] = SIZES, windows: int
         for n in (size,) if isinstance(size, int) else size:
             model, feed = _feed(kernel, n)
             sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-            rate = _best_rate(lambda s=sess, f=feed: s.run(None, f), n ** 3, windows, min_runs, min_seconds)
+            rate = _best_rate(functools.partial(sess.run, None, feed), n ** 3, windows, min_runs, min_seconds)
             out[kernel] = max(out.get(kernel, 0.0), rate)
     return out
 
@@ -188,8 +189,8 @@ def cache_key(threads: int) -> str:
     """Host, architecture, CPU, threads, onnxruntime version and method: what a cached peak holds for."""
     import onnxruntime as ort
 
-    return "|".join((platform.node(), platform.machine(), _cpu(), f"{threads} threads", f"onnxruntime {ort.__version__}",
-                     METHOD))
+    return "|".join((platform.node(), platform.machine(), _cpu(), f"{threads} threads",
+                     f"onnxruntime {ort.__version__}", METHOD))
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
@@ -234,7 +235,8 @@ def gemm_peak(threads: int, *, cache: Path | None = None) -> dict[str, float]:
 
 def row_peak(precision: str | None, threads: int, provider: str | None = None, *,
              cache: Path | None = None) -> dict[str, Any]:
-    """The peak fields of one benchmark row: ``peak_gmacs`` and ``peak_kernel``, or ``peak_reason`` when not measured."""
+    """The peak fields of one benchmark row: ``peak_gmacs`` and ``peak_kernel``, or ``peak_reason`` when not
+    measured."""
     kernel = kernel_for(precision)
     if provider is not None and provider not in CPU_PROVIDERS:
         return {"peak_kernel": kernel, "peak_gmacs": None,
@@ -242,7 +244,8 @@ def row_peak(precision: str | None, threads: int, provider: str | None = None, *
     try:
         peak = gemm_peak(threads, cache=cache)
     except ImportError as e:
-        return {"peak_kernel": kernel, "peak_gmacs": None, "peak_reason": f"no GEMM peak: onnxruntime is not installed ({e})"}
+        return {"peak_kernel": kernel, "peak_gmacs": None,
+                "peak_reason": f"no GEMM peak: onnxruntime is not installed ({e})"}
     except Exception as e:  # noqa: BLE001 - the runner's boundary: a failed microbenchmark leaves the cell empty
         first = str(e).splitlines()[0] if str(e) else ""
         return {"peak_kernel": kernel, "peak_gmacs": None, "peak_reason": f"no GEMM peak: {type(e).__name__}: {first}"}

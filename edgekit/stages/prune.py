@@ -112,7 +112,8 @@ def _budgeted_config(settings: dict[str, Any], cfg: Any) -> BudgetedPruneConfig:
                 prune=Prune(15, active=lambda c: c.enabled, label=lambda c, search: "pruned"))
 def run_budgeted_prune(parent: Artifact | None, cfg: BudgetedPruneConfig, ctx: Context, out: Path) -> StageOutput:
     """Analysis → budgeted structured → budgeted magnitude, each verified on validation data against the trained
-    model; a kind that breaks the budget is backed off or dropped (the next one starts from the last model that held)."""
+    model; a kind that breaks the budget is backed off or dropped (the next one starts from the last model that
+    held)."""
     assert parent is not None
     from edgekit.analyze.sensitivity import SensitivityConfig, analyze_dataset
     from edgekit.compression.budget import budgeted_magnitude_prune, budgeted_structured, val_accuracy

@@ -42,7 +42,8 @@ def _ptq_int8_config(settings: dict[str, Any], cfg: Any) -> PtqInt8Config:
     from edgekit.compression.presets import PRESETS
 
     given = settings.pop("onnx", None)  # the nested form: ptq_int8: {onnx: {...}}
-    base = coerce(OrtQuantConfig, given, "ptq_int8.onnx") if given else PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig()
+    base = (coerce(OrtQuantConfig, given, "ptq_int8.onnx") if given
+            else PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig())
     samples = settings.get("calibration_samples", PtqInt8Config.calibration_samples)
     onnx = dataclasses.replace(base, calibration=cfg.calibration, calibration_samples=samples)
     return PtqInt8Config(**settings, onnx=onnx)

@@ -57,7 +57,8 @@ def _qat(parent: Artifact, cfg: QatConfig, ctx: Context, out: Path, preserve_spa
     relu_ranges_from_zero(model)  # so the int8 zero point is -128 and ORT folds the ReLU into the int8 layer
     ds = ctx.dataset
     from_logits = outputs_logits(parent)
-    fine_tune(model, ds.x_train, ds.y_train, FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits),
+    settings = FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, False, from_logits)
+    fine_tune(model, ds.x_train, ds.y_train, settings,
               teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val), label="quantization-aware training")
     # The converter takes the learned ranges from the fake-quant layers; the representative
     # samples only fill ranges QAT did not learn (e.g. the model input).
@@ -75,7 +76,8 @@ def _steps(mode: str) -> tuple[Emit, ...]:
     return Emit(f"{mode}-tflite"), Emit(f"{mode}-onnx", input="previous", stage="export.onnx")
 
 
-@register_stage("quantize.qat", QatConfig, consumes={"keras": "tflite"}, precision="int8", mode="qat", steps=_steps("qat"),
+@register_stage("quantize.qat", QatConfig, consumes={"keras": "tflite"}, precision="int8", mode="qat",
+                steps=_steps("qat"),
                 description="quantization-aware training, then an int8 TFLite model with the learned ranges")
 def run_qat(parent: Artifact | None, cfg: QatConfig, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None

@@ -13,7 +13,8 @@ from edgekit._tf import keras
 from edgekit.errors import UsageError
 
 
-def augmentation_layers(shift: float = 0.1, rotation: float = 0.05, zoom: float = 0.1, *, seed: int | None = None) -> Any:
+def augmentation_layers(shift: float = 0.1, rotation: float = 0.05, zoom: float = 0.1, *,
+                        seed: int | None = None) -> Any:
     """A tf_keras Sequential of RandomTranslation / RandomRotation / RandomZoom.
 
     ``shift`` and ``zoom`` are fractions of the image height/width, ``rotation``

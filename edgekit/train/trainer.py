@@ -11,12 +11,13 @@ the rate, soft targets from the parent (distillation) -- and the presets below s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
-import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -129,9 +130,9 @@ def weighted_layer_count(model: Any) -> int:
 
 
 def _progress_callback(bar: Any, steps_per_epoch: int, label: str) -> Any:
-    k = keras()
+    callback: Any = keras().callbacks.Callback  # a class from an untyped module: a valid base only as Any
 
-    class _Cb(k.callbacks.Callback):
+    class _Cb(callback):
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             bar.update(description=f"{label} epoch {epoch + 1}")
 
@@ -146,8 +147,9 @@ def _progress_callback(bar: Any, steps_per_epoch: int, label: str) -> Any:
     return _Cb()
 
 
-def fit(model: Any, x: np.ndarray, y: np.ndarray, settings: FitSettings, *, validation: tuple[np.ndarray, np.ndarray] | None = None,
-        callbacks: Sequence[Any] = (), label: str = "training", compile: bool = True) -> dict[str, list[float]]:
+def fit(model: Any, x: np.ndarray, y: np.ndarray, settings: FitSettings, *,
+        validation: tuple[np.ndarray, np.ndarray] | None = None, callbacks: Sequence[Any] = (),
+        label: str = "training", compile: bool = True) -> dict[str, list[float]]:
     """Train ``model`` with a progress bar; returns the Keras history dict. ``y`` of shape (n, classes) is soft
     targets (class distributions; the validation labels are then one-hot too)."""
     steps = -(-len(x) // settings.batch_size)
@@ -272,9 +274,10 @@ def soft_targets(teacher: Any, x: np.ndarray, y: np.ndarray, weight: float, from
     return ((1.0 - weight) * onehot + weight * probs).astype(np.float32)
 
 
-def fine_tune(model: Any, x: np.ndarray, y: np.ndarray, base: FitSettings, policy: FineTunePolicy = COMPRESSION_FINE_TUNE,
-              *, teacher: Any = None, validation: tuple[np.ndarray, np.ndarray] | None = None,
-              callbacks: Sequence[Any] = (), label: str = "fine-tuning") -> dict[str, list[float]]:
+def fine_tune(model: Any, x: np.ndarray, y: np.ndarray, base: FitSettings,
+              policy: FineTunePolicy = COMPRESSION_FINE_TUNE, *, teacher: Any = None,
+              validation: tuple[np.ndarray, np.ndarray] | None = None, callbacks: Sequence[Any] = (),
+              label: str = "fine-tuning") -> dict[str, list[float]]:
     """Fine-tune ``model`` (in place) by ``policy`` from the stage's ``base`` settings; ``teacher`` (the parent
     model) gives the soft targets when ``policy.distill`` > 0. Returns the Keras history dict."""
     settings = policy.settings(base)
