@@ -22,6 +22,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     return tiny_models(tmp_path_factory.getbasetemp())
 
 
+def _qdq_arithmetic(path: Path, x: np.ndarray) -> np.ndarray:
+    """Scores of a QDQ file as its QDQ nodes define them (ORT's graph optimizations off: DequantizeLinear → float
+    op), the arithmetic of the hardware a preset is for. This host's fused int8 kernels are exact only for its own
+    preset: without VNNI, MLAS' U8S8 pair sums saturate at int16 for the full-range presets (tensorrt's file
+    agreed on 91 % of test images fused against 99 % as defined)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
 def test_the_table() -> None:
     assert set(PRESETS) == {"avx2", "avx512_vnni", "arm64", "tensorrt"}
     assert PRESETS["avx2"].reduce_range  # U8S8 via VPMADDUBSW saturates without VNNI
@@ -38,7 +51,7 @@ def test_each_preset_quantizes_and_keeps_accuracy(tiny: TinyModels, tmp_path: Pa
     src, dst = tiny.folder / "tiny_raw.onnx", tmp_path / f"{name}.onnx"
     ort_quantize_static(src, dst, tiny.x_calib, PRESETS[name])
     ref = predict_file(str(src), "onnx", tiny.x_test).argmax(1)
-    assert (predict_file(str(dst), "onnx", tiny.x_test).argmax(1) == ref).mean() >= 0.9
+    assert (_qdq_arithmetic(dst, tiny.x_test).argmax(1) == ref).mean() >= 0.9
     model = onnx.load(str(dst))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     weights = [inits[n.input[0]] for n in model.graph.node
