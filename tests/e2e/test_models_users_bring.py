@@ -61,8 +61,8 @@ def test_fine_tuning_that_helps_is_kept(tmp_path: Path) -> None:
     from tests.helpers.brought import train_keras3
 
     ds = load_dataset("digits", seed=0)
-    weak = tmp_path / "weak.keras"  # one epoch: far from converged, so fine-tuning has something to add
-    train_keras3("compact", {"x_train": ds.x_train[:200], "y_train": ds.y_train[:200]}, weak, classes=10, epochs=1)
+    weak = tmp_path / "weak.keras"  # two epochs on 600 images: far from converged, so fine-tuning has something to add
+    train_keras3("compact", {"x_train": ds.x_train[:600], "y_train": ds.y_train[:600]}, weak, classes=10, epochs=2)
     output, _ = _stage(tmp_path, weak, epochs=3, learning_rate=1e-2)
     d = output.metrics["fine_tuning"]
     assert d["action"] == "kept" and d["val_after"] > d["val_before"]
@@ -90,9 +90,18 @@ def test_compress_judges_every_file_against_the_model_as_brought(brought: tuple[
     assert ref["model"] == "as brought" and ref["val_accuracy"] == pytest.approx(brought_val)
     baseline = next(a for a in report["artifacts"] if a["id"] == report["baseline_id"])
     assert baseline["val_accuracy"] == pytest.approx(brought_val)
-    for a in report["artifacts"]:
-        bound = a["metrics"]["val_drop_bound"]
-        assert bound["drop_pp"] == pytest.approx((brought_val - a["val_accuracy"]) * 100, abs=1e-2), a["name"]
+    certified = [a for a in report["artifacts"] if "val_drop_bound" in a["metrics"]]  # deployable files
+    assert certified
+    for a in certified:  # paired image by image with the model as brought on the certification images
+        c = a["metrics"]["val_drop_bound"]
+        if c["basis"] == "labelled":
+            assert c["drop_pp"] == pytest.approx((c["lost"] - c["gained"]) / c["certification_size"] * 100, abs=1e-2)
+        if a["name"] == "baseline-tflite":  # the model as brought, converted: anchored at it, it changes nothing
+            assert c["drop_pp"] == pytest.approx(0.0, abs=0.5), c
+            if c["basis"] == "unlabelled":
+                assert c["anchor_bound_pp"] == 0.0 and c["disagreed"] <= 1, c
+            else:
+                assert c["lost"] + c["gained"] <= 1, c
     for d in report["budget"]["pruning"].get("pruned", {}).values():
         assert d["reference_val_accuracy"] == pytest.approx(brought_val)
     md = (out / "report.md").read_text()
