@@ -1,7 +1,5 @@
 """``python -m edgekit``."""
 
-import sys
+from edgekit.cli import console
 
-from edgekit.cli import main
-
-sys.exit(main())
+console()

@@ -244,5 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore()
 
 
+def console() -> NoReturn:
+    """The ``edgekit`` executable: exit with :func:`main`'s code, also when a second Ctrl-C or SIGTERM lands
+    while the stopped run returns (it would otherwise end the process by the signal, not with 130/143)."""
+    try:
+        code = main()
+    except KeyboardInterrupt as e:
+        code = 143 if isinstance(e, interrupts.Terminated) else 130
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

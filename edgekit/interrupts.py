@@ -33,7 +33,10 @@ def install() -> Callable[[], None]:
 
     def restore() -> None:
         for sig, old in previous.items():
-            signal.signal(sig, old)  # type: ignore[arg-type]
+            try:
+                signal.signal(sig, old)  # type: ignore[arg-type]
+            except KeyboardInterrupt:  # a signal pending when the call began ran _handler first; the run is over
+                signal.signal(sig, old)  # type: ignore[arg-type]
 
     return restore
 
