@@ -16,6 +16,7 @@ and scikit-learn's digits (1,797 images split afresh 80/20; no unlabelled images
 section of benchmarks/RESULTS.md.
 
     python benchmarks/budget_coverage.py --runs 20        # the full study
+    python benchmarks/budget_coverage.py --runs 20 --log cov.jsonl  # resumable
     python benchmarks/budget_coverage.py --runs 3 --quick # a smoke run: 1 training epoch, smaller subsets
 """
 
@@ -117,30 +118,19 @@ def run_once(i: int, quick: bool, workdir: Path) -> dict[str, Any]:
     return {"run": i, "data": kind, "seconds": round(seconds, 1), **outcome(result.report)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=20, help="resampled datasets (default 20)")
-    ap.add_argument("--quick", action="store_true", help="1 training epoch and smaller Fashion-MNIST subsets")
-    ap.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
-    args = ap.parse_args(argv)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.keep or Path(tmp)
-        for i in range(args.runs):
-            rows.append(run_once(i, args.quick, work))
-            sys.stdout.write(json.dumps(rows[-1]) + "\n")
-            sys.stdout.flush()
+def render(rows: list[dict[str, Any]], planned: int, quick: bool, command: str) -> str:
+    """The ``budget-coverage`` section for the runs so far (of ``planned``)."""
     violations = sum(r["violation"] for r in rows)
     ratios = [r["size_ratio"] for r in rows if r["size_ratio"] is not None]
-    command = "python benchmarks/budget_coverage.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    done = f"{len(rows)}" if len(rows) == planned else f"{len(rows)} of the {planned} planned (the study is unfinished)"
     lines = ["## Does the budget hold on small data? (coverage on resampled datasets)", "",
              f"Command: `{command.strip()}`", "",
              f"Machine: {machine_line()}. Default pipeline, `--no-bench`, 1 pp budget at 95 %, certified on images "
              "that chose nothing; test drops against the trained model on the test split (never used by the run). "
              + ("Quick: 1 training epoch, Fashion-MNIST subsets of 1,500 training / 500 test / 3,000 unlabelled "
-                "images." if args.quick else "Fashion-MNIST subsets of 4,000 training / 1,000 test / 10,000 "
+                "images." if quick else "Fashion-MNIST subsets of 4,000 training / 1,000 test / 10,000 "
                 "unlabelled images."),
-             "", f"- runs: {len(rows)}; runs in which a certified file's test drop exceeded the budget: "
+             "", f"- runs: {done}; runs in which a certified file's test drop exceeded the budget: "
              f"**{violations}** ({violations / max(len(rows), 1):.0%}; goal ≤ 5 %)",
              f"- chosen file vs the fp32 file of its format: median **{statistics.median(ratios):.2f}×** smaller "
              f"(goal ≥ 3.5×)" if ratios else "- no chosen file",
@@ -153,7 +143,37 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['run']} | {r['data']} | {r['status']} | {r['chosen']} | {ratio} | {len(r['certified'])} | "
                      f"{worst}{' **violation**' if r['violation'] else ''} | {r['smallest_budget_pp']} | "
                      f"{r['seconds']:.0f} |")
-    body = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20, help="resampled datasets (default 20)")
+    ap.add_argument("--quick", action="store_true", help="1 training epoch and smaller Fashion-MNIST subsets")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="append each run's outcome here (JSON lines) and skip the runs it already holds")
+    args = ap.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    if args.log is not None and args.log.is_file():
+        rows = [json.loads(line) for line in args.log.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("quick", False) == args.quick and r["run"] < args.runs]
+    command = "python benchmarks/budget_coverage.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        for i in range(args.runs):
+            if any(r["run"] == i for r in rows):
+                continue
+            rows.append({**run_once(i, args.quick, work), "quick": args.quick})
+            rows.sort(key=lambda r: r["run"])
+            line = json.dumps(next(r for r in rows if r["run"] == i))
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            if args.log is not None:
+                with args.log.open("a") as f:
+                    f.write(line + "\n")
+            update_section("budget-coverage", render(rows, args.runs, args.quick, command))
+    body = render(rows, args.runs, args.quick, command)
     update_section("budget-coverage", body)
     sys.stdout.write(body)
     return 0

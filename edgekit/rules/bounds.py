@@ -75,13 +75,14 @@ def per_bound_alpha(confidence: float, family: int) -> float:
     return (1.0 - confidence) / max(1, family)
 
 
-def smallest_budget_pp(n: int, confidence: float = CONFIDENCE, family: int = 1, *, paired: bool = True) -> float:
+def smallest_budget_pp(n: int, confidence: float = CONFIDENCE, family: int = 1) -> float:
     """The smallest budget (pp) ``n`` images can certify for one of ``family`` bounds: the bound of a file that
-    changed nothing (:func:`paired_upper` on labelled images; ``paired=False``: the disagreement bound)."""
+    changed nothing, :func:`paired_upper` on ``n`` labelled images or the disagreement bound on ``n`` unlabelled
+    ones (each at half the file's error: a file on unlabelled images also keeps a labelled bound)."""
     if n <= 0:
         return 100.0
     alpha = per_bound_alpha(confidence, family)
-    return round(upper_rate(0, n, alpha / 2 if paired else alpha) * 100.0, 3)
+    return round(upper_rate(0, n, alpha / 2) * 100.0, 3)
 
 
 def within_budget(drop_pp: float, budget_pp: float) -> bool:
@@ -96,9 +97,9 @@ class Certificate:
     """One file's certified drop against the reference, in pp.
 
     ``drop_pp``: the point drop on the labelled certification images; ``bound_pp``: its exact upper bound, valid
-    jointly with the run's other ``family`` bounds at ``confidence``. ``basis`` says which bound: ``labelled``
+    jointly with the run's other ``family`` bounds at ``confidence``. ``basis`` says which bound it is: ``labelled``
     (``lost`` of ``n`` images) or ``unlabelled`` (``disagreed`` of ``unlabelled`` predictions changed against the
-    trained ``anchor``, plus the anchor's own bound ``anchor_bound_pp``)."""
+    trained anchor, plus the anchor's own bound ``anchor_bound_pp``); a file that has both keeps the smaller."""
 
     n: int
     lost: int
@@ -121,7 +122,7 @@ class Certificate:
         out = {"validation_size": self.n, "certification_size": self.n, "drop_pp": self.drop_pp,
                "bound_pp": self.bound_pp, "lost": self.lost, "gained": self.gained, "basis": self.basis,
                "confidence": self.confidence, "family": self.family}
-        if self.basis == "unlabelled":
+        if self.unlabelled:
             out.update(unlabelled=self.unlabelled, disagreed=self.disagreed, anchor_bound_pp=self.anchor_bound_pp)
         return out
 
@@ -152,8 +153,10 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
 
     ``reference_ok`` / ``correct[id]``: per labelled certification image, whether the reference / a model is right.
     ``anchors``: for a file made from a trained model by steps that train nothing, that model's id (the reference's
-    id when it is the reference); such a file is certified on ``predictions`` (id → top-1 class per unlabelled image,
-    the anchor's included) when there are any, else like any other file on the labelled images.
+    id when it is the reference); when there are ``predictions`` (id → top-1 class per unlabelled image, the
+    anchor's included) such a file gets two bounds, each at half its error: the anchor's bound plus the share of
+    unlabelled predictions it changed, and its own labelled bound; it keeps the smaller. Other files are certified on
+    the labelled images.
     """
     ref_ok = np.asarray(reference_ok, dtype=bool)
     anchors, predictions = dict(anchors or {}), dict(predictions or {})
@@ -165,23 +168,25 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     alpha = per_bound_alpha(confidence, family)
     n = len(ref_ok)
 
-    def lab_bound(aid: str) -> float:
+    def lab_bound(aid: str, error: float) -> float:
         lost, gained, _ = _labelled(ref_ok, np.asarray(correct[aid], dtype=bool))
-        return round(paired_upper(lost, gained, n, alpha / 2) * 100.0, 3) if n else 100.0
+        return round(paired_upper(lost, gained, n, error / 2) * 100.0, 3) if n else 100.0
 
     out: dict[str, Certificate] = {}
     for f in files:
         lost, gained, drop = _labelled(ref_ok, np.asarray(correct[f], dtype=bool)) if n else (0, 0, 0.0)
-        if f in chained:
-            anchor = chained[f]
-            mine, theirs = np.asarray(predictions[f]), np.asarray(predictions[anchor])
-            disagreed = int((mine != theirs).sum())
-            base = 0.0 if anchor == reference_id else lab_bound(anchor)
-            bound = round(base + upper_rate(disagreed, len(mine), alpha) * 100.0, 3)
-            out[f] = Certificate(n, lost, gained, drop, max(bound, drop), "unlabelled", confidence, family,
-                                 len(mine), disagreed, base)
-        else:
-            out[f] = Certificate(n, lost, gained, drop, lab_bound(f), "labelled", confidence, family)
+        if f not in chained:
+            out[f] = Certificate(n, lost, gained, drop, lab_bound(f, alpha), "labelled", confidence, family)
+            continue
+        anchor = chained[f]
+        mine, theirs = np.asarray(predictions[f]), np.asarray(predictions[anchor])
+        disagreed = int((mine != theirs).sum())
+        base = 0.0 if anchor == reference_id else lab_bound(anchor, alpha)
+        unlabelled = max(round(base + upper_rate(disagreed, len(mine), alpha / 2) * 100.0, 3), drop)
+        own = lab_bound(f, alpha / 2)
+        basis: Basis = "unlabelled" if unlabelled <= own else "labelled"
+        out[f] = Certificate(n, lost, gained, drop, min(unlabelled, own), basis, confidence, family,
+                             len(mine), disagreed, base)
     return out
 
 
@@ -189,7 +194,7 @@ def nothing_certified(budget_pp: float, n_labelled: int, n_unlabelled: int, fami
                       confidence: float = CONFIDENCE) -> str:
     """One line: why no compressed file could be certified, and what would help."""
     least = min(smallest_budget_pp(n_labelled, confidence, family),
-                smallest_budget_pp(n_unlabelled, confidence, family, paired=False))
+                smallest_budget_pp(n_unlabelled, confidence, family))
     return (f"no compressed file could be certified within the {budget_pp:g} pp budget at {confidence * 100:g} % "
             f"on {n_labelled} labelled and {n_unlabelled} unlabelled certification images ({family} bounds); "
             f"even a file that changed nothing certifies only {least:.2f} pp here: more labelled images, "
@@ -212,7 +217,7 @@ def margin(checks: Mapping[str, Mapping[str, Any]], budget_pp: float, confidence
                    f"Bonferroni over the {family} bound(s) of the run"),
     }
     if unlabelled:
-        out["smallest_unlabelled_budget_pp"] = smallest_budget_pp(unlabelled, confidence, family, paired=False)
+        out["smallest_unlabelled_budget_pp"] = smallest_budget_pp(unlabelled, confidence, family)
     least = min(out["smallest_budget_pp"], out.get("smallest_unlabelled_budget_pp", 100.0))
     out["statement"] = (f"{n} labelled certification images" + (f" and {unlabelled} unlabelled" if unlabelled else "")
                         + f" can certify a budget of {least:.2f} pp or more at {confidence * 100:g} % "
