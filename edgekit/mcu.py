@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import TargetError
+from edgekit.rules.fit import KIB, Budgets, Fit
 from edgekit.runtime.tflm import measure_arena, unavailable_reason
-
-KIB = 1024
 
 
 def is_mcu(target: Any) -> bool:
@@ -78,29 +77,18 @@ def _fit_row(target: Any, path: Path, arena: int | None, model_bytes: int | None
              decided: bool | None, reason: str) -> dict[str, Any]:
     mcu = target.mcu
     model_bytes = model_bytes if model_bytes is not None else (path.stat().st_size if path.is_file() else None)
-    ram, flash = mcu.ram_kb * KIB, mcu.flash_kb * KIB
-    runtime_ram, runtime_flash = mcu.runtime_ram_kb * KIB, mcu.runtime_flash_kb * KIB
-    ram_need = arena + runtime_ram if arena is not None else None
-    flash_need = model_bytes + runtime_flash if model_bytes is not None else None
-    fits_ram = ram_need <= ram if ram_need is not None else None
-    fits_flash = flash_need <= flash if flash_need is not None else None
-    if decided is True:
-        assert arena is not None and model_bytes is not None  # decided: the arena was measured, the file is there
-        verdict: bool | None = bool(fits_ram and fits_flash)
-        problems = []
-        if not fits_ram:
-            problems.append(f"RAM: arena {arena / KIB:.1f} KB + runtime {mcu.runtime_ram_kb} KB > {mcu.ram_kb} KB")
-        if not fits_flash:
-            problems.append(f"flash: model {model_bytes / KIB:.1f} KB + runtime {mcu.runtime_flash_kb} KB "
-                            f"> {mcu.flash_kb} KB")
-        reason = "; ".join(problems)
+    f = Fit(arena, model_bytes, Budgets(mcu.ram_kb, mcu.flash_kb, mcu.runtime_ram_kb, mcu.runtime_flash_kb))
+    if decided is True:  # the arena was measured and the file is there
+        verdict, reason = f.fits, f.reason
     else:
         verdict = decided  # False: cannot run on TFLM; None: not measured
+    ram, flash = mcu.ram_kb * KIB, mcu.flash_kb * KIB
+    ram_need, flash_need = f.ram_needed, f.flash_needed
     return {
         "target": target.name, "model": str(path), "runtime": mcu.runtime, "fits": verdict, "reason": reason,
-        "fits_ram": fits_ram, "fits_flash": fits_flash, "arena_bytes": arena, "model_bytes": model_bytes,
-        "runtime_ram_bytes": runtime_ram, "runtime_flash_bytes": runtime_flash, "ram_bytes": ram, "flash_bytes": flash,
-        "ram_needed_bytes": ram_need, "flash_needed_bytes": flash_need,
+        "fits_ram": f.fits_ram, "fits_flash": f.fits_flash, "arena_bytes": arena, "model_bytes": model_bytes,
+        "runtime_ram_bytes": mcu.runtime_ram_kb * KIB, "runtime_flash_bytes": mcu.runtime_flash_kb * KIB,
+        "ram_bytes": ram, "flash_bytes": flash, "ram_needed_bytes": ram_need, "flash_needed_bytes": flash_need,
         "ram_margin_bytes": ram - ram_need if ram_need is not None else None,
         "flash_margin_bytes": flash - flash_need if flash_need is not None else None,
         "unsupported_ops": list(unsupported),

@@ -175,7 +175,7 @@ def _unlabelled_ids(artifacts: list[Artifact]) -> set[str]:
 
 
 def _verify(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_test: np.ndarray) -> dict[str, Any]:
-    from edgekit.export.verify import check_parity
+    from edgekit.rules.parity import check_parity
     from edgekit.stages import parity_stages
 
     checked = parity_stages()  # conversions and post-training quantization must follow their parent
@@ -350,6 +350,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
     makes the run 'over_budget'. Also the 'budget' section: what each budgeted stage decided, and why."""
     from edgekit.bench.peak import over_peak_warnings
     from edgekit.compression.budget import explicit_value_note
+    from edgekit.rules import within_budget
     from edgekit.search import verification_outcome
 
     names = {a.id: a.name for a in final}
@@ -388,7 +389,7 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
             what, value = _explicit_value(cfg, a)
             note = explicit_value_note(what, value, drop, cfg.max_accuracy_drop)
             budget["explicit"].append({"step": a.name, "what": what, "value": value, "drop_pp": drop, "note": note})
-            if drop > cfg.max_accuracy_drop + 1e-9:
+            if not within_budget(drop, cfg.max_accuracy_drop):
                 over.append(f"{a.name}: {note}")
     report["budget"] = budget
     warnings += over_peak_warnings(report.get("benchmarks", []), names)

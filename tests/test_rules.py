@@ -147,3 +147,16 @@ def test_split_sizes_adapt_to_small_data(n: int) -> None:
     assert n - select - cert >= 0.6 * n  # training keeps at least 60 %
     assert cert <= 2000
     assert held_out_sizes(12) == (1, 0)  # too small to certify anything
+
+
+def test_fit_names_ram_or_flash_and_leaves_the_unknown_undecided() -> None:
+    from edgekit.rules.fit import KIB, Budgets, Fit
+
+    b = Budgets(ram_kb=64, flash_kb=256, runtime_ram_kb=8, runtime_flash_kb=64)
+    ok = Fit(40 * KIB, 100 * KIB, b)
+    assert ok.fits and ok.reason == "" and ok.ram_needed == 48 * KIB and ok.flash_needed == 164 * KIB
+    ram = Fit(60 * KIB, 100 * KIB, b)
+    assert ram.fits is False and ram.fits_flash and ram.reason == "RAM: arena 60.0 KB + runtime 8 KB > 64 KB"
+    flash = Fit(None, 200 * KIB, b)
+    assert flash.fits is False and flash.fits_ram is None and flash.reason.startswith("flash: model 200.0 KB")
+    assert Fit(None, 100 * KIB, b).fits is None

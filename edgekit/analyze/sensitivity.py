@@ -30,6 +30,7 @@ from edgekit.analyze.decide import (
     next_int8_protection,
 )
 from edgekit.errors import UsageError
+from edgekit.rules.bounds import within_budget
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ def verify_protection(fq: Any, rows: list[dict[str, Any]], protected: dict[str, 
         fq.set_int8([r["name"] for r in rows if r["name"] not in protected])
         drop = round((base_acc - accuracy(fq.predict(x_val), y_val)) * 100.0, 3)
         nxt = next_int8_protection(rows, protected)
-        if drop <= budget_pp or nxt is None:
+        if within_budget(drop, budget_pp) or nxt is None:
             fq.set_int8(())
             return protected, drop
         protected[nxt] = (f"with the other layers in int8 the model loses {drop:.2f} pp (> {budget_pp:g} pp); "

@@ -305,7 +305,7 @@ def _user_value(stage: str, parent: Any, dataset: Any, model: Any, value: float,
     ref = parent_acc if reference is None else float(reference)
     acc = val_accuracy(model, dataset)
     d = BudgetDecision(stage, "user_value", budget_pp, ref, parent_acc, acc, {"*": value})
-    d.breach = d.drop_pp > budget_pp + 1e-9
+    d.breach = not within_budget(d.drop_pp, budget_pp)
     d.reason = explicit_value_note(what, value, d.drop_pp, budget_pp)
     return model, d
 
@@ -313,8 +313,8 @@ def _user_value(stage: str, parent: Any, dataset: Any, model: Any, value: float,
 def explicit_value_note(what: str, value: float, drop_pp: float, budget_pp: float) -> str:
     """The plain sentence for an explicit user value against the budget (the run's warning when it breaks it),
     e.g. 'sparsity 0.8 was set explicitly; validation drop 19.00 pp breaks the 1 pp budget'."""
-    verdict = (f"breaks the {budget_pp:g} pp budget" if drop_pp > budget_pp + 1e-9
-               else f"is within the {budget_pp:g} pp budget")
+    verdict = (f"is within the {budget_pp:g} pp budget" if within_budget(drop_pp, budget_pp)
+               else f"breaks the {budget_pp:g} pp budget")
     return f"{what} {value:g} was set explicitly; validation drop {drop_pp:.2f} pp {verdict}"
 
 

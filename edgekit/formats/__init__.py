@@ -33,7 +33,7 @@ class FormatSpec:
     folder: bool = False  # a folder can hold a model of this format (SavedModel)
     runtime: str | None = None  # the runtime that executes it on a device; None: not deployable
     parity: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
-    """Overrides of :data:`edgekit.export.verify.TOLERANCES` for this format, by precision."""
+    """Overrides of :data:`edgekit.rules.parity.TOLERANCES` for this format, by precision."""
 
     @property
     def suffix(self) -> str:

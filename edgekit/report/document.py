@@ -111,7 +111,7 @@ def regressions(report: Report) -> Section:
 
 
 def verification(report: Report) -> Section | None:
-    """Each artifact against its parent model (``edgekit.export.verify``)."""
+    """Each artifact against its parent model (``edgekit.rules.parity``)."""
     verified = [a for a in report.artifacts if a.verification is not None]
     if not verified:
         return None

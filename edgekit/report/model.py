@@ -94,7 +94,7 @@ class BenchRow(Record):
 
 @dataclass(frozen=True)
 class Verification(Record):
-    """How an artifact follows the model it was made from (``edgekit.export.verify.Parity``)."""
+    """How an artifact follows the model it was made from (``edgekit.rules.parity.Parity``)."""
 
     parent_id: str = key()
     status: str = key()

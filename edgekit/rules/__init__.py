@@ -24,11 +24,14 @@ bounded exactly on images no step trained or calibrated on and no choice looked 
 extra unlabelled images (the dataset's unused training pool, ``--unlabeled-dir``). The training images of A are
 *not* valid even though the quantizer never saw them: A fits them with wide margins, so fewer predictions flip there
 than on new images; calibration images set the quantization ranges, so the same holds for them. When A is the
-reference the drop(A) term is 0; otherwise it is A's labelled bound (one more Bonferroni term).
+reference the drop(A) term is 0; otherwise it is A's labelled bound (one more Bonferroni term). Such a file also
+keeps its own labelled bound; each of the two gets half the file's error and the smaller one is its certificate.
 
 **Size and speed** (:mod:`edgekit.rules.baseline`): a chosen file must be smaller than the fp32 file of its format
 and not slower than it at batch 1. **Worse than the parent** (:mod:`edgekit.rules.parents`): larger, slower or, outside
 the budget, less accurate than the model a file should improve on is flagged; within the budget it is a note.
+**Parity** (:mod:`edgekit.rules.parity`): how closely an exported or quantized file must follow its parent.
+**Fit** (:mod:`edgekit.rules.fit`): whether a model's measured arena and bytes fit a microcontroller's RAM and flash.
 
 The chooser (:mod:`edgekit.search`), the budgeted stages (:mod:`edgekit.compression.budget`) and the reports'
 flags (:mod:`edgekit.report.regressions`) all call these modules; nothing here imports them or the reports.

@@ -115,9 +115,10 @@ def _reference(ctx: Context, model: Any, budget_pp: float) -> tuple[float | None
     if ref is None or model is None:
         return ref, ""
     from edgekit.compression.budget import val_accuracy
+    from edgekit.rules import within_budget
 
     parent = val_accuracy(model, ctx.dataset)
-    if (ref - parent) * 100.0 > budget_pp + 1e-9:
+    if not within_budget((ref - parent) * 100.0, budget_pp):
         return parent, (f"the parent already loses {(ref - parent) * 100.0:.2f} pp (> {budget_pp:g} pp, an explicit "
                         "value); int8 is held to the budget against its parent")
     return ref, ""

@@ -206,7 +206,7 @@ def test_trained_resnet8_pruned_fine_tuned_and_exported_with_parity(tmp_path) ->
     )
     from edgekit.evaluate import predict_file
     from edgekit.export.convert import keras2onnx, keras2tflite
-    from edgekit.export.verify import check_parity
+    from edgekit.rules.parity import check_parity
     from edgekit.train.trainer import FitSettings, fit, predict, seed_everything
 
     seed_everything(0)

@@ -1,4 +1,4 @@
-"""Numerical verification of an exported/quantized model against its parent.
+"""Parity: does an exported or quantized model follow its parent closely enough to ship?
 
 Tolerances live in one table, by the child's precision: fp32 exports must
 match to 1e-4 and agree on ≥ 99.9 % of top-1 answers; quantized models are
