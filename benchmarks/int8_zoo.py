@@ -270,7 +270,7 @@ READING = (
     "above; without VNNI an int8 dot product is widened to 16 bits, no faster than an fp32 FMA), and the converter "
     "has no setting that changes the kernels XNNPACK picks; in the compact model the stem and the 1×1 conv lose "
     "most (per-layer table). The chooser never hands such a file out: an int8 file slower than the fp32 baseline "
-    "of its format at batch 1 on the target is excluded (`edgekit.report.regressions.baseline_exclusion`, "
+    "of its format at batch 1 on the target is excluded (`edgekit.rules.baseline_exclusion`, "
     "tests/test_search.py)."
 )
 
