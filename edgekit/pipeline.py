@@ -270,10 +270,12 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
                                timing=Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds))
     shutil.rmtree(staging / ".work", ignore_errors=True)
     shutil.rmtree(staging / ".stages", ignore_errors=True)
-    bounds = _drop_bounds(artifacts, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence)
-    final = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
-                            val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()), **bounds.get(a.id, {}))
-             for a in artifacts]
+    measured = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
+                               val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
+                for a in artifacts]
+    order = _certification_order(cfg, measured, bench_rows, targets, verification)
+    bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order)
+    final = [a.with_metrics(**bounds[a.id]) if a.id in bounds else a for a in measured]
     search = _choose(cfg, final, bench_rows, targets, verification)
     chosen = search["chosen_id"]
     report = build_report(cfg=cfg, dataset=dataset, artifacts=final, run_dir=staging, verification=verification,
@@ -289,10 +291,20 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
 
 
 
+def _certification_order(cfg: CompressConfig, measured: list[Artifact], rows: list[dict[str, Any]],
+                         targets: list[Target], verification: dict[str, Any]) -> list[str]:
+    """The files the chooser would prefer, judged without the certification images
+    (:func:`edgekit.search.certification_order`)."""
+    from edgekit.search import certification_order
+
+    return certification_order(cfg, measured, rows, targets, verification)
+
+
 def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,
-                 budget_pp: float, confidence: float) -> dict[str, dict[str, Any]]:
+                 budget_pp: float, confidence: float, order: list[str]) -> dict[str, dict[str, Any]]:
     """Deployable file id → ``{"val_drop_bound": ...}``: its certificate against the trained model on the
-    certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``)."""
+    certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``,
+    the chooser's preferred files, ``order``, spending the larger shares of the error)."""
     from edgekit.formats import deployable_formats
     from edgekit.rules import certify
 
@@ -302,7 +314,7 @@ def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarr
     files = [a.id for a in artifacts if a.format in deployable_formats()]
     correct = {aid: s["cert"].argmax(1) == y_cert for aid, s in scores.items() if "cert" in s}
     predictions = {aid: s["unlabelled"].argmax(1) for aid, s in scores.items() if "unlabelled" in s}
-    certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence)
+    certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence, order)
     return {aid: {"val_drop_bound": {**c.to_dict(), "verdict": c.verdict(budget_pp)}} for aid, c in certs.items()}
 
 

@@ -164,6 +164,26 @@ def flags(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, bu
     return out
 
 
+def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
+                        verification: dict[str, Any] | None = None) -> list[str]:
+    """The files :func:`choose` would prefer, best first, decided before any file is certified: eligible on
+    everything but the certificate (verified, smaller and not slower than the fp32 baseline of its format, fitting
+    every microcontroller target) with a selection-split drop inside the budget, in the chooser's order (smallest,
+    then fastest). :func:`edgekit.rules.certify` spends the larger shares of the error on them."""
+    target = cfg.target or (targets[0].name if targets else "")
+    budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
+    baseline = next(a for a in artifacts if a.stage == "train")
+    cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
+    unchecked = speed_unchecked(bool(getattr(cfg, "bench", True)), target, targets)
+    excluded = exclusions(artifacts, rows, cands, target, verification, check_speed=unchecked is None)
+    excluded.update(_mcu_filter(artifacts, rows, targets))
+    ok = [c for c in cands if c["id"] not in excluded and within_budget(c["val_drop_pp"], budget)
+          and (cfg.latency_target_ms is None or (c["latency_ms"] is not None
+                                                 and c["latency_ms"] <= cfg.latency_target_ms))]
+    ok.sort(key=lambda c: (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf")))
+    return [c["id"] for c in ok]
+
+
 def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
            verification: dict[str, Any] | None = None) -> dict[str, Any]:
     """The search section of the report: candidates, front, chosen id, and status.

@@ -8,8 +8,11 @@ images are split in two (:func:`edgekit.data.datasets.held_out_sizes`):
   :func:`edgekit.compression.budget.budget_check` at :data:`SELECTION_CONFIDENCE`, only predicts what
   certification will accept.
 - the **certification** split chooses nothing. Each deployable file is certified on it once (:func:`certify`):
-  an exact one-sided bound at the stated confidence, Bonferroni-corrected over every bound computed for the run's
-  files (a ``--search`` grid certifies dozens).
+  an exact one-sided bound at the stated confidence, all files' bounds valid together by a weighted Bonferroni
+  (:func:`preference_shares`): the files the chooser prefers, ranked on the selection split, sizes and speeds
+  before the certification images are looked at, get 1/2, 1/4, … of the error, the rest share what is left. The
+  error is spent where a file is likely to be handed out, and a ``--search`` grid of dozens of files does not
+  starve the one that will be chosen.
 
 **Labelled bound** (:func:`paired_upper`). Of ``n`` certification images, ``lost`` are right for the reference and
 wrong for the file, ``gained`` the other way round; the drop is p_lost − p_gained. The exact Clopper–Pearson upper
@@ -17,15 +20,16 @@ bound of p_lost minus the lower bound of p_gained, each at half the error, bound
 another lost image never lowers it, another gained image never raises it, and a file that gains far more than it
 loses is credited.
 
-**Unlabelled bound.** A step that trains nothing (conversion, post-training quantization: the stages whose output
-is checked against its parent) changes accuracy by at most the share of predictions it changes: for a file F made
-from the nearest trained model A by such steps, drop(F) ≤ drop(A) + disagreement(F, A). The disagreement is
-bounded exactly on images no step trained or calibrated on and no choice looked at: the certification split and
-extra unlabelled images (the dataset's unused training pool, ``--unlabeled-dir``). The training images of A are
-*not* valid even though the quantizer never saw them: A fits them with wide margins, so fewer predictions flip there
-than on new images; calibration images set the quantization ranges, so the same holds for them. When A is the
-reference the drop(A) term is 0; otherwise it is A's labelled bound (one more Bonferroni term). Such a file also
-keeps its own labelled bound; each of the two gets half the file's error and the smaller one is its certificate.
+**Unlabelled bound** (:func:`signed_disagreement_upper`). A step that trains nothing (conversion, post-training
+quantization: the stages whose output is checked against its parent) loses an image only by changing its
+prediction, so for a file F made from the reference by such steps, drop(F) ≤ p_changed · (2·s − 1), with s the
+share of lost among the labelled images whose correctness changed. p_changed is bounded exactly on many images no
+step trained or calibrated on and no choice looked at: the dataset's unused training pool or ``--unlabeled-dir``.
+The training images are *not* valid even though the quantizer never saw them: the model fits them with wide
+margins, so fewer predictions flip there than on new images; calibration images set the quantization ranges, so
+the same holds for them. A file made from another trained model (pruned, then quantized) is certified on the
+labelled images, as is any file when there are no more unlabelled than labelled images: the choice depends on how
+the file was made and on image counts, never on its results.
 
 **Size and speed** (:mod:`edgekit.rules.baseline`): a chosen file must be smaller than the fp32 file of its format
 and not slower than it at batch 1. **Worse than the parent** (:mod:`edgekit.rules.parents`): larger, slower or, outside
@@ -57,6 +61,8 @@ from edgekit.rules.bounds import (
                                     nothing_certified,
                                     paired_upper,
                                     per_bound_alpha,
+                                    preference_shares,
+                                    signed_disagreement_upper,
                                     smallest_budget_pp,
                                     upper_rate,
                                     verdict,
@@ -65,5 +71,6 @@ from edgekit.rules.bounds import (
 
 __all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance",
            "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "margin",
-           "nothing_certified", "paired_upper", "per_bound_alpha", "smallest_budget_pp", "upper_rate", "verdict",
+           "nothing_certified", "paired_upper", "per_bound_alpha", "preference_shares", "signed_disagreement_upper",
+           "smallest_budget_pp", "upper_rate", "verdict",
            "within_budget"]

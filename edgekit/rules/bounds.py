@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -75,14 +75,34 @@ def per_bound_alpha(confidence: float, family: int) -> float:
     return (1.0 - confidence) / max(1, family)
 
 
-def smallest_budget_pp(n: int, confidence: float = CONFIDENCE, family: int = 1) -> float:
-    """The smallest budget (pp) ``n`` images can certify for one of ``family`` bounds: the bound of a file that
-    changed nothing, :func:`paired_upper` on ``n`` labelled images or the disagreement bound on ``n`` unlabelled
-    ones (each at half the file's error: a file on unlabelled images also keeps a labelled bound)."""
+def smallest_budget_pp(n: int, confidence: float = CONFIDENCE, family: int = 1, *, share: float | None = None) -> float:
+    """The smallest budget (pp) ``n`` images can certify for a file whose bound gets ``share`` of the error (by
+    default 1/``family``): the bound of a file that changed nothing, :func:`paired_upper` on ``n`` labelled
+    images or the disagreement bound on ``n`` unlabelled ones (both at half the file's error)."""
     if n <= 0:
         return 100.0
-    alpha = per_bound_alpha(confidence, family)
+    alpha = per_bound_alpha(confidence, family) if share is None else (1.0 - confidence) * share
     return round(upper_rate(0, n, alpha / 2) * 100.0, 3)
+
+
+def preference_shares(order: Sequence[str], files: Iterable[str]) -> dict[str, float]:
+    """Each file's share of the run's error (weighted Bonferroni; the shares sum to 1): the files the chooser
+    prefers, ``order`` (decided without the certification images), get 1/2, 1/4, 1/8, … in that order; the other
+    files share what is left equally (the last preferred file takes it when there are none). With no preference
+    every file gets the same share (plain Bonferroni). Any shares fixed before the certification images are looked
+    at keep all bounds valid together; these spend the error where a file is likely to be handed out."""
+    files = list(dict.fromkeys(files))
+    preferred = [f for f in dict.fromkeys(order) if f in files]
+    rest = [f for f in files if f not in preferred]
+    if not preferred:
+        return {f: 1.0 / len(files) for f in files} if files else {}
+    shares = {f: 0.5 ** (i + 1) for i, f in enumerate(preferred)}
+    left = 0.5 ** len(preferred)
+    if rest:
+        shares.update({f: left / len(rest) for f in rest})
+    else:
+        shares[preferred[-1]] += left
+    return shares
 
 
 def within_budget(drop_pp: float, budget_pp: float) -> bool:
@@ -97,9 +117,10 @@ class Certificate:
     """One file's certified drop against the reference, in pp.
 
     ``drop_pp``: the point drop on the labelled certification images; ``bound_pp``: its exact upper bound, valid
-    jointly with the run's other ``family`` bounds at ``confidence``. ``basis`` says which bound it is: ``labelled``
-    (``lost`` of ``n`` images) or ``unlabelled`` (``disagreed`` of ``unlabelled`` predictions changed against the
-    trained anchor, plus the anchor's own bound ``anchor_bound_pp``); a file that has both keeps the smaller."""
+    jointly with the run's other bounds at ``confidence``; this bound spends ``share`` of the run's error (``family``
+    files share it, :func:`preference_shares`). ``basis`` says which bound it is: ``labelled`` (``lost`` and
+    ``gained`` of ``n`` images) or ``unlabelled`` (``disagreed`` of ``unlabelled`` predictions changed against the
+    reference, signed by the lost and gained images among the labelled ones)."""
 
     n: int
     lost: int
@@ -109,9 +130,9 @@ class Certificate:
     basis: Basis
     confidence: float
     family: int
+    share: float = 1.0
     unlabelled: int = 0
     disagreed: int = 0
-    anchor_bound_pp: float = 0.0
 
     def verdict(self, budget_pp: float) -> str:
         """The plain sentence (:func:`verdict`)."""
@@ -121,9 +142,9 @@ class Certificate:
     def to_dict(self) -> dict[str, Any]:
         out = {"validation_size": self.n, "certification_size": self.n, "drop_pp": self.drop_pp,
                "bound_pp": self.bound_pp, "lost": self.lost, "gained": self.gained, "basis": self.basis,
-               "confidence": self.confidence, "family": self.family}
+               "confidence": self.confidence, "family": self.family, "share": round(self.share, 6)}
         if self.unlabelled:
-            out.update(unlabelled=self.unlabelled, disagreed=self.disagreed, anchor_bound_pp=self.anchor_bound_pp)
+            out.update(unlabelled=self.unlabelled, disagreed=self.disagreed)
         return out
 
 
@@ -146,55 +167,63 @@ def _labelled(ref_ok: np.ndarray, ok: np.ndarray) -> tuple[int, int, float]:
     return lost, gained, round((lost - gained) / max(len(ref_ok), 1) * 100.0, 3)
 
 
+def signed_disagreement_upper(disagreed: int, unlabelled: int, lost: int, gained: int, alpha: float) -> float:
+    """An exact ``1 − alpha`` upper bound of the drop of a file that changed ``disagreed`` of ``unlabelled``
+    predictions, when ``lost`` and ``gained`` of the labelled images changed from right to wrong and back.
+
+    A lost or gained image is one whose prediction changed, so drop = p_changed-and-discordant · (2·s − 1) with
+    s the share of lost among the discordant images, and p_changed-and-discordant ≤ p_changed. The Clopper–Pearson
+    upper bounds of p_changed (on the unlabelled images) and of s (on the discordant labelled ones, given their
+    number), each at ``alpha / 2``, bound it: U_changed · max(0, 2·U_s − 1). A file that changes 1 % of predictions
+    but gains as often as it loses is bounded well below 1 %."""
+    changed = upper_rate(disagreed, unlabelled, alpha / 2)
+    lost_share = upper_rate(lost, lost + gained, alpha / 2)  # 1.0 when nothing discordant was seen
+    return changed * max(0.0, 2.0 * lost_share - 1.0)
+
+
 def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: Iterable[str],
             anchors: Mapping[str, str] | None = None, predictions: Mapping[str, np.ndarray] | None = None,
-            reference_id: str = "", confidence: float = CONFIDENCE) -> dict[str, Certificate]:
-    """Certify each of ``files`` (ids) against the reference (module doc), all bounds jointly at ``confidence``.
+            reference_id: str = "", confidence: float = CONFIDENCE,
+            order: Sequence[str] = ()) -> dict[str, Certificate]:
+    """Certify each of ``files`` (ids) against the reference (module doc), all bounds jointly at ``confidence``,
+    each spending its :func:`preference_shares` of the error (``order``: the chooser's preferred files, decided
+    without these images).
 
     ``reference_ok`` / ``correct[id]``: per labelled certification image, whether the reference / a model is right.
-    ``anchors``: for a file made from a trained model by steps that train nothing, that model's id (the reference's
-    id when it is the reference); when there are ``predictions`` (id → top-1 class per unlabelled image, the
-    anchor's included) such a file gets two bounds, each at half its error: the anchor's bound plus the share of
-    unlabelled predictions it changed, and its own labelled bound; it keeps the smaller. Other files are certified on
-    the labelled images.
+    ``anchors``: for a file made from a trained model by steps that train nothing, that model's id. A file made so
+    from the reference, with ``predictions`` (id → top-1 class per unlabelled image, the reference's included) on
+    more images than the labelled ones, is certified by :func:`signed_disagreement_upper`; every other file by
+    :func:`paired_upper` on the labelled images. Which bound a file gets depends only on how it was made and on the
+    numbers of images, never on its results, so the error is spent once per file.
     """
     ref_ok = np.asarray(reference_ok, dtype=bool)
     anchors, predictions = dict(anchors or {}), dict(predictions or {})
     files = list(dict.fromkeys(files))
-    chained = {f: anchors[f] for f in files if anchors.get(f) in predictions and f in predictions
-               and len(predictions[f]) > 0}
-    labelled = {f for f in files if f not in chained} | {a for a in chained.values() if a != reference_id}
-    family = len(labelled) + len(chained)
-    alpha = per_bound_alpha(confidence, family)
+    shares = preference_shares(order, files)
     n = len(ref_ok)
-
-    def lab_bound(aid: str, error: float) -> float:
-        lost, gained, _ = _labelled(ref_ok, np.asarray(correct[aid], dtype=bool))
-        return round(paired_upper(lost, gained, n, error / 2) * 100.0, 3) if n else 100.0
-
     out: dict[str, Certificate] = {}
     for f in files:
         lost, gained, drop = _labelled(ref_ok, np.asarray(correct[f], dtype=bool)) if n else (0, 0, 0.0)
-        if f not in chained:
-            out[f] = Certificate(n, lost, gained, drop, lab_bound(f, alpha), "labelled", confidence, family)
-            continue
-        anchor = chained[f]
-        mine, theirs = np.asarray(predictions[f]), np.asarray(predictions[anchor])
-        disagreed = int((mine != theirs).sum())
-        base = 0.0 if anchor == reference_id else lab_bound(anchor, alpha)
-        unlabelled = max(round(base + upper_rate(disagreed, len(mine), alpha / 2) * 100.0, 3), drop)
-        own = lab_bound(f, alpha / 2)
-        basis: Basis = "unlabelled" if unlabelled <= own else "labelled"
-        out[f] = Certificate(n, lost, gained, drop, min(unlabelled, own), basis, confidence, family,
-                             len(mine), disagreed, base)
+        alpha = (1.0 - confidence) * shares[f]
+        seen = predictions.get(f)
+        if (anchors.get(f) == reference_id and reference_id in predictions and seen is not None
+                and len(seen) > n):
+            disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum())
+            bound = signed_disagreement_upper(disagreed, len(seen), lost, gained, alpha) * 100.0
+            out[f] = Certificate(n, lost, gained, drop, round(max(bound, drop), 3), "unlabelled", confidence,
+                                 len(files), shares[f], len(seen), disagreed)
+        else:
+            bound = paired_upper(lost, gained, n, alpha / 2) * 100.0 if n else 100.0
+            out[f] = Certificate(n, lost, gained, drop, round(bound, 3), "labelled", confidence, len(files),
+                                 shares[f])
     return out
 
 
 def nothing_certified(budget_pp: float, n_labelled: int, n_unlabelled: int, family: int,
-                      confidence: float = CONFIDENCE) -> str:
+                      confidence: float = CONFIDENCE, share: float | None = None) -> str:
     """One line: why no compressed file could be certified, and what would help."""
-    least = min(smallest_budget_pp(n_labelled, confidence, family),
-                smallest_budget_pp(n_unlabelled, confidence, family))
+    least = min(smallest_budget_pp(n_labelled, confidence, family, share=share),
+                smallest_budget_pp(n_unlabelled, confidence, family, share=share))
     return (f"no compressed file could be certified within the {budget_pp:g} pp budget at {confidence * 100:g} % "
             f"on {n_labelled} labelled and {n_unlabelled} unlabelled certification images ({family} bounds); "
             f"even a file that changed nothing certifies only {least:.2f} pp here: more labelled images, "
@@ -203,25 +232,29 @@ def nothing_certified(budget_pp: float, n_labelled: int, n_unlabelled: int, fami
 
 def margin(checks: Mapping[str, Mapping[str, Any]], budget_pp: float, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """The report's statement of what this data can certify, from the files' certificates (``to_dict`` forms):
-    how many images, how many bounds share the confidence, and the smallest budget a file could be certified at."""
+    how many images, how many bounds share the confidence, and the smallest budget a file could be certified at
+    (the file given the largest share of the error)."""
     certs = list(checks.values())
     n = max((int(c.get("certification_size", c.get("validation_size", 0)) or 0) for c in certs), default=0)
     unlabelled = max((int(c.get("unlabelled", 0) or 0) for c in certs), default=0)
     family = max((int(c.get("family", 1) or 1) for c in certs), default=1)
+    share = max((float(c.get("share", 1.0 / family) or 1.0 / family) for c in certs), default=1.0)
     out: dict[str, Any] = {
         "confidence": confidence, "validation_size": n, "certification_size": n, "unlabelled_size": unlabelled,
-        "family": family, "smallest_budget_pp": smallest_budget_pp(n, confidence, family),
-        "method": ("exact (Clopper–Pearson) upper bound of the share of certification images the file gets wrong "
-                   "and the trained model right; for files made by steps that train nothing, the trained model's "
-                   "bound plus an exact bound of the share of unlabelled images whose prediction changed; "
-                   f"Bonferroni over the {family} bound(s) of the run"),
+        "family": family, "largest_share": round(share, 6),
+        "smallest_budget_pp": smallest_budget_pp(n, confidence, share=share),
+        "method": ("exact (Clopper–Pearson) bounds: of the share of certification images the file gets wrong and "
+                   "the trained model right, less the share the other way round; for files made from the trained "
+                   "model by steps that train nothing, of the share of unlabelled images whose prediction changed, "
+                   "signed by the lost and gained labelled images; weighted Bonferroni over the "
+                   f"{family} file(s) of the run, the files the chooser prefers getting the larger shares"),
     }
     if unlabelled:
-        out["smallest_unlabelled_budget_pp"] = smallest_budget_pp(unlabelled, confidence, family)
+        out["smallest_unlabelled_budget_pp"] = smallest_budget_pp(unlabelled, confidence, share=share)
     least = min(out["smallest_budget_pp"], out.get("smallest_unlabelled_budget_pp", 100.0))
     out["statement"] = (f"{n} labelled certification images" + (f" and {unlabelled} unlabelled" if unlabelled else "")
                         + f" can certify a budget of {least:.2f} pp or more at {confidence * 100:g} % "
                         f"({family} file bound(s) share the confidence)")
     if least > budget_pp + 1e-9:
-        out["statement"] = nothing_certified(budget_pp, n, unlabelled, family, confidence)
+        out["statement"] = nothing_certified(budget_pp, n, unlabelled, family, confidence, share)
     return out

@@ -99,7 +99,7 @@ def test_compress_judges_every_file_against_the_model_as_brought(brought: tuple[
         if a["name"] == "baseline-tflite":  # the model as brought, converted: anchored at it, it changes nothing
             assert c["drop_pp"] == pytest.approx(0.0, abs=0.5), c
             if c["basis"] == "unlabelled":
-                assert c["anchor_bound_pp"] == 0.0 and c["disagreed"] <= 1, c
+                assert c["disagreed"] <= 1, c
             else:
                 assert c["lost"] + c["gained"] <= 1, c
     for d in report["budget"]["pruning"].get("pruned", {}).values():
