@@ -273,7 +273,9 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     measured = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
                                val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
                 for a in artifacts]
-    order = _certification_order(cfg, measured, bench_rows, targets, verification)
+    predicted = _predicted_bounds(measured, scores, y_val, len(dataset.y_cert),
+                                  len(dataset.y_cert) + len(dataset.x_extra), cfg.confidence)
+    order = _certification_order(cfg, measured, bench_rows, targets, verification, predicted)
     bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order)
     final = [a.with_metrics(**bounds[a.id]) if a.id in bounds else a for a in measured]
     search = _choose(cfg, final, bench_rows, targets, verification)
@@ -291,13 +293,39 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
 
 
 
+def _predicted_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_val: np.ndarray,
+                      n_cert: int, n_unlabelled: int, confidence: float) -> dict[str, float]:
+    """Deployable file id → the certificate the selection images predict for it
+    (:func:`edgekit.rules.predicted_bound_pp`): a file that churns many predictions is predicted to fail even when
+    its selection drop is small."""
+    from edgekit.formats import deployable_formats
+    from edgekit.rules import predicted_bound_pp
+
+    train = next((a for a in artifacts if a.stage == "train"), None)
+    if train is None or train.id not in scores:
+        return {}
+    anchors = _anchors(artifacts)
+    ref_pred = scores[train.id]["val"].argmax(1)
+    ref_ok = ref_pred == y_val
+    out = {}
+    for a in artifacts:
+        if a.format not in deployable_formats() or a.id not in scores:
+            continue
+        pred = scores[a.id]["val"].argmax(1)
+        ok = pred == y_val
+        out[a.id] = predicted_bound_pp(int((ref_ok & ~ok).sum()), int((~ref_ok & ok).sum()),
+                                       int((pred != ref_pred).sum()), len(y_val), n_cert,
+                                       n_unlabelled if anchors.get(a.id) == train.id else 0, confidence)
+    return out
+
+
 def _certification_order(cfg: CompressConfig, measured: list[Artifact], rows: list[dict[str, Any]],
-                         targets: list[Target], verification: dict[str, Any]) -> list[str]:
+                         targets: list[Target], verification: dict[str, Any], predicted: dict[str, float]) -> list[str]:
     """The files the chooser would prefer, judged without the certification images
     (:func:`edgekit.search.certification_order`)."""
     from edgekit.search import certification_order
 
-    return certification_order(cfg, measured, rows, targets, verification)
+    return certification_order(cfg, measured, rows, targets, verification, predicted)
 
 
 def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,

@@ -13,7 +13,7 @@ speed is not checked, and the choice says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from edgekit.artifact import Artifact
@@ -165,11 +165,14 @@ def flags(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str, bu
 
 
 def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
-                        verification: dict[str, Any] | None = None) -> list[str]:
+                        verification: dict[str, Any] | None = None,
+                        predicted: Mapping[str, float] | None = None) -> list[str]:
     """The files :func:`choose` would prefer, best first, decided before any file is certified: eligible on
     everything but the certificate (verified, smaller and not slower than the fp32 baseline of its format, fitting
-    every microcontroller target) with a selection-split drop inside the budget, in the chooser's order (smallest,
-    then fastest). :func:`edgekit.rules.certify` spends the larger shares of the error on them."""
+    every microcontroller target) with a selection-split drop inside the budget; those whose ``predicted``
+    certificate (:func:`edgekit.rules.predicted_bound_pp`, from the selection images) is inside the budget first,
+    each group in the chooser's order (smallest, then fastest). :func:`edgekit.rules.certify` spends the larger
+    shares of the error on them."""
     target = cfg.target or (targets[0].name if targets else "")
     budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
     baseline = next(a for a in artifacts if a.stage == "train")
@@ -180,7 +183,9 @@ def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str
     ok = [c for c in cands if c["id"] not in excluded and within_budget(c["val_drop_pp"], budget)
           and (cfg.latency_target_ms is None or (c["latency_ms"] is not None
                                                  and c["latency_ms"] <= cfg.latency_target_ms))]
-    ok.sort(key=lambda c: (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf")))
+    predicted = predicted or {}
+    ok.sort(key=lambda c: (not within_budget(predicted.get(c["id"], 0.0), budget), c["bytes"],
+                           c["latency_ms"] if c["latency_ms"] is not None else float("inf")))
     return [c["id"] for c in ok]
 
 

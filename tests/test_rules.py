@@ -196,3 +196,14 @@ def test_fit_names_ram_or_flash_and_leaves_the_unknown_undecided() -> None:
     flash = Fit(None, 200 * KIB, b)
     assert flash.fits is False and flash.fits_ram is None and flash.reason.startswith("flash: model 200.0 KB")
     assert Fit(None, 100 * KIB, b).fits is None
+
+
+def test_the_selection_images_predict_which_files_will_certify() -> None:
+    """A file that churns (10 lost and 10 gained of 400 selection images) is predicted to fail a 1 pp budget on
+    800 certification images although its selection drop is 0; one that changed 4 of 400 predictions, bounded on
+    10,800 unlabelled images, is predicted to pass; one that changed nothing predicts the smallest budget."""
+    from edgekit.rules import predicted_bound_pp
+
+    assert predicted_bound_pp(10, 10, 20, 400, 800) > 1.0
+    assert predicted_bound_pp(2, 2, 4, 400, 800, 10800) < 1.0 < predicted_bound_pp(2, 2, 4, 400, 800)
+    assert predicted_bound_pp(0, 0, 0, 400, 800) == pytest.approx(smallest_budget_pp(800, 0.95, share=0.5))

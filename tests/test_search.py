@@ -45,6 +45,23 @@ def test_choose_smallest_within_budget_and_latency(tmp_path: Path) -> None:
     assert none["front"]
 
 
+def test_certification_order_puts_files_predicted_to_certify_first(tmp_path: Path) -> None:
+    """The files that will get the larger shares of the error: eligible on all but the certificate, those the
+    selection images predict will certify first, each group smallest first; a file outside the budget on the
+    selection images is not preferred at all."""
+    from edgekit.search import certification_order
+
+    arts = [_artifact(tmp_path, "base", "train", "keras", 1000, 0.90),
+            _artifact(tmp_path, "churny", "quantize.ptq_int8", "tflite", 50, 0.899),
+            _artifact(tmp_path, "steady", "quantize.ptq_int8", "tflite", 100, 0.898),
+            _artifact(tmp_path, "steady-onnx", "quantize.ptq_int8", "onnx", 80, 0.90),
+            _artifact(tmp_path, "lossy", "quantize.ptq_int8", "onnx", 40, 0.85)]
+    cfg = CompressConfig(max_accuracy_drop=1.0, bench=False)
+    assert certification_order(cfg, arts, [], []) == ["churny", "steady-onnx", "steady"]
+    predicted = {"churny": 3.2, "steady": 0.6, "steady-onnx": 0.7, "lossy": 0.1}
+    assert certification_order(cfg, arts, [], [], predicted=predicted) == ["steady-onnx", "steady", "churny"]
+
+
 SMALL_GRID = dict(dataset="digits", epochs=3, prune_epochs=1, search_structured=(0.0, 0.5), search_sparsity=(0.0,),
                   search_quantization=("ptq-int8",), bench_min_runs=3, bench_min_seconds=0.01)
 

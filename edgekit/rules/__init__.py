@@ -61,6 +61,7 @@ from edgekit.rules.bounds import (
                                     nothing_certified,
                                     paired_upper,
                                     per_bound_alpha,
+                                    predicted_bound_pp,
                                     preference_shares,
                                     signed_disagreement_upper,
                                     smallest_budget_pp,
@@ -69,8 +70,7 @@ from edgekit.rules.bounds import (
                                     within_budget,
 )
 
-__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance",
-           "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "margin",
-           "nothing_certified", "paired_upper", "per_bound_alpha", "preference_shares", "signed_disagreement_upper",
-           "smallest_budget_pp", "upper_rate", "verdict",
-           "within_budget"]
+__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance", "baseline_exclusion",
+           "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "margin", "nothing_certified",
+           "paired_upper", "per_bound_alpha", "predicted_bound_pp", "preference_shares", "signed_disagreement_upper",
+           "smallest_budget_pp", "upper_rate", "verdict", "within_budget"]

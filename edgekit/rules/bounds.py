@@ -219,6 +219,24 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     return out
 
 
+def predicted_bound_pp(lost: int, gained: int, changed: int, n_selection: int, n_certification: int,
+                       n_unlabelled: int = 0, confidence: float = CONFIDENCE, share: float = 0.5) -> float:
+    """What :func:`certify` would bound a file at (pp) if the certification images behaved like the selection
+    images: its ``lost``, ``gained`` and ``changed`` (prediction differs from the reference's) selection images
+    scaled to the certification split, bounded as :func:`certify` will bound it at ``share`` of the error
+    (``n_unlabelled``: the unlabelled images a file made from the reference by steps that train nothing is bounded
+    on; 0 for any other file). A prediction for ranking files before certification, not a certificate."""
+    if n_selection <= 0 or n_certification <= 0:
+        return 100.0
+    alpha = (1.0 - confidence) * share
+    scale = n_certification / n_selection
+    lost_c, gained_c = round(lost * scale), round(gained * scale)
+    if n_unlabelled > n_certification:
+        changed_u = round(changed * n_unlabelled / n_selection)
+        return round(signed_disagreement_upper(changed_u, n_unlabelled, lost_c, gained_c, alpha) * 100.0, 3)
+    return round(paired_upper(lost_c, gained_c, n_certification, alpha / 2) * 100.0, 3)
+
+
 def nothing_certified(budget_pp: float, n_labelled: int, n_unlabelled: int, family: int,
                       confidence: float = CONFIDENCE, share: float | None = None) -> str:
     """One line: why no compressed file could be certified, and what would help."""
