@@ -28,8 +28,11 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The test session gets its own artifact cache (set before any module-scoped fixture runs)."""
-    os.environ["EDGEKIT_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "edgekit-cache")
+    """The test session gets its own artifact cache (set before any module-scoped fixture runs); under
+    pytest-xdist the workers share one (the cache locks each entry), so a model one worker trained is reused."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ["EDGEKIT_CACHE_DIR"] = str(shared / "edgekit-cache")
 
 
 class TrainingInFastTier(RuntimeError):
