@@ -164,19 +164,21 @@ def peak_checks(report: dict[str, Any]) -> list[tuple[str, bool]]:
 def search_lines(pruned: dict[str, Any] | None) -> list[str]:
     """The budgeted pruning search of this run: each attempt, its outcome and its fine-tuning time."""
     budget = ((pruned or {}).get("metrics") or {}).get("budget") or {}
-    lines = ["Budgeted pruning search (edgekit/compression/budget.py): validation drop against the trained model, "
-             f"budget {next(iter(budget.values()), {}).get('budget_pp', '–')} pp; an attempt holds when the 95 % upper "
-             "confidence bound of its drop (paired with its parent, image by image) is within the budget; spend = "
-             "the one-shot (not fine-tuned) drop the greedy per-layer choice may add up to; seconds = its fine-tuning "
-             "and validation.", "",
-             "| kind | attempt | per-layer levels | spend pp | predicted one-shot pp | val drop pp | upper bound pp | "
-             "held | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["Budgeted pruning search (edgekit/compression/budget.py): selection drop against the trained model, "
+             f"budget {next(iter(budget.values()), {}).get('budget_pp', '–')} pp; an attempt holds when the selection "
+             "bound of its drop (paired with the trained model, image by image) and the certificate its lost and "
+             "gained images predict on the certification split are within the budget; spend = the one-shot (not "
+             "fine-tuned) drop the greedy per-layer choice may add up to; seconds = its fine-tuning and validation.",
+             "", "| kind | attempt | per-layer levels | spend pp | predicted one-shot pp | val drop pp | "
+             "upper bound pp | predicted certificate pp | held | seconds |", "|" + "---|" * 10]
     for kind, d in budget.items():
         for i, a in enumerate(d.get("attempts", []), 1):
             levels = ", ".join(f"{k} {v:g}" for k, v in a["per_layer"].items())
             bound = f"{a['bound_pp']:+.2f}" if "bound_pp" in a else "not recorded"
+            cert = f"{a['predicted_certificate_pp']:.2f}" if "predicted_certificate_pp" in a else "–"
             lines.append(f"| {kind} | {i} | {levels} | {a['spend_pp']:.2f} | {a['predicted_one_shot_pp']:.2f} | "
-                         f"{a['drop_pp']:+.2f} | {bound} | {'yes' if a['held'] else 'no'} | {a.get('seconds', '–')} |")
+                         f"{a['drop_pp']:+.2f} | {bound} | {cert} | {'yes' if a['held'] else 'no'} | "
+                         f"{a.get('seconds', '–')} |")
     lines.append("")
     lines += [f"- {kind}: **{d['action']}**, validation drop {d['drop_pp']:+.2f} pp — {d.get('reason', '')}"
               for kind, d in budget.items()]

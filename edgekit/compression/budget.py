@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgekit.analyze.decide import DEFAULT_BUDGET_PP, choose_levels, predicted_drop
-from edgekit.rules import SELECTION_CONFIDENCE, paired_upper, verdict, within_budget
+from edgekit.rules import SELECTION_CONFIDENCE, paired_upper, predicted_bound_pp, verdict, within_budget
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def stage_drop_bound(reference: float, parent_correct: Any, candidate_correct: A
 
 
 def budget_check(reference: float, accuracy: float, budget_pp: float, parent: Any = None, model: Any = None,
-                 dataset: Any = None, candidate_correct: Any = None, reference_correct: Any = None) -> dict[str, Any]:
+                 dataset: Any = None, candidate_correct: Any = None, reference_correct: Any = None,
+                 predict_certificate: bool = False) -> dict[str, Any]:
     """A budgeted stage's check on the selection split (``dataset.x_val``), by :func:`edgekit.rules.within_budget`:
     ``{"held": ..., "bound_pp", "validation_size", "verdict"}``, judged on the bound of :class:`DropBound` at the
     selection bar. Paired with the reference itself when ``reference_correct`` (its per-image correctness) is
@@ -149,7 +150,13 @@ def budget_check(reference: float, accuracy: float, budget_pp: float, parent: An
     its per-image correctness ``candidate_correct`` (an exported file).
 
     One rule when nothing can be paired: an empty selection split is judged on the point drop of ``accuracy``,
-    with a logged warning; it never raises here."""
+    with a logged warning; it never raises here.
+
+    ``predict_certificate`` (a trained candidate paired with the reference): it also holds only when the
+    certificate the selection images predict for it (:func:`edgekit.rules.predicted_bound_pp`, its lost and gained
+    images scaled to the certification split) is inside the budget. A fine-tuned model that changes the
+    correctness of many images cannot be certified near the budget's edge even when it loses nothing on average,
+    so the search backs off to one certification will accept."""
     paired = (hasattr(parent, "predict") or reference_correct is not None) and dataset is not None
     if paired and len(getattr(dataset, "y_val", ())) == 0:
         log.warning("empty selection split: the budget is judged on the point drop, without a statistical margin")
@@ -162,8 +169,17 @@ def budget_check(reference: float, accuracy: float, budget_pp: float, parent: An
              stage_drop_bound(reference, val_correct(parent, dataset), candidate_correct))
     held = within_budget(bound.bound_pp, budget_pp)
     sentence = "selection " + verdict(bound.drop_pp, bound.bound_pp, budget_pp, bound.n, bound.confidence)
+    out: dict[str, Any] = {"validation_size": bound.n}
+    n_cert = len(getattr(dataset, "y_cert", ()))
+    if predict_certificate and reference_correct is not None and n_cert:
+        predicted = predicted_bound_pp(bound.lost, bound.gained, 0, bound.n, n_cert)
+        out["predicted_certificate_pp"] = predicted
+        if held and not within_budget(predicted, budget_pp):
+            held = False
+            sentence += (f"; but {bound.lost} lost and {bound.gained} gained images predict a certified bound of "
+                         f"{predicted:.2f} pp on {n_cert} certification images, outside the budget")
     log.info("%s (%d lost, %d gained)", sentence, bound.lost, bound.gained)
-    return {"held": held, "bound_pp": bound.bound_pp, "validation_size": bound.n, "verdict": sentence}
+    return {"held": held, "bound_pp": bound.bound_pp, **out, "verdict": sentence}
 
 
 def _last_drop(attempt: dict[str, Any]) -> str:
@@ -246,7 +262,8 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
         started = time.perf_counter()
         model = apply(parent, choice)
         acc = measure(model, dataset)
-        check = budget_check(ref, acc, budget_pp, parent, model, dataset, reference_correct=reference_correct)
+        check = budget_check(ref, acc, budget_pp, parent, model, dataset, reference_correct=reference_correct,
+                             predict_certificate=True)
         held = check["held"]
         outcome[key] = held
         decision.attempts.append({"per_layer": dict(choice), "spend_pp": round(left * spend, 3),

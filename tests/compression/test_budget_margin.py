@@ -98,3 +98,22 @@ def test_budget_check_pairs_real_keras_models_image_by_image() -> None:
     lost = int(round((1 - acc) * 120))
     assert check["bound_pp"] == DropBound(120, lost, 0).bound_pp and check["validation_size"] == 120
     assert check["held"] == (check["bound_pp"] <= 50.0)
+
+
+def test_a_pruning_attempt_that_churns_is_refused_before_certification_would_refuse_it() -> None:
+    """Selection: 20 lost and 20 gained of 400 images is no drop, inside a 1 pp budget; scaled to 800
+    certification images it predicts a certificate far outside it, so a pruning attempt does not hold. One lost
+    and one gained holds; without the prediction (int8 checks) the churning file holds too."""
+    from types import SimpleNamespace
+
+    from edgekit.rules import predicted_bound_pp
+
+    for lost, held in ((20, False), (1, True)):
+        ref, cand = _pair(400, lost, lost)
+        data = SimpleNamespace(y_val=np.zeros(400), y_cert=np.zeros(800))
+        check = budget_check(0.9, 0.9, 1.0, dataset=data, candidate_correct=cand, reference_correct=ref,
+                             predict_certificate=True)
+        assert check["held"] is held, check
+        assert check["predicted_certificate_pp"] == predicted_bound_pp(lost, lost, 0, 400, 800)
+        assert budget_check(0.9, 0.9, 1.0, dataset=data, candidate_correct=cand, reference_correct=ref)["held"]
+        assert ("predict a certified bound of" in check["verdict"]) is not held
