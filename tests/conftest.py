@@ -35,6 +35,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["EDGEKIT_CACHE_DIR"] = str(shared / "edgekit-cache")
 
 
+@pytest.fixture(autouse=True)
+def _edgekit_log_level() -> Iterator[None]:
+    """The ``edgekit`` logger's level as each test found it: the command line run in process (``-q`` sets ERROR)
+    must not hide a later test's warnings from ``caplog``, whatever order the workers run the files in."""
+    import logging
+
+    logger = logging.getLogger("edgekit")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
 class TrainingInFastTier(RuntimeError):
     """A test without ``@pytest.mark.slow`` trained a model."""
 
