@@ -36,15 +36,16 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _edgekit_log_level() -> Iterator[None]:
-    """The ``edgekit`` logger's level as each test found it: the command line run in process (``-q`` sets ERROR)
-    must not hide a later test's warnings from ``caplog``, whatever order the workers run the files in."""
+def _log_levels() -> Iterator[None]:
+    """The root and ``edgekit`` loggers' levels as each test found them: the command line run in process (``-q``
+    sets ERROR) must not hide a later test's warnings from ``caplog``, whatever order the workers run the files in."""
     import logging
 
-    logger = logging.getLogger("edgekit")
-    level = logger.level
+    loggers = (logging.getLogger(), logging.getLogger("edgekit"))
+    levels = [lg.level for lg in loggers]
     yield
-    logger.setLevel(level)
+    for lg, level in zip(loggers, levels):
+        lg.setLevel(level)
 
 
 class TrainingInFastTier(RuntimeError):
