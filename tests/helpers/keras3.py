@@ -1,4 +1,4 @@
-"""Keras 3 ``.keras`` files for the model-loading tests, saved once per test process.
+"""Keras 3 ``.keras`` files for the model-loading tests, saved once per test session.
 
 Plain Keras 3 (``TF_USE_LEGACY_KERAS=0``) cannot run in a process that already imported tf_keras, so the
 files are written by one child process (TensorFlow and Keras 3 start once, not once per test module):
@@ -86,17 +86,36 @@ SCRIPT = textwrap.dedent(
 _CACHE: dict[str, Path] = {}
 
 
+def keras3_installed() -> bool:
+    """Whether Keras 3 is installed, from the package metadata (importing it costs ~10 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("keras").split(".")[0]) >= 3
+    except (PackageNotFoundError, ValueError):
+        return False
+
+
 def keras3_files(base: Path) -> Path:
-    """The folder of Keras 3 files (see the module docstring), written once per test process under ``base``;
+    """The folder of Keras 3 files (see the module docstring), written once per test session under ``base`` (the
+    session's temporary folder; pytest-xdist workers share its parent, one of them writes, under a lock);
     skips the test when Keras 3 is not installed."""
     if "folder" not in _CACHE:
-        out = Path(base) / "keras3-files"
-        out.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TF_USE_LEGACY_KERAS": "0", "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        done = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], env=env, capture_output=True, text=True,
-                              timeout=600)
-        if done.returncode != 0 and "No module named 'keras'" in done.stderr:
-            pytest.skip("needs Keras 3 (pip install keras>=3)")
-        assert done.returncode == 0, done.stderr[-2000:]
+        import fcntl
+
+        root = Path(base).parent if os.environ.get("PYTEST_XDIST_WORKER") else Path(base)
+        out = root / "keras3-files"
+        with open(root / "keras3-files.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (out / ".complete").is_file():
+                out.mkdir(parents=True, exist_ok=True)
+                env = {**os.environ, "TF_USE_LEGACY_KERAS": "0", "KERAS_BACKEND": "tensorflow",
+                       "TF_CPP_MIN_LOG_LEVEL": "3"}
+                done = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], env=env, capture_output=True,
+                                      text=True, timeout=600)
+                if done.returncode != 0 and "No module named 'keras'" in done.stderr:
+                    pytest.skip("needs Keras 3 (pip install keras>=3)")
+                assert done.returncode == 0, done.stderr[-2000:]
+                (out / ".complete").touch()
         _CACHE["folder"] = out
     return _CACHE["folder"]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import edgekit_in_process
-from tests.helpers.keras3 import keras3_files
+from tests.helpers.keras3 import keras3_files, keras3_installed
 
-pytest.importorskip("keras", minversion="3", reason="needs Keras 3 (installed with TensorFlow 2.21)")
+if not keras3_installed():  # read from the package metadata: importing Keras 3 here would cost every collection ~10 s
+    pytest.skip("needs Keras 3 (installed with TensorFlow 2.21)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
