@@ -82,8 +82,7 @@ def _fit_row(target: Any, path: Path, arena: int | None, model_bytes: int | None
         verdict, reason = f.fits, f.reason
     else:
         verdict = decided  # False: cannot run on TFLM; None: not measured
-    ram, flash = mcu.ram_kb * KIB, mcu.flash_kb * KIB
-    ram_need, flash_need = f.ram_needed, f.flash_needed
+    ram, flash, ram_need, flash_need = f.ram, f.flash, f.ram_needed, f.flash_needed
     return {
         "target": target.name, "model": str(path), "runtime": mcu.runtime, "fits": verdict, "reason": reason,
         "fits_ram": f.fits_ram, "fits_flash": f.fits_flash, "arena_bytes": arena, "model_bytes": model_bytes,

@@ -246,6 +246,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     from edgekit.bench.api import Timing, benchmark
     from edgekit.report.build import build_report
     from edgekit.report.write import write_reports
+    from edgekit.search import certification_order
     from edgekit.stages import Context
 
     ctx = Context(dataset, workdir=staging / ".work", seed=cfg.seed)
@@ -275,7 +276,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
                 for a in artifacts]
     predicted = _predicted_bounds(measured, scores, y_val, len(dataset.y_cert),
                                   len(dataset.y_cert) + len(dataset.x_extra), cfg.confidence)
-    order = _certification_order(cfg, measured, bench_rows, targets, verification, predicted)
+    order = certification_order(cfg, measured, bench_rows, targets, verification, predicted)
     bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order)
     final = [a.with_metrics(**bounds[a.id]) if a.id in bounds else a for a in measured]
     search = _choose(cfg, final, bench_rows, targets, verification)
@@ -317,15 +318,6 @@ def _predicted_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.
                                        int((pred != ref_pred).sum()), len(y_val), n_cert,
                                        n_unlabelled if anchors.get(a.id) == train.id else 0, confidence)
     return out
-
-
-def _certification_order(cfg: CompressConfig, measured: list[Artifact], rows: list[dict[str, Any]],
-                         targets: list[Target], verification: dict[str, Any], predicted: dict[str, float]) -> list[str]:
-    """The files the chooser would prefer, judged without the certification images
-    (:func:`edgekit.search.certification_order`)."""
-    from edgekit.search import certification_order
-
-    return certification_order(cfg, measured, rows, targets, verification, predicted)
 
 
 def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,

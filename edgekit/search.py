@@ -173,20 +173,34 @@ def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str
     certificate (:func:`edgekit.rules.predicted_bound_pp`, from the selection images) is inside the budget first,
     each group in the chooser's order (smallest, then fastest). :func:`edgekit.rules.certify` spends the larger
     shares of the error on them."""
-    target = cfg.target or (targets[0].name if targets else "")
-    budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
-    baseline = next(a for a in artifacts if a.stage == "train")
-    cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
+    target, budget, cands = _measured(cfg, artifacts, rows, targets)
     unchecked = speed_unchecked(bool(getattr(cfg, "bench", True)), target, targets)
     excluded = exclusions(artifacts, rows, cands, target, verification, check_speed=unchecked is None)
     excluded.update(_mcu_filter(artifacts, rows, targets))
-    ok = [c for c in cands if c["id"] not in excluded and within_budget(c["val_drop_pp"], budget)
-          and (cfg.latency_target_ms is None or (c["latency_ms"] is not None
-                                                 and c["latency_ms"] <= cfg.latency_target_ms))]
+    ok = [c for c in cands if c["id"] not in excluded and _meets(cfg, c, budget, "val_drop_pp")]
     predicted = predicted or {}
-    ok.sort(key=lambda c: (not within_budget(predicted.get(c["id"], 0.0), budget), c["bytes"],
-                           c["latency_ms"] if c["latency_ms"] is not None else float("inf")))
+    ok.sort(key=lambda c: (not within_budget(predicted.get(c["id"], 0.0), budget), *_order(c)))
     return [c["id"] for c in ok]
+
+
+def _measured(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]],
+              targets: list[Any]) -> tuple[str, float, list[dict[str, Any]]]:
+    """The target the choice is made on, the budget (pp) and the :func:`candidates`."""
+    target = cfg.target or (targets[0].name if targets else "")
+    budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
+    baseline = next(a for a in artifacts if a.stage == "train")
+    return target, budget, candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
+
+
+def _meets(cfg: Any, c: dict[str, Any], budget: float, drop: str = "val_drop_bound_pp") -> bool:
+    """A candidate's ``drop`` inside the budget, and its batch-1 p50 inside the latency target if there is one."""
+    return within_budget(c[drop], budget) and (
+        cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
+
+
+def _order(c: dict[str, Any]) -> tuple[float, float]:
+    """The chooser's preference: smallest, then fastest."""
+    return (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf"))
 
 
 def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
@@ -203,10 +217,7 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     baselines is checked only with benchmarking on (:func:`speed_unchecked`); otherwise the
     reason and summary say "speed not checked".
     """
-    target = cfg.target or (targets[0].name if targets else "")
-    budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
-    baseline = next(a for a in artifacts if a.stage == "train")
-    cands = candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))
+    target, budget, cands = _measured(cfg, artifacts, rows, targets)
     front = pareto_front(cands)
     unfit = _mcu_filter(artifacts, rows, targets)
     unchecked = speed_unchecked(bool(getattr(cfg, "bench", True)), target, targets)
@@ -216,13 +227,9 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     worse = flags(artifacts, rows, target, budget)
 
     def meets(c: dict[str, Any], drop: str = "val_drop_bound_pp") -> bool:
-        return within_budget(c[drop], budget) and (
-            cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
+        return _meets(cfg, c, budget, drop)
 
-    def order(c: dict[str, Any]) -> tuple[float, float]:
-        return (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf"))
-
-    ok = sorted((c for c in cands if meets(c) and c["id"] not in excluded), key=order)
+    ok = sorted((c for c in cands if meets(c) and c["id"] not in excluded), key=_order)
     for c in cands:
         c["on_front"] = c["id"] in front
         c["within_budget"] = c in ok
@@ -235,10 +242,11 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     common = {"target": target, "budget_pp": budget, "latency_target_ms": cfg.latency_target_ms, "candidates": cands,
               "front": front, "excluded": excluded}
     if not ok:
-        base_ids = {a.id for a in _baselines(artifacts, baseline.id).values()}
+        train = next(a for a in artifacts if a.stage == "train")
+        base_ids = {a.id for a in _baselines(artifacts, train.id).values()}
         fallback = sorted((c for c in cands if c["id"] in base_ids and c["id"] not in unfit
                            and excluded.get(c["id"], "").endswith("baseline itself") and meets(c, "val_drop_pp")),
-                          key=order)
+                          key=_order)
         if fallback:
             best = fallback[0]
             reason = (f"no compressed candidate was eligible and met {goal} ({len(cands)} measured, "

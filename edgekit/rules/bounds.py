@@ -204,17 +204,16 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     out: dict[str, Certificate] = {}
     for f in files:
         lost, gained, drop = _labelled(ref_ok, np.asarray(correct[f], dtype=bool)) if n else (0, 0, 0.0)
-        alpha = (1.0 - confidence) * shares[f]
         seen = predictions.get(f)
-        if (anchors.get(f) == reference_id and reference_id in predictions and seen is not None
-                and len(seen) > n):
-            disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum())
-            bound = signed_disagreement_upper(disagreed, len(seen), lost, gained, alpha) * 100.0
-            out[f] = Certificate(n, lost, gained, drop, round(max(bound, drop), 3), "unlabelled", confidence,
-                                 len(files), shares[f], len(seen), disagreed)
+        chained = anchors.get(f) == reference_id and reference_id in predictions and seen is not None
+        unlabelled = len(seen) if chained and seen is not None else 0
+        disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum()) if unlabelled > n else 0
+        rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * shares[f])
+        if basis == "unlabelled":
+            out[f] = Certificate(n, lost, gained, drop, round(max(rate * 100.0, drop), 3), basis, confidence,
+                                 len(files), shares[f], unlabelled, disagreed)
         else:
-            bound = paired_upper(lost, gained, n, alpha / 2) * 100.0 if n else 100.0
-            out[f] = Certificate(n, lost, gained, drop, round(bound, 3), "labelled", confidence, len(files),
+            out[f] = Certificate(n, lost, gained, drop, round(rate * 100.0, 3), basis, confidence, len(files),
                                  shares[f])
     return out
 
@@ -228,13 +227,19 @@ def predicted_bound_pp(lost: int, gained: int, changed: int, n_selection: int, n
     on; 0 for any other file). A prediction for ranking files before certification, not a certificate."""
     if n_selection <= 0 or n_certification <= 0:
         return 100.0
-    alpha = (1.0 - confidence) * share
     scale = n_certification / n_selection
-    lost_c, gained_c = round(lost * scale), round(gained * scale)
-    if n_unlabelled > n_certification:
-        changed_u = round(changed * n_unlabelled / n_selection)
-        return round(signed_disagreement_upper(changed_u, n_unlabelled, lost_c, gained_c, alpha) * 100.0, 3)
-    return round(paired_upper(lost_c, gained_c, n_certification, alpha / 2) * 100.0, 3)
+    changed_u = round(changed * n_unlabelled / n_selection)
+    bound, _ = _file_bound(round(lost * scale), round(gained * scale), n_certification, changed_u, n_unlabelled,
+                           (1.0 - confidence) * share)
+    return round(bound * 100.0, 3)
+
+
+def _file_bound(lost: int, gained: int, n: int, disagreed: int, unlabelled: int, alpha: float) -> tuple[float, Basis]:
+    """One file's ``1 − alpha`` upper bound of its drop (a rate) and which bound it is: the signed disagreement
+    bound when it is bounded on more unlabelled images than labelled ones, else the paired bound (:func:`certify`)."""
+    if unlabelled > n:
+        return signed_disagreement_upper(disagreed, unlabelled, lost, gained, alpha), "unlabelled"
+    return (paired_upper(lost, gained, n, alpha / 2) if n else 1.0), "labelled"
 
 
 def nothing_certified(budget_pp: float, n_labelled: int, n_unlabelled: int, family: int,

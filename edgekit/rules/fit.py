@@ -31,6 +31,14 @@ class Fit:
     budgets: Budgets
 
     @property
+    def ram(self) -> int:
+        return self.budgets.ram_kb * KIB
+
+    @property
+    def flash(self) -> int:
+        return self.budgets.flash_kb * KIB
+
+    @property
     def ram_needed(self) -> int | None:
         return None if self.arena_bytes is None else self.arena_bytes + self.budgets.runtime_ram_kb * KIB
 
@@ -41,12 +49,12 @@ class Fit:
     @property
     def fits_ram(self) -> bool | None:
         need = self.ram_needed
-        return None if need is None else need <= self.budgets.ram_kb * KIB
+        return None if need is None else need <= self.ram
 
     @property
     def fits_flash(self) -> bool | None:
         need = self.flash_needed
-        return None if need is None else need <= self.budgets.flash_kb * KIB
+        return None if need is None else need <= self.flash
 
     @property
     def fits(self) -> bool | None:
