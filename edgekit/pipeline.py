@@ -246,6 +246,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     from edgekit.bench.api import Timing, benchmark
     from edgekit.report.build import build_report
     from edgekit.report.write import write_reports
+    from edgekit.rules import preference_shares, reshuffles
     from edgekit.search import certification_order
     from edgekit.stages import Context
 
@@ -274,10 +275,15 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     measured = [a.with_metrics(accuracy=float((scores[a.id]["test"].argmax(1) == y_test).mean()),
                                val_accuracy=float((scores[a.id]["val"].argmax(1) == y_val).mean()))
                 for a in artifacts]
-    predicted = _predicted_bounds(measured, scores, y_val, len(dataset.y_cert),
+    counts = _selection_counts(measured, scores, y_val)
+    predicted = _predicted_bounds(measured, counts, len(y_val), len(dataset.y_cert),
                                   len(dataset.y_cert) + len(dataset.x_extra), cfg.confidence)
     order = certification_order(cfg, measured, bench_rows, targets, verification, predicted)
-    bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order)
+    shares = preference_shares(order, counts)
+    reshuffled = [aid for aid, (lost, gained, _) in counts.items()
+                  if reshuffles(lost, gained, len(y_val), len(dataset.y_cert), cfg.confidence, shares[aid])]
+    bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order,
+                          reshuffled)
     final = [a.with_metrics(**bounds[a.id]) if a.id in bounds else a for a in measured]
     search = _choose(cfg, final, bench_rows, targets, verification)
     chosen = search["chosen_id"]
@@ -294,37 +300,48 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
 
 
 
-def _predicted_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_val: np.ndarray,
-                      n_cert: int, n_unlabelled: int, confidence: float) -> dict[str, float]:
-    """Deployable file id → the certificate the selection images predict for it
-    (:func:`edgekit.rules.predicted_bound_pp`): a file that churns many predictions is predicted to fail even when
-    its selection drop is small."""
+def _selection_counts(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]],
+                      y_val: np.ndarray) -> dict[str, tuple[int, int, int]]:
+    """Deployable file id → (lost, gained, changed) selection images against the trained model: right for it and
+    wrong for the file, the other way round, and any prediction changed."""
     from edgekit.formats import deployable_formats
-    from edgekit.rules import predicted_bound_pp
 
     train = next((a for a in artifacts if a.stage == "train"), None)
     if train is None or train.id not in scores:
         return {}
-    anchors = _anchors(artifacts)
     ref_pred = scores[train.id]["val"].argmax(1)
     ref_ok = ref_pred == y_val
     out = {}
     for a in artifacts:
-        if a.format not in deployable_formats() or a.id not in scores:
-            continue
-        pred = scores[a.id]["val"].argmax(1)
-        ok = pred == y_val
-        out[a.id] = predicted_bound_pp(int((ref_ok & ~ok).sum()), int((~ref_ok & ok).sum()),
-                                       int((pred != ref_pred).sum()), len(y_val), n_cert,
-                                       n_unlabelled if anchors.get(a.id) == train.id else 0, confidence)
+        if a.format in deployable_formats() and a.id in scores:
+            pred = scores[a.id]["val"].argmax(1)
+            ok = pred == y_val
+            out[a.id] = (int((ref_ok & ~ok).sum()), int((~ref_ok & ok).sum()), int((pred != ref_pred).sum()))
     return out
 
 
+def _predicted_bounds(artifacts: list[Artifact], counts: dict[str, tuple[int, int, int]], n_val: int,
+                      n_cert: int, n_unlabelled: int, confidence: float) -> dict[str, float]:
+    """Deployable file id → the certificate the selection images predict for it
+    (:func:`edgekit.rules.predicted_bound_pp`): a file that churns many predictions is predicted to fail even when
+    its selection drop is small."""
+    from edgekit.rules import predicted_bound_pp
+
+    train = next((a for a in artifacts if a.stage == "train"), None)
+    anchors = _anchors(artifacts)
+    return {aid: predicted_bound_pp(lost, gained, changed, n_val, n_cert,
+                                    n_unlabelled if train is not None and anchors.get(aid) == train.id else 0,
+                                    confidence)
+            for aid, (lost, gained, changed) in counts.items()}
+
+
 def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,
-                 budget_pp: float, confidence: float, order: list[str]) -> dict[str, dict[str, Any]]:
+                 budget_pp: float, confidence: float, order: list[str],
+                 reshuffled: list[str]) -> dict[str, dict[str, Any]]:
     """Deployable file id → ``{"val_drop_bound": ...}``: its certificate against the trained model on the
     certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``,
-    the chooser's preferred files, ``order``, spending the larger shares of the error)."""
+    the chooser's preferred files, ``order``, spending the larger shares of the error; ``reshuffled``: the files
+    whose selection images call for the reshuffle bound, :func:`edgekit.rules.reshuffles`)."""
     from edgekit.formats import deployable_formats
     from edgekit.rules import certify
 
@@ -334,7 +351,8 @@ def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarr
     files = [a.id for a in artifacts if a.format in deployable_formats()]
     correct = {aid: s["cert"].argmax(1) == y_cert for aid, s in scores.items() if "cert" in s}
     predictions = {aid: s["unlabelled"].argmax(1) for aid, s in scores.items() if "unlabelled" in s}
-    certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence, order)
+    certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence, order,
+                    reshuffled)
     return {aid: {"val_drop_bound": {**c.to_dict(), "verdict": c.verdict(budget_pp)}} for aid, c in certs.items()}
 
 

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from edgekit.data.datasets import held_out_sizes
-from edgekit.rules import certify, margin, paired_upper, per_bound_alpha, smallest_budget_pp, upper_rate, verdict
+from edgekit.rules import (
+    certify,
+    margin,
+    paired_upper,
+    per_bound_alpha,
+    predicted_bound_pp,
+    smallest_budget_pp,
+    upper_rate,
+    verdict,
+)
 
 
 def test_upper_rate_is_clopper_pearson() -> None:
@@ -115,6 +124,40 @@ def test_a_train_nothing_file_of_the_reference_is_bounded_by_signed_disagreement
     for name in ("pruned-int8", "pruned-tflite"):
         assert certs[name].basis == "labelled"
         assert certs[name].bound_pp == pytest.approx(100 * paired_upper(2, 0, 400, alpha / 2), abs=1e-3)
+
+
+def test_the_reshuffle_bound_covers_the_drop_and_is_chosen_on_the_selection_images() -> None:
+    """Exact: a file whose correctness changes on 5 % of images, losing 55 % of them (true drop 0.5 pp), is bounded
+    below its true drop at most alpha of the time. It is tighter than the two rates bounded apart when a file loses
+    about as often as it gains on many images, looser on few, equal when nothing is gained; :func:`reshuffles`
+    picks it from the selection counts scaled to the certification split, and :func:`certify` uses it only for
+    the files named."""
+    from edgekit.rules import discordant_upper, reshuffles
+
+    rng = np.random.default_rng(9)
+    p_discordant, lost_share, alpha, n = 0.05, 0.55, 0.05, 2000
+    true = p_discordant * (2 * lost_share - 1)
+    discordant = rng.binomial(n, p_discordant, 3000)
+    lost = rng.binomial(discordant, lost_share)
+    misses = np.mean([discordant_upper(int(a), int(d - a), n, alpha) < true - 1e-12
+                      for a, d in zip(lost, discordant)])
+    assert misses <= alpha + 0.01
+    assert discordant_upper(150, 150, 6000, 0.025) < paired_upper(150, 150, 6000, 0.0125) - 0.0015
+    assert discordant_upper(2, 2, 800, 0.025) > paired_upper(2, 2, 800, 0.0125)
+    assert discordant_upper(5, 0, 2000, 0.05) == pytest.approx(paired_upper(5, 0, 2000, 0.025))
+    assert reshuffles(129, 162, 6000, 6000) and not reshuffles(1, 1, 400, 800) and not reshuffles(5, 0, 2000, 2000)
+
+    ref_ok = np.ones(6000, bool)
+    ok = ref_ok.copy()
+    ok[:150] = False
+    ref_ok[150:300] = False  # 150 lost, 150 gained
+    plain = certify(ref_ok, {"f": ok, "g": ref_ok}, ["f", "g"], order=["f"])["f"]  # f: half the error
+    shuffled = certify(ref_ok, {"f": ok, "g": ref_ok}, ["f", "g"], order=["f"], reshuffled=["f"])["f"]
+    assert plain.basis == "labelled" and plain.bound_pp > 0.9 and plain.to_dict()["basis"] == "labelled"
+    assert shuffled.basis == "reshuffle" and shuffled.bound_pp == pytest.approx(
+        100 * discordant_upper(150, 150, 6000, 0.025), abs=1e-3) and shuffled.bound_pp < 0.8
+    assert predicted_bound_pp(150, 150, 300, 6000, 6000) == pytest.approx(shuffled.bound_pp, abs=1e-3)
+    assert "within the 1 pp budget (6000 images)" in shuffled.verdict(1.0)
 
 
 def test_the_signed_disagreement_bound_covers_the_drop_by_simulation() -> None:
