@@ -1,0 +1,132 @@
+"""How pruning's fine-tuning policy changes which images a model gets right (churn), on full Fashion-MNIST.
+
+    python benchmarks/prune_churn.py [--work /tmp/churn] [--policies labels,distill05,distill1,lr01] [--epochs 5]
+
+Certification (:mod:`edgekit.rules`) bounds a pruned file's drop by the images whose correctness changed against
+the trained model: a fine-tune that reshuffles 5 % of them cannot be certified within 1 pp on 2,000 images even
+when it loses nothing on average. This trains the reference CNN (``--epochs``, the default recipe, kept in
+``--work``), then magnitude-prunes it the way the default run's budgeted search did (conv1 0.3, conv2 0.8, dense1
+0.9, output 0.3; 3 fine-tuning epochs, the polynomial schedule) under each fine-tuning policy, from the same seed:
+
+- ``labels``: the stage's rate and BatchNorm in training mode, on the labels alone;
+- ``distill05`` / ``distill1``: the same with half / all of each target from the parent's distribution;
+- ``lr01``: the labels at a tenth of the rate.
+
+Columns: the test drop against the trained model (negative: a gain), test images lost / gained / any prediction
+changed, and the certificate the 6,000 certification images give it (half the 95 % error, the bound
+:func:`edgekit.rules.reshuffles` picks). Writes the ``prune-churn`` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+SECTION = "prune-churn"
+PER_LAYER = {"conv1": 0.3, "conv2": 0.8, "dense1": 0.9, "output": 0.3}
+
+
+def _trained(work: Path, ds: Any, epochs: int) -> Any:
+    from edgekit._tf import keras
+    from edgekit.models.reference import build_reference_cnn
+    from edgekit.train.trainer import FitSettings, fit, seed_everything
+
+    path = work / f"ref-e{epochs}.keras"
+    if path.exists():
+        return keras().models.load_model(path)
+    seed_everything(0)
+    model = build_reference_cnn(ds.input_shape, ds.num_classes)
+    fit(model, ds.x_train, ds.y_train, FitSettings(epochs=epochs))
+    work.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+def policies() -> dict[str, Any]:
+    from edgekit.train.trainer import MAGNITUDE_FINE_TUNE
+
+    labels = replace(MAGNITUDE_FINE_TUNE, distill=0.0)
+    return {"labels": labels, "distill05": replace(labels, distill=0.5), "distill1": replace(labels, distill=1.0),
+            "lr01": replace(labels, lr_scale=0.1)}
+
+
+def measure(model: Any, ds: Any, name: str, policy: Any) -> dict[str, Any]:
+    from edgekit.compression.prune import MagnitudePruneConfig, magnitude_prune
+    from edgekit.rules import discordant_upper, paired_upper, reshuffles
+    from edgekit.train.trainer import predict, seed_everything
+
+    ref_test, ref_cert = predict(model, ds.x_test).argmax(1), predict(model, ds.x_cert).argmax(1)
+    seed_everything(0)
+    started = time.perf_counter()
+    pruned = magnitude_prune(model, ds.x_train, ds.y_train, MagnitudePruneConfig(per_layer=PER_LAYER), policy=policy)
+    seconds = time.perf_counter() - started
+    test, cert = predict(pruned, ds.x_test).argmax(1), predict(pruned, ds.x_cert).argmax(1)
+    ref_ok, ok = ref_test == ds.y_test, test == ds.y_test
+    cref_ok, cok = ref_cert == ds.y_cert, cert == ds.y_cert
+    lost, gained = int((cref_ok & ~cok).sum()), int((~cref_ok & cok).sum())
+    n = len(ds.y_cert)
+    bound = (discordant_upper(lost, gained, n, 0.025) if reshuffles(lost, gained, n, n)
+             else paired_upper(lost, gained, n, 0.0125))
+    return {"policy": name, "seconds": seconds, "drop_pp": 100 * float(ref_ok.mean() - ok.mean()),
+            "lost": int((ref_ok & ~ok).sum()), "gained": int((~ref_ok & ok).sum()),
+            "changed": int((test != ref_test).sum()), "n_test": len(ok), "cert_lost": lost, "cert_gained": gained,
+            "n_cert": n, "bound_pp": 100 * bound}
+
+
+def markdown(rows: list[dict[str, Any]], command: str, epochs: int) -> str:
+    from _results import machine_line
+
+    lines = ["## Pruning's fine-tuning and churn (reference CNN, full Fashion-MNIST)", "",
+             f"Command: `{command}`", "", f"Machine: {machine_line()}.", "",
+             f"The reference CNN trained {epochs} epochs; magnitude pruning to conv1 0.3, conv2 0.8, dense1 0.9, "
+             "output 0.3 while fine-tuning 3 epochs, one policy per row, same seed. Test: 10,000 images against "
+             "the trained model; certificate: the 6,000 certification images, half the 95 % error.", "",
+             "| policy | test drop pp | test lost / gained | test correctness changed | predictions changed | "
+             "certification lost / gained | certificate pp | fine-tuning s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['policy']} | {r['drop_pp']:+.2f} | {r['lost']} / {r['gained']} | "
+                     f"{100 * (r['lost'] + r['gained']) / r['n_test']:.2f} % | "
+                     f"{100 * r['changed'] / r['n_test']:.2f} % | "
+                     f"{r['cert_lost']} / {r['cert_gained']} | {r['bound_pp']:.2f} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default="/tmp/churn", help="where the trained model is kept (reused)")
+    ap.add_argument("--policies", default="labels,distill05,distill1,lr01")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
+    args = ap.parse_args(argv)
+    from _results import update_section
+
+    from edgekit.data.datasets import load_dataset
+
+    table = policies()
+    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in names if p not in table]
+    if unknown:
+        ap.error(f"unknown policy {unknown[0]!r} (choose from {', '.join(table)})")
+    ds = load_dataset("fashion-mnist", seed=0)
+    model = _trained(Path(args.work), ds, args.epochs)
+    command = "python benchmarks/prune_churn.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    rows = []
+    for name in names:
+        rows.append(measure(model, ds, name, table[name]))
+        print(rows[-1], flush=True)
+    body = markdown(rows, command.strip(), args.epochs)
+    print(body)
+    if not args.no_write:
+        update_section(SECTION, body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
