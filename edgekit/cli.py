@@ -10,6 +10,7 @@ of them imports TensorFlow (or any heavy library) at module level and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -246,11 +247,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> NoReturn:
     """The ``edgekit`` executable: exit with :func:`main`'s code, also when a second Ctrl-C or SIGTERM lands
-    while the stopped run returns (it would otherwise end the process by the signal, not with 130/143)."""
+    while the stopped run returns (it would otherwise end the process by the signal, not with 130/143).
+
+    A stopped run has cleaned up by the time :func:`main` returns, but native threads it started (TensorFlow's
+    converter, tf2onnx) may still be running, and Python's finalization under them can abort the process
+    (SIGABRT: "PyThreadState_Get ... finalizing"). So a stopped run flushes its output and ends without
+    finalization."""
     try:
         code = main()
     except KeyboardInterrupt as e:
         code = 143 if isinstance(e, interrupts.Terminated) else 130
+    if code in (130, 143):
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     sys.exit(code)
 
 
