@@ -1,7 +1,7 @@
 """Artifact: one model file produced by one stage, with its lineage.
 
 An artifact's ``id`` is a short content hash of (parent id, stage name,
-canonical config, edgekit version): the same inputs always name the same
+canonical config, edgekit version, a hash of edgekit's source): the same inputs name the same
 artifact, which is what lets :mod:`edgekit.cache` reuse finished stages and
 lets every file in a report be walked back to the trained model.
 """
@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,9 +41,23 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of edgekit's own source files. Part of every artifact id: the version string does not change between
+    commits of a checkout, and a cached pruned model made by older fine-tuning code must not stand in for one the
+    current code would make."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def artifact_id(parent_id: str | None, stage: str, config: Mapping[str, Any]) -> str:
-    """The content hash naming the output of ``stage`` run with ``config`` on ``parent_id``."""
-    payload = canonical_json({"parent": parent_id, "stage": stage, "config": dict(config), "version": __version__})
+    """The content hash naming the output of ``stage`` run with ``config`` on ``parent_id`` by this edgekit (its
+    version and :func:`code_fingerprint`)."""
+    payload = canonical_json({"parent": parent_id, "stage": stage, "config": dict(config), "version": __version__,
+                              "code": code_fingerprint()})
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

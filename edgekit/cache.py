@@ -1,7 +1,7 @@
 """The artifact cache: finished stage outputs stored by content hash.
 
 ``<root>/<artifact id>/`` holds the model file and ``artifact.json``. Because an
-id hashes (parent id, stage, config, edgekit version), a re-run that changes
+id hashes (parent id, stage, config, edgekit version and source), a re-run that changes
 only the quantization finds its trained and pruned models here and does not
 retrain. ``EDGEKIT_CACHE_DIR`` overrides the root.
 

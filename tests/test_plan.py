@@ -186,3 +186,15 @@ def test_a_mode_name_is_written_in_its_own_module_only() -> None:
     for mode, stage in quant_modes().items():
         quoted = re.compile(r"[\"']" + re.escape(mode) + r"[\"'-]")
         assert [p for p, text in sources.items() if quoted.search(text)] == [Path(inspect.getsourcefile(stage.run))], mode  # type: ignore[arg-type]
+
+
+def test_an_artifact_id_names_the_code_that_makes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same parent, stage and config under changed source code is another artifact: a cache filled by older
+    code (same version string, another commit) is not reused."""
+    from edgekit import artifact
+
+    before = artifact.artifact_id("p", "prune.magnitude", {"sparsity": 0.5})
+    assert before == artifact.artifact_id("p", "prune.magnitude", {"sparsity": 0.5})
+    assert len(artifact.code_fingerprint()) == 16
+    monkeypatch.setattr(artifact, "code_fingerprint", lambda: "0" * 16)
+    assert artifact.artifact_id("p", "prune.magnitude", {"sparsity": 0.5}) != before
