@@ -32,22 +32,6 @@ SECTION = "prune-churn"
 PER_LAYER = {"conv1": 0.3, "conv2": 0.8, "dense1": 0.9, "output": 0.3}
 
 
-def _trained(work: Path, ds: Any, epochs: int) -> Any:
-    from edgekit._tf import keras
-    from edgekit.models.reference import build_reference_cnn
-    from edgekit.train.trainer import FitSettings, fit, seed_everything
-
-    path = work / f"ref-e{epochs}.keras"
-    if path.exists():
-        return keras().models.load_model(path)
-    seed_everything(0)
-    model = build_reference_cnn(ds.input_shape, ds.num_classes)
-    fit(model, ds.x_train, ds.y_train, FitSettings(epochs=epochs))
-    work.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    return model
-
-
 def policies() -> dict[str, Any]:
     from edgekit.train.trainer import MAGNITUDE_FINE_TUNE
 
@@ -106,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = ap.parse_args(argv)
     from _results import update_section
+    from _testmodels import trained_reference_cnn
 
     from edgekit.data.datasets import load_dataset
 
@@ -115,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown policy {unknown[0]!r} (choose from {', '.join(table)})")
     ds = load_dataset("fashion-mnist", seed=0)
-    model = _trained(Path(args.work), ds, args.epochs)
+    model = trained_reference_cnn(Path(args.work) / f"ref-e{args.epochs}.keras", ds, args.epochs)
     command = "python benchmarks/prune_churn.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     rows = []
     for name in names:

@@ -37,21 +37,6 @@ GOAL_RAW, GOAL_GZIP, GOAL_PP = 40.0, 60.0, 0.5
 TFLM_IMAGES = 500
 
 
-def _trained(work: Path, ds: Any, epochs: int) -> Any:
-    from edgekit._tf import keras
-    from edgekit.models.reference import build_reference_cnn
-    from edgekit.train.trainer import FitSettings, fit, seed_everything
-
-    path = work / "ref.keras"
-    if path.exists():
-        return keras().models.load_model(path)
-    seed_everything(0)
-    model = build_reference_cnn(ds.input_shape, ds.num_classes)
-    fit(model, ds.x_train, ds.y_train, FitSettings(epochs=epochs))
-    model.save(path)
-    return model
-
-
 def _pruned(work: Path, model: Any, ds: Any, structured: float, sparsity: float, epochs: int) -> Any:
     """Structured (``structured`` of every layer's channels, fine-tuned) then magnitude pruning while fine-tuning."""
     from edgekit._tf import keras
@@ -185,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = ap.parse_args(argv)
     from _results import update_section
+    from _testmodels import trained_reference_cnn
 
     from edgekit.data.datasets import load_dataset
 
@@ -192,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = work / f"files-s{args.structured:g}-m{args.sparsity:g}-e{args.prune_epochs}"
     folder.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("fashion-mnist")
-    model = _trained(work, ds, args.epochs)
+    model = trained_reference_cnn(work / "ref.keras", ds, args.epochs)
     pruned = _pruned(work, model, ds, args.structured, args.sparsity, args.prune_epochs)
     paths = {}
     for name, data in _files(model, pruned, ds, args.sparsity).items():

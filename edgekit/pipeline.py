@@ -246,7 +246,6 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     from edgekit.bench.api import Timing, benchmark
     from edgekit.report.build import build_report
     from edgekit.report.write import write_reports
-    from edgekit.rules import preference_shares, reshuffles
     from edgekit.search import certification_order
     from edgekit.stages import Context
 
@@ -279,11 +278,8 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
     predicted = _predicted_bounds(measured, counts, len(y_val), len(dataset.y_cert),
                                   len(dataset.y_cert) + len(dataset.x_extra), cfg.confidence)
     order = certification_order(cfg, measured, bench_rows, targets, verification, predicted)
-    shares = preference_shares(order, counts)
-    reshuffled = [aid for aid, (lost, gained, _) in counts.items()
-                  if reshuffles(lost, gained, len(y_val), len(dataset.y_cert), cfg.confidence, shares[aid])]
     bounds = _drop_bounds(measured, scores, dataset.y_cert, cfg.max_accuracy_drop, cfg.confidence, order,
-                          reshuffled)
+                          counts, len(y_val))
     final = [a.with_metrics(**bounds[a.id]) if a.id in bounds else a for a in measured]
     search = _choose(cfg, final, bench_rows, targets, verification)
     chosen = search["chosen_id"]
@@ -336,12 +332,12 @@ def _predicted_bounds(artifacts: list[Artifact], counts: dict[str, tuple[int, in
 
 
 def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]], y_cert: np.ndarray,
-                 budget_pp: float, confidence: float, order: list[str],
-                 reshuffled: list[str]) -> dict[str, dict[str, Any]]:
+                 budget_pp: float, confidence: float, order: list[str], counts: dict[str, tuple[int, int, int]],
+                 n_val: int) -> dict[str, dict[str, Any]]:
     """Deployable file id → ``{"val_drop_bound": ...}``: its certificate against the trained model on the
     certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``,
-    the chooser's preferred files, ``order``, spending the larger shares of the error; ``reshuffled``: the files
-    whose selection images call for the reshuffle bound, :func:`edgekit.rules.reshuffles`)."""
+    the chooser's preferred files, ``order``, spending the larger shares of the error; ``counts``: each file's
+    selection counts, from which its labelled bound is chosen)."""
     from edgekit.formats import deployable_formats
     from edgekit.rules import certify
 
@@ -351,8 +347,9 @@ def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarr
     files = [a.id for a in artifacts if a.format in deployable_formats()]
     correct = {aid: s["cert"].argmax(1) == y_cert for aid, s in scores.items() if "cert" in s}
     predictions = {aid: s["unlabelled"].argmax(1) for aid, s in scores.items() if "unlabelled" in s}
+    selection = {aid: (lost, gained) for aid, (lost, gained, _) in counts.items()}
     certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence, order,
-                    reshuffled)
+                    selection, n_val)
     return {aid: {"val_drop_bound": {**c.to_dict(), "verdict": c.verdict(budget_pp)}} for aid, c in certs.items()}
 
 

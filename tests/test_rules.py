@@ -131,7 +131,7 @@ def test_the_reshuffle_bound_covers_the_drop_and_is_chosen_on_the_selection_imag
     below its true drop at most alpha of the time. It is tighter than the two rates bounded apart when a file loses
     about as often as it gains on many images, looser on few, equal when nothing is gained; :func:`reshuffles`
     picks it from the selection counts scaled to the certification split, and :func:`certify` uses it only for
-    the files named."""
+    a file whose selection counts call for it."""
     from edgekit.rules import discordant_upper, reshuffles
 
     rng = np.random.default_rng(9)
@@ -152,7 +152,8 @@ def test_the_reshuffle_bound_covers_the_drop_and_is_chosen_on_the_selection_imag
     ok[:150] = False
     ref_ok[150:300] = False  # 150 lost, 150 gained
     plain = certify(ref_ok, {"f": ok, "g": ref_ok}, ["f", "g"], order=["f"])["f"]  # f: half the error
-    shuffled = certify(ref_ok, {"f": ok, "g": ref_ok}, ["f", "g"], order=["f"], reshuffled=["f"])["f"]
+    shuffled = certify(ref_ok, {"f": ok, "g": ref_ok}, ["f", "g"], order=["f"],
+                       selection={"f": (150, 150)}, n_selection=6000)["f"]
     assert plain.basis == "labelled" and plain.bound_pp > 0.9 and plain.to_dict()["basis"] == "labelled"
     assert shuffled.basis == "reshuffle" and shuffled.bound_pp == pytest.approx(
         100 * discordant_upper(150, 150, 6000, 0.025), abs=1e-3) and shuffled.bound_pp < 0.8

@@ -18,10 +18,10 @@ images are split in two (:func:`edgekit.data.datasets.held_out_sizes`):
 wrong for the file, ``gained`` the other way round; the drop is p_lost − p_gained. The exact Clopper–Pearson upper
 bound of p_lost minus the lower bound of p_gained, each at half the error, bounds it exactly at the stated level:
 another lost image never lowers it, another gained image never raises it, and a file that gains far more than it
-loses is credited. A file whose selection images show it reshuffling
-which images it gets right (losing about as often as it gains, as a fine-tuned model does) is bounded instead by
-:func:`discordant_upper`: the exact bounds of the share of images whose correctness changed and of the share of
-lost among them; which of the two, :func:`reshuffles` decides on the selection images before certification.
+loses is credited. A file whose selection images show it reshuffling which images it gets right (losing about as
+often as it gains, as a fine-tuned model does) is bounded instead by :func:`discordant_upper`: the exact bounds of
+the share of images whose correctness changed and of the share of lost among them; which of the two,
+:func:`reshuffles` decides on the selection images before certification.
 
 **Unlabelled bound** (:func:`signed_disagreement_upper`). A step that trains nothing (conversion, post-training
 quantization: the stages whose output is checked against its parent) loses an image only by changing its

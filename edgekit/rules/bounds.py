@@ -213,7 +213,8 @@ def reshuffles(lost: int, gained: int, n_selection: int, n_certification: int, c
 def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: Iterable[str],
             anchors: Mapping[str, str] | None = None, predictions: Mapping[str, np.ndarray] | None = None,
             reference_id: str = "", confidence: float = CONFIDENCE,
-            order: Sequence[str] = (), reshuffled: Iterable[str] = ()) -> dict[str, Certificate]:
+            order: Sequence[str] = (), selection: Mapping[str, tuple[int, int]] | None = None,
+            n_selection: int = 0) -> dict[str, Certificate]:
     """Certify each of ``files`` (ids) against the reference (module doc), all bounds jointly at ``confidence``,
     each spending its :func:`preference_shares` of the error (``order``: the chooser's preferred files, decided
     without these images).
@@ -222,16 +223,16 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     ``anchors``: for a file made from a trained model by steps that train nothing, that model's id. A file made so
     from the reference, with ``predictions`` (id → top-1 class per unlabelled image, the reference's included) on
     more images than the labelled ones, is certified by :func:`signed_disagreement_upper`; every other file by
-    :func:`paired_upper` on the labelled images, or by :func:`discordant_upper` for the files in ``reshuffled``
-    (:func:`reshuffles`, decided on the selection images). Which bound a file gets depends only on how it was
-    made, on the numbers of images and on the selection images, never on its certification results, so the error
-    is spent once per file.
+    :func:`paired_upper` on the labelled images, or by :func:`discordant_upper` where :func:`reshuffles` says so
+    from its ``selection`` counts (id → lost, gained of ``n_selection`` selection images). Which bound a file gets
+    depends only on how it was made, on the numbers of images and on the selection images, never on its
+    certification results, so the error is spent once per file.
     """
     ref_ok = np.asarray(reference_ok, dtype=bool)
     anchors, predictions = dict(anchors or {}), dict(predictions or {})
     files = list(dict.fromkeys(files))
     shares = preference_shares(order, files)
-    shuffled = set(reshuffled)
+    selection = dict(selection or {})
     n = len(ref_ok)
     out: dict[str, Certificate] = {}
     for f in files:
@@ -240,8 +241,8 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
         chained = anchors.get(f) == reference_id and reference_id in predictions and seen is not None
         unlabelled = len(seen) if chained and seen is not None else 0
         disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum()) if unlabelled > n else 0
-        rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * shares[f],
-                                  f in shuffled)
+        shuffled = f in selection and reshuffles(*selection[f], n_selection, n, confidence, shares[f])
+        rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * shares[f], shuffled)
         if basis == "unlabelled":
             out[f] = Certificate(n, lost, gained, drop, round(max(rate * 100.0, drop), 3), basis, confidence,
                                  len(files), shares[f], unlabelled, disagreed)
