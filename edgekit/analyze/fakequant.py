@@ -254,7 +254,9 @@ class FakeQuantModel:
             self.probes[name].on.assign(1.0 if on else 0.0)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict(x, batch_size=256, verbose=0), np.float32)
+        from edgekit.train.trainer import predict
+
+        return predict(self.model, x)
 
     def layer_error(self, name: str) -> tuple[float, float]:
         """(SNR dB, cosine) of this layer's output with int8 weights and input against float, on its float

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edgekit.executor import Executor
 
-WORKER_MODULES = ("edgekit._tf", "tensorflow", "tf_keras", "edgekit.analyze.sensitivity", "edgekit.analyze.fakequant",
-                  "edgekit.compression.structured", "edgekit.models.files")
+WORKER_MODULES = ("edgekit._tf", "tensorflow", "tf_keras", "tensorflow_model_optimization",
+                  "edgekit.analyze.sensitivity", "edgekit.analyze.fakequant", "edgekit.compression.structured",
+                  "edgekit.models.files", "edgekit.train.trainer")
 """What a warm worker imports before it measures layers (:meth:`edgekit.executor.Executor.warm`): edgekit._tf first
-(it forces Keras 2), then TensorFlow itself (edgekit's modules import it lazily)."""
+(it forces Keras 2), then TensorFlow itself (edgekit's modules import it lazily), and TFMOT, which loading a
+``.keras`` file imports for its quantize scope (about 2 s of imports on the first task otherwise)."""
 
 _CURRENT: ContextVar[Executor | None] = ContextVar("edgekit_analysis_executor", default=None)
 

@@ -76,7 +76,9 @@ def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def _predict(model: Any, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(x, batch_size=256, verbose=0), np.float32)
+    from edgekit.train.trainer import predict
+
+    return predict(model, x)
 
 
 def _key(level: float) -> str:

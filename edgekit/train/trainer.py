@@ -299,6 +299,19 @@ def fine_tune(model: Any, x: np.ndarray, y: np.ndarray, base: FitSettings,
         return fit(model, x, targets, settings, validation=validation, callbacks=callbacks, label=label)
 
 
+EAGER_IMAGES = 2048
+"""Up to this many images :func:`predict` calls the model eagerly; above, through ``Model.predict``."""
+
+
 def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Scores of a Keras model on ``x`` (no progress bar; fast)."""
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+    """Scores of a Keras model on ``x``, in inference mode, ``batch_size`` images per call.
+
+    Up to :data:`EAGER_IMAGES` images the model is called directly (eagerly): ``Model.predict`` builds a tf.data
+    pipeline and traces a predict function for every new model, which costs more than the inference itself on the
+    few hundred validation images the analysis measures each of its dozens of variants on (90 against 62 ms on
+    600 images, compact model). On more images the traced graph is the faster (0.54 against 0.95 s on 10,000)."""
+    x = np.asarray(x)
+    if len(x) == 0 or len(x) > EAGER_IMAGES:
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), np.float32)
+                           for i in range(0, len(x), batch_size)])
