@@ -29,8 +29,10 @@ def test_default_plan_steps_and_configs() -> None:
         ("pruned-onnx", "export.onnx", "pruned", ""),
         ("pruned-int8-tflite", "quantize.ptq_int8", "pruned", ""),
         ("pruned-int8-onnx", "quantize.ptq_int8", "pruned-onnx", ""),
+        ("pruned-float16-tflite", "quantize.ptq_float16", "pruned", ""),
         ("baseline-int8-tflite", "quantize.ptq_int8", "baseline", ""),  # trains nothing: certifiable unlabelled
         ("baseline-int8-onnx", "quantize.ptq_int8", "baseline-onnx", ""),
+        ("baseline-float16-tflite", "quantize.ptq_float16", "baseline", ""),
     ]
     configs = {s.name: to_mapping(s.config) for s in plan}  # what the artifact ids hash: must not drift
     assert configs["baseline"] == {"epochs": 5, "batch_size": 64, "learning_rate": 1e-3, "augment": False, "model": "",
@@ -55,7 +57,8 @@ def test_an_explicit_pruning_value_replaces_the_budgeted_prune() -> None:
         assert "prune.budgeted" not in stages, given
     assert "prune.magnitude" not in [s.stage for s in build_plan(CompressConfig(structured=0.5))]  # no blind 80 %
     off = make_config(overrides={"budgeted_prune": False})
-    assert [s.name for s in build_plan(off)][3:] == ["baseline-int8-tflite", "baseline-int8-onnx"]
+    assert [s.name for s in build_plan(off)][3:] == ["baseline-int8-tflite", "baseline-int8-onnx",
+                                                     "baseline-float16-tflite"]
     assert CompressConfig(max_accuracy_drop=0.3).stage_config("prune.budgeted").budget_pp == 0.3
 
 
@@ -116,7 +119,7 @@ def test_modes_and_parity_come_from_the_registry() -> None:
     assert parity_stages() >= {"export.tflite", "export.onnx", "quantize.ptq_int8", "quantize.ptq_float16",
                                "quantize.ptq_dynamic"}
     assert not parity_stages() & {"train", "prune.magnitude", "prune.structured", "quantize.qat", "quantize.pqat"}
-    assert CompressConfig().quantization == ("ptq-int8",)
+    assert CompressConfig().quantization == ("ptq-int8", "ptq-float16")
     assert CompressConfig().search_quantization == tuple(m for m, s in quant_modes().items() if s.search)
     assert {"ptq-int8", "ptq-float16", "ptq-dynamic"} <= set(CompressConfig().search_quantization)
 

@@ -21,8 +21,8 @@ from edgekit.commands import recorded_command
 EXAMPLES = """\
 examples:
   # the default closed loop: train, prune per layer inside a 1 pp validation-accuracy budget, int8 TFLite +
-  # ONNX verified against it (guilty layers kept in float), benchmark on this CPU, hand out the smallest
-  # file that is not slower than fp32
+  # ONNX (guilty layers kept in float) and float16 TFLite verified against it, benchmark on this CPU, hand
+  # out the smallest file that is not slower than fp32
   edgekit compress --dataset fashion-mnist --out runs/fm
 
   # your Keras model and data, in every quantization mode

@@ -216,7 +216,7 @@ class Float16Config(Checked):
 
 
 @register_stage("quantize.ptq_float16", Float16Config, consumes={"keras": "tflite"}, precision="fp16",
-                mode="ptq-float16", parity=True, search=True, steps=(Emit("float16-tflite"),),
+                mode="ptq-float16", parity=True, default=True, search=True, steps=(Emit("float16-tflite"),),
                 description="float16 weights (TFLite)")
 def run_ptq_float16(parent: Artifact | None, cfg: Float16Config, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None
