@@ -37,7 +37,8 @@ def test_report_schema(run) -> None:
         assert a["format"] in ("keras", "tflite", "onnx") and a["precision"] in ("fp32", "fp16", "int8", "mixed")
         assert (run.out / a["path"]).is_file()
     stages = {a["stage"] for a in report["artifacts"]}
-    assert stages == {"train", "prune.magnitude", "export.tflite", "export.onnx", "quantize.ptq_int8"}
+    assert stages == {"train", "prune.magnitude", "export.tflite", "export.onnx", "quantize.ptq_int8",
+                      "quantize.ptq_float16"}
     for b in report["benchmarks"]:
         assert {"artifact_id", "runtime", "target", "provider", "status", "reason", "batch_size", "threads",
                 "latency_ms", "throughput_per_s", "accuracy", "top1_agreement"} <= set(b)
