@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import logging
 import os
 import unicodedata
@@ -252,16 +253,30 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     return top * (1 - wy) + bottom * wy
 
 
-def _load_digits() -> RawSplits:
-    """scikit-learn's 1,797 real 8×8 digits, upsampled to a 20×20 glyph centred in 28×28 like MNIST."""
+def _digits_table() -> tuple[np.ndarray, np.ndarray]:
+    """The digits' 64 pixels (0–16) and labels, read from the table scikit-learn ships (``digits.csv.gz``) without
+    importing scikit-learn, whose import takes seconds; through ``load_digits`` where that table is not found."""
+    spec = importlib.util.find_spec("sklearn")
+    table = (Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+             if spec is not None and spec.submodule_search_locations else None)
+    if table is not None and table.is_file():
+        with gzip.open(table, "rt") as f:
+            rows = np.loadtxt(f, delimiter=",", dtype=np.float64)
+        return rows[:, :-1], rows[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    glyphs = _resize(d.images.astype(np.float32) / 16.0, 20)
+    return d.data, d.target
+
+
+def _load_digits() -> RawSplits:
+    """scikit-learn's 1,797 real 8×8 digits, upsampled to a 20×20 glyph centred in 28×28 like MNIST."""
+    pixels, target = _digits_table()
+    glyphs = _resize(pixels.reshape(-1, 8, 8).astype(np.float32) / 16.0, 20)
     images = np.zeros((len(glyphs), 28, 28), np.float32)
     images[:, 4:24, 4:24] = glyphs
     images = np.clip(images * 255.0, 0, 255).round().astype(np.uint8)
-    labels = d.target.astype(np.int64)
+    labels = target.astype(np.int64)
     order = np.random.default_rng(1797).permutation(len(images))  # fixed split, independent of --seed
     n_test = 360
     test, train = order[:n_test], order[n_test:]

@@ -89,6 +89,24 @@ def test_npz_loads_and_refuses_pickles(tmp_path: Path) -> None:
         load_dataset(data_dir=missing)
 
 
+def test_digits_table_is_scikit_learns_without_importing_it() -> None:
+    """The digits are read from the table scikit-learn ships, without its seconds-long import: the pixels and
+    labels of ``load_digits`` (their SHA-256, taken from ``load_digits`` itself)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = ("import sys; from edgekit.data.datasets import _digits_table; x, y = _digits_table(); "
+            "print(x.shape, y.shape, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["(1797,", "64)", "(1797,)", "False"]
+    from edgekit.data.datasets import _digits_table
+
+    x, y = _digits_table()
+    digest = hashlib.sha256(x.astype(np.uint8).tobytes() + y.astype(np.uint8).tobytes()).hexdigest()
+    assert x.max() == 16 and digest == "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+
+
 def test_digits_is_real_and_deterministic() -> None:
     a, b = load_dataset("digits"), load_dataset("digits")
     assert len(a.x_train) + len(a.x_val) + len(a.x_cert) + len(a.x_test) == 1797
