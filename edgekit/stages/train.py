@@ -67,6 +67,8 @@ def _bring(cfg: TrainConfig, ctx: Context, out: Path) -> StageOutput:
 
     ds = ctx.dataset
     loaded = load_user_model(cfg.model, trust=cfg.trust_model)
+    for note in loaded.notes:
+        log.info("%s: %s", cfg.model, note)
     model, from_logits = loaded.model, loaded.output == "logits"
     before = _correct(model, ds.x_val, ds.y_val)
     as_brought = {"val_accuracy": float(before.mean()) if before.size else None,
@@ -85,7 +87,8 @@ def _bring(cfg: TrainConfig, ctx: Context, out: Path) -> StageOutput:
     log.info("%s", decision.sentence())
     save_keras(model, out)
     return StageOutput({"history": history, "output": "logits" if from_logits else "softmax",
-                        "as_brought": as_brought, "fine_tuning": decision.to_dict()}, model)
+                        "as_brought": as_brought, "fine_tuning": decision.to_dict(), "loading": list(loaded.notes)},
+                       model)
 
 
 @register_stage("train", TrainConfig, consumes={"": "keras"}, precision="fp32", group="training",

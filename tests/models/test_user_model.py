@@ -43,6 +43,9 @@ def test_keras3_model_through_compress(keras3_models: tuple[Path, Path], tmp_pat
     arts = {a["name"]: a for a in report["artifacts"]}
     assert arts["baseline"]["config"]["model"] == str(plain)
     assert arts["baseline"]["metrics"]["output"] == "logits"  # the last Dense has no softmax
+    loading = arts["baseline"]["metrics"]["loading"]  # rebuilt in tf_keras, then checked by Keras 3 in a child
+    assert any(n.startswith("rebuilt from a Keras 3 file") for n in loading), loading
+    assert any(n.startswith("checked against Keras 3 on 4 random inputs") for n in loading), loading
     assert arts["baseline"]["accuracy"] > 0.5
     assert arts["pruned-int8-onnx"]["verification"]["status"] == "ok"
     assert arts["pruned-int8-tflite"]["meta"]["output"] == "logits"
