@@ -139,7 +139,7 @@ class CompressConfig(Checked):
                                       "trained model that pruning and quantization may spend, always checked")
     confidence: float = option(0.95, group="search", gt=0.5, lt=1,
                                help="the budget's one-sided confidence: every file handed out is certified within the "
-                               "budget at this level, jointly (Bonferroni) over all files certified")
+                               "budget at this level, jointly (weighted Holm) over all files certified")
     search: bool = option(False, group="search", help="search the recipe grid (search_*) within the budget")
     latency_target_ms: float | None = option(None, group="search", gt=0,
                                              help="search: p50 latency goal at batch 1, 1 thread")

@@ -336,8 +336,8 @@ def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarr
                  n_val: int) -> dict[str, dict[str, Any]]:
     """Deployable file id → ``{"val_drop_bound": ...}``: its certificate against the trained model on the
     certification images, which chose nothing (:func:`edgekit.rules.certify`, all files jointly at ``confidence``,
-    the chooser's preferred files, ``order``, spending the larger shares of the error; ``counts``: each file's
-    selection counts, from which its labelled bound is chosen)."""
+    the chooser's preferred files, ``order``, spending the larger shares of the error, recycled within the budget;
+    ``counts``: each file's selection counts, from which its labelled bound is chosen)."""
     from edgekit.formats import deployable_formats
     from edgekit.rules import certify
 
@@ -349,7 +349,7 @@ def _drop_bounds(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarr
     predictions = {aid: s["unlabelled"].argmax(1) for aid, s in scores.items() if "unlabelled" in s}
     selection = {aid: (lost, gained) for aid, (lost, gained, _) in counts.items()}
     certs = certify(correct[train.id], correct, files, _anchors(artifacts), predictions, train.id, confidence, order,
-                    selection, n_val)
+                    selection, n_val, budget_pp)
     return {aid: {"val_drop_bound": {**c.to_dict(), "verdict": c.verdict(budget_pp)}} for aid, c in certs.items()}
 
 

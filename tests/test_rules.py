@@ -15,6 +15,7 @@ from edgekit.rules import (
     smallest_budget_pp,
     upper_rate,
     verdict,
+    within_budget,
 )
 
 
@@ -195,6 +196,44 @@ def test_preferred_files_get_the_larger_shares_of_the_error() -> None:
     weighted = certify(ref, files, list(files), order=["e"])
     assert weighted["e"].share == 0.5 and weighted["e"].bound_pp < 1.0 < plain["e"].bound_pp
     assert weighted["a"].bound_pp > plain["a"].bound_pp
+
+
+def test_the_shares_of_certified_files_pass_to_the_files_still_open() -> None:
+    """Weighted Holm: files that certify easily (an export that changed nothing) hand their shares on, so a file
+    just outside the budget at its weighted-Bonferroni share is certified at the recycled one; no file's share is
+    ever below its first one, and a file that certifies keeps the share it was certified at."""
+    ref = np.ones(1500, bool)
+    ref[:100] = False
+    lossy = ref.copy()
+    lossy[100:106] = False  # lost 6 of 1,500: 0.4 pp
+    files = {"export": ref, "float16": ref, "pruned": lossy, "other": lossy}
+    order = ["float16", "pruned", "other"]  # pruned: a quarter of the error at first
+    first = certify(ref, files, list(files), order=order)
+    recycled = certify(ref, files, list(files), order=order, budget_pp=1.0)
+    assert not within_budget(first["pruned"].bound_pp, 1.0) and within_budget(recycled["pruned"].bound_pp, 1.0)
+    assert recycled["pruned"].share > first["pruned"].share
+    assert all(recycled[f].share >= first[f].share for f in files)
+    assert recycled["export"].share == first["export"].share and recycled["float16"].share == first["float16"].share
+    assert recycled["pruned"].bound_pp == pytest.approx(100 * paired_upper(6, 0, 1500, 0.05 * recycled[
+        "pruned"].share / 2), abs=1e-3)
+
+
+def test_recycled_shares_keep_the_family_error_by_simulation() -> None:
+    """Three files whose true drop is exactly the budget (1 pp) beside two that changed nothing: with the shares
+    recycled, some lossy file is certified within the budget in at most alpha of the runs."""
+    rng = np.random.default_rng(11)
+    n, runs, wrong = 1000, 1500, 0
+    for _ in range(runs):
+        ref = rng.random(n) < 0.85
+        files = {"a": ref, "b": ref}
+        for f in ("c", "d", "e"):
+            u = rng.random(n)
+            ok = ref.copy()
+            ok[ref & (u < 0.01 / 0.85)] = False  # lose 1 %, gain nothing: drop 1 pp
+            files[f] = ok
+        certs = certify(ref, files, list(files), order=["c", "a", "d", "b", "e"], budget_pp=1.0)
+        wrong += any(within_budget(certs[f].bound_pp, 1.0) for f in "cde")
+    assert wrong / runs <= 0.05 + 0.012
 
 
 def test_sentences_never_say_a_zero_drop_breaks_the_budget() -> None:

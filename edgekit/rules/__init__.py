@@ -8,11 +8,12 @@ images are split in two (:func:`edgekit.data.datasets.held_out_sizes`):
   :func:`edgekit.compression.budget.budget_check` at :data:`SELECTION_CONFIDENCE`, only predicts what
   certification will accept.
 - the **certification** split chooses nothing. Each deployable file is certified on it once (:func:`certify`):
-  an exact one-sided bound at the stated confidence, all files' bounds valid together by a weighted Bonferroni
-  (:func:`preference_shares`): the files the chooser prefers, ranked on the selection split, sizes and speeds
-  before the certification images are looked at, get 1/2, 1/4, … of the error, the rest share what is left. The
-  error is spent where a file is likely to be handed out, and a ``--search`` grid of dozens of files does not
-  starve the one that will be chosen.
+  an exact one-sided bound at the stated confidence, all files' bounds valid together by a weighted Holm
+  procedure (:func:`preference_shares`): the files the chooser prefers, ranked on the selection split, sizes and
+  speeds before the certification images are looked at, get 1/2, 1/4, … of the error, the rest share what is
+  left; the shares of the files certified within the budget pass to the files still open, in proportion. The
+  error is spent where a file is likely to be handed out, a ``--search`` grid of dozens of files does not starve
+  the one that will be chosen, and files that certify easily (exports, float16) do not dilute the others.
 
 **Labelled bound** (:func:`paired_upper`). Of ``n`` certification images, ``lost`` are right for the reference and
 wrong for the file, ``gained`` the other way round; the drop is p_lost − p_gained. The exact Clopper–Pearson upper

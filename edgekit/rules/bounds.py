@@ -214,10 +214,14 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
             anchors: Mapping[str, str] | None = None, predictions: Mapping[str, np.ndarray] | None = None,
             reference_id: str = "", confidence: float = CONFIDENCE,
             order: Sequence[str] = (), selection: Mapping[str, tuple[int, int]] | None = None,
-            n_selection: int = 0) -> dict[str, Certificate]:
+            n_selection: int = 0, budget_pp: float | None = None) -> dict[str, Certificate]:
     """Certify each of ``files`` (ids) against the reference (module doc), all bounds jointly at ``confidence``,
     each spending its :func:`preference_shares` of the error (``order``: the chooser's preferred files, decided
-    without these images).
+    without these images). With ``budget_pp`` the shares are recycled (weighted Holm): once some files are
+    certified within the budget, the error is split again over the files still open, in proportion to their
+    shares, and those are bounded again, until no more file is certified. A file certified early keeps the share
+    it was certified at; the files it leaves behind get more. The family's error is still ``1 − confidence``
+    (Holm's closed-testing argument), and no file gets less than its weighted-Bonferroni share.
 
     ``reference_ok`` / ``correct[id]``: per labelled certification image, whether the reference / a model is right.
     ``anchors``: for a file made from a trained model by steps that train nothing, that model's id. A file made so
@@ -234,21 +238,30 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     shares = preference_shares(order, files)
     selection = dict(selection or {})
     n = len(ref_ok)
-    out: dict[str, Certificate] = {}
-    for f in files:
+
+    def bounded(f: str, share: float) -> Certificate:
         lost, gained, drop = _labelled(ref_ok, np.asarray(correct[f], dtype=bool)) if n else (0, 0, 0.0)
         seen = predictions.get(f)
         chained = anchors.get(f) == reference_id and reference_id in predictions and seen is not None
         unlabelled = len(seen) if chained and seen is not None else 0
         disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum()) if unlabelled > n else 0
+        # which bound: decided on the selection images at the file's first share, never on these images
         shuffled = f in selection and reshuffles(*selection[f], n_selection, n, confidence, shares[f])
-        rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * shares[f], shuffled)
+        rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * share, shuffled)
         if basis == "unlabelled":
-            out[f] = Certificate(n, lost, gained, drop, round(max(rate * 100.0, drop), 3), basis, confidence,
-                                 len(files), shares[f], unlabelled, disagreed)
-        else:
-            out[f] = Certificate(n, lost, gained, drop, round(rate * 100.0, 3), basis, confidence, len(files),
-                                 shares[f])
+            return Certificate(n, lost, gained, drop, round(max(rate * 100.0, drop), 3), basis, confidence,
+                               len(files), share, unlabelled, disagreed)
+        return Certificate(n, lost, gained, drop, round(rate * 100.0, 3), basis, confidence, len(files), share)
+
+    out = {f: bounded(f, shares[f]) for f in files}
+    open_files = list(files)
+    while budget_pp is not None:
+        passed = {f for f in open_files if within_budget(out[f].bound_pp, budget_pp)}
+        open_files = [f for f in open_files if f not in passed]
+        left = sum(shares[f] for f in open_files)
+        if not passed or left <= 0.0:
+            break
+        out.update({f: bounded(f, shares[f] / left) for f in open_files})
     return out
 
 
@@ -311,8 +324,9 @@ def margin(checks: Mapping[str, Mapping[str, Any]], budget_pp: float, confidence
                    "show reshuffling which images it gets right, of the share whose correctness changed, signed by "
                    "the lost and gained among them); for files made from the trained "
                    "model by steps that train nothing, of the share of unlabelled images whose prediction changed, "
-                   "signed by the lost and gained labelled images; weighted Bonferroni over the "
-                   f"{family} file(s) of the run, the files the chooser prefers getting the larger shares"),
+                   "signed by the lost and gained labelled images; weighted Holm over the "
+                   f"{family} file(s) of the run, the files the chooser prefers getting the larger shares, the "
+                   "shares of certified files passing to the others"),
     }
     if unlabelled:
         out["smallest_unlabelled_budget_pp"] = smallest_budget_pp(unlabelled, confidence, share=share)
