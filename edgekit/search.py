@@ -18,7 +18,17 @@ from typing import Any
 
 from edgekit.artifact import Artifact
 from edgekit.formats import deployable_formats
-from edgekit.rules import Row, baseline_exclusion, batch1_p50, batch1_pair, common_threads, within_budget
+from edgekit.rules import (
+    Row,
+    SpeedCheck,
+    baseline_exclusion,
+    batch1_p50,
+    batch1_pair,
+    checked_pair,
+    common_threads,
+    slower,
+    within_budget,
+)
 
 DEPLOYABLE = deployable_formats()  # formats a device runtime executes (edgekit.formats)
 
@@ -77,6 +87,41 @@ def _baselines(artifacts: list[Artifact], train_id: str) -> dict[str, Artifact]:
             and a.precision == "fp32"}
 
 
+def speed_suspects(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str,
+                   skip: Iterable[str] = ()) -> list[SpeedCheck]:
+    """The smaller files the benchmark found slower at batch 1 on ``target`` than the fp32 baseline of their format,
+    each paired with it and holding the two first p50s: :mod:`edgekit.bench.retime` times them again in turns
+    before :func:`exclusions` judges them (a slow minute of a shared machine is not a slower file). Files in
+    ``skip`` (excluded already, e.g. failed verification) are left out."""
+    skip = set(skip)
+    from edgekit.fsutil import file_bytes
+
+    train = next((a for a in artifacts if a.stage == "train"), None)
+    if train is None:
+        return []
+    rows_of = _rows_of(rows)
+    out = []
+    for fmt, b in _baselines(artifacts, train.id).items():
+        for a in artifacts:
+            if a.format != fmt or a.id == b.id or a.id in skip or file_bytes(a.path) >= file_bytes(b.path):
+                continue
+            mine, theirs, threads = batch1_pair(rows_of.get(a.id, []), rows_of.get(b.id, []), target)
+            if threads is not None and mine is not None and theirs is not None and slower(mine, theirs):
+                out.append(SpeedCheck(a.id, b.id, target, threads, (mine,), (theirs,)))
+    return out
+
+
+def speed_checks(artifacts: Iterable[Artifact]) -> dict[str, SpeedCheck]:
+    """File id → its pair timed again in turns (the ``speed_check`` metric the pipeline records)."""
+    return {a.id: SpeedCheck.from_dict(a.id, a.metrics["speed_check"]) for a in artifacts
+            if isinstance(a.metrics.get("speed_check"), Mapping)}
+
+
+def choice_target(cfg: Any, targets: list[Any]) -> str:
+    """The target the choice is made on: ``cfg.target``, else the first target."""
+    return str(cfg.target or (targets[0].name if targets else ""))
+
+
 def candidates(artifacts: list[Artifact], rows: list[dict[str, Any]], target: str,
                baseline_val: float) -> list[dict[str, Any]]:
     """One record per deployable artifact: size, validation accuracy, drop and its upper bound (pp), latency."""
@@ -107,7 +152,8 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
 
     - it failed its verification against its parent (it leaves the search; the run goes on);
     - it is the fp32 baseline of its format, or not smaller than it, or slower than it at batch 1 on ``target``
-      at the same thread count (:func:`~edgekit.rules.baseline_exclusion`); with ``check_speed``
+      at the same thread count (:func:`~edgekit.rules.baseline_exclusion`; judged on the two timed again in
+      turns where the benchmark found it slower, :func:`speed_suspects`); with ``check_speed``
       (benchmarking on), a file or baseline without an ok batch-1 row there leaves too (its speed is unknown);
     - with ``budget_pp``: the certified upper bound of its drop is outside the budget
       (:func:`~edgekit.rules.within_budget`).
@@ -118,6 +164,7 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
     train = next(a for a in artifacts if a.stage == "train")
     base = _baselines(artifacts, train.id)
     by_id = {c["id"]: c for c in cands}
+    checks = speed_checks(artifacts)
     why: dict[str, str] = {}
     for vid, v in (verification or {}).items():
         if vid in by_id and v.get("status") not in (None, "ok"):
@@ -131,9 +178,10 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
             why[c["id"]] = f"the fp32 {c['format']} baseline itself"
             continue
         if ref is not None:
-            mine, theirs, _ = batch1_pair(rows_of.get(c["id"], []), rows_of.get(ref["id"], []), target)
+            mine, theirs, threads = batch1_pair(rows_of.get(c["id"], []), rows_of.get(ref["id"], []), target)
+            mine, theirs, retimed = checked_pair(checks.get(c["id"]), mine, theirs, target, threads)
             if reason := baseline_exclusion(c["format"], c["bytes"], mine, ref["bytes"], theirs, target,
-                                            check_speed=check_speed):
+                                            check_speed=check_speed, retimed=retimed):
                 why[c["id"]] = reason
                 continue
         if budget_pp is not None and not within_budget(c["val_drop_bound_pp"], budget_pp):
@@ -186,7 +234,7 @@ def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str
 def _measured(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]],
               targets: list[Any]) -> tuple[str, float, list[dict[str, Any]]]:
     """The target the choice is made on, the budget (pp) and the :func:`candidates`."""
-    target = cfg.target or (targets[0].name if targets else "")
+    target = choice_target(cfg, targets)
     budget = cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None else 1.0
     baseline = next(a for a in artifacts if a.stage == "train")
     return target, budget, candidates(artifacts, rows, target, float(baseline.metrics["val_accuracy"]))

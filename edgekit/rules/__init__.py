@@ -49,12 +49,15 @@ from __future__ import annotations
 
 from edgekit.rules.baseline import (
                                     Row,
+                                    SpeedCheck,
                                     Tolerance,
                                     baseline_exclusion,
                                     batch1_p50,
                                     batch1_pair,
                                     budget_note,
+                                    checked_pair,
                                     common_threads,
+                                    slower,
 )
 from edgekit.rules.bounds import (
                                     CONFIDENCE,
@@ -76,7 +79,8 @@ from edgekit.rules.bounds import (
                                     within_budget,
 )
 
-__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "Tolerance", "baseline_exclusion",
-           "batch1_p50", "batch1_pair", "budget_note", "certify", "common_threads", "discordant_upper", "margin",
-           "nothing_certified", "paired_upper", "per_bound_alpha", "predicted_bound_pp", "preference_shares",
-           "reshuffles", "signed_disagreement_upper", "smallest_budget_pp", "upper_rate", "verdict", "within_budget"]
+__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "SpeedCheck", "Tolerance",
+           "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "checked_pair",
+           "common_threads", "discordant_upper", "margin", "nothing_certified", "paired_upper", "per_bound_alpha",
+           "predicted_bound_pp", "preference_shares", "reshuffles", "signed_disagreement_upper", "slower",
+           "smallest_budget_pp", "upper_rate", "verdict", "within_budget"]

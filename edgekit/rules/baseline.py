@@ -6,6 +6,7 @@ rows and :class:`Row` (parsed from a row dict here, so the chooser needs no repo
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +30,15 @@ def budget_note(drop_vs_parent_pp: float, budget_pp: float) -> str:
 
 
 def baseline_exclusion(fmt: str, size: int, latency_ms: float | None, base_size: int, base_latency_ms: float | None,
-                       target: str, tolerance: Tolerance = Tolerance(), *, check_speed: bool = True) -> str | None:
+                       target: str, tolerance: Tolerance = Tolerance(), *, check_speed: bool = True,
+                       retimed: bool = False) -> str | None:
     """Why a file may not be chosen against the fp32 baseline of its format on ``target`` (None: it may):
     not smaller, or slower at batch 1 (beyond :attr:`Tolerance.latency_ratio`).
 
-    ``latency_ms`` and ``base_latency_ms`` are batch-1 p50s at the same thread count (:func:`batch1_pair`). With
-    ``check_speed`` (benchmarking on), a missing figure excludes the file: a benchmark that failed or was skipped
-    proves nothing. Without it only the size decides, and the chooser says that speed was not checked.
+    ``latency_ms`` and ``base_latency_ms`` are batch-1 p50s at the same thread count (:func:`batch1_pair`), or the
+    medians of the two timed again in turns (``retimed``, :func:`checked_pair`). With ``check_speed``
+    (benchmarking on), a missing figure excludes the file: a benchmark that failed or was skipped proves nothing.
+    Without it only the size decides, and the chooser says that speed was not checked.
     """
     if size >= base_size:
         return f"not smaller than the fp32 {fmt} baseline ({size:,} ≥ {base_size:,} bytes)"
@@ -46,9 +49,10 @@ def baseline_exclusion(fmt: str, size: int, latency_ms: float | None, base_size:
                 "also ran, so it is not shown to be as fast as the baseline")
     if base_latency_ms is None:
         return f"speed unknown: the fp32 {fmt} baseline has no ok batch-1 benchmark on {target} to compare with"
-    if latency_ms > base_latency_ms * tolerance.latency_ratio:
+    if slower(latency_ms, base_latency_ms, tolerance):
+        how = "median p50 timed in turns" if retimed else "p50"
         return (f"slower than the fp32 {fmt} baseline on {target} at batch 1 "
-                f"(p50 {latency_ms:.3f} vs {base_latency_ms:.3f} ms)")
+                f"({how} {latency_ms:.3f} vs {base_latency_ms:.3f} ms)")
     return None
 
 
@@ -100,3 +104,51 @@ class Row:
         return cls(str(r.get("artifact_id", "")), str(r.get("target", "")), r.get("status") == "ok",
                    r.get("batch_size"), r.get("threads"), float(p50) if isinstance(p50, (int, float)) else None,
                    bool(r.get("emulated")), float(acc) if isinstance(acc, (int, float)) else None)
+
+
+@dataclass(frozen=True)
+class SpeedCheck:
+    """Batch-1 p50s (ms) of a file and of the fp32 baseline of its format on ``target`` at ``threads``: the
+    benchmark's first, then those timed again in turns (:mod:`edgekit.bench.retime`). The rule judges speed on
+    their medians (:func:`checked_pair`)."""
+
+    file_id: str
+    baseline_id: str
+    target: str
+    threads: int
+    p50_ms: tuple[float, ...]
+    baseline_p50_ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return float(statistics.median(self.p50_ms))
+
+    @property
+    def baseline_median_ms(self) -> float:
+        return float(statistics.median(self.baseline_p50_ms))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline_id": self.baseline_id, "target": self.target, "threads": self.threads,
+                "p50_ms": list(self.p50_ms), "baseline_p50_ms": list(self.baseline_p50_ms),
+                "median_ms": round(self.median_ms, 6), "baseline_median_ms": round(self.baseline_median_ms, 6)}
+
+    @classmethod
+    def from_dict(cls, file_id: str, d: Mapping[str, Any]) -> SpeedCheck:
+        return cls(file_id, str(d["baseline_id"]), str(d["target"]), int(d["threads"]),
+                   tuple(float(v) for v in d["p50_ms"]), tuple(float(v) for v in d["baseline_p50_ms"]))
+
+
+def checked_pair(check: SpeedCheck | None, mine: float | None, theirs: float | None, target: str,
+                 threads: int | None) -> tuple[float | None, float | None, bool]:
+    """The batch-1 p50s the speed rule judges a file and its baseline on: the medians of ``check`` where it was
+    timed on ``target`` at ``threads`` (and whether they were), else the benchmark's ``mine`` and ``theirs``."""
+    if check is not None and check.target == target and check.threads == threads and check.p50_ms \
+            and check.baseline_p50_ms:
+        return check.median_ms, check.baseline_median_ms, True
+    return mine, theirs, False
+
+
+def slower(latency_ms: float | None, base_latency_ms: float | None, tolerance: Tolerance = Tolerance()) -> bool:
+    """A batch-1 p50 beyond :attr:`Tolerance.latency_ratio` of the baseline's (both known)."""
+    return latency_ms is not None and base_latency_ms is not None and \
+        latency_ms > base_latency_ms * tolerance.latency_ratio
