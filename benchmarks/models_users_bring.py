@@ -88,7 +88,8 @@ def runtime_speed(report: dict[str, Any], fmt: str) -> str:
             f"{arts[best]['name']})")
 
 
-def summarise(model: str, report: dict[str, Any], keras3: dict[str, float], seconds: float) -> dict[str, Any]:
+def summarise(model: str, report: dict[str, Any], keras3: dict[str, float], seconds: float,
+              run_dir: Path | None = None) -> dict[str, Any]:
     """One row of the table, and the per-stage validation accuracies."""
     brought = report.get("as_brought") or {}
     fine = brought.get("fine_tuning") or {}
@@ -111,7 +112,38 @@ def summarise(model: str, report: dict[str, Any], keras3: dict[str, float], seco
                                                  if chosen and fp32_bytes else "") if chosen else "–",
         "test": f"{chosen['accuracy'] * 100:.2f}" if chosen and chosen["accuracy"] is not None else "–",
         "ort": runtime_speed(report, "onnx"), "litert": runtime_speed(report, "tflite"), "stages": stages,
+        "smaller": smaller_not_chosen(report, chosen),
+        "interleaved": interleaved_check(report, chosen, run_dir),
     }
+
+
+def interleaved_check(report: dict[str, Any], chosen: dict[str, Any] | None, run_dir: Path | None) -> str:
+    """The chosen file against the fp32 file of its format, at batch 1 and 1 thread, timed interleaved in this
+    process (:func:`_timing.interleaved`, 3 repeats): 'fp32 → chosen µs (speed-up, per-repeat range)'."""
+    from _timing import interleaved, ratios, spread
+
+    if chosen is None or run_dir is None:
+        return "–"
+    base = next((a for a in report["artifacts"] if a["format"] == chosen["format"]
+                 and a["parent_id"] == report["baseline_id"] and a["precision"] == "fp32"
+                 and a["stage"].startswith("export.")), None)
+    if base is None or base["id"] == chosen["id"]:
+        return "the fp32 file itself"
+    paths = {"fp32": run_dir / base["path"], "chosen": run_dir / chosen["path"]}
+    shape = tuple(int(v) for v in report["dataset"]["input_shape"])
+    times = interleaved(paths, batches=(1,), repeats=3, shape=shape)
+    p50 = {k: sorted(times[(k, 1)])[1] for k in paths}
+    return (f"{p50['fp32']:.1f} → {p50['chosen']:.1f} µs ({spread(ratios(times, 'fp32', 'chosen', 1))}×; "
+            f"{'not slower' if p50['chosen'] <= p50['fp32'] * 1.05 else 'slower'})")
+
+
+def smaller_not_chosen(report: dict[str, Any], chosen: dict[str, Any] | None) -> str:
+    """Each deployable file smaller than the chosen one, with why it was not chosen (the budget's exclusions)."""
+    excluded = (report.get("budget") or {}).get("excluded", {})
+    limit = chosen["bytes"] if chosen else float("inf")
+    smaller = sorted((a for a in report["artifacts"] if a["name"] in excluded and a.get("bytes")
+                      and a["bytes"] < limit), key=lambda a: a["bytes"])
+    return "; ".join(f"{a['name']} ({a['bytes'] / 1024:.1f} KB): {excluded[a['name']]}" for a in smaller) or "none"
 
 
 def render(rows: list[dict[str, Any]], args: argparse.Namespace, models: list[str], train: int, test: int,
@@ -137,6 +169,11 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, models: list[st
     body += ["| " + " | ".join(str(r.get(k, "–")) for k in keys) + " |" for r in rows]
     body += ["", "Validation accuracy (%) of every file, in plan order:", ""]
     body += [f"- {r['model']}: {r.get('stages', '–')}" for r in rows]
+    body += ["", "The chosen file against the fp32 file of its format, batch 1, 1 thread, timed interleaved in one "
+             "process (p50; speed-up median and range over 3 repeats; 'not slower' within 5 %):", ""]
+    body += [f"- {r['model']}: {r.get('interleaved', '–')}" for r in rows]
+    body += ["", "Files smaller than the chosen one, and why each was not chosen:", ""]
+    body += [f"- {r['model']}: {r.get('smaller', '–')}" for r in rows]
     return "\n".join(body)
 
 
@@ -182,7 +219,7 @@ def main() -> None:
             rows.append({"model": model, "status": f"failed (exit {done.returncode})"})
             continue
         report = json.loads((run / "report.json").read_text())
-        rows.append(summarise(model, report, keras3, time.perf_counter() - t0))
+        rows.append(summarise(model, report, keras3, time.perf_counter() - t0, run))
         print(json.dumps(rows[-1]), flush=True)
         if not args.no_write:  # after every model: a run cut short still leaves what it measured
             update_section("models-users-bring", render(rows, args, models, train, test, epochs,
