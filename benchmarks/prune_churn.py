@@ -1,6 +1,7 @@
 """How pruning's fine-tuning policy changes which images a model gets right (churn), on full Fashion-MNIST.
 
     python benchmarks/prune_churn.py [--work /tmp/churn] [--policies labels,distill05,distill1,lr01] [--epochs 5]
+    python benchmarks/prune_churn.py --train-limit 4000 --seeds 0,1,2   # small data: section prune-churn-small
 
 Certification (:mod:`edgekit.rules`) bounds a pruned file's drop by the images whose correctness changed against
 the trained model: a fine-tune that reshuffles 5 % of them cannot be certified within 1 pp on 2,000 images even
@@ -40,13 +41,13 @@ def policies() -> dict[str, Any]:
             "lr01": replace(labels, lr_scale=0.1)}
 
 
-def measure(model: Any, ds: Any, name: str, policy: Any) -> dict[str, Any]:
+def measure(model: Any, ds: Any, name: str, policy: Any, seed: int = 0) -> dict[str, Any]:
     from edgekit.compression.prune import MagnitudePruneConfig, magnitude_prune
     from edgekit.rules import discordant_upper, paired_upper, reshuffles
     from edgekit.train.trainer import predict, seed_everything
 
     ref_test, ref_cert = predict(model, ds.x_test).argmax(1), predict(model, ds.x_cert).argmax(1)
-    seed_everything(0)
+    seed_everything(seed)
     started = time.perf_counter()
     pruned = magnitude_prune(model, ds.x_train, ds.y_train, MagnitudePruneConfig(per_layer=PER_LAYER), policy=policy)
     seconds = time.perf_counter() - started
@@ -57,25 +58,27 @@ def measure(model: Any, ds: Any, name: str, policy: Any) -> dict[str, Any]:
     n = len(ds.y_cert)
     bound = (discordant_upper(lost, gained, n, 0.025) if reshuffles(lost, gained, n, n)
              else paired_upper(lost, gained, n, 0.0125))
-    return {"policy": name, "seconds": seconds, "drop_pp": 100 * float(ref_ok.mean() - ok.mean()),
+    return {"policy": name, "seed": seed, "seconds": seconds, "drop_pp": 100 * float(ref_ok.mean() - ok.mean()),
             "lost": int((ref_ok & ~ok).sum()), "gained": int((~ref_ok & ok).sum()),
             "changed": int((test != ref_test).sum()), "n_test": len(ok), "cert_lost": lost, "cert_gained": gained,
             "n_cert": n, "bound_pp": 100 * bound}
 
 
-def markdown(rows: list[dict[str, Any]], command: str, epochs: int) -> str:
+def markdown(rows: list[dict[str, Any]], command: str, epochs: int, ds: Any, small: bool) -> str:
     from _results import machine_line
 
-    lines = ["## Pruning's fine-tuning and churn (reference CNN, full Fashion-MNIST)", "",
+    what = f"{len(ds.y_train):,} training images of Fashion-MNIST" if small else "full Fashion-MNIST"
+    lines = [f"## Pruning's fine-tuning and churn (reference CNN, {what})", "",
              f"Command: `{command}`", "", f"Machine: {machine_line()}.", "",
              f"The reference CNN trained {epochs} epochs; magnitude pruning to conv1 0.3, conv2 0.8, dense1 0.9, "
-             "output 0.3 while fine-tuning 3 epochs, one policy per row, same seed. Test: 10,000 images against "
-             "the trained model; certificate: the 6,000 certification images, half the 95 % error.", "",
-             "| policy | test drop pp | test lost / gained | test correctness changed | predictions changed | "
+             "output 0.3 while fine-tuning 3 epochs, one policy and pruning seed per row. Test: "
+             f"{len(ds.y_test):,} images against the trained model; certificate: the {len(ds.y_cert):,} "
+             "certification images, half the 95 % error.", "",
+             "| policy | seed | test drop pp | test lost / gained | test correctness changed | predictions changed | "
              "certification lost / gained | certificate pp | fine-tuning s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['policy']} | {r['drop_pp']:+.2f} | {r['lost']} / {r['gained']} | "
+        lines.append(f"| {r['policy']} | {r['seed']} | {r['drop_pp']:+.2f} | {r['lost']} / {r['gained']} | "
                      f"{100 * (r['lost'] + r['gained']) / r['n_test']:.2f} % | "
                      f"{100 * r['changed'] / r['n_test']:.2f} % | "
                      f"{r['cert_lost']} / {r['cert_gained']} | {r['bound_pp']:.2f} | {r['seconds']:.0f} |")
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="/tmp/churn", help="where the trained model is kept (reused)")
     ap.add_argument("--policies", default="labels,distill05,distill1,lr01")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--train-limit", type=int, default=None,
+                    help="train on this many images (small data; writes section prune-churn-small)")
+    ap.add_argument("--seeds", default="0", help="comma-separated pruning seeds, a row each")
     ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = ap.parse_args(argv)
     from _results import update_section
@@ -99,17 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in names if p not in table]
     if unknown:
         ap.error(f"unknown policy {unknown[0]!r} (choose from {', '.join(table)})")
-    ds = load_dataset("fashion-mnist", seed=0)
-    model = trained_reference_cnn(Path(args.work) / f"ref-e{args.epochs}.keras", ds, args.epochs)
+    ds = load_dataset("fashion-mnist", seed=0, train_limit=args.train_limit)
+    tag = f"-n{args.train_limit}" if args.train_limit else ""
+    model = trained_reference_cnn(Path(args.work) / f"ref-e{args.epochs}{tag}.keras", ds, args.epochs)
     command = "python benchmarks/prune_churn.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     rows = []
-    for name in names:
-        rows.append(measure(model, ds, name, table[name]))
-        print(rows[-1], flush=True)
-    body = markdown(rows, command.strip(), args.epochs)
+    for seed in (int(v) for v in args.seeds.split(",")):
+        for name in names:
+            rows.append(measure(model, ds, name, table[name], seed))
+            print(rows[-1], flush=True)
+    body = markdown(rows, command.strip(), args.epochs, ds, bool(args.train_limit))
     print(body)
     if not args.no_write:
-        update_section(SECTION, body)
+        update_section(SECTION + ("-small" if args.train_limit else ""), body)
     return 0
 
 
