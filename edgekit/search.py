@@ -93,17 +93,17 @@ def speed_suspects(artifacts: list[Artifact], rows: list[dict[str, Any]], target
     each paired with it and holding the two first p50s: :mod:`edgekit.bench.retime` times them again in turns
     before :func:`exclusions` judges them (a slow minute of a shared machine is not a slower file). Files in
     ``skip`` (excluded already, e.g. failed verification) are left out."""
-    skip = set(skip)
     from edgekit.fsutil import file_bytes
 
     train = next((a for a in artifacts if a.stage == "train"), None)
     if train is None:
         return []
-    rows_of = _rows_of(rows)
+    skip, rows_of = set(skip), _rows_of(rows)
     out = []
     for fmt, b in _baselines(artifacts, train.id).items():
+        base_bytes = file_bytes(b.path)
         for a in artifacts:
-            if a.format != fmt or a.id == b.id or a.id in skip or file_bytes(a.path) >= file_bytes(b.path):
+            if a.format != fmt or a.id == b.id or a.id in skip or file_bytes(a.path) >= base_bytes:
                 continue
             mine, theirs, threads = batch1_pair(rows_of.get(a.id, []), rows_of.get(b.id, []), target)
             if threads is not None and mine is not None and theirs is not None and slower(mine, theirs):

@@ -129,8 +129,7 @@ class SpeedCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline_id": self.baseline_id, "target": self.target, "threads": self.threads,
-                "p50_ms": list(self.p50_ms), "baseline_p50_ms": list(self.baseline_p50_ms),
-                "median_ms": round(self.median_ms, 6), "baseline_median_ms": round(self.baseline_median_ms, 6)}
+                "p50_ms": list(self.p50_ms), "baseline_p50_ms": list(self.baseline_p50_ms)}
 
     @classmethod
     def from_dict(cls, file_id: str, d: Mapping[str, Any]) -> SpeedCheck:

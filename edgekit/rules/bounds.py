@@ -239,7 +239,7 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
     selection = dict(selection or {})
     n = len(ref_ok)
 
-    def bounded(f: str, share: float) -> Certificate:
+    def counted(f: str) -> tuple[int, int, float, int, int, bool]:
         lost, gained, drop = _labelled(ref_ok, np.asarray(correct[f], dtype=bool)) if n else (0, 0, 0.0)
         seen = predictions.get(f)
         chained = anchors.get(f) == reference_id and reference_id in predictions and seen is not None
@@ -247,6 +247,12 @@ def certify(reference_ok: np.ndarray, correct: Mapping[str, np.ndarray], files: 
         disagreed = int((np.asarray(seen) != np.asarray(predictions[reference_id])).sum()) if unlabelled > n else 0
         # which bound: decided on the selection images at the file's first share, never on these images
         shuffled = f in selection and reshuffles(*selection[f], n_selection, n, confidence, shares[f])
+        return lost, gained, drop, unlabelled, disagreed, shuffled
+
+    counts = {f: counted(f) for f in files}
+
+    def bounded(f: str, share: float) -> Certificate:
+        lost, gained, drop, unlabelled, disagreed, shuffled = counts[f]
         rate, basis = _file_bound(lost, gained, n, disagreed, unlabelled, (1.0 - confidence) * share, shuffled)
         if basis == "unlabelled":
             return Certificate(n, lost, gained, drop, round(max(rate * 100.0, drop), 3), basis, confidence,
