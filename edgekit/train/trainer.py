@@ -313,7 +313,7 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     x = np.asarray(x)
     if len(x) > EAGER_IMAGES:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
-    if len(x) == 0:  # no images, no scores (Model.predict refuses empty input)
-        return np.asarray(model(x, training=False), np.float32)
+    if len(x) == 0:  # no images, no scores (Model.predict refuses empty input; oneDNN's BiasAdd, a 0-image batch)
+        return np.zeros((0, *tuple(model.output_shape)[1:]), np.float32)
     return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), np.float32)
                            for i in range(0, len(x), batch_size)])

@@ -107,9 +107,9 @@ def test_a_gpu_row_gets_no_cpu_peak(cache: Path) -> None:
 def test_an_all_threads_peak_is_at_least_threads_times_the_one_thread_peak(cache: Path) -> None:
     """A multi-thread GEMM timed while other processes hold cores measures the load; the floor keeps the peak."""
     cache.parent.mkdir(parents=True)
-    cache.write_text(json.dumps({cache_key(1): {"fp32": 400e9, "int8": 900e9}}))  # far above any real core
+    cache.write_text(json.dumps({cache_key(1): {"fp32": 400e12, "int8": 900e12}}))  # far above any real core (AMX too)
     two = gemm_peak(2)
-    assert two == {"fp32": 800e9, "int8": 1800e9}
+    assert two == {"fp32": 800e12, "int8": 1800e12}
     assert json.loads(cache.read_text())[cache_key(2)] == two
 
 
