@@ -301,23 +301,29 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
 
 def _retime_slower(cfg: CompressConfig, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Target],
                    dataset: Any, failed: set[str]) -> list[Artifact]:
-    """The smaller files the benchmark found slower than the fp32 baseline of their format on the choice target
-    (not those that ``failed`` verification), timed again in turns with it (:mod:`edgekit.bench.retime`); the
-    timings go in each one's ``speed_check`` metric, which the chooser judges speed on."""
+    """The files the benchmark found slower than a file they should beat, timed again in turns with it
+    (:mod:`edgekit.bench.retime`): smaller files against the fp32 baseline of their format on the choice target
+    (the chooser judges speed on these), and files against their parent's file of the same format on every target
+    that times real hardware (the report flags on these). Files that ``failed`` verification are left out; the
+    timings go in each file's ``speed_checks`` metric."""
     from edgekit.bench.api import Timing
     from edgekit.bench.retime import retime
-    from edgekit.search import choice_target, speed_suspects, speed_unchecked
+    from edgekit.rules import SPEED_CHECKS
+    from edgekit.search import choice_target, parent_speed_suspects, speed_suspects, speed_unchecked
 
+    timed = [t.name for t in targets if not t.emulated and speed_unchecked(True, t.name, targets) is None]
     target = choice_target(cfg, targets)
-    emulated = any(t.name == target and t.emulated for t in targets)  # emulated timings say nothing of speed
-    if emulated or speed_unchecked(True, target, targets) is not None:
-        return artifacts
-    pairs = speed_suspects(artifacts, rows, target, failed)
+    pairs = speed_suspects(artifacts, rows, target, failed) if target in timed else []
+    seen = {(p.file_id, p.baseline_id, p.target, p.threads) for p in pairs}
+    pairs += [p for p in parent_speed_suspects(artifacts, rows, timed, failed)
+              if (p.file_id, p.baseline_id, p.target, p.threads) not in seen]
     if not pairs:
         return artifacts
-    checks = retime(pairs, artifacts, dataset.x_test, dataset.y_test, targets,
-                    Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds))
-    return [a.with_metrics(speed_check=checks[a.id].to_dict()) if a.id in checks else a for a in artifacts]
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for check in retime(pairs, artifacts, dataset.x_test, dataset.y_test, targets,
+                        Timing(min_runs=cfg.bench_min_runs, min_seconds=cfg.bench_min_seconds)):
+        checks.setdefault(check.file_id, []).append(check.to_dict())
+    return [a.with_metrics(**{SPEED_CHECKS: checks[a.id]}) if a.id in checks else a for a in artifacts]
 
 
 def _selection_counts(artifacts: list[Artifact], scores: dict[str, dict[str, np.ndarray]],

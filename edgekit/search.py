@@ -26,6 +26,7 @@ from edgekit.rules import (
     batch1_pair,
     checked_pair,
     common_threads,
+    recorded_speed_checks,
     slower,
     within_budget,
 )
@@ -111,10 +112,30 @@ def speed_suspects(artifacts: list[Artifact], rows: list[dict[str, Any]], target
     return out
 
 
-def speed_checks(artifacts: Iterable[Artifact]) -> dict[str, SpeedCheck]:
-    """File id → its pair timed again in turns (the ``speed_check`` metric the pipeline records)."""
-    return {a.id: SpeedCheck.from_dict(a.id, a.metrics["speed_check"]) for a in artifacts
-            if isinstance(a.metrics.get("speed_check"), Mapping)}
+def parent_speed_suspects(artifacts: list[Artifact], rows: list[dict[str, Any]], targets: Iterable[str],
+                          skip: Iterable[str] = ()) -> list[SpeedCheck]:
+    """The files the benchmark found slower at batch 1 than their parent's file of the same format (the reference of
+    :mod:`edgekit.rules.parents`) on one of ``targets``, each paired with it and holding the two first p50s:
+    timed again in turns before the report flags them, like :func:`speed_suspects`. Files in ``skip`` are left
+    out."""
+    from edgekit.rules.parents import file_records, judge
+
+    wanted, skip = set(targets), set(skip)
+
+    def make(artifact_id: str, ref_id: str, kind: str, value: float, ref_value: float, _unit: str, _message: str,
+             target: str | None = None, _batch: int | None = None, threads: int | None = None) -> SpeedCheck | None:
+        if kind != "slower" or target not in wanted or threads is None or artifact_id in skip:
+            return None
+        return SpeedCheck(artifact_id, ref_id, target, threads, (value,), (ref_value,))
+
+    flagged, _ = judge(file_records(artifacts), [Row.from_dict(r) for r in rows], make=make)
+    return [f for f in flagged if f is not None]
+
+
+def speed_checks(artifacts: Iterable[Artifact]) -> dict[tuple[str, str], SpeedCheck]:
+    """(file id, id of the file it was timed with) → the pair timed again in turns (the ``speed_checks`` metric the
+    pipeline records)."""
+    return {(c.file_id, c.baseline_id): c for a in artifacts for c in recorded_speed_checks(a.id, a.metrics)}
 
 
 def choice_target(cfg: Any, targets: list[Any]) -> str:
@@ -179,7 +200,7 @@ def exclusions(artifacts: list[Artifact], rows: list[dict[str, Any]], cands: lis
             continue
         if ref is not None:
             mine, theirs, threads = batch1_pair(rows_of.get(c["id"], []), rows_of.get(ref["id"], []), target)
-            mine, theirs, retimed = checked_pair(checks.get(c["id"]), mine, theirs, target, threads)
+            mine, theirs, retimed = checked_pair(checks.get((c["id"], ref["id"])), mine, theirs, target, threads)
             if reason := baseline_exclusion(c["format"], c["bytes"], mine, ref["bytes"], theirs, target,
                                             check_speed=check_speed, retimed=retimed):
                 why[c["id"]] = reason

@@ -18,6 +18,7 @@ from typing import Any
 from edgekit.report._fields import Json, Record, fail, key, path, pct, present, read, rest, show, whole
 from edgekit.report.mcu import McuFit, McuTarget
 from edgekit.report.sections import Analysis, Executor, Tune
+from edgekit.rules.baseline import SpeedCheck, recorded_speed_checks
 from edgekit.schema import from_mapping
 
 
@@ -207,6 +208,11 @@ class ArtifactRecord(Record):
     def label(self) -> str:
         """``name.format``: readable and unique enough in a run (falls back to the stage or the id)."""
         return f"{self.name or self.stage or self.id}.{self.format}"
+
+    @property
+    def speed_checks(self) -> tuple[SpeedCheck, ...]:
+        """Its batch-1 timings again in turns with the files it was checked against (from ``metrics``)."""
+        return recorded_speed_checks(self.id, self.metrics)
 
     @property
     def accuracy_pct(self) -> float | None:

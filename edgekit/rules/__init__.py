@@ -48,6 +48,7 @@ flags (:mod:`edgekit.report.regressions`) all call these modules; nothing here i
 from __future__ import annotations
 
 from edgekit.rules.baseline import (
+                                    SPEED_CHECKS,
                                     Row,
                                     SpeedCheck,
                                     Tolerance,
@@ -57,6 +58,7 @@ from edgekit.rules.baseline import (
                                     budget_note,
                                     checked_pair,
                                     common_threads,
+                                    recorded_speed_checks,
                                     slower,
 )
 from edgekit.rules.bounds import (
@@ -79,8 +81,8 @@ from edgekit.rules.bounds import (
                                     within_budget,
 )
 
-__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "Certificate", "Row", "SpeedCheck", "Tolerance",
+__all__ = ["CONFIDENCE", "SELECTION_CONFIDENCE", "SPEED_CHECKS", "Certificate", "Row", "SpeedCheck", "Tolerance",
            "baseline_exclusion", "batch1_p50", "batch1_pair", "budget_note", "certify", "checked_pair",
            "common_threads", "discordant_upper", "margin", "nothing_certified", "paired_upper", "per_bound_alpha",
-           "predicted_bound_pp", "preference_shares", "reshuffles", "signed_disagreement_upper", "slower",
-           "smallest_budget_pp", "upper_rate", "verdict", "within_budget"]
+           "predicted_bound_pp", "preference_shares", "recorded_speed_checks", "reshuffles",
+           "signed_disagreement_upper", "slower", "smallest_budget_pp", "upper_rate", "verdict", "within_budget"]

@@ -137,6 +137,27 @@ class SpeedCheck:
                    tuple(float(v) for v in d["p50_ms"]), tuple(float(v) for v in d["baseline_p50_ms"]))
 
 
+SPEED_CHECKS = "speed_checks"
+"""The metric a file's speed checks are recorded in: a list of :meth:`SpeedCheck.to_dict` (one per file it was
+timed again with in turns: the fp32 baseline of its format, its parent's fp32 file of the same format)."""
+
+
+def recorded_speed_checks(file_id: str, metrics: Mapping[str, Any]) -> tuple[SpeedCheck, ...]:
+    """The speed checks recorded in a file's ``metrics`` (:data:`SPEED_CHECKS`, and the single ``speed_check`` of
+    reports written before a file could have several); malformed entries are skipped."""
+    entries = metrics.get(SPEED_CHECKS)
+    listed = list(entries) if isinstance(entries, list) else []
+    if isinstance(metrics.get("speed_check"), Mapping):
+        listed.append(metrics["speed_check"])
+    out = []
+    for d in listed:
+        try:
+            out.append(SpeedCheck.from_dict(file_id, d))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
 def checked_pair(check: SpeedCheck | None, mine: float | None, theirs: float | None, target: str,
                  threads: int | None) -> tuple[float | None, float | None, bool]:
     """The batch-1 p50s the speed rule judges a file and its baseline on: the medians of ``check`` where it was

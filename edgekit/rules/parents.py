@@ -6,13 +6,16 @@ converted from a Keras model has a Keras parent, so its reference is the fp32 fi
 parent (an int8 .tflite against the fp32 .tflite of the same pruned Keras model), or, where there is none, from the
 parent's own ancestors. Sizes and latencies are only compared within one format; accuracy falls back to the direct
 parent when nothing of the same format exists. Latency is the p50 at batch 1 with the same thread count (1 where
-both have it), per target, on rows that ran. Accuracy is compared per target where both files ran there (int8
-kernels differ by target), else from the files' own figures.
+both have it), per target, on rows that ran; where the pair was timed again in turns (a file's ``speed_checks``,
+:mod:`edgekit.bench.retime`), the medians of those, so a slow minute of a shared machine flags nothing. Accuracy
+is compared per target where both files ran there (int8 kernels differ by target), else from the files' own
+figures.
 
 Records and rows are read by attribute (files: ``id``, ``format``, ``precision``, ``name``, ``stage``, ``bytes``,
-``parent_id``, ``accuracy``, ``val_accuracy``; rows: those of :class:`edgekit.rules.baseline.Row`), so the report's
-typed records and the chooser's plain ones both fit. Flags are made by the caller's ``make``, called with
-(artifact_id, reference_id, kind, value, reference_value, unit, message, target, batch_size, threads).
+``parent_id``, ``accuracy``, ``val_accuracy``, optionally ``speed_checks``; rows: those of
+:class:`edgekit.rules.baseline.Row`), so the report's typed records and the chooser's plain ones both fit. Flags
+are made by the caller's ``make``, called with (artifact_id, reference_id, kind, value, reference_value, unit,
+message, target, batch_size, threads).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from edgekit.rules.baseline import Tolerance, budget_note, common_threads
+from edgekit.rules.baseline import (
+    SpeedCheck,
+    Tolerance,
+    budget_note,
+    checked_pair,
+    common_threads,
+    recorded_speed_checks,
+)
 from edgekit.rules.bounds import within_budget
 
 Metric = Literal["accuracy", "val_accuracy"]
@@ -41,6 +51,7 @@ class FileRecord:
     parent_id: str | None
     accuracy: float | None
     val_accuracy: float | None
+    speed_checks: tuple[SpeedCheck, ...] = ()
 
     @property
     def label(self) -> str:
@@ -56,7 +67,8 @@ def file_records(artifacts: Iterable[Any]) -> list[FileRecord]:
     from edgekit.fsutil import file_bytes
 
     return [FileRecord(a.id, a.format, a.precision, a.name, a.stage, file_bytes(a.path) if a.path.exists() else None,
-                       a.parent_id, _float(a.metrics.get("accuracy")), _float(a.metrics.get("val_accuracy")))
+                       a.parent_id, _float(a.metrics.get("accuracy")), _float(a.metrics.get("val_accuracy")),
+                       recorded_speed_checks(a.id, a.metrics))
             for a in artifacts]
 
 
@@ -95,6 +107,11 @@ def _batch1(rows: Iterable[Any]) -> dict[tuple[str, int], Any]:
             and r.p50 is not None}
 
 
+def _check_with(a: Any, ref: Any) -> SpeedCheck | None:
+    """``a``'s speed check against ``ref`` (timed again in turns), if one was recorded."""
+    return next((c for c in getattr(a, "speed_checks", ()) if c.baseline_id == ref.id), None)
+
+
 def _slower(a: Any, ref: Any, rows_a: list[Any], rows_ref: list[Any],
             tol: Tolerance, make: Callable[..., Any]) -> list[Any]:
     mine, theirs = _batch1(rows_a), _batch1(rows_ref)
@@ -107,13 +124,14 @@ def _slower(a: Any, ref: Any, rows_a: list[Any], rows_ref: list[Any],
         shared = common_threads(counts, counts)
         assert shared is not None
         row, ref_row = mine[(target, shared)], theirs[(target, shared)]
-        v, r = row.p50, ref_row.p50
+        v, r, retimed = checked_pair(_check_with(a, ref), row.p50, ref_row.p50, target, shared)
         assert v is not None and r is not None
         if v > r * tol.latency_ratio:
             emu = " (emulated)" if row.emulated else ""
+            how = "median p50 timed in turns" if retimed else "p50"
             out.append(make(
                 a.id, ref.id, "slower", v, r, "ms",
-                f"{_name(a)} slower than {_name(ref)} on {target}{emu}: p50 {v:.3f} vs {r:.3f} ms "
+                f"{_name(a)} slower than {_name(ref)} on {target}{emu}: {how} {v:.3f} vs {r:.3f} ms "
                 f"(batch 1, {shared} thread{'s' if shared != 1 else ''})", target, 1, shared))
     return out
 

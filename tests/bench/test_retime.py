@@ -1,4 +1,5 @@
-"""A file the benchmark found slower than its fp32 baseline is timed again in turns before the chooser excludes it."""
+"""A file the benchmark found slower than its fp32 baseline, or than its parent, is timed again in turns before the
+chooser excludes it or the report flags it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from edgekit.bench.api import Timing
 from edgekit.bench.retime import retime
 from edgekit.bench.tiny import write_tiny_onnx
 from edgekit.config import CompressConfig
-from edgekit.rules import SpeedCheck
-from edgekit.search import choose, exclusions, speed_checks, speed_suspects
+from edgekit.report.model import ArtifactRecord
+from edgekit.report.regressions import regressions_for_artifacts
+from edgekit.rules import SPEED_CHECKS, SpeedCheck
+from edgekit.search import choose, exclusions, parent_speed_suspects, speed_checks, speed_suspects
 from edgekit.targets import get_target
 
 TARGET = "x86-cpu"
@@ -56,12 +59,14 @@ def test_the_chooser_judges_speed_on_the_medians_timed_in_turns(tmp_path: Path) 
     before = choose(cfg, arts, rows, [get_target(TARGET)])
     assert "slow" in before["excluded"] and before["chosen_id"] == "slowish"
     same = SpeedCheck("slow", "base", TARGET, 1, (0.13, 0.099, 0.101), (0.10, 0.10, 0.102))
-    checked = [a.with_metrics(speed_check=same.to_dict()) if a.id == "slow" else a for a in arts]
-    assert speed_checks(checked) == {"slow": same}
+    checked = [a.with_metrics(**{SPEED_CHECKS: [same.to_dict()]}) if a.id == "slow" else a for a in arts]
+    assert speed_checks(checked) == {("slow", "base"): same}
+    legacy = [a.with_metrics(speed_check=same.to_dict()) if a.id == "slow" else a for a in arts]  # older reports
+    assert speed_checks(legacy) == {("slow", "base"): same}
     after = choose(cfg, checked, rows, [get_target(TARGET)])
     assert "slow" not in after["excluded"] and after["chosen_id"] == "slow"
     still = SpeedCheck("slow", "base", TARGET, 1, (0.13, 0.125, 0.128), (0.10, 0.101, 0.099))
-    checked = [a.with_metrics(speed_check=still.to_dict()) if a.id == "slow" else a for a in arts]
+    checked = [a.with_metrics(**{SPEED_CHECKS: [still.to_dict()]}) if a.id == "slow" else a for a in arts]
     cands = after["candidates"]
     why = exclusions(checked, rows, cands, TARGET)
     assert why["slow"] == ("slower than the fp32 onnx baseline on x86-cpu at batch 1 (median p50 timed in turns "
@@ -79,8 +84,36 @@ def test_retime_times_both_files_again_in_turns_on_the_target(tmp_path: Path) ->
     pair = SpeedCheck("other", "base", TARGET, 1, (1.0,), (0.5,))
     checks = retime([pair], [train, base, other], x, np.zeros(8, np.int64), [get_target(TARGET)],
                     Timing(warmup_runs=1, min_runs=5, min_seconds=0.01))
-    got = checks["other"]
+    assert [(c.file_id, c.baseline_id) for c in checks] == [("other", "base")]
+    got = checks[0]
     assert got.p50_ms[0] == 1.0 and got.baseline_p50_ms[0] == 0.5  # the benchmark's own figures come first
     assert len(got.p50_ms) == 3 and len(got.baseline_p50_ms) == 3
     assert all(0 < v < 0.5 for v in got.p50_ms[1:] + got.baseline_p50_ms[1:])  # a tiny model, timed for real
     assert got.median_ms < 1.0
+
+
+def test_a_file_slower_than_its_parent_is_flagged_on_the_medians_timed_in_turns(tmp_path: Path) -> None:
+    """The report's "slower than its parent" flag: the benchmark's first p50s name the suspects; a pair timed again
+    in turns and found as fast is not flagged, one still slower is, and the flag says how it was timed."""
+    arts = _run(tmp_path)
+    rows = _rows({"base": 0.10, "slowish": 0.104, "slow": 0.13, "bigger": 0.2})
+    pairs = parent_speed_suspects(arts, rows, [TARGET])
+    assert sorted((p.file_id, p.baseline_id, p.p50_ms, p.baseline_p50_ms) for p in pairs) == [
+        ("bigger", "base", (0.2,), (0.10,)), ("slow", "base", (0.13,), (0.10,))]
+    assert parent_speed_suspects(arts, rows, [TARGET], skip={"bigger"})[0].file_id == "slow"
+    assert parent_speed_suspects(arts, rows, ["arm64-qemu"]) == []  # only the targets asked for
+
+    def slower_flags(files: list[Artifact]) -> dict[str, str]:
+        return {r.artifact_id: r.message for r in regressions_for_artifacts(files, rows) if r.kind == "slower"}
+
+    assert set(slower_flags(arts)) == {"slow", "bigger"}
+    same = SpeedCheck("slow", "base", TARGET, 1, (0.13, 0.099, 0.101), (0.10, 0.10, 0.102))
+    unrelated = SpeedCheck("slow", "bigger", TARGET, 1, (0.5,), (0.1,))  # a check against another file
+    checked = [a.with_metrics(**{SPEED_CHECKS: [unrelated.to_dict(), same.to_dict()]}) if a.id == "slow" else a
+               for a in arts]
+    assert set(slower_flags(checked)) == {"bigger"}
+    still = SpeedCheck("slow", "base", TARGET, 1, (0.13, 0.125, 0.128), (0.10, 0.101, 0.099))
+    checked = [a.with_metrics(**{SPEED_CHECKS: [still.to_dict()]}) if a.id == "slow" else a for a in arts]
+    assert "median p50 timed in turns 0.128 vs 0.100 ms" in slower_flags(checked)["slow"]
+    record = ArtifactRecord.from_dict({"id": "slow", "format": "onnx", "metrics": {SPEED_CHECKS: [still.to_dict()]}})
+    assert record.speed_checks == (still,)  # a report.json's records carry them to the report's flags
