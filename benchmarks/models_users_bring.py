@@ -11,7 +11,7 @@ own evaluation beside edgekit's), what fine-tuning did, the validation accuracy 
 size, its test accuracy, and batch-1 latency on both runtimes (ONNX Runtime and LiteRT: the fp32 file of the
 format against the fastest file inside the budget). ``--quick``: small slices, 2 pre-training epochs, 1 pruning
 epoch and short benchmark cells, to show the whole path works. Writes the ``models-users-bring`` section of
-benchmarks/RESULTS.md (``--no-write``: print only).
+benchmarks/RESULTS.md (``--section``: another, e.g. for a run on more images; ``--no-write``: print only).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # tests.helpers
 DATA = {"reference": "fashion-mnist", "compact": "fashion-mnist", "resnet8": "shapes_rgb",
         "mobilenet_v1_025": "shapes_rgb", "ds_cnn": "keyword_spectrograms"}
 RUNTIMES = {"onnx": "ORT", "tflite": "LiteRT"}
+SECTION = "models-users-bring"
 
 
 def write_data(name: str, train: int, test: int, folder: Path) -> Path:
@@ -101,12 +102,15 @@ def summarise(model: str, report: dict[str, Any], keras3: dict[str, float], seco
     fp32_bytes = same[0]["bytes"] if same else None
     stages = " → ".join(f"{a['name']} {a['val_accuracy'] * 100:.1f}" for a in arts if a["val_accuracy"] is not None)
     after = fine.get("val_after")
+    pruned = next((a for a in arts if a["stage"].startswith("prune")), None)
+    decisions = ((pruned or {}).get("metrics") or {}).get("budget") or {}
+    pruning = ", ".join(f"{kind} {d.get('action', '?')}" for kind, d in decisions.items()) or "–"
     return {
         "model": model, "status": report["status"], "seconds": round(seconds),
         "as_brought": f"{brought.get('val_accuracy', 0) * 100:.2f} / {brought.get('accuracy', 0) * 100:.2f}",
         "keras3": f"{keras3.get('val', 0) * 100:.2f} / {keras3.get('test', 0) * 100:.2f}",
         "fine_tuning": f"{fine.get('action', '?')}" + (f" ({after * 100:.2f})" if after is not None else ""),
-        "reference": (report.get("budget") or {}).get("reference", {}).get("model", "?"),
+        "reference": (report.get("budget") or {}).get("reference", {}).get("model", "?"), "pruning": pruning,
         "chosen": chosen["name"] if chosen else "–",
         "kb": f"{chosen['bytes'] / 1024:.1f}" + (f" ({fp32_bytes / chosen['bytes']:.1f}× smaller)"
                                                  if chosen and fp32_bytes else "") if chosen else "–",
@@ -150,13 +154,14 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, models: list[st
            epochs: int, seconds: float) -> str:
     """The RESULTS.md section: the table and each model's per-file validation accuracies."""
     head = ("model", "as brought val / test %", "Keras 3 val / test %", "fine-tuning (val %)", "reference",
-            "chosen file", "KB", "test %", "ORT batch 1", "LiteRT batch 1", "status")
-    keys = ("model", "as_brought", "keras3", "fine_tuning", "reference", "chosen", "kb", "test", "ort", "litert",
-            "status")
+            "pruning", "chosen file", "KB", "test %", "ORT batch 1", "LiteRT batch 1", "status")
+    keys = ("model", "as_brought", "keras3", "fine_tuning", "reference", "pruning", "chosen", "kb", "test", "ort",
+            "litert", "status")
     mode = "--quick " if args.quick else ""
+    section = f" --section {args.section}" if args.section != SECTION else ""
     cmd_line = (f"python benchmarks/models_users_bring.py {mode}--models {','.join(models)} "
-                f"--train {train} --test {test} --epochs {epochs}")
-    body = ["## Models users bring (`compress --model` on Keras 3 files)", "",
+                f"--train {train} --test {test} --epochs {epochs}{section}")
+    body = [f"## Models users bring (`compress --model` on Keras 3 files, {train:,} training images)", "",
             f"`{cmd_line}` — {machine_line()}; {seconds:.0f} s in all"
             + ("" if len(rows) == len(models) else f" (after {len(rows)} of {len(models)} models)") + ".", "",
             f"Each zoo model pre-trained by plain Keras 3 ({epochs} epochs, Adam 1e-3) on {train} training images "
@@ -186,6 +191,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="Keras 3 pre-training epochs (default 10; quick 2)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "models-users-bring")
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    p.add_argument("--section", default=SECTION, help=f"RESULTS.md section to write (default {SECTION}; e.g. "
+                   "models-users-bring-20k for a run on 20,000 training images)")
     args = p.parse_args()
     train = args.train or (1200 if args.quick else 12000)
     test = args.test or (300 if args.quick else 2000)
@@ -222,7 +229,7 @@ def main() -> None:
         rows.append(summarise(model, report, keras3, time.perf_counter() - t0, run))
         print(json.dumps(rows[-1]), flush=True)
         if not args.no_write:  # after every model: a run cut short still leaves what it measured
-            update_section("models-users-bring", render(rows, args, models, train, test, epochs,
+            update_section(args.section, render(rows, args, models, train, test, epochs,
                                                         time.perf_counter() - started))
     print(render(rows, args, models, train, test, epochs, time.perf_counter() - started))
 
