@@ -79,8 +79,7 @@ class BudgetDecision:
 
 def val_accuracy(model: Any, dataset: Any) -> float:
     """Top-1 accuracy of a Keras model on the validation split."""
-    scores = np.asarray(model.predict(dataset.x_val, batch_size=256, verbose=0))
-    return float((scores.argmax(axis=1) == dataset.y_val).mean())
+    return float(val_correct(model, dataset).mean())
 
 
 def _drop(reference: float, acc: float) -> float:
@@ -188,9 +187,11 @@ def _last_drop(attempt: dict[str, Any]) -> str:
 
 
 def val_correct(model: Any, dataset: Any) -> np.ndarray:
-    """Per validation image: whether a Keras model's top-1 is right."""
-    scores = np.asarray(model.predict(dataset.x_val, batch_size=256, verbose=0))
-    return np.asarray(scores.argmax(axis=1) == dataset.y_val)
+    """Per validation image: whether a Keras model's top-1 is right (scored by :func:`edgekit.train.trainer.predict`,
+    eagerly on the few hundred images of small data)."""
+    from edgekit.train.trainer import predict
+
+    return np.asarray(predict(model, dataset.x_val).argmax(axis=1) == dataset.y_val)
 
 
 def _next_spend(lo: float, hi: float | None) -> float | None:
