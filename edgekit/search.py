@@ -13,7 +13,7 @@ speed is not checked, and the choice says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from edgekit.artifact import Artifact
@@ -240,7 +240,7 @@ def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str
     everything but the certificate (verified, smaller and not slower than the fp32 baseline of its format, fitting
     every microcontroller target) with a selection-split drop inside the budget; those whose ``predicted``
     certificate (:func:`edgekit.rules.predicted_bound_pp`, from the selection images) is inside the budget first,
-    each group in the chooser's order (smallest, then fastest). :func:`edgekit.rules.certify` spends the larger
+    each group in the chooser's order (:func:`_order`). :func:`edgekit.rules.certify` spends the larger
     shares of the error on them."""
     target, budget, cands = _measured(cfg, artifacts, rows, targets)
     unchecked = speed_unchecked(bool(getattr(cfg, "bench", True)), target, targets)
@@ -248,7 +248,8 @@ def certification_order(cfg: Any, artifacts: list[Artifact], rows: list[dict[str
     excluded.update(_mcu_filter(artifacts, rows, targets))
     ok = [c for c in cands if c["id"] not in excluded and _meets(cfg, c, budget, "val_drop_pp")]
     predicted = predicted or {}
-    ok.sort(key=lambda c: (not within_budget(predicted.get(c["id"], 0.0), budget), *_order(c)))
+    order = _order(_steps(artifacts))
+    ok.sort(key=lambda c: (not within_budget(predicted.get(c["id"], 0.0), budget), *order(c)))
     return [c["id"] for c in ok]
 
 
@@ -267,9 +268,25 @@ def _meets(cfg: Any, c: dict[str, Any], budget: float, drop: str = "val_drop_bou
         cfg.latency_target_ms is None or (c["latency_ms"] is not None and c["latency_ms"] <= cfg.latency_target_ms))
 
 
-def _order(c: dict[str, Any]) -> tuple[float, float]:
-    """The chooser's preference: smallest, then fastest."""
-    return (c["bytes"], c["latency_ms"] if c["latency_ms"] is not None else float("inf"))
+def _steps(artifacts: list[Artifact]) -> dict[str, int]:
+    """Artifact id → how many stages made it from the trained model (its ``parent_id`` chain's length)."""
+    parent = {a.id: a.parent_id for a in artifacts}
+    out: dict[str, int] = {}
+    for a in artifacts:
+        n, at, seen = 0, a.parent_id, {a.id}
+        while at is not None and at in parent and at not in seen:
+            n, seen, at = n + 1, seen | {at}, parent[at]
+        out[a.id] = n
+    return out
+
+
+def _order(steps: dict[str, int]) -> Callable[[dict[str, Any]], tuple[float, int, float]]:
+    """The chooser's preference: smallest, then made by the fewest stages (a stage that changed nothing, such as a
+    pruning the budget dropped, copies its parent, and its files are the same bytes as their siblings'), then
+    fastest."""
+    def key(c: dict[str, Any]) -> tuple[float, int, float]:
+        return (c["bytes"], steps.get(c["id"], 0), c["latency_ms"] if c["latency_ms"] is not None else float("inf"))
+    return key
 
 
 def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targets: list[Any],
@@ -277,14 +294,14 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     """The search section of the report: candidates, front, chosen id, and status.
 
     Only eligible candidates (see :func:`exclusions`) inside the budget (and the latency
-    target, if any) are chosen from; the smallest wins, then the fastest. When none is
-    eligible, the fp32 baseline of the smallest format is handed out (``fallback``), so
-    compression never makes the deliverable worse: only a baseline that is not excluded for
-    another reason than being the baseline (a failed verification, a microcontroller it does
-    not fit), judged on its point drop (a plain export, verified numerically against the
-    trained model); with a latency target, nothing met is a failure. Speed against the
-    baselines is checked only with benchmarking on (:func:`speed_unchecked`); otherwise the
-    reason and summary say "speed not checked".
+    target, if any) are chosen from; the smallest wins, then the one made by fewer stages,
+    then the fastest (:func:`_order`). When none is eligible, the fp32 baseline of the
+    smallest format is handed out (``fallback``), so compression never makes the deliverable
+    worse: only a baseline that is not excluded for another reason than being the baseline (a
+    failed verification, a microcontroller it does not fit), judged on its point drop (a plain
+    export, verified numerically against the trained model); with a latency target, nothing
+    met is a failure. Speed against the baselines is checked only with benchmarking on
+    (:func:`speed_unchecked`); otherwise the reason and summary say "speed not checked".
     """
     target, budget, cands = _measured(cfg, artifacts, rows, targets)
     front = pareto_front(cands)
@@ -298,7 +315,8 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
     def meets(c: dict[str, Any], drop: str = "val_drop_bound_pp") -> bool:
         return _meets(cfg, c, budget, drop)
 
-    ok = sorted((c for c in cands if meets(c) and c["id"] not in excluded), key=_order)
+    order = _order(_steps(artifacts))
+    ok = sorted((c for c in cands if meets(c) and c["id"] not in excluded), key=order)
     for c in cands:
         c["on_front"] = c["id"] in front
         c["within_budget"] = c in ok
@@ -315,7 +333,7 @@ def choose(cfg: Any, artifacts: list[Artifact], rows: list[dict[str, Any]], targ
         base_ids = {a.id for a in _baselines(artifacts, train.id).values()}
         fallback = sorted((c for c in cands if c["id"] in base_ids and c["id"] not in unfit
                            and excluded.get(c["id"], "").endswith("baseline itself") and meets(c, "val_drop_pp")),
-                          key=_order)
+                          key=order)
         if fallback:
             best = fallback[0]
             reason = (f"no compressed candidate was eligible and met {goal} ({len(cands)} measured, "

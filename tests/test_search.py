@@ -45,6 +45,28 @@ def test_choose_smallest_within_budget_and_latency(tmp_path: Path) -> None:
     assert none["front"]
 
 
+def test_between_equal_files_the_one_made_by_fewer_stages_is_chosen(tmp_path: Path) -> None:
+    """A pruning the budget dropped copies its parent: its float16 file is the baseline's float16 file, byte for
+    byte, and timed a hair faster by chance. The chooser hands out the baseline's (fewer stages), not a file named
+    "pruned" that nothing pruned."""
+    def made(name: str, stage: str, fmt: str, size: int, parent: str | None) -> Artifact:
+        path = tmp_path / f"{name}.{fmt}"
+        path.write_bytes(b"x" * size)
+        return Artifact(name, stage, fmt, "fp16" if "float16" in name else "fp32", path, parent, {},  # type: ignore[arg-type]
+                        {"val_accuracy": 0.9}, None, name)
+
+    arts = [made("baseline", "train", "keras", 1000, None),
+            made("baseline-tflite", "export.tflite", "tflite", 800, "baseline"),
+            made("pruned", "prune.budgeted", "keras", 1000, "baseline"),
+            made("pruned-float16-tflite", "quantize.ptq_float16", "tflite", 500, "pruned"),
+            made("baseline-float16-tflite", "quantize.ptq_float16", "tflite", 500, "baseline")]
+    rows = [{"artifact_id": a, "target": "x86-cpu", "batch_size": 1, "threads": 1, "status": "ok",
+             "latency_ms": {"p50": lat}}
+            for a, lat in (("baseline-tflite", 0.1), ("pruned-float16-tflite", 0.090), ("baseline-float16-tflite", 0.091))]
+    picked = choose(CompressConfig(max_accuracy_drop=1.0, target="x86-cpu"), arts, rows, [])
+    assert picked["chosen_id"] == "baseline-float16-tflite"
+
+
 def test_certification_order_puts_files_predicted_to_certify_first(tmp_path: Path) -> None:
     """The files that will get the larger shares of the error: eligible on all but the certificate, those the
     selection images predict will certify first, each group smallest first; a file outside the budget on the
