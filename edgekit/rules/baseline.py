@@ -108,9 +108,10 @@ class Row:
 
 @dataclass(frozen=True)
 class SpeedCheck:
-    """Batch-1 p50s (ms) of a file and of the fp32 baseline of its format on ``target`` at ``threads``: the
-    benchmark's first, then those timed again in turns (:mod:`edgekit.bench.retime`). The rule judges speed on
-    their medians (:func:`checked_pair`)."""
+    """Batch-1 p50s (ms) of a file and of the file it is judged against (``baseline_id``: the fp32 baseline of its
+    format, or its parent's file of the same format) on ``target`` at ``threads``: the benchmark's first, then those
+    timed again in turns (:mod:`edgekit.bench.retime`). The rules judge speed on their medians
+    (:func:`checked_pair`)."""
 
     file_id: str
     baseline_id: str
