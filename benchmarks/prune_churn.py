@@ -80,7 +80,7 @@ def markdown(rows: list[dict[str, Any]], command: str, epochs: int, ds: Any, sma
     levels = ", ".join(f"{k} {v:g}" for k, v in (per_layer or PER_LAYER).items())
     if brought:
         title = f"{brought}, a model users bring, {len(ds.y_train):,} training images"
-        model = (f"The run's reference model ({brought}: the model as brought, or fine-tuned where that was kept)")
+        model = f"The run's reference model ({brought}: the model as brought, or fine-tuned where that was kept)"
     else:
         title = "reference CNN, " + (f"{len(ds.y_train):,} training images of Fashion-MNIST" if small
                                      else "full Fashion-MNIST")

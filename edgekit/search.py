@@ -270,14 +270,10 @@ def _meets(cfg: Any, c: dict[str, Any], budget: float, drop: str = "val_drop_bou
 
 def _steps(artifacts: list[Artifact]) -> dict[str, int]:
     """Artifact id → how many stages made it from the trained model (its ``parent_id`` chain's length)."""
-    parent = {a.id: a.parent_id for a in artifacts}
-    out: dict[str, int] = {}
-    for a in artifacts:
-        n, at, seen = 0, a.parent_id, {a.id}
-        while at is not None and at in parent and at not in seen:
-            n, seen, at = n + 1, seen | {at}, parent[at]
-        out[a.id] = n
-    return out
+    from edgekit.rules.parents import ancestors
+
+    by_id = {a.id: a for a in artifacts}
+    return {a.id: len(ancestors(a, by_id)) for a in artifacts}
 
 
 def _order(steps: dict[str, int]) -> Callable[[dict[str, Any]], tuple[float, int, float]]:

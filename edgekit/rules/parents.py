@@ -82,14 +82,15 @@ def reference_of(artifact: Any, by_id: Mapping[str, Any],
         if parent.format == artifact.format:
             return parent
         siblings = [c for c in children.get(parent.id, ()) if c.id != artifact.id and c.format == artifact.format
-                    and c.precision == "fp32" and artifact.id not in _ancestors(c, by_id)]
+                    and c.precision == "fp32" and artifact.id not in ancestors(c, by_id)]
         if siblings:
             return min(siblings, key=lambda c: (not c.stage.startswith("export."), c.id))
         parent = by_id.get(parent.parent_id or "")
     return None
 
 
-def _ancestors(a: Any, by_id: Mapping[str, Any]) -> set[str]:
+def ancestors(a: Any, by_id: Mapping[str, Any]) -> set[str]:
+    """Ids up ``a``'s ``parent_id`` chain (its parent, its parent's parent, …) among ``by_id``."""
     out: set[str] = set()
     p = by_id.get(a.parent_id or "")
     while p is not None and p.id not in out:
