@@ -117,3 +117,12 @@ def test_a_file_slower_than_its_parent_is_flagged_on_the_medians_timed_in_turns(
     assert "median p50 timed in turns 0.128 vs 0.100 ms" in slower_flags(checked)["slow"]
     record = ArtifactRecord.from_dict({"id": "slow", "format": "onnx", "metrics": {SPEED_CHECKS: [still.to_dict()]}})
     assert record.speed_checks == (still,)  # a report.json's records carry them to the report's flags
+
+
+def test_malformed_speed_checks_in_a_report_are_skipped() -> None:
+    """A report.json edited by hand or by another tool: entries that are not checks are ignored, the good one read."""
+    good = SpeedCheck("f", "base", TARGET, 1, (0.2,), (0.1,))
+    metrics = {SPEED_CHECKS: [5, {"baseline_id": "base"}, {**good.to_dict(), "threads": "x"},
+                              {**good.to_dict(), "p50_ms": None}, good.to_dict()]}
+    assert ArtifactRecord.from_dict({"id": "f", "format": "onnx", "metrics": metrics}).speed_checks == (good,)
+    assert ArtifactRecord.from_dict({"id": "f", "format": "onnx", "metrics": {SPEED_CHECKS: "x"}}).speed_checks == ()
