@@ -28,7 +28,7 @@ TFLiteQuant = Literal["none", "int8", "float16", "dynamic"]
 
 
 def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representative: np.ndarray | None = None,
-                 int8_io: bool = False, sparse: bool = False) -> bytes:
+                 int8_io: bool = False, sparse: bool = False, per_channel: bool = True) -> bytes:
     """Convert a tf_keras model to TFLite.
 
     ``int8``: full-integer post-training quantization calibrated on ``representative``
@@ -37,6 +37,9 @@ def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representati
     A QAT model (TFMOT ``quantize_model``) converts with ``dynamic`` or ``int8`` and
     keeps the ranges it learned. ``sparse``: store pruned (mostly-zero) weights in
     TFLite's sparse tensor encoding (DENSIFY at load time), so the raw file shrinks.
+    ``per_channel=False`` (``int8``): one scale per weight tensor instead of one per output channel; on a model of
+    a few thousand weights the per-channel scales and int64 zero points are a tenth of the file (the smallest
+    file's table, ``benchmarks/smallest_file.py``).
     """
     t = tf()
     conv = t.lite.TFLiteConverter.from_keras_model(model)
@@ -55,6 +58,7 @@ def keras2tflite(model: Any, *, quantization: TFLiteQuant = "none", representati
 
         conv.representative_dataset = gen
         conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv._experimental_disable_per_channel = not per_channel
         if int8_io:
             conv.inference_input_type = t.int8
             conv.inference_output_type = t.int8

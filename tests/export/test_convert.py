@@ -69,3 +69,39 @@ def test_int8_weights_are_read_from_the_converted_file() -> None:
     got = {q: has_int8_weights(keras2tflite(model, quantization=q, representative=calib))  # type: ignore[arg-type]
            for q in ("none", "float16", "dynamic", "int8")}
     assert got == {"none": False, "float16": False, "dynamic": True, "int8": True}
+
+
+def test_per_tensor_int8_has_one_scale_per_weight_tensor_and_runs() -> None:
+    """keras2tflite(per_channel=False): every weight tensor carries one scale (not one per output channel), the
+    file is smaller, and LiteRT runs it to the per-channel file's top-1 on most inputs. An untrained model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit._tf import keras
+    from edgekit.export.tflite_reader import parse_tflite
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(16, 3, activation="relu"), k.layers.Flatten(),
+                          k.layers.Dense(16, activation="relu"), k.layers.Dense(4)])
+    x = np.random.default_rng(0).random((64, 8, 8, 1), dtype=np.float32)
+    files = {pc: keras2tflite(model, quantization="int8", representative=x[:16], per_channel=pc)
+             for pc in (True, False)}
+
+    def scales(data: bytes) -> list[int]:
+        """Scales per int8 weight tensor (those with bytes in the file)."""
+        parsed = parse_tflite(data)
+        return sorted(len(t.quantization.scale) for t in parsed.subgraphs[0].tensors
+                      if t.dtype == "int8" and t.quantization and parsed.buffer_bytes(t.buffer))
+
+    assert scales(files[True]) == [4, 16, 16] and scales(files[False]) == [1, 1, 1]
+    assert len(files[False]) < len(files[True])
+
+    def top1(data: bytes) -> np.ndarray:
+        it = Interpreter(model_content=data)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        return np.asarray(it.get_tensor(it.get_output_details()[0]["index"])).argmax(1)
+
+    assert (top1(files[False]) == top1(files[True])).mean() >= 0.8
