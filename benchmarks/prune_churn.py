@@ -12,7 +12,8 @@ when it loses nothing on average. This trains the reference CNN (``--epochs``, t
 
 - ``labels``: the stage's rate and BatchNorm in training mode, on the labels alone;
 - ``distill05`` / ``distill1``: the same with half / all of each target from the parent's distribution;
-- ``lr01``: the labels at a tenth of the rate; ``distill05-lr01`` / ``distill1-lr01``: distillation at a tenth.
+- ``lr01``: the labels at a tenth of the rate; ``distill05-lr01`` / ``distill1-lr01``: distillation at a tenth;
+- ``distill05-cos`` / ``distill03-cos``: half / 30 % from the parent, the rate decaying to zero (cosine).
 
 ``--brought``: the reference model of an ``edgekit compress --model`` run (``models/baseline.keras``) on the same
 data file instead, pruned to ``--levels`` (the levels of an attempt its budgeted search made): section
@@ -45,7 +46,9 @@ def policies() -> dict[str, Any]:
     labels = replace(MAGNITUDE_FINE_TUNE, distill=0.0)
     return {"labels": labels, "distill05": replace(labels, distill=0.5), "distill1": replace(labels, distill=1.0),
             "lr01": replace(labels, lr_scale=0.1), "distill05-lr01": replace(labels, distill=0.5, lr_scale=0.1),
-            "distill1-lr01": replace(labels, distill=1.0, lr_scale=0.1)}
+            "distill1-lr01": replace(labels, distill=1.0, lr_scale=0.1),
+            "distill05-cos": replace(labels, distill=0.5, lr_schedule="cosine"),
+            "distill03-cos": replace(labels, distill=0.3, lr_schedule="cosine")}
 
 
 def measure(model: Any, ds: Any, name: str, policy: Any, seed: int = 0,
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(with --data-dir; writes section prune-churn-brought)")
     ap.add_argument("--data-dir", type=Path, default=None, help="the run's data (with --brought)")
     ap.add_argument("--levels", default=None, help='per-layer sparsities as JSON, e.g. {"sep2": 0.3}')
+    ap.add_argument("--section", default=None, help="the RESULTS.md section to write (default: by the data)")
     args = ap.parse_args(argv)
     from _results import update_section
     from _testmodels import trained_reference_cnn
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     body = markdown(rows, command.strip(), args.epochs, ds, bool(args.train_limit), brought, per_layer)
     print(body)
     if not args.no_write:
-        update_section(SECTION + ("-brought" if brought else "-small" if args.train_limit else ""), body)
+        update_section(args.section or SECTION + ("-brought" if brought else "-small" if args.train_limit else ""),
+                       body)
     return 0
 
 

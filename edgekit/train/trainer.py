@@ -224,7 +224,8 @@ class FineTunePolicy:
     steps (a fresh optimizer's first steps are its largest); ``optimizer``: ``adam`` or ``sgd`` (Nesterov
     momentum 0.9); ``freeze_batchnorm``: BN in inference mode (:func:`frozen_batchnorm`); ``distill``: weight of
     the parent's predicted distribution in the targets (0: the labels alone); ``reestimate_batchnorm``: recompute
-    BN's moving statistics on training images first (:func:`reestimate_batchnorm`)."""
+    BN's moving statistics on training images first (:func:`reestimate_batchnorm`); ``lr_schedule``: the rate's
+    schedule (``constant`` or ``cosine``, :mod:`edgekit.train.schedule`; None: the stage's own)."""
 
     lr_scale: float = 1.0
     warmup: float = 0.1
@@ -232,6 +233,7 @@ class FineTunePolicy:
     freeze_batchnorm: bool = True
     distill: float = 0.0
     reestimate_batchnorm: bool = False
+    lr_schedule: Literal["constant", "cosine"] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.lr_scale <= 1.0:
@@ -242,7 +244,8 @@ class FineTunePolicy:
     def settings(self, base: FitSettings) -> FitSettings:
         """``base`` with this policy's rate, warm-up and optimizer."""
         return replace(base, learning_rate=base.learning_rate * self.lr_scale, optimizer=self.optimizer,
-                       warmup_fraction=max(base.warmup_fraction, self.warmup))
+                       warmup_fraction=max(base.warmup_fraction, self.warmup),
+                       lr_schedule=self.lr_schedule or base.lr_schedule)
 
 
 COMPRESSION_FINE_TUNE = FineTunePolicy()

@@ -158,6 +158,8 @@ def test_the_policy_scales_the_rate_and_warms_up() -> None:
     user = USER_MODEL_FINE_TUNE.settings(base)
     assert user.learning_rate == pytest.approx(1e-4) and user.warmup_fraction == pytest.approx(0.1)
     assert COMPRESSION_FINE_TUNE.settings(base).learning_rate == pytest.approx(1e-3)
+    assert COMPRESSION_FINE_TUNE.settings(base).lr_schedule == "constant"  # None: the stage's own schedule
+    assert FineTunePolicy(lr_schedule="cosine").settings(base).lr_schedule == "cosine"
     assert COMPRESSION_FINE_TUNE.freeze_batchnorm and USER_MODEL_FINE_TUNE.freeze_batchnorm
     model = zoo.build("compact")
     compile_model(model, user, steps_per_epoch=50)  # 100 steps, 10 of warm-up
