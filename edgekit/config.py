@@ -114,6 +114,7 @@ class CompressConfig(Checked):
     prune_schedule: str = stage_setting("prune_schedule")
     prune_epochs: int = stage_setting("prune_epochs")
     per_layer_sparsity: dict[str, float] = stage_setting("per_layer_sparsity")
+    per_layer_structured: dict[str, float] = stage_setting("per_layer_structured")
     # quantization
     quantization: tuple[str, ...] = option(default_factory=_default_modes, choices=mode_names, group="quantization",
                                            help="quantization modes to produce")
@@ -123,6 +124,7 @@ class CompressConfig(Checked):
     preset: str = option("", group="quantization",
                          help="ONNX quantization preset: avx2 | avx512_vnni | arm64 | tensorrt")
     int8_io: bool = stage_setting("int8_io")
+    int8_per_channel: bool = stage_setting("int8_per_channel")
     qat_epochs: int = stage_setting("qat_epochs")
     # targets and benchmark
     targets: tuple[str, ...] = option((), group="targets and benchmark",
@@ -225,9 +227,11 @@ class CompressConfig(Checked):
 
     def explicit_pruning(self) -> list[str]:
         """The pruning flags the user set (``--sparsity``, ``--structured``, ``--mac-budget``,
-        ``--per-layer-sparsity``, ``--sparsity-pattern``); none set: the budgeted prune decides."""
+        ``--per-layer-sparsity``, ``--per-layer-structured``, ``--sparsity-pattern``); none set: the budgeted prune
+        decides."""
         given = {"sparsity": self.sparsity is not None, "structured": self.structured is not None,
                  "mac_budget": bool(self.mac_budget), "per_layer_sparsity": bool(self.per_layer_sparsity),
+                 "per_layer_structured": bool(self.per_layer_structured),
                  "sparsity_pattern": bool(self.sparsity_pattern)}
         return [flag_name(k) for k, v in given.items() if v]
 

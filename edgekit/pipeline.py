@@ -511,6 +511,8 @@ def _explicit_value(cfg: CompressConfig, a: Artifact) -> tuple[str, float]:
     if a.stage == "prune.structured":
         if cfg.mac_budget:
             return ("MAC budget", float(cfg.mac_budget))
+        if cfg.per_layer_structured and not cfg.structured:
+            return ("per-layer structured pruning, largest fraction", max(cfg.per_layer_structured.values()))
         return ("structured ratio", float(cfg.structured or 0))
     if cfg.sparsity_pattern:
         return f"sparsity pattern {cfg.sparsity_pattern}, sparsity", float(a.metrics.get("sparsity", 0.0))

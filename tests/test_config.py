@@ -52,6 +52,8 @@ def test_stage_defaults_apply() -> None:
     ({"max_accuracy_drop": math.nan}, "--max-accuracy-drop must be finite"),
     ({"mac_budget": 5.0}, "--mac-budget must be in [0, 1]"),
     ({"per_layer_sparsity": {"conv1": 5.0}}, "--per-layer-sparsity.conv1 must be in [0, 1)"),
+    ({"per_layer_structured": {"conv2": 1.0}}, "--per-layer-structured.conv2 must be in [0, 1)"),
+    ({"per_layer_structured": {"conv2": 0.5}, "mac_budget": 0.5}, "go with --structured, not with --mac-budget"),
     ({"quantization": ("ptq-int9",)}, "did you mean ptq-int8?"),
     ({"structured_criterion": "l22"}, "did you mean l2?"),
     ({"calibration": "entropi"}, "did you mean entropy?"),
@@ -72,6 +74,22 @@ def test_python_values_are_coerced() -> None:
     assert CompressConfig(epochs=0, model=__file__).epochs == 0  # fine-tuning a given model may skip training
 
 
+def test_per_layer_structured_and_per_tensor_int8_reach_their_stages() -> None:
+    """--per-layer-structured is an explicit pruning value (it replaces the budgeted prune and turns the structured
+    stage on); --no-int8-per-channel reaches the int8 stage."""
+    from edgekit.stages import stages
+
+    cfg = CompressConfig(per_layer_structured={"conv2": 0.75, "dense1": 0.8}, int8_per_channel=False)
+    assert "--per-layer-structured" in cfg.explicit_pruning()
+    structured = cfg.stage_config("prune.structured")
+    assert structured.per_layer == {"conv2": 0.75, "dense1": 0.8} and structured.ratio == 0.0
+    prune = stages()["prune.structured"].prune
+    assert prune is not None and prune.active(structured)
+    assert not cfg.stage_config("prune.budgeted").enabled
+    assert cfg.stage_config("quantize.ptq_int8").per_channel is False
+    assert CompressConfig().stage_config("quantize.ptq_int8").per_channel is True
+
+
 def test_stage_configs_check_themselves() -> None:
     with pytest.raises(UsageError, match="sparsity must be in"):
         MagnitudePruneConfig(sparsity=1.0)
@@ -85,6 +103,8 @@ def test_stage_configs_check_themselves() -> None:
     ("qat_epochs", -3, "--qat-epochs must be at least 1"),
     ("image_size", 0, "--image-size must be at least 1"),
     ("per_layer_sparsity", {"conv1": 5.0}, "--per-layer-sparsity.conv1 must be in [0, 1)"),
+    ("per_layer_structured", {"conv1": -0.5}, "--per-layer-structured.conv1 must be in [0, 1)"),
+    ("int8_per_channel", "maybe", "expected true or false, got 'maybe'"),
     ("prune_schedule", "bogus", "not one of polynomial, constant"),
     ("learning_rate", math.nan, "--learning-rate must be finite"),
     ("learning_rate", -0.5, "--learning-rate must be in (0, 1)"),

@@ -24,6 +24,15 @@ def test_example_recipes_load_and_plan(recipe: Path) -> None:
     assert steps[0].stage == "train" and len({s.name for s in steps}) == len(steps)
 
 
+def test_the_reference_cnn_smallest_recipe_prunes_its_layers_and_quantizes_per_tensor() -> None:
+    cfg = make_config(Path(__file__).resolve().parent.parent / "examples" / "recipes" / "smallest-reference-cnn.yaml")
+    stages = [s.stage for s in build_plan(cfg)]
+    assert "prune.structured" in stages and "prune.budgeted" not in stages and "quantize.ptq_int8" in stages
+    structured = cfg.stage_config("prune.structured")
+    assert structured.per_layer["dense1"] > 0.8 and structured.lr_schedule == "cosine" and structured.distill == 0.3
+    assert cfg.stage_config("quantize.ptq_int8").per_channel is False
+
+
 def test_flags_override_the_recipe(tmp_path: Path) -> None:
     f = tmp_path / "r.yaml"
     f.write_text("sparsity: 0.5\nquantization: [ptq-int8, qat]\nstructured: 0.25\n")

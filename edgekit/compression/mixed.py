@@ -84,7 +84,8 @@ class MixedResult:
 # --------------------------------------------------------------------------- TFLite
 
 
-def _tflite_converter(model: Any, representative: np.ndarray) -> tuple[Any, Callable[[], Any]]:
+def _tflite_converter(model: Any, representative: np.ndarray,
+                      per_channel: bool = True) -> tuple[Any, Callable[[], Any]]:
     from edgekit._tf import tf
 
     t = tf()
@@ -97,6 +98,7 @@ def _tflite_converter(model: Any, representative: np.ndarray) -> tuple[Any, Call
     conv = t.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [t.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen
+    conv._experimental_disable_per_channel = not per_channel
     return conv, gen
 
 
@@ -116,13 +118,15 @@ def tflite_layer_precisions(data: bytes, layers: Sequence[str]) -> dict[str, str
     return out
 
 
-def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequence[str]) -> bytes:
-    """Full-integer TFLite (float I/O) with the weight ops of the ``denylist`` Keras layers left in float32."""
+def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequence[str],
+                       per_channel: bool = True) -> bytes:
+    """Full-integer TFLite (float I/O) with the weight ops of the ``denylist`` Keras layers left in float32
+    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`)."""
     from edgekit._tf import quiet_native_output, tf
     from edgekit.export.tflite_reader import parse_tflite
 
     t = tf()
-    conv, gen = _tflite_converter(model, representative)
+    conv, gen = _tflite_converter(model, representative, per_channel)
     try:
         with quiet_native_output(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -303,9 +307,11 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
 
 def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
                          reference_val_accuracy: float | None = None, calibration_samples: int = 500,
-                         max_attempts: int = 3, reference_correct: Any = None) -> MixedResult:
+                         max_attempts: int = 3, reference_correct: Any = None,
+                         per_channel: bool = True) -> MixedResult:
     """Int8 TFLite of a Keras ``model`` with the analysis' protected layers in float32, verified on validation data
-    against ``reference_val_accuracy`` (default: the model's own); protects more layers while it breaks the budget."""
+    against ``reference_val_accuracy`` (default: the model's own); protects more layers while it breaks the budget
+    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`)."""
     from edgekit.compression.budget import val_accuracy
 
     reference = val_accuracy(model, dataset) if reference_val_accuracy is None else float(reference_val_accuracy)
@@ -316,8 +322,8 @@ def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], 
         if not denylist:
             from edgekit.export.convert import keras2tflite
 
-            return keras2tflite(model, quantization="int8", representative=calib)
-        return keras2tflite_mixed(model, calib, denylist)
+            return keras2tflite(model, quantization="int8", representative=calib, per_channel=per_channel)
+        return keras2tflite_mixed(model, calib, denylist, per_channel)
 
     result = _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
                        reference, max_attempts, parent=model, reference_correct=reference_correct)

@@ -6,14 +6,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edgekit.artifact import Artifact
 from edgekit.compression.budget import DEFAULT_ATTEMPTS
 from edgekit.compression.prune import MagnitudePruneConfig
 from edgekit.compression.structured import Criterion
+from edgekit.errors import FieldError
 from edgekit.schema import Checked, option
 from edgekit.stages import Context, Prune, StageOutput, outputs_logits, register_stage
 
@@ -27,16 +28,27 @@ class StructuredConfig(Checked):
     mac_budget: float = option(0.0, help="prune globally down to this fraction of the MACs (0 = use the ratio)",
                                ge=0, le=1, flag="mac_budget")
     criterion: Criterion = option("l1", help="how filters are ranked", flag="structured_criterion")
+    per_layer: dict[str, float] = option(default_factory=dict, help="layer name → fraction of its filters/units to "
+                                         "remove, overriding --structured", ge=0, lt=1, flag="per_layer_structured")
     epochs: int = option(3, help="fine-tuning epochs after pruning", ge=1, key="prune_epochs")
     batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
     learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")
     augment: bool = option(False, help="augment images while fine-tuning", key="augment")
+    lr_schedule: Literal["constant", "cosine"] = option("constant", help="the fine-tuning rate's schedule (cosine "
+                                                        "decays it to zero: better over long fine-tunes, "
+                                                        "benchmarks/smallest_file.py)")
+    distill: float = option(0.5, help="weight of the unpruned model's outputs in the fine-tuning targets", ge=0,
+                            le=1)
+
+    def check(self) -> None:
+        if self.per_layer and self.mac_budget:
+            raise FieldError("per_layer", "per-layer fractions go with --structured, not with --mac-budget")
 
 
 @register_stage("prune.structured", StructuredConfig, consumes={"keras": "keras"}, precision="fp32",
                 section="structured_prune", description="remove whole filters/units and rebuild a smaller model, "
                 "then fine-tune",
-                prune=Prune(10, active=lambda c: c.ratio > 0 or c.mac_budget > 0,
+                prune=Prune(10, active=lambda c: c.ratio > 0 or c.mac_budget > 0 or bool(c.per_layer),
                             label=lambda c, search: f"structured{round(c.ratio * 100)}" if search else "structured"))
 def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context, out: Path) -> StageOutput:
     assert parent is not None  # the pipeline checks the chain first
@@ -48,11 +60,12 @@ def run_structured(parent: Artifact | None, cfg: StructuredConfig, ctx: Context,
     seed_everything(ctx.seed)
     ds = ctx.dataset
     result = prune_structured(ctx.keras_model(parent), ratio=cfg.ratio if not cfg.mac_budget else None,
-                              mac_budget=cfg.mac_budget or None, criterion=cfg.criterion)
+                              mac_budget=cfg.mac_budget or None, criterion=cfg.criterion, per_layer=cfg.per_layer)
     model = result.model
     fine_tune(model, ds.x_train, ds.y_train,
               FitSettings(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.augment, outputs_logits(parent)),
-              STRUCTURED_FINE_TUNE, teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val))
+              replace(STRUCTURED_FINE_TUNE, distill=cfg.distill, lr_schedule=cfg.lr_schedule),
+              teacher=ctx.keras_model(parent), validation=(ds.x_val, ds.y_val))
     save_keras(model, out)
     return StageOutput({"structured": result.report, "sparsity": kernel_sparsity(model),
                         "output": parent.metrics.get("output", "softmax")}, model)

@@ -27,6 +27,8 @@ class PtqInt8Config(Checked):
 
     calibration_samples: int = option(500, help="training images used to calibrate", ge=1, flag="calibration_samples")
     int8_io: bool = option(False, help="TFLite int8: integer model input/output instead of float", flag="int8_io")
+    per_channel: bool = option(True, help="scale TFLite int8 weights per output channel (off: per tensor, whose "
+                               "smaller tables matter on models of a few thousand weights)", flag="int8_per_channel")
     onnx: OrtQuantConfig = option(default_factory=OrtQuantConfig, help="ONNX Runtime quantization settings "
                                   "(from --preset, --calibration and --calibration-samples)")
     budget_pp: float = option(1.0, help="validation accuracy the int8 file may lose against the trained model "
@@ -77,8 +79,8 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
         from edgekit.export.convert import keras2tflite_encoded
 
         data, extra = keras2tflite_encoded(model, _sparsity(parent), quantization="int8", representative=calib,
-                                           int8_io=cfg.int8_io)
-        extra = {**extra, "int8_io": cfg.int8_io}
+                                           int8_io=cfg.int8_io, per_channel=cfg.per_channel)
+        extra = {**extra, "int8_io": cfg.int8_io, "per_channel": cfg.per_channel}
         precisions = lambda d: tflite_layer_precisions(d, names)  # noqa: E731
     fmt = parent.format if parent.format == "onnx" else "tflite"
     ref, note = _reference(ctx, model, cfg.budget_pp)
@@ -190,7 +192,8 @@ def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: 
     else:
         result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
                                       reference_val_accuracy=ref, calibration_samples=cfg.calibration_samples,
-                                      max_attempts=cfg.max_attempts, reference_correct=paired_with)
+                                      max_attempts=cfg.max_attempts, reference_correct=paired_with,
+                                      per_channel=cfg.per_channel)
     result.attempts = first.attempts + result.attempts
     if result.action == "applied":
         result.action = "backed_off"  # the plain int8 file broke the budget first

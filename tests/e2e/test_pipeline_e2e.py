@@ -136,3 +136,26 @@ def test_fashion_mnist_slice_end_to_end(tmp_path: Path) -> None:
     explicit = report["budget"]["explicit"][0]
     assert explicit["what"] == "sparsity" and explicit["value"] == 0.8
     assert report["status"] == ("over_budget" if explicit["drop_pp"] > 1.0 else "ok"), report["problems"]
+
+
+def test_per_layer_structured_and_per_tensor_int8_through_compress(tmp_path: Path) -> None:
+    """--per-layer-structured removes the named layers' filters/units only, fine-tuned by the stage's own schedule
+    and distillation weight, and --no-int8-per-channel gives the int8 TFLite file one scale per weight tensor."""
+    from edgekit.export.tflite_reader import parse_tflite
+    from edgekit.models.files import load_keras_file
+
+    cfg = CompressConfig(dataset="digits", epochs=1, prune_epochs=1, per_layer_structured={"conv2": 0.5},
+                         quantization=("ptq-int8",), int8_per_channel=False, bench=False,
+                         stage_settings={"structured_prune": {"lr_schedule": "cosine", "distill": 0.3}})
+    result = compress(cfg, tmp_path / "run")
+    structured = by_name(result.report, "structured")
+    assert structured["config"]["per_layer"] == {"conv2": 0.5} and structured["config"]["lr_schedule"] == "cosine"
+    model = load_keras_file(result.out / structured["path"])
+    filters = {layer.name: getattr(layer, "filters", None) for layer in model.layers}
+    assert filters["conv1"] == 32 and filters["conv2"] == 32  # conv2: 64 → 32, conv1 untouched
+    int8 = by_name(result.report, "structured-int8-tflite")
+    assert int8["metrics"]["per_channel"] is False
+    parsed = parse_tflite((result.out / int8["path"]).read_bytes())
+    scales = [len(t.quantization.scale) for t in parsed.subgraphs[0].tensors
+              if t.dtype == "int8" and t.quantization and parsed.buffer_bytes(t.buffer)]
+    assert scales and set(scales) == {1}
