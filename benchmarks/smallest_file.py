@@ -43,9 +43,18 @@ sys.path.insert(0, str(HERE))  # benchmarks/ helpers (run as a script from the r
 SECTION = "smallest-file"
 GOAL_RAW, GOAL_GZIP, GOAL_PP, GOAL_SPEED = 40.0, 60.0, 0.5, 5.0
 TFLM_IMAGES = 500
-DEFAULT_STRUCTURED = '{"conv1": 0.5, "conv2": 0.75, "dense1": 0.8125}'
-"""16 of 32 conv1 filters, 16 of 64 conv2 filters, 12 of 64 dense1 units: the dense1 kernel (the file's bulk) goes
-from 1,600 × 64 to 400 × 12."""
+RECIPE = HERE.parent / "examples" / "recipes" / "smallest-reference-cnn.yaml"
+"""The route's one source: its per-layer fractions (conv1 16 of 32 filters, conv2 16 of 64, dense1 12 of 64 units:
+the dense1 kernel, the file's bulk, goes from 1,600 × 64 to 400 × 12), fine-tuning epochs and distillation weight
+are this script's defaults, and the pipeline run below takes the same recipe."""
+
+
+def recipe_defaults() -> tuple[str, int, float]:
+    """``--structured`` (JSON), ``--prune-epochs`` and ``--distill`` as the recipe sets them."""
+    from edgekit.config import make_config
+
+    structured = make_config(RECIPE).stage_config("prune.structured")
+    return json.dumps(structured.per_layer), structured.epochs, structured.distill
 
 
 def structured_levels(text: str) -> dict[str, float]:
@@ -194,9 +203,6 @@ def breakdown(path: Path) -> str:
     return f"{path.stem}: {len(data):,} B = weights ({parts}) + biases/shapes {other:,} + tables {rest:,}"
 
 
-RECIPE = HERE.parent / "examples" / "recipes" / "smallest-reference-cnn.yaml"
-
-
 def through_pipeline(work: Path) -> list[str]:
     """The same route as the recipe ``examples/recipes/smallest-reference-cnn.yaml`` takes it through
     ``edgekit compress`` (metadata included, the run's own training, fine-tuning and certification): what the run
@@ -312,10 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/small", help="where the trained and pruned models are kept (reused)")
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--structured", default=DEFAULT_STRUCTURED,
+    structured, prune_epochs, distill = recipe_defaults()
+    ap.add_argument("--structured", default=structured,
                     help="fraction of every layer's filters/units, or a JSON object of layer → fraction")
-    ap.add_argument("--prune-epochs", type=int, default=20, help="fine-tuning epochs after structured pruning")
-    ap.add_argument("--distill", type=float, default=0.3, help="weight of the trained model's outputs in the targets")
+    ap.add_argument("--prune-epochs", type=int, default=prune_epochs,
+                    help="fine-tuning epochs after structured pruning")
+    ap.add_argument("--distill", type=float, default=distill,
+                    help="weight of the trained model's outputs in the targets")
     ap.add_argument("--sparsity", type=float, default=0.0, help="magnitude pruning after the structured step (0: none)")
     ap.add_argument("--magnitude-epochs", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
