@@ -109,6 +109,8 @@ class ArtifactCache:
         stored = artifact.with_path(folder / artifact.path.name)
         write_json(staged / ARTIFACT_JSON, stored.to_dict(relative_to=folder))
         sums = {ARTIFACT_JSON: sha256_file(staged / ARTIFACT_JSON), artifact.path.name: sha256_file(artifact.path)}
+        sums.update({f.name: sha256_file(f) for f in sorted(staged.iterdir())  # a stage's side files (prune.lighter)
+                     if f.is_file() and f.name not in sums and f.name != SUMS and not f.name.startswith(".")})
         write_text(staged / SUMS, "".join(f"{digest}  {name}\n" for name, digest in sums.items()))
         if folder.exists():  # a concurrent run finished first: keep theirs, unless it is damaged (get drops it)
             existing = self.get(artifact.id) if self.enabled else stored
@@ -135,7 +137,7 @@ def _check_entry(folder: Path, artifact_id: str) -> str | None:
         if len(digest) != 64 or not name or "/" in name or name.startswith("."):
             return f"malformed {SUMS}"
         expected[name] = digest
-    if ARTIFACT_JSON not in expected or len(expected) != 2:
+    if ARTIFACT_JSON not in expected or len(expected) < 2:
         return f"{SUMS} does not list the model file and {ARTIFACT_JSON}"
     for name, digest in expected.items():
         try:

@@ -96,8 +96,9 @@ class _Runner:
             if fmt != "keras":  # labels and preprocessing travel inside the exported file
                 embed_metadata(path, meta, a_id)
             precision = str(metrics.get("precision") or stage.output_precision(parent))  # a stage may say (int8/mixed)
+            made_from = output.made_from or parent
             artifact = Artifact(a_id, stage.name, fmt, precision, path,  # type: ignore[arg-type]
-                                parent.id if parent else None, config, metrics, meta, step.name)
+                                made_from.id if made_from else None, config, metrics, meta, step.name)
             artifact = self.cache.put(artifact, staged, into=self.staging / ".stages")
             if output.model is not None:
                 self.ctx.models[a_id] = output.model

@@ -69,16 +69,21 @@ def _recipe_steps(cfg: CompressConfig, dataset_fingerprint: str, model_sha256: s
         if stage.prune.active(config):
             label = stage.prune.label(config, search)
             src = prefix = add(label if src == base else f"{prefix}-{label}", stage.name, src, config=config)
-    src_onnx = base_onnx
+    sources: list[tuple[str, str, str]] = []
     if src != base:
         add(f"{prefix}-tflite", "export.tflite", src)
-        src_onnx = add(f"{prefix}-onnx", "export.onnx", src)
+        sources.append((src, add(f"{prefix}-onnx", "export.onnx", src), prefix))
+        budgeted = cfg.stage_config("prune.budgeted")
+        if budgeted.enabled and budgeted.lighter:  # the search's runner-up: the fallback when the bold choice fails
+            lighter = add(f"{prefix}-lighter", "prune.lighter", src)
+            add(f"{lighter}-tflite", "export.tflite", lighter)
+            sources.append((lighter, add(f"{lighter}-onnx", "export.onnx", lighter), lighter))
+        # the trained model is quantized too when something was pruned: quantization trains nothing, so its file
+        # can be certified on unlabelled images against the reference itself (edgekit.rules), where a pruned
+        # model's labelled bound may be too wide on small data
+    sources.append((base, base_onnx, "baseline"))
 
     modes = quant_modes()
-    # the trained model is quantized too when something was pruned: quantization trains nothing, so its file can be
-    # certified on unlabelled images against the reference itself (edgekit.rules), where a pruned model's labelled
-    # bound may be too wide on small data
-    sources = [(src, src_onnx, prefix)] + ([(base, base_onnx, "baseline")] if src != base else [])
     for keras_src, onnx_src, name in sources:
         for mode in cfg.quantization:
             previous: str | None = None

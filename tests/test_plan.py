@@ -27,9 +27,16 @@ def test_default_plan_steps_and_configs() -> None:
         ("pruned", "prune.budgeted", "baseline", ""),  # the default pruning is budgeted, under the familiar name
         ("pruned-tflite", "export.tflite", "pruned", ""),
         ("pruned-onnx", "export.onnx", "pruned", ""),
+        # the search's runner-up, which certification falls back to when the boldest held choice fails
+        ("pruned-lighter", "prune.lighter", "pruned", ""),
+        ("pruned-lighter-tflite", "export.tflite", "pruned-lighter", ""),
+        ("pruned-lighter-onnx", "export.onnx", "pruned-lighter", ""),
         ("pruned-int8-tflite", "quantize.ptq_int8", "pruned", ""),
         ("pruned-int8-onnx", "quantize.ptq_int8", "pruned-onnx", ""),
         ("pruned-float16-tflite", "quantize.ptq_float16", "pruned", ""),
+        ("pruned-lighter-int8-tflite", "quantize.ptq_int8", "pruned-lighter", ""),
+        ("pruned-lighter-int8-onnx", "quantize.ptq_int8", "pruned-lighter-onnx", ""),
+        ("pruned-lighter-float16-tflite", "quantize.ptq_float16", "pruned-lighter", ""),
         ("baseline-int8-tflite", "quantize.ptq_int8", "baseline", ""),  # trains nothing: certifiable unlabelled
         ("baseline-int8-onnx", "quantize.ptq_int8", "baseline-onnx", ""),
         ("baseline-float16-tflite", "quantize.ptq_float16", "baseline", ""),
@@ -41,7 +48,9 @@ def test_default_plan_steps_and_configs() -> None:
                                    "lr_schedule": "constant", "warmup_epochs": 0, "label_smoothing": 0.0,
                                    "weight_decay": 0.0, "augment_strength": 1.0, "freeze_layers": 0}
     assert configs["pruned"] == {"enabled": True, "budget_pp": 1.0, "structured": True, "calibration_samples": 256,
-                                 "max_attempts": 4, "epochs": 3, "batch_size": 64, "learning_rate": 1e-3}
+                                 "max_attempts": 4, "epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
+                                 "lighter": True}
+    assert configs["pruned-lighter"] == {}
     assert configs["baseline-tflite"] == {"sparse_encoding": True} and configs["baseline-onnx"] == {"opset": 17}
     int8 = configs["pruned-int8-onnx"]
     assert int8 == configs["pruned-int8-tflite"]

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -67,6 +67,7 @@ class BudgetDecision:
     breach: bool = False
     reason: str = ""
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    runner_up: HeldChoice | None = field(default=None, repr=False, compare=False)
 
     @property
     def drop_pp(self) -> float:
@@ -74,7 +75,21 @@ class BudgetDecision:
         return round((self.reference_val_accuracy - self.val_accuracy) * 100.0, 3)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "drop_pp": self.drop_pp}
+        out = {**asdict(replace(self, runner_up=None)), "drop_pp": self.drop_pp}
+        out.pop("runner_up")
+        if self.runner_up is not None:
+            out["runner_up"] = {"per_layer": dict(self.runner_up.per_layer),
+                                "val_accuracy": round(self.runner_up.val_accuracy, 6)}
+        return out
+
+
+@dataclass(frozen=True)
+class HeldChoice:
+    """An attempt of the search that held: its fine-tuned model, per-layer levels and selection accuracy."""
+
+    model: Any
+    per_layer: dict[str, float]
+    val_accuracy: float
 
 
 def val_accuracy(model: Any, dataset: Any) -> float:
@@ -226,7 +241,9 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
     3. a spend whose greedy choice was already measured reuses that outcome (no fine-tuning run);
     4. it ends after ``max_attempts`` fine-tuning runs or when the bracket is narrower than :data:`RESOLUTION`.
 
-    Every attempt starts from ``parent``; of those that held, the one removing the most is kept. ``evaluate``
+    Every attempt starts from ``parent``; of those that held, the one removing the most is kept, and the one
+    removing the next most is the decision's ``runner_up`` (what certification can fall back to when the kept one,
+    the winner of several looks at the same selection images, fails on images that chose nothing). ``evaluate``
     (model, dataset) → validation accuracy defaults to :func:`val_accuracy`. ``reference_correct``: the trained
     model's per-image validation correctness, which each attempt is paired with (:func:`budget_check`).
     """
@@ -239,7 +256,7 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
     if left <= 0:
         decision.reason = f"the parent already uses {_drop(ref, parent_acc):.2f} pp of the {budget_pp:g} pp budget"
         return parent, decision
-    best: tuple[Any, dict[str, float], float] | None = None
+    held_choices: list[HeldChoice] = []
     lo, hi = 0.0, None  # spends: boldest that held, smallest that broke
     spend: float | None = slack
     outcome: dict[tuple[tuple[str, float], ...], bool] = {}  # greedy choice -> held
@@ -274,24 +291,25 @@ def _run_budgeted(stage: str, kind: str, parent: Any, dataset: Any, analysis: di
         log.info("%s attempt %d: %s → %s", stage, len(decision.attempts), choice,
                  check.get("verdict") or f"selection drop {_drop(ref, acc):.2f} pp")
         if held:
-            if best is None or _removed(layers, choice, kind) > _removed(layers, best[1], kind):
-                best = (model, choice, acc)
+            held_choices.append(HeldChoice(model, dict(choice), acc))
             lo = spend
         else:
-            broke_before_best = broke_before_best or best is None
+            broke_before_best = broke_before_best or not held_choices
             hi = spend
         spend = _next_spend(lo, hi)
-    if best is None:
+    if not held_choices:
         last = decision.attempts[-1] if decision.attempts else None
         decision.reason = ("no layer can take the smallest measured level within the budget" if last is None else
                            f"every attempt broke the {budget_pp:g} pp budget (last: {_last_drop(last)}); "
                            "the stage is dropped and the parent kept")
         return parent, decision
-    model, choice, acc = best
+    ranked = sorted(held_choices, key=lambda h: _removed(layers, h.per_layer, kind), reverse=True)
+    best = ranked[0]
     decision.action = "backed_off" if broke_before_best else "applied"
-    decision.val_accuracy, decision.per_layer = acc, dict(choice)
+    decision.val_accuracy, decision.per_layer = best.val_accuracy, dict(best.per_layer)
+    decision.runner_up = ranked[1] if len(ranked) > 1 else None
     decision.reason = _search_reason(decision, budget_pp, spend, max_attempts)
-    return model, decision
+    return best.model, decision
 
 
 def _search_reason(decision: BudgetDecision, budget_pp: float, spend: float | None, max_attempts: int) -> str:

@@ -68,6 +68,7 @@ class StageOutput:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     model: Any = None  # the in-memory Keras model, for Keras outputs
+    made_from: Artifact | None = None  # the model it derives from, when not the step's input (its parent_id)
 
 
 def inherited_metrics(parent: Artifact) -> dict[str, Any]:

@@ -110,6 +110,9 @@ class BudgetedPruneConfig(Checked):
     epochs: int = option(3, help="fine-tuning epochs of each attempt", ge=1, key="prune_epochs")
     batch_size: int = option(64, help="fine-tuning batch size", ge=1, key="batch_size")
     learning_rate: float = option(1e-3, help="fine-tuning learning rate", gt=0, lt=1, key="learning_rate")
+    lighter: bool = option(True, help="also export the search's next held choice, which removes less "
+                           "(prune.lighter): certification falls back to it when the boldest choice, the winner of "
+                           "many looks at the selection images, is not certified")
 
 
 def _budgeted_config(settings: dict[str, Any], cfg: Any) -> BudgetedPruneConfig:
@@ -141,22 +144,82 @@ def run_budgeted_prune(parent: Artifact | None, cfg: BudgetedPruneConfig, ctx: C
     analysis = analyze_dataset(model, ds, SensitivityConfig(budget_pp=cfg.budget_pp,
                                                             calibration_samples=cfg.calibration_samples))
     decisions: dict[str, Any] = {}
+    structured: Any = None
     if cfg.structured:
-        model, d = budgeted_structured(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
-                                       epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                       from_logits=logits, max_attempts=cfg.max_attempts,
-                                       reference_correct=ctx.reference_correct)
-        decisions["structured"] = d.to_dict()
-        if d.action != "dropped":  # the magnitude levels are measured on the model they will prune
+        model, structured = budgeted_structured(model, ds, analysis, budget_pp=cfg.budget_pp,
+                                                reference_val_accuracy=ref, epochs=cfg.epochs,
+                                                batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                                from_logits=logits, max_attempts=cfg.max_attempts,
+                                                reference_correct=ctx.reference_correct)
+        decisions["structured"] = structured.to_dict()
+        if structured.action != "dropped":  # the magnitude levels are measured on the model they will prune
             analysis = {**analyze_dataset(model, ds, SensitivityConfig(structured=(), budget_pp=cfg.budget_pp,
                                                                        calibration_samples=cfg.calibration_samples)),
                         "before_structured": analysis}
-    model, d = budgeted_magnitude_prune(model, ds, analysis, budget_pp=cfg.budget_pp, reference_val_accuracy=ref,
-                                        cfg=MagnitudePruneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                                                 learning_rate=cfg.learning_rate),
-                                        from_logits=logits, max_attempts=cfg.max_attempts,
-                                        reference_correct=ctx.reference_correct)
-    decisions["magnitude"] = d.to_dict()
+    before_magnitude = model
+    model, magnitude = budgeted_magnitude_prune(model, ds, analysis, budget_pp=cfg.budget_pp,
+                                                reference_val_accuracy=ref,
+                                                cfg=MagnitudePruneConfig(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                                                         learning_rate=cfg.learning_rate),
+                                                from_logits=logits, max_attempts=cfg.max_attempts,
+                                                reference_correct=ctx.reference_correct)
+    decisions["magnitude"] = magnitude.to_dict()
     save_keras(model, out)
-    return StageOutput({"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
-                        "budget": decisions, "analysis": analysis, "layers": pruning_report(model)}, model)
+    metrics = {"sparsity": kernel_sparsity(model), "output": parent.metrics.get("output", "softmax"),
+               "budget": decisions, "analysis": analysis, "layers": pruning_report(model)}
+    lighter = lighter_choice(structured, magnitude, before_magnitude)
+    if lighter is not None:
+        save_keras(lighter[0], out.parent / LIGHTER_FILE)
+        metrics["lighter"] = lighter[1]
+    return StageOutput(metrics, model)
+
+
+LIGHTER_FILE = "lighter.keras"
+"""The budgeted prune's side file: the held choice that removes the next most (:func:`lighter_choice`)."""
+
+
+def lighter_choice(structured: Any, magnitude: Any, before_magnitude: Any) -> tuple[Any, str] | None:
+    """The budgeted search's next held choice below the one it kept (model, what it is), or None when no other
+    choice held: the magnitude search's runner-up on the structured model it kept; else, when both kinds applied,
+    that structured model alone; else the structured search's runner-up when magnitude pruning was dropped.
+
+    The kept choice is the winner of several looks at the same selection images, so it is the likeliest to fail
+    certification on images that chose nothing; the pipeline exports this one too (``prune.lighter``) so the
+    chooser has a smaller file than the baseline's to fall back to."""
+    applied = ("applied", "backed_off")
+    if magnitude.runner_up is not None:
+        return magnitude.runner_up.model, _levels("magnitude runner-up", magnitude.runner_up.per_layer)
+    if magnitude.action in applied and structured is not None and structured.action in applied:
+        return before_magnitude, _levels("the structured choice alone", structured.per_layer)
+    if magnitude.action not in applied and structured is not None and structured.runner_up is not None:
+        return structured.runner_up.model, _levels("structured runner-up", structured.runner_up.per_layer)
+    return None
+
+
+def _levels(what: str, per_layer: dict[str, float]) -> str:
+    return f"{what} ({', '.join(f'{k} {v:g}' for k, v in per_layer.items())})"
+
+
+@dataclass(frozen=True)
+class LighterConfig(Checked):
+    """Settings of ``prune.lighter`` (none: it exports what the budgeted prune it follows already chose)."""
+
+
+@register_stage("prune.lighter", LighterConfig, consumes={"keras": "keras"}, precision="fp32",
+                description="the budgeted prune's next held choice, which removes less: the chooser's fallback when "
+                "the boldest choice is not certified")
+def run_lighter(parent: Artifact | None, cfg: LighterConfig, ctx: Context, out: Path) -> StageOutput:
+    """The model :func:`lighter_choice` saved beside ``parent`` (a ``prune.budgeted`` output), made from the
+    trained model (its ``parent_id``, so its files are judged against the baselines, not against the bolder
+    choice); the trained model itself when no other choice held."""
+    assert parent is not None
+    from edgekit.compression.prune import kernel_sparsity
+    from edgekit.models.files import load_keras_file, save_keras
+
+    trained = ctx.artifacts[parent.parent_id or ""]
+    side = parent.path.parent / LIGHTER_FILE
+    model = load_keras_file(side) if side.is_file() else ctx.keras_model(trained)
+    save_keras(model, out)
+    what = parent.metrics.get("lighter") or "the trained model (no other pruning choice held)"
+    return StageOutput({"lighter": what, "output": parent.metrics.get("output", "softmax"),
+                        "sparsity": kernel_sparsity(model)}, model, made_from=trained)
