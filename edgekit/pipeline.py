@@ -454,6 +454,10 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
             for kind, d in a.metrics.get("budget", {}).items():
                 if d.get("action") in ("backed_off", "dropped"):
                     warnings.append(f"{a.name}: {kind} pruning {d['action'].replace('_', ' ')}: {d.get('reason', '')}")
+        if a.stage == "prune.lighter" and ref is not None and "val_accuracy" in a.metrics:
+            budget["pruning"][a.name] = {"fallback": {
+                "action": "exported", "drop_pp": round((ref - float(a.metrics["val_accuracy"])) * 100.0, 3),
+                "reason": f"{a.metrics.get('lighter', '')}, for certification to fall back to"}}
         if "int8" in a.metrics:
             rec = a.metrics["int8"]
             budget["int8"][a.name] = {k: rec.get(k) for k in ("precision", "action", "reason", "drop_pp")}

@@ -210,3 +210,12 @@ def test_an_artifact_id_names_the_code_that_makes_it(monkeypatch: pytest.MonkeyP
     assert len(artifact.code_fingerprint()) == 16
     monkeypatch.setattr(artifact, "code_fingerprint", lambda: "0" * 16)
     assert artifact.artifact_id("p", "prune.magnitude", {"sparsity": 0.5}) != before
+
+
+def test_a_recipe_turns_the_lighter_fallback_off(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("prune_budget: {lighter: false}\n")
+    names_off = [s.name for s in build_plan(make_config(recipe))]
+    assert "pruned" in names_off and not [n for n in names_off if "lighter" in n]
+    assert "pruned-lighter-float16-tflite" in names(CompressConfig())
+    assert "pruned-lighter" not in names(CompressConfig(sparsity=0.5))  # an explicit value has no runner-up

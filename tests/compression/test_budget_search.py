@@ -90,3 +90,19 @@ def test_a_sensitive_model_halves_the_spend_until_something_holds() -> None:
     spends = [a["spend_pp"] for a in d.attempts]
     assert spends[0] == pytest.approx(2.0) and spends == sorted(spends, reverse=True)
     assert d.action in ("backed_off", "dropped") and d.drop_pp <= 1.0 + 1e-9
+
+
+def test_the_runner_up_is_the_held_choice_that_removes_the_next_most() -> None:
+    """What certification falls back to (prune.lighter): the second of the held choices by what they remove."""
+    def curve(p: float) -> float:  # the reference CNN's, as in the first test
+        return float(np.interp(p, [0, 2.6, 8.33, 20.33, 43.48, 120], [-0.6, -0.63, -0.08, 0.8, 2.18, 9.0]))
+
+    _, d = _search(curve, max_attempts=4)
+    held = [a["per_layer"] for a in d.attempts if a["held"]]
+    assert len(held) >= 2 and d.runner_up is not None
+    by_removed = sorted(held, key=lambda c: _removed(LAYERS, c, "prune"), reverse=True)
+    assert d.per_layer == by_removed[0] and d.runner_up.per_layer == by_removed[1]
+    assert d.runner_up.model == by_removed[1]  # the fine-tuned model of that attempt, not a redo
+    assert d.to_dict()["runner_up"]["per_layer"] == by_removed[1]  # the report names it; no model in the record
+    _, once = _search(curve, max_attempts=1)
+    assert once.runner_up is None and "runner_up" not in once.to_dict()

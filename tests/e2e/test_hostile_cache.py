@@ -117,3 +117,15 @@ def test_put_replaces_a_damaged_entry(tmp_path: Path) -> None:
     _damage_flip(tmp_path / "cache" / a_id)
     _put(cache, tmp_path / "second", a_id)
     assert cache.get(a_id) is not None
+
+
+def test_a_side_file_is_summed_and_a_damaged_one_drops_the_entry(tmp_path: Path) -> None:
+    """A stage's side file (the budgeted prune's lighter.keras) is checked like the model: damaged, the entry goes."""
+    cache = ArtifactCache(tmp_path / "cache")
+    artifact, staged = _staged(tmp_path, "5ide5ide5ide")
+    (staged / "lighter.keras").write_bytes(b"runner-up")
+    stored = cache.put(artifact, staged)
+    assert "lighter.keras" in (stored.path.parent / SUMS).read_text()
+    assert cache.get(stored.id) is not None
+    (stored.path.parent / "lighter.keras").write_bytes(b"tampered")
+    assert cache.get(stored.id) is None
