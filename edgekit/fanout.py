@@ -44,10 +44,11 @@ class StepRunner(Protocol):
     ctx: Any
     meta: ModelMeta
     by_step: dict[str, Artifact]
+    skipped: dict[str, str]
 
     def __init__(self, ctx: Any, cache: ArtifactCache, staging: Path, meta: ModelMeta) -> None: ...
 
-    def run(self, step: Step) -> Artifact: ...
+    def run(self, step: Step) -> Artifact | None: ...
 
 
 def wanted(workers: int | None, ray_address: str | None) -> bool:
@@ -94,8 +95,9 @@ class ChainJob:
     steps: tuple[Step, ...]
 
 
-def run_chain(job: ChainJob) -> list[Artifact]:
-    """On a worker: the chain's steps through the artifact cache; the Artifact records, in step order."""
+def run_chain(job: ChainJob) -> list[Artifact | None]:
+    """On a worker: the chain's steps through the artifact cache; the Artifact records, in step order (None for a
+    step left out, :class:`edgekit.stages.Skipped`)."""
     from edgekit.stages import Context
 
     cache = ArtifactCache()
@@ -136,6 +138,9 @@ def run_plan(runner: StepRunner, steps: list[Step], *, cache: bool, workers: int
     local = ArtifactCache()
     for chain, made in zip(chains, results):
         for step, remote in zip(chain, made):  # by id in this node's cache, not by the worker's path
+            if remote is None:
+                runner.skipped[step.name] = "left out on its worker"
+                continue
             artifact = local.get(remote.id)
             if artifact is None:
                 raise UsageError(f"{step.name} ({remote.id}) was made on a worker but is not in the artifact cache "
@@ -143,4 +148,4 @@ def run_plan(runner: StepRunner, steps: list[Step], *, cache: bool, workers: int
             artifact = dataclasses.replace(artifact, name=step.name)
             runner.by_step[step.name] = artifact
             ctx.artifacts[artifact.id] = artifact
-    return [runner.by_step[s.name] for s in steps], info
+    return [runner.by_step[s.name] for s in steps if s.name in runner.by_step], info

@@ -64,15 +64,20 @@ def resolve_targets(cfg: CompressConfig) -> list[Target]:
 
 
 class _Runner:
-    """Executes a plan's steps with caching; holds the artifacts made so far."""
+    """Executes a plan's steps with caching; holds the artifacts made so far, and the steps left out (a stage
+    that had nothing to add, :class:`edgekit.stages.Skipped`, and every step made from it) with why."""
 
     def __init__(self, ctx: Any, cache: ArtifactCache, staging: Path, meta: ModelMeta) -> None:
         self.ctx, self.cache, self.staging, self.meta = ctx, cache, staging, meta
         self.by_step: dict[str, Artifact] = {}
+        self.skipped: dict[str, str] = {}
 
-    def run(self, step: Step) -> Artifact:
-        from edgekit.stages import get_stage
+    def run(self, step: Step) -> Artifact | None:
+        from edgekit.stages import Skipped, get_stage
 
+        if step.input in self.skipped:
+            self.skipped[step.name] = f"made from {step.input}, which was left out"
+            return None
         stage = get_stage(step.stage)
         parent = self.by_step[step.input] if step.input else None
         config = to_mapping(step.config)
@@ -89,7 +94,13 @@ class _Runner:
             staged.mkdir(parents=True)
             path = staged / f"model{SUFFIXES[fmt]}"
             t0 = time.perf_counter()
-            output = stage.run(parent, step.config, self.ctx, path)
+            try:
+                output = stage.run(parent, step.config, self.ctx, path)
+            except Skipped as e:
+                shutil.rmtree(staged, ignore_errors=True)
+                self.skipped[step.name] = str(e)
+                log.info("%-24s left out: %s", step.name, e)
+                return None
             interrupts.check()  # a Ctrl-C that a library swallowed still stops the run here
             metrics = {**output.metrics, "stage_seconds": round(time.perf_counter() - t0, 2)}
             meta = dataclasses.replace(self.meta, output=str(metrics.get("output", self.meta.output)))
@@ -258,7 +269,7 @@ def _run(cfg: CompressConfig, steps: list[Step], dataset: Any, targets: list[Tar
         made, executor = fanout.run_plan(runner, steps, cache=cfg.cache, workers=cfg.workers,
                                          ray_address=cfg.ray_address)
     else:
-        made = [runner.run(step) for step in steps]
+        made = [a for a in (runner.run(step) for step in steps) if a is not None]
     # Keras models made in this run are in memory; cached ones load from the cache copy.
     artifacts = _copy_into_run(made, staging / "models")
     scores = _evaluate(made, ctx)
@@ -454,6 +465,10 @@ def _judge(report: dict[str, Any], cfg: CompressConfig, final: list[Artifact], v
             for kind, d in a.metrics.get("budget", {}).items():
                 if d.get("action") in ("backed_off", "dropped"):
                     warnings.append(f"{a.name}: {kind} pruning {d['action'].replace('_', ' ')}: {d.get('reason', '')}")
+        if a.stage == "prune.budgeted" and "lighter" not in a.metrics and cfg.stage_config(a.stage).lighter:
+            from edgekit.stages.prune import NO_LIGHTER
+
+            budget["pruning"][f"{a.name}-lighter"] = {"fallback": {"action": "left out", "reason": NO_LIGHTER}}
         if a.stage == "prune.lighter" and ref is not None and "val_accuracy" in a.metrics:
             budget["pruning"][a.name] = {"fallback": {
                 "action": "exported", "drop_pp": round((ref - float(a.metrics["val_accuracy"])) * 100.0, 3),

@@ -167,8 +167,9 @@ class _Decision(Record):
     extra: Mapping[str, Any] = rest()
 
     def sentence(self, what: str) -> str:
-        """``what``, the validation drop and the reason: one line of the section's decisions."""
-        return f"{what}, validation drop {pp_text(self.drop_pp)}" + (f": {self.reason}" if self.reason else "")
+        """``what``, the validation drop (when measured) and the reason: one line of the section's decisions."""
+        drop = f", validation drop {pp_text(self.drop_pp)}" if self.drop_pp is not None else ""
+        return f"{what}{drop}" + (f": {self.reason}" if self.reason else "")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,11 @@ class Context:
         return self.models[artifact.id]
 
 
+class Skipped(Exception):
+    """Raised by a stage that has nothing to add (its output would repeat another step's): the step, and every
+    step made from it, is left out of the run; the message says why."""
+
+
 @dataclass
 class StageOutput:
     """What a stage returns after writing its model file to the path it was given."""

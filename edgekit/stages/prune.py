@@ -16,7 +16,7 @@ from edgekit.compression.prune import MagnitudePruneConfig
 from edgekit.compression.structured import Criterion
 from edgekit.errors import FieldError
 from edgekit.schema import Checked, option
-from edgekit.stages import Context, Prune, StageOutput, outputs_logits, register_stage
+from edgekit.stages import Context, Prune, Skipped, StageOutput, outputs_logits, register_stage
 
 
 @dataclass(frozen=True)
@@ -211,15 +211,20 @@ class LighterConfig(Checked):
 def run_lighter(parent: Artifact | None, cfg: LighterConfig, ctx: Context, out: Path) -> StageOutput:
     """The model :func:`lighter_choice` saved beside ``parent`` (a ``prune.budgeted`` output), made from the
     trained model (its ``parent_id``, so its files are judged against the baselines, not against the bolder
-    choice); the trained model itself when no other choice held."""
+    choice). When no other choice held there is nothing between the two: the step and its files are left out
+    (:class:`Skipped`), since they would repeat the baseline's."""
     assert parent is not None
     from edgekit.compression.prune import kernel_sparsity
     from edgekit.models.files import load_keras_file, save_keras
 
-    trained = ctx.artifacts[parent.parent_id or ""]
     side = parent.path.parent / LIGHTER_FILE
-    model = load_keras_file(side) if side.is_file() else ctx.keras_model(trained)
+    if not side.is_file():
+        raise Skipped(NO_LIGHTER)
+    model = load_keras_file(side)
     save_keras(model, out)
-    what = parent.metrics.get("lighter") or "the trained model (no other pruning choice held)"
-    return StageOutput({"lighter": what, "output": parent.metrics.get("output", "softmax"),
-                        "sparsity": kernel_sparsity(model)}, model, made_from=trained)
+    return StageOutput({"lighter": parent.metrics.get("lighter", ""), "output": parent.metrics.get("output", "softmax"),
+                        "sparsity": kernel_sparsity(model)}, model, made_from=ctx.artifacts[parent.parent_id or ""])
+
+
+NO_LIGHTER = ("no other pruning choice held, so there is no lighter model to fall back to (the baseline's files "
+              "are the fallback)")

@@ -185,6 +185,7 @@ def test_budget_section_in_markdown_and_html() -> None:
             "confidence bound of the drop (one-sided exact binomial bound; 180 certification images).") in md
     assert "| onnx8 | +0.56 pp | +2.35 pp | 3 / 2 | no |" in md
     assert "- pruned: magnitude pruning backed_off, validation drop +0.50 pp: 1 bolder choice(s)" in md
+    assert "- pruned-lighter: fallback pruning left out: no other pruning choice held" in md  # nothing measured
     assert "- ptfl32: not smaller than the fp32 tflite baseline" in md
     assert "- tfl8 (int8 tflite) on x86-cpu: -0.20 pp vs parent, within the 1 pp budget" in md
     page = render_html(report)

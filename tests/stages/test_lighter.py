@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from edgekit.artifact import Artifact
 from edgekit.compression.budget import BudgetDecision, HeldChoice
-from edgekit.stages import Context
+from edgekit.stages import Context, Skipped
 from edgekit.stages.prune import LIGHTER_FILE, LighterConfig, lighter_choice, run_lighter
 
 
@@ -60,11 +61,36 @@ def test_the_stage_exports_the_side_file_as_made_from_the_trained_model(tmp_path
     out = run_lighter(pruned, LighterConfig(), ctx, tmp_path / "l.keras")
     assert out.made_from is trained and out.metrics["lighter"] == "magnitude runner-up (dense 0.5)"
     assert load_keras_file(tmp_path / "l.keras").layers[0].units == 5
-    # no side file (no other choice held): the trained model itself, said so
-    (pruned_dir / LIGHTER_FILE).unlink()
-    out = run_lighter(_artifact("p", "prune.budgeted", pruned.path, "t"), LighterConfig(), ctx, tmp_path / "m.keras")
-    assert out.made_from is trained and "no other pruning choice held" in out.metrics["lighter"]
-    saved = load_keras_file(tmp_path / "m.keras")
-    assert saved.layers[0].units == 8
     x = np.ones((1, 4), np.float32)
-    np.testing.assert_allclose(saved(x), ctx.keras_model(trained)(x), atol=1e-6)
+    np.testing.assert_allclose(load_keras_file(tmp_path / "l.keras")(x), load_keras_file(pruned_dir / LIGHTER_FILE)(x))
+    # no side file (no other choice held): nothing to add, the step is left out rather than repeat the baseline
+    (pruned_dir / LIGHTER_FILE).unlink()
+    with pytest.raises(Skipped, match="no other pruning choice held"):
+        run_lighter(_artifact("p", "prune.budgeted", pruned.path, "t"), LighterConfig(), ctx, tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_left_out_step_leaves_out_the_steps_made_from_it(tmp_path: Path) -> None:
+    from edgekit.artifact import ModelMeta
+    from edgekit.cache import ArtifactCache
+    from edgekit.pipeline import _Runner
+    from edgekit.plan import Step
+    from edgekit.stages import register_stage, remove_stage
+    from edgekit.stages.export import ExportTFLiteConfig
+
+    def nothing(parent: Any, cfg: Any, ctx: Any, out: Path) -> Any:
+        raise Skipped("nothing to add")
+
+    register_stage("test.nothing", LighterConfig, consumes={"keras": "keras"}, precision="fp32",
+                   description="test: always left out")(nothing)
+    try:
+        cache = ArtifactCache(tmp_path / "cache")
+        runner = _Runner(Context(None, tmp_path / "work"), cache, tmp_path, ModelMeta((), (4,)))
+        runner.by_step["baseline"] = _artifact("t", "train", tmp_path / "t.keras", None)
+        assert runner.run(Step("nothing", "test.nothing", LighterConfig(), "baseline")) is None
+        assert runner.run(Step("nothing-tflite", "export.tflite", ExportTFLiteConfig(), "nothing")) is None
+        assert runner.skipped == {"nothing": "nothing to add",
+                                  "nothing-tflite": "made from nothing, which was left out"}
+        assert not list((tmp_path / "cache").glob("*")) and "nothing" not in runner.by_step
+    finally:
+        remove_stage("test.nothing")
