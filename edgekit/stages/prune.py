@@ -1,5 +1,6 @@
 """The pruning stages: ``prune.budgeted`` (the default: per-layer levels inside the accuracy budget),
-``prune.structured`` (a smaller model) and ``prune.magnitude`` (TFMOT zeros), the last two for explicit values.
+``prune.structured`` (a smaller model) and ``prune.magnitude`` (TFMOT zeros), the last two for explicit values, and
+``prune.lighter``, which exports the budgeted search's runner-up as the chooser's fallback.
 
 ``MagnitudePruneConfig`` lives with its pruning code in :mod:`edgekit.compression.prune`.
 """
