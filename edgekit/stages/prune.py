@@ -215,14 +215,16 @@ def run_lighter(parent: Artifact | None, cfg: LighterConfig, ctx: Context, out: 
     choice). When no other choice held there is nothing between the two: the step and its files are left out
     (:class:`Skipped`), since they would repeat the baseline's."""
     assert parent is not None
+    import shutil
+
     from edgekit.compression.prune import kernel_sparsity
-    from edgekit.models.files import load_keras_file, save_keras
+    from edgekit.models.files import load_keras_file
 
     side = parent.path.parent / LIGHTER_FILE
     if not side.is_file():
         raise Skipped(NO_LIGHTER)
-    model = load_keras_file(side)
-    save_keras(model, out)
+    shutil.copyfile(side, out)  # written by save_keras beside the parent: the same bytes it would write again
+    model = load_keras_file(out)
     return StageOutput({"lighter": parent.metrics.get("lighter", ""), "output": parent.metrics.get("output", "softmax"),
                         "sparsity": kernel_sparsity(model)}, model, made_from=ctx.artifacts[parent.parent_id or ""])
 
