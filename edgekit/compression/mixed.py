@@ -118,10 +118,33 @@ def tflite_layer_precisions(data: bytes, layers: Sequence[str]) -> dict[str, str
     return out
 
 
+def tflite_head_nodes(graph: Any) -> list[str]:
+    """Output tensor names of the classifier head of a (float or calibrated) TFLite subgraph: the ops from each
+    model output back to, and including, the first weight op (``FULLY_CONNECTED`` → ``SOFTMAX``, say). Empty when
+    the path back joins two computed tensors (an ``ADD``) before it reaches a weight op: no single head to keep."""
+    producers = {t: op for op in graph.operators for t in op.outputs}
+    computed_tensors = set(producers) | set(graph.inputs)
+    names: list[str] = []
+    for out in graph.outputs:
+        op = producers.get(out)
+        while op is not None and len(names) < 16:
+            names.append(graph.tensors[op.outputs[0]].name)
+            if op.op in WEIGHT_OPS_TFLITE:
+                break
+            computed = [i for i in op.inputs if i in computed_tensors]
+            if len(computed) != 1:
+                return []
+            op = producers.get(computed[0])
+        else:
+            return []
+    return list(dict.fromkeys(names))
+
+
 def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequence[str],
-                       per_channel: bool = True) -> bytes:
+                       per_channel: bool = True, float_head: bool = False) -> bytes:
     """Full-integer TFLite (float I/O) with the weight ops of the ``denylist`` Keras layers left in float32
-    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`)."""
+    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`); ``float_head``: the classifier head
+    (:func:`tflite_head_nodes`) too, so the model's output is computed in float (``PtqInt8Config.float_head``)."""
     from edgekit._tf import quiet_native_output, tf
     from edgekit.export.tflite_reader import parse_tflite
 
@@ -138,6 +161,12 @@ def keras2tflite_mixed(model: Any, representative: np.ndarray, denylist: Sequenc
             missing = [n for n in denylist if not any(names_layer(node, n) for node in nodes)]
             if missing:
                 log.warning("TFLite mixed precision: no op found for layer(s) %s", ", ".join(missing))
+            if float_head:
+                head = tflite_head_nodes(graph)
+                if not head:
+                    log.info("TFLite int8: no classifier head found (the output is not reached from one weight op "
+                             "through single-input ops); the head stays int8")
+                nodes = list(dict.fromkeys([*nodes, *head]))
             debugger.options = t.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
             return bytes(debugger.get_nondebug_quantized_model())
     except ExportError:
@@ -308,10 +337,11 @@ def _budgeted(fmt: str, make: Callable[[list[str]], bytes], precisions: Callable
 def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], *, budget_pp: float = DEFAULT_BUDGET_PP,
                          reference_val_accuracy: float | None = None, calibration_samples: int = 500,
                          max_attempts: int = 3, reference_correct: Any = None,
-                         per_channel: bool = True) -> MixedResult:
+                         per_channel: bool = True, float_head: bool = False) -> MixedResult:
     """Int8 TFLite of a Keras ``model`` with the analysis' protected layers in float32, verified on validation data
     against ``reference_val_accuracy`` (default: the model's own); protects more layers while it breaks the budget
-    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`)."""
+    (``per_channel``: as :func:`edgekit.export.convert.keras2tflite`; ``float_head``: as
+    :func:`keras2tflite_mixed`)."""
     from edgekit.compression.budget import val_accuracy
 
     reference = val_accuracy(model, dataset) if reference_val_accuracy is None else float(reference_val_accuracy)
@@ -319,11 +349,11 @@ def budgeted_int8_tflite(model: Any, dataset: Any, analysis: Mapping[str, Any], 
     names = [r["name"] for r in analysis["layers"]]
 
     def make(denylist: list[str]) -> bytes:
-        if not denylist:
+        if not denylist and not float_head:
             from edgekit.export.convert import keras2tflite
 
             return keras2tflite(model, quantization="int8", representative=calib, per_channel=per_channel)
-        return keras2tflite_mixed(model, calib, denylist, per_channel)
+        return keras2tflite_mixed(model, calib, denylist, per_channel, float_head)
 
     result = _budgeted("tflite", make, lambda data: tflite_layer_precisions(data, names), dataset, analysis, budget_pp,
                        reference, max_attempts, parent=model, reference_correct=reference_correct)

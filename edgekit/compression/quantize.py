@@ -82,6 +82,10 @@ class OrtQuantConfig:
                                    "(ort_fast_qdq): the leading convolutions with fewer than THIN_CONV_DEPTH MACs per "
                                    "output (the first layer) stay in float, where ORT's int8 kernels are slower than "
                                    "fp32, and activations are written as uint8 so residual joins fuse"})
+    float_head: bool = field(default=True, metadata={
+        "help": "keep the classifier head (the last weight node and what follows it to the output) in float: int8 "
+                "probabilities step 1/256 and tie on close calls, which flips the top-1 class of up to 1 % of images "
+                "(onnx_head_nodes)"})
     protect_with: Literal["float", "int16"] = field(default="float", metadata={
         "help": "how mixed precision protects a layer whose int8 breaks the budget: leave it in float, or give it "
                 "16-bit activations with int8 weights (smaller file; ORT's CPU EP has no 16-bit kernels, so it runs "
@@ -116,6 +120,83 @@ def after_fusion(model: Any, nodes: Sequence[str]) -> list[str]:
         found = [name] if name in have else [n for n in present if n.startswith(f"{name}/")]
         out += [n for n in found if n not in out]
     return out
+
+
+HEAD_OPS_ONNX = ("MatMul", "Gemm", "Conv")
+"""The weight ops a classifier head ends at (:func:`onnx_head_nodes`)."""
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
+
+
+def onnx_head_nodes(model: Any) -> list[Any]:
+    """The classifier head of an ONNX model (float or QDQ): the nodes from each graph output back to, and including,
+    the first weight node (``MatMul``/``Gemm``/``Conv``), e.g. ``MatMul → Add → Softmax``, skipping Q/DQ pairs. Empty
+    when the path back joins two computed tensors first (no single head)."""
+    graph = model.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    inits = {i.name for i in graph.initializer}
+
+    def constant(tensor: str) -> bool:
+        node = producers.get(tensor)
+        return tensor in inits or (node is not None and node.op_type == "DequantizeLinear" and node.input[0] in inits)
+
+    computed = (set(producers) | {i.name for i in graph.input}) - inits
+    head: list[Any] = []
+    for out in graph.output:
+        node = producers.get(out.name)
+        while node is not None and len(head) < 32:
+            if node.op_type in _QDQ:
+                node = producers.get(node.input[0])
+                continue
+            if not any(node is n for n in head):
+                head.append(node)
+            if node.op_type in HEAD_OPS_ONNX:
+                break
+            data = [i for i in node.input if i in computed and not constant(i)]
+            if len(data) != 1:
+                return []
+            node = producers.get(data[0])
+        else:
+            return []
+    return head
+
+
+def float_head_outputs(model: Any) -> int:
+    """Leave the classifier head's outputs (:func:`onnx_head_nodes`) in float in a QDQ ``model``: an int8 softmax
+    output steps by 1/256, so two classes within that of each other tie and argmax takes the lower index. Every
+    QuantizeLinear → DequantizeLinear pair on a tensor a head node produces is removed; the head's *input* and
+    weights stay int8, so ORT still fuses it (``QGemm`` with a float output) and the layer in front of it.
+    Returns the pairs removed."""
+    graph = model.graph
+    head = onnx_head_nodes(model)
+    outputs = {o.name for o in graph.output}
+    removed = 0
+    for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
+        producer = next((n for n in head if q.input[0] in n.output), None)
+        if producer is None:
+            continue
+        readers = [n for n in graph.node if q.output[0] in n.input]
+        if q.output[0] in outputs or any(n.op_type != "DequantizeLinear" for n in readers):
+            continue
+        value = q.input[0]
+        for dq in readers:
+            if dq.output[0] in outputs:  # the graph output: the head node now writes it in float
+                producer.output[list(producer.output).index(value)] = dq.output[0]
+                _rename_input(graph, value, dq.output[0])
+                value = dq.output[0]
+        for dq in readers:
+            if dq.output[0] != value:
+                _rename_input(graph, dq.output[0], value)
+            graph.node.remove(dq)
+        graph.node.remove(q)
+        removed += 1
+    return removed
+
+
+def _rename_input(graph: Any, old: str, new: str) -> None:
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
 
 
 def int16_overrides(model: Any, nodes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -186,10 +267,12 @@ def ort_quantize_static(src: Path, dst: Path, calibration: np.ndarray, cfg: OrtQ
         except Exception as e:
             raise ExportError(
                 f"ONNX Runtime quantization of {src.name} failed: {str(e).strip().splitlines()[0]}") from None
-    if cfg.float_thin_convs:
+    if cfg.float_head or cfg.float_thin_convs:
         model = onnx.load(str(dst))
-        changed = ort_fast_qdq(model)
-        if changed:
+        changed = {"float head outputs": float_head_outputs(model) if cfg.float_head else 0}
+        if cfg.float_thin_convs:
+            changed.update(ort_fast_qdq(model))
+        if any(changed.values()):
             log.info("ORT layout pass on %s: %s", dst.name, ", ".join(f"{k} {v}" for k, v in changed.items() if v))
             onnx.save(model, str(dst))
     return len(calibration)

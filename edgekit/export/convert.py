@@ -233,16 +233,19 @@ def litert_problem(tflite: bytes) -> str | None:
 
 def keras2tflite_encoded(model: Any, sparsity: float, *, quantization: TFLiteQuant = "none",
                          representative: np.ndarray | None = None, int8_io: bool = False,
-                         per_channel: bool = True) -> tuple[bytes, dict[str, Any]]:
+                         per_channel: bool = True, dense: bytes | None = None) -> tuple[bytes, dict[str, Any]]:
     """:func:`keras2tflite`, sparse-encoded when that is worth it; returns (bytes, metrics about the choice).
+    ``dense``: the file already converted by the caller (an int8 file with a float head, say), instead of
+    :func:`keras2tflite`'s.
 
     Sparse encoding is used when the weights are at least ``SPARSE_MIN_SPARSITY`` zero and not int8
     (:func:`has_int8_weights`: LiteRT cannot run those sparse-encoded), the file gets smaller,
     and LiteRT really loads and runs it. ``metrics["sparse_encoding"]`` records the outcome and
     ``metrics["sparse_encoding_reason"]`` why, with the dense size for comparison.
     """
-    dense = keras2tflite(model, quantization=quantization, representative=representative, int8_io=int8_io,
-                         per_channel=per_channel)
+    if dense is None:
+        dense = keras2tflite(model, quantization=quantization, representative=representative, int8_io=int8_io,
+                             per_channel=per_channel)
     metrics: dict[str, Any] = {"sparse_encoding": False}
     if sparsity < SPARSE_MIN_SPARSITY:
         metrics["sparse_encoding_reason"] = f"weight sparsity {sparsity:.2f} < {SPARSE_MIN_SPARSITY}"

@@ -29,6 +29,10 @@ class PtqInt8Config(Checked):
     int8_io: bool = option(False, help="TFLite int8: integer model input/output instead of float", flag="int8_io")
     per_channel: bool = option(True, help="scale TFLite int8 weights per output channel (off: per tensor, whose "
                                "smaller tables matter on models of a few thousand weights)", flag="int8_per_channel")
+    float_head: bool = option(True, help="keep the classifier head (the last dense layer and its softmax) in float, "
+                              "TFLite and ONNX: an int8 output steps by 1/256, so close calls tie and argmax flips "
+                              "the top-1 class (about 1 % of images on a model trained on a few thousand); costs the "
+                              "head's weights in float (not with int8_io, whose output is integer by request)")
     onnx: OrtQuantConfig = option(default_factory=OrtQuantConfig, help="ONNX Runtime quantization settings "
                                   "(from --preset, --calibration and --calibration-samples)")
     budget_pp: float = option(1.0, help="validation accuracy the int8 file may lose against the trained model "
@@ -47,7 +51,8 @@ def _ptq_int8_config(settings: dict[str, Any], cfg: Any) -> PtqInt8Config:
     base = (coerce(OrtQuantConfig, given, "ptq_int8.onnx") if given
             else PRESETS[cfg.preset] if cfg.preset else OrtQuantConfig())
     samples = settings.get("calibration_samples", PtqInt8Config.calibration_samples)
-    onnx = dataclasses.replace(base, calibration=cfg.calibration, calibration_samples=samples)
+    onnx = dataclasses.replace(base, calibration=cfg.calibration, calibration_samples=samples,
+                               float_head=settings.get("float_head", PtqInt8Config.float_head))
     return PtqInt8Config(**settings, onnx=onnx)
 
 
@@ -78,9 +83,14 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
     else:
         from edgekit.export.convert import keras2tflite_encoded
 
+        dense = None
+        if _float_head(cfg) and model is not None:
+            from edgekit.compression.mixed import keras2tflite_mixed
+
+            dense = keras2tflite_mixed(model, calib, [], cfg.per_channel, float_head=True)
         data, extra = keras2tflite_encoded(model, _sparsity(parent), quantization="int8", representative=calib,
-                                           int8_io=cfg.int8_io, per_channel=cfg.per_channel)
-        extra = {**extra, "int8_io": cfg.int8_io, "per_channel": cfg.per_channel}
+                                           int8_io=cfg.int8_io, per_channel=cfg.per_channel, dense=dense)
+        extra = {**extra, "int8_io": cfg.int8_io, "per_channel": cfg.per_channel, "float_head": _float_head(cfg)}
         precisions = lambda d: tflite_layer_precisions(d, names)  # noqa: E731
     fmt = parent.format if parent.format == "onnx" else "tflite"
     ref, note = _reference(ctx, model, cfg.budget_pp)
@@ -102,12 +112,26 @@ def run_ptq_int8(parent: Artifact | None, cfg: PtqInt8Config, ctx: Context, out:
                          for n in names]
     else:  # int8 broke the budget: protect the guiltiest layers
         result = _protected(fmt, model, parent, cfg, ctx, result, ref, paired_with)
+    if _float_head(cfg) and result.action in ("applied", "backed_off"):
+        protected = result.attempts[-1].get("protected", []) if result.attempts else []
+        for row in result.layers[-1:]:  # the last weight layer is the head (tflite_head_nodes / onnx_head_nodes)
+            if row["precision"] in ("float32", "mixed") and row["name"] not in protected:
+                row["reason"] = HEAD_REASON
     write_bytes(out, result.data)  # type: ignore[arg-type]
     record = result.to_dict()
     if note:
         record["reference"] = note
     record["precision"] = _label(result)
     return StageOutput({**inherited_metrics(parent), **extra, "int8": record, "precision": record["precision"]})
+
+
+HEAD_REASON = ("the classifier head stays in float (float_head): an int8 output steps by 1/256, so close calls "
+               "would tie and flip the top-1 class")
+
+
+def _float_head(cfg: PtqInt8Config) -> bool:
+    """Whether the classifier head stays in float: asked for, and the file's output is not integer by request."""
+    return cfg.float_head and not cfg.int8_io
 
 
 def _reference(ctx: Context, model: Any, budget_pp: float) -> tuple[float | None, str]:
@@ -193,7 +217,7 @@ def _protected(fmt: str, model: Any, parent: Artifact, cfg: PtqInt8Config, ctx: 
         result = budgeted_int8_tflite(model, ctx.dataset, analysis, budget_pp=cfg.budget_pp,
                                       reference_val_accuracy=ref, calibration_samples=cfg.calibration_samples,
                                       max_attempts=cfg.max_attempts, reference_correct=paired_with,
-                                      per_channel=cfg.per_channel)
+                                      per_channel=cfg.per_channel, float_head=_float_head(cfg))
     result.attempts = first.attempts + result.attempts
     if result.action == "applied":
         result.action = "backed_off"  # the plain int8 file broke the budget first
