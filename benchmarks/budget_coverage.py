@@ -143,7 +143,8 @@ def render(rows: list[dict[str, Any]], planned: int, quick: bool, command: str) 
              "", f"- runs: {done}; runs in which a certified file's test drop exceeded the budget: "
              f"**{violations}** ({violations / max(len(rows), 1):.0%}; goal ≤ 5 %)",
              f"- chosen file vs the fp32 file of its format: median **{statistics.median(ratios):.2f}×** smaller "
-             f"(goal ≥ 3.5×); by dataset: {_medians_by_data(rows)}" if ratios else "- no chosen file",
+             f"(goal ≥ 3.5×); by dataset: {_medians_by_data(rows)}; {sum(r >= 3.5 for r in ratios)} of "
+             f"{len(ratios)} runs at 3.5× or more" if ratios else "- no chosen file",
              f"- wall time per run: median {statistics.median(r['seconds'] for r in rows):.0f} s", "",
              "| run | data | status | chosen | size × | certified | worst certified test drop (pp) | "
              "smallest certifiable (pp, labelled / unlabelled) | s |", "|---|---|---|---|---|---|---|---|---|"]

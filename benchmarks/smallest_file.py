@@ -6,7 +6,8 @@ layer as JSON), fine-tuned ``--prune-epochs`` with part of the targets from the 
 (``--distill``) and a cosine rate, optionally magnitude pruning while fine-tuning (``--sparsity``), and every file
 edgekit can make of it: fp32 TFLite (sparse-encoded when that is smaller), the converter's int8 (one scale per
 output channel, and one per tensor: on a model of a few thousand weights the per-channel tables are a tenth of the
-file), and int8 activations with int4 weights (LiteRT Quantizer, ``ptq-int4``); the unpruned model's int8 and int4
+file; both with the classifier head in float, as edgekit's ``ptq-int8`` makes them), and int8 activations with
+int4 weights (LiteRT Quantizer, ``ptq-int4``); the unpruned model's int8 and int4
 too; and the ONNX files of both models (fp32, edgekit's int8) for the speed goal. Every TFLite file has edgekit's
 short tensor names (:mod:`edgekit.export.short_names`) and no metadata (the labels and TFLite Support metadata add
 about 2 KB).
@@ -103,6 +104,7 @@ def _pruned(work: Path, model: Any, ds: Any, args: argparse.Namespace) -> Any:
 
 def _files(model: Any, pruned: Any, ds: Any, sparsity: float) -> dict[str, bytes]:
     from edgekit.compression.litert_quant import quantize_int4, with_live_channels
+    from edgekit.compression.mixed import keras2tflite_mixed
     from edgekit.export.convert import keras2tflite, keras2tflite_encoded
     from edgekit.export.metadata import tflite_short_names
 
@@ -111,11 +113,11 @@ def _files(model: Any, pruned: Any, ds: Any, sparsity: float) -> dict[str, bytes
     pruned_fp32, _ = keras2tflite_encoded(pruned, sparsity)
     files = {
         "fp32": fp32,
-        "int8": keras2tflite(model, quantization="int8", representative=calib),
+        "int8": keras2tflite_mixed(model, calib, [], float_head=True),
         "int4": quantize_int4(fp32, calib)[0],
         "pruned-fp32": pruned_fp32,
-        "pruned-int8": keras2tflite(pruned, quantization="int8", representative=calib),
-        "pruned-int8-per-tensor": keras2tflite(pruned, quantization="int8", representative=calib, per_channel=False),
+        "pruned-int8": keras2tflite_mixed(pruned, calib, [], float_head=True),
+        "pruned-int8-per-tensor": keras2tflite_mixed(pruned, calib, [], per_channel=False, float_head=True),
         "pruned-int4": quantize_int4(keras2tflite(with_live_channels(pruned)), calib)[0],
     }
     return {name: tflite_short_names(data, name)[0] for name, data in files.items()}
@@ -300,7 +302,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, command: str,
         f"The reference CNN trained by edgekit ({args.epochs} epochs, full training split); pruned-*: structured "
         f"pruning of {what} (L1), fine-tuned {args.prune_epochs} epochs (cosine rate, targets {1 - args.distill:.0%} "
         f"labels and {args.distill:.0%} the trained model's outputs){magnitude}. int8: the TFLite converter's "
-        "full-integer PTQ (a scale per output channel; *per-tensor*: one per weight tensor); int4: int8 activations "
+        "full-integer PTQ (a scale per output channel; *per-tensor*: one per weight tensor), the classifier head "
+        "in float as edgekit's ptq-int8 makes it; int4: int8 activations "
         "with per-channel int4 conv/dense weights (LiteRT Quantizer, edgekit ptq-int4); pruned-fp32 is "
         "sparse-encoded when smaller; `.onnx`: the fp32 ONNX file and edgekit's default int8 ONNX. Every TFLite file "
         "with edgekit's short tensor names, no metadata. Test accuracy and agreement (same top-1) on the 10,000 test "
