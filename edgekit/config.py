@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from edgekit.analyze.decide import DEFAULT_BUDGET_PP
 from edgekit.errors import ConfigError, FieldError, UsageError
+from edgekit.goals import GOALS
 from edgekit.rundir import folder_problem
 from edgekit.schema import Checked, coerce, flag_name, hints, option, short, suggest
 from edgekit.stages import Stage, get_stage, quant_modes, stages
@@ -142,6 +143,10 @@ class CompressConfig(Checked):
     confidence: float = option(0.95, group="search", gt=0.5, lt=1,
                                help="the budget's one-sided confidence: every file handed out is certified within the "
                                "budget at this level, jointly (weighted Holm) over all files certified")
+    goal: str = option("default", group="search", choices=tuple(GOALS),
+                       help="a preset of the settings left at their defaults: default | smallest (a search for the "
+                       "smallest file inside the budget: bolder filter removal, 20 distilled fine-tuning epochs, "
+                       "per-tensor int8; edgekit.goals)")
     search: bool = option(False, group="search", help="search the recipe grid (search_*) within the budget")
     latency_target_ms: float | None = option(None, group="search", gt=0,
                                              help="search: p50 latency goal at batch 1, 1 thread")
@@ -165,6 +170,25 @@ class CompressConfig(Checked):
     # stage fields without a flat key, by recipe section (the nested form), e.g. {section: {field: value}}
     stage_settings: dict[str, dict[str, Any]] = option(default_factory=dict,
                                                        help="per-stage settings that have no flat key, by section")
+
+    def __post_init__(self) -> None:
+        if GOALS.get(self.goal):
+            self._fill_goal()
+        super().__post_init__()
+
+    def _fill_goal(self) -> None:
+        """Give the settings still at their defaults the goal's values (:mod:`edgekit.goals`); nested stage settings
+        the run sets win over the goal's."""
+        flat, nested = _split(GOALS[self.goal], f"goal {self.goal}")
+        for f in dataclasses.fields(self):
+            if f.name in flat:
+                default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                if getattr(self, f.name) == default:
+                    object.__setattr__(self, f.name, flat[f.name])
+        merged = {k: dict(v) for k, v in self.stage_settings.items()}
+        for section, values in nested.items():
+            merged[section] = {**values, **merged.get(section, {})}
+        object.__setattr__(self, "stage_settings", merged)
 
     @classmethod
     def label(cls, f: dataclasses.Field[Any]) -> str:

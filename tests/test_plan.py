@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -72,7 +72,8 @@ def test_an_explicit_pruning_value_replaces_the_budgeted_prune() -> None:
 
 
 def test_every_mode_fans_out_with_its_declared_step_names() -> None:
-    cfg = CompressConfig(structured=0.5, sparsity=0.5, quantization=("ptq-int8", "ptq-float16", "ptq-dynamic", "qat", "pqat"))
+    cfg = CompressConfig(structured=0.5, sparsity=0.5,
+                         quantization=("ptq-int8", "ptq-float16", "ptq-dynamic", "qat", "pqat"))
     plan = {s.name: s for s in build_plan(cfg)}
     assert list(plan)[3:7] == ["structured", "structured-pruned", "structured-pruned-tflite", "structured-pruned-onnx"]
     p = "structured-pruned"
@@ -85,9 +86,11 @@ def test_every_mode_fans_out_with_its_declared_step_names() -> None:
 
 
 def test_flat_settings_reach_every_stage_that_shares_them() -> None:
-    plan = {s.name: s.config for s in build_plan(CompressConfig(structured=0.5, sparsity=0.8, batch_size=32, prune_epochs=2,
-                                                                 quantization=("qat",), calibration_samples=100))}
-    assert {plan[n].batch_size for n in ("baseline", "structured", "structured-pruned", "structured-pruned-qat-tflite")} == {32}
+    cfg = CompressConfig(structured=0.5, sparsity=0.8, batch_size=32, prune_epochs=2, quantization=("qat",),
+                         calibration_samples=100)
+    plan = {s.name: s.config for s in build_plan(cfg)}
+    shared = ("baseline", "structured", "structured-pruned", "structured-pruned-qat-tflite")
+    assert {plan[n].batch_size for n in shared} == {32}
     assert plan["structured"].epochs == plan["structured-pruned"].epochs == 2
     assert plan["structured-pruned-qat-tflite"].calibration_samples == 100
 
@@ -123,7 +126,8 @@ def test_nested_and_flat_recipes_are_the_same_config(tmp_path: Path) -> None:
 def test_modes_and_parity_come_from_the_registry() -> None:
     modes = {m: s.name for m, s in quant_modes().items()}
     assert modes.items() >= {"ptq-int8": "quantize.ptq_int8", "ptq-float16": "quantize.ptq_float16",
-                             "ptq-dynamic": "quantize.ptq_dynamic", "qat": "quantize.qat", "pqat": "quantize.pqat"}.items()
+                             "ptq-dynamic": "quantize.ptq_dynamic", "qat": "quantize.qat",
+                             "pqat": "quantize.pqat"}.items()
     assert list(modes)[0] == "ptq-int8"  # the default first (help, choices, suggestions)
     assert parity_stages() >= {"export.tflite", "export.onnx", "quantize.ptq_int8", "quantize.ptq_float16",
                                "quantize.ptq_dynamic"}
@@ -149,7 +153,8 @@ def run_int4(parent, cfg, ctx, out) -> StageOutput:  # type: ignore[no-untyped-d
 @pytest.fixture
 def example_mode() -> Iterator[str]:
     register_stage("quantize.example_int4", Int4Config, consumes={"keras": "tflite"}, precision="mixed", parity=True,
-                   mode="example-int4", steps=(Emit("int4-tflite"), Emit("int4-onnx", input="previous", stage="export.onnx")),
+                   mode="example-int4",
+                   steps=(Emit("int4-tflite"), Emit("int4-onnx", input="previous", stage="export.onnx")),
                    description="example: int4 weights")(run_int4)
     yield "example-int4"
     remove_stage("quantize.example_int4")
@@ -197,7 +202,8 @@ def test_a_mode_name_is_written_in_its_own_module_only() -> None:
     sources = {p: p.read_text() for p in package.rglob("*.py")}
     for mode, stage in quant_modes().items():
         quoted = re.compile(r"[\"']" + re.escape(mode) + r"[\"'-]")
-        assert [p for p, text in sources.items() if quoted.search(text)] == [Path(inspect.getsourcefile(stage.run))], mode  # type: ignore[arg-type]
+        own = Path(inspect.getsourcefile(stage.run))  # type: ignore[arg-type]
+        assert [p for p, text in sources.items() if quoted.search(text)] == [own], mode
 
 
 def test_an_artifact_id_names_the_code_that_makes_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,3 +225,35 @@ def test_a_recipe_turns_the_lighter_fallback_off(tmp_path: Path) -> None:
     assert "pruned" in names_off and not [n for n in names_off if "lighter" in n]
     assert "pruned-lighter-float16-tflite" in names(CompressConfig())
     assert "pruned-lighter" not in names(CompressConfig(sparsity=0.5))  # an explicit value has no runner-up
+
+
+def test_the_smallest_goal_searches_bolder_distilled_per_tensor_files() -> None:
+    from edgekit.goals import GOALS
+
+    cfg = CompressConfig(goal="smallest")
+    got = names(cfg)
+    assert {"structured50-int8-tflite", "structured75-int8-tflite", "structured75-float16-tflite"} <= set(got)
+    assert not any(n.startswith("pruned") for n in got)  # every candidate names its own pruning
+    structured = next(s.config for s in build_plan(cfg) if s.name == "structured75")
+    assert (structured.ratio, structured.epochs, structured.distill, structured.lr_schedule) == (0.75, 20, 0.3,
+                                                                                                 "cosine")
+    assert next(s.config for s in build_plan(cfg) if s.name == "structured75-int8-tflite").per_channel is False
+    assert CompressConfig(goal="default") == CompressConfig() and GOALS["default"] == {}
+
+
+def test_a_goal_fills_only_what_the_run_leaves_at_its_default(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("goal: smallest\nprune_epochs: 4\nstructured_prune: {distill: 0.5}\n")
+    cfg = make_config(recipe, {"search_structured": (0.6,)})
+    assert (cfg.prune_epochs, cfg.search_structured, cfg.int8_per_channel) == (4, (0.6,), False)
+    assert cfg.stage_config("prune.structured").distill == 0.5  # the recipe's nested value wins
+    assert cfg.stage_config("prune.structured").lr_schedule == "cosine"  # the goal fills the rest of the section
+    assert make_config(None, {"goal": "smallest"}) == CompressConfig(goal="smallest")  # flags = Python API
+
+
+def test_an_unknown_goal_is_one_line_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgekit.cli import main
+
+    assert main(["-q", "compress", "--goal", "smalest", "--dataset", "digits"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--goal" in err[0] and "smallest" in err[0]

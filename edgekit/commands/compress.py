@@ -31,6 +31,10 @@ examples:
   # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64
   edgekit compress --dataset fashion-mnist --search --max-accuracy-drop 0.5 --targets x86-cpu,arm64-qemu
 
+  # the smallest file inside the budget: bolder filter removal, 20 distilled fine-tuning epochs per candidate,
+  # per-tensor int8 (slower than the default run); any flag given still wins over the goal's settings
+  edgekit compress --dataset fashion-mnist --goal smallest
+
   # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it; an explicit
   # pruning value is honoured, and past the budget the run ends over_budget (exit 1)
   edgekit compress --recipe examples/recipes/smallest.yaml --sparsity 0.7
