@@ -227,27 +227,24 @@ def test_a_recipe_turns_the_lighter_fallback_off(tmp_path: Path) -> None:
     assert "pruned-lighter" not in names(CompressConfig(sparsity=0.5))  # an explicit value has no runner-up
 
 
-def test_the_smallest_goal_searches_bolder_distilled_per_tensor_files() -> None:
+def test_the_smallest_goal_fine_tunes_the_budgeted_search_longer_with_per_tensor_int8() -> None:
     from edgekit.goals import GOALS
 
     cfg = CompressConfig(goal="smallest")
-    got = names(cfg)
-    assert {"structured50-int8-tflite", "structured75-int8-tflite", "structured75-float16-tflite"} <= set(got)
-    assert not any(n.startswith("pruned") for n in got)  # every candidate names its own pruning
-    structured = next(s.config for s in build_plan(cfg) if s.name == "structured75")
-    assert (structured.ratio, structured.epochs, structured.distill, structured.lr_schedule) == (0.75, 20, 0.3,
-                                                                                                 "cosine")
-    assert next(s.config for s in build_plan(cfg) if s.name == "structured75-int8-tflite").per_channel is False
+    assert names(cfg) == names(CompressConfig())  # the same steps: the budget's own per-layer search
+    plan = {s.name: s.config for s in build_plan(cfg)}
+    assert (plan["pruned"].epochs, plan["pruned"].max_attempts) == (10, 6)
+    assert plan["pruned-int8-tflite"].per_channel is False and plan["baseline-int8-tflite"].per_channel is False
     assert CompressConfig(goal="default") == CompressConfig() and GOALS["default"] == {}
 
 
 def test_a_goal_fills_only_what_the_run_leaves_at_its_default(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("goal: smallest\nprune_epochs: 4\nstructured_prune: {distill: 0.5}\n")
-    cfg = make_config(recipe, {"search_structured": (0.6,)})
-    assert (cfg.prune_epochs, cfg.search_structured, cfg.int8_per_channel) == (4, (0.6,), False)
-    assert cfg.stage_config("prune.structured").distill == 0.5  # the recipe's nested value wins
-    assert cfg.stage_config("prune.structured").lr_schedule == "cosine"  # the goal fills the rest of the section
+    recipe.write_text("goal: smallest\nprune_budget: {lighter: false}\n")
+    cfg = make_config(recipe, {"prune_epochs": 4})
+    pruned = cfg.stage_config("prune.budgeted")
+    assert (pruned.epochs, pruned.max_attempts, pruned.lighter) == (4, 6, False)  # flag, goal, recipe
+    assert cfg.int8_per_channel is False
     assert make_config(None, {"goal": "smallest"}) == CompressConfig(goal="smallest")  # flags = Python API
 
 

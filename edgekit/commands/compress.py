@@ -31,7 +31,7 @@ examples:
   # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64
   edgekit compress --dataset fashion-mnist --search --max-accuracy-drop 0.5 --targets x86-cpu,arm64-qemu
 
-  # the smallest file inside the budget: bolder filter removal, 20 distilled fine-tuning epochs per candidate,
+  # the smallest file inside the budget: each pruning attempt fine-tuned longer, so bolder levels hold, and
   # per-tensor int8 (slower than the default run); any flag given still wins over the goal's settings
   edgekit compress --dataset fashion-mnist --goal smallest
 
