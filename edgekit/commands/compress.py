@@ -28,12 +28,9 @@ examples:
   # your Keras model and data, in every quantization mode
   edgekit compress --model my.keras --data-dir data/ --quantization {modes}
 
-  # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64
+  # search the recipe grid for the smallest model within 0.5 pp, also timed on emulated ARM64 (--goal smallest
+  # instead: the budgeted search with longer fine-tuning and per-tensor int8, edgekit/goals.py)
   edgekit compress --dataset fashion-mnist --search --max-accuracy-drop 0.5 --targets x86-cpu,arm64-qemu
-
-  # the smallest file inside the budget: each pruning attempt fine-tuned longer, so bolder levels hold, and
-  # per-tensor int8 (slower than the default run); any flag given still wins over the goal's settings
-  edgekit compress --dataset fashion-mnist --goal smallest
 
   # a recipe (flat keys or nested tables such as `prune: {sparsity: 0.5}`), one flag overriding it; an explicit
   # pruning value is honoured, and past the budget the run ends over_budget (exit 1)
