@@ -10,13 +10,13 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tests.helpers.models import TinyModels, tiny_models
 from edgekit.audit import audit_model
 from edgekit.compression import quantize as q
 from edgekit.compression.quantize import OrtQuantConfig, ort_quantize_static
 from edgekit.config import CompressConfig
 from edgekit.evaluate import predict_file
 from edgekit.pipeline import compress
+from tests.helpers.models import TinyModels, tiny_models
 
 pytestmark = pytest.mark.slow  # every test here trains (compress runs with epochs ≥ 1)
 
