@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -117,16 +117,22 @@ def ratios(times: dict[tuple[str, int], list[float]], slow: str, fast: str, batc
     return [a / b for a, b in zip(times[(slow, batch)], times[(fast, batch)])]
 
 
-def top1(path: str | Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
-    """Top-1 predictions of a model file over ``x`` (ONNX Runtime or LiteRT, float32 in)."""
-    preds = []
+def scores(path: str | Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
+    """A model file's outputs over ``x`` (ONNX Runtime or LiteRT, float32 in), ``batch`` images per call."""
+    out = []
     fn = predictor(path, batch)
     for i in range(0, len(x), batch):
         chunk = x[i:i + batch]
-        if len(chunk) < batch:  # LiteRT interpreters are sized for one batch: pad the last chunk
-            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *x.shape[1:]), x.dtype)])
-        preds.append(np.asarray(fn(chunk)).reshape(batch, -1).argmax(1)[: len(x[i:i + batch])])
-    return np.concatenate(preds)
+        n = len(chunk)
+        if n < batch:  # LiteRT interpreters are sized for one batch: pad the last chunk
+            chunk = np.concatenate([chunk, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
+        out.append(np.asarray(fn(chunk)).reshape(batch, -1)[:n])
+    return np.concatenate(out)
+
+
+def top1(path: str | Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
+    """Top-1 predictions of a model file over ``x`` (ONNX Runtime or LiteRT, float32 in)."""
+    return scores(path, x, batch).argmax(1)
 
 
 def spread(values: list[float]) -> str:

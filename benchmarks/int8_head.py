@@ -30,21 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine_line, update_section  # noqa: E402
 from _testmodels import test_models, trained_reference_cnn, zoo  # noqa: E402
-from _timing import interleaved, predictor  # noqa: E402
+from _timing import interleaved, scores  # noqa: E402
 
 CALIBRATION = 500
-
-
-def _scores(path: Path, x: np.ndarray, batch: int = 250) -> np.ndarray:
-    fn = predictor(path, batch)
-    out = []
-    for i in range(0, len(x), batch):
-        chunk = x[i:i + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = np.concatenate([chunk, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
-        out.append(np.asarray(fn(chunk)).reshape(batch, -1)[:n])
-    return np.concatenate(out)
 
 
 def _models(work: Path) -> list[tuple[str, Any, np.ndarray, np.ndarray, np.ndarray]]:
@@ -105,14 +93,14 @@ def measure(label: str, model: Any, calib: np.ndarray, x: np.ndarray, y: np.ndar
             repeats: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         files = _files(model, calib, Path(tmp))
-        scores = {k: _scores(p, x) for k, p in files.items()}
+        outputs = {k: scores(p, x) for k, p in files.items()}
         times = interleaved(files, repeats=repeats, shape=x.shape[1:])
         rows = []
         for fmt in ("tflite", "onnx"):
-            ref = scores[f"fp32.{fmt}"]
+            ref = outputs[f"fp32.{fmt}"]
             for kind in ("fp32", "int8 head", "float head"):
                 name = f"{kind}.{fmt}"
-                s = scores[name]
+                s = outputs[name]
                 top = np.sort(s, axis=1)
                 rows.append({
                     "model": label, "file": name, "bytes": files[name].stat().st_size,

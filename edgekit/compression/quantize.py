@@ -166,37 +166,25 @@ def float_head_outputs(model: Any) -> int:
     QuantizeLinear → DequantizeLinear pair on a tensor a head node produces is removed; the head's *input* and
     weights stay int8, so ORT still fuses it (``QGemm`` with a float output) and the layer in front of it.
     Returns the pairs removed."""
-    graph = model.graph
     head = onnx_head_nodes(model)
-    outputs = {o.name for o in graph.output}
+    gr = _Graph(model.graph)
     removed = 0
-    for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
+    for q in [n for n in gr.g.node if n.op_type == "QuantizeLinear"]:
         producer = next((n for n in head if q.input[0] in n.output), None)
-        if producer is None:
+        readers = gr.consumers.get(q.output[0], [])
+        if producer is None or q.output[0] in gr.outputs or any(n.op_type != "DequantizeLinear" for n in readers):
             continue
-        readers = [n for n in graph.node if q.output[0] in n.input]
-        if q.output[0] in outputs or any(n.op_type != "DequantizeLinear" for n in readers):
-            continue
-        value = q.input[0]
+        value = next((dq.output[0] for dq in readers if dq.output[0] in gr.outputs), q.input[0])
+        if value != q.input[0]:  # the graph output: the head node now writes it in float
+            producer.output[list(producer.output).index(q.input[0])] = value
+            gr.rename(q.input[0], value)
         for dq in readers:
-            if dq.output[0] in outputs:  # the graph output: the head node now writes it in float
-                producer.output[list(producer.output).index(value)] = dq.output[0]
-                _rename_input(graph, value, dq.output[0])
-                value = dq.output[0]
-        for dq in readers:
-            if dq.output[0] != value:
-                _rename_input(graph, dq.output[0], value)
-            graph.node.remove(dq)
-        graph.node.remove(q)
+            gr.rename(dq.output[0], value)
+            gr.g.node.remove(dq)
+        gr.g.node.remove(q)
+        gr.refresh()
         removed += 1
     return removed
-
-
-def _rename_input(graph: Any, old: str, new: str) -> None:
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == old:
-                node.input[i] = new
 
 
 def int16_overrides(model: Any, nodes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -310,6 +298,13 @@ class _Graph:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
         self.outputs = {o.name for o in self.g.output}
+
+    def rename(self, old: str, new: str) -> None:
+        """Make every node reading tensor ``old`` read ``new`` (the consumers as of the last refresh)."""
+        for node in self.consumers.get(old, []):
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
 
     def only_consumer(self, tensor: str) -> Any:
         """The one node reading ``tensor`` (not a graph output), else None. Typed ``Any``, not ``Any | None``: callers
